@@ -1,0 +1,63 @@
+//! `abs(x) = |x|`.
+//!
+//! Pieces: `-x` (piece 0), `x` (piece 1); switching function `x`. Kink: `x = 0`. Rule:
+//! `abs'(0) = a` (`Representation::abs_at_zero`, in `[-1, 1]`): weights `(1 - a)/2` and `(1 + a)/2`.
+//! All three frameworks use `a = 0` (`sign(0) = 0`).
+
+use super::{apply, Piecewise};
+use crate::repr::Representation;
+use crate::reverse::var::ok;
+use crate::reverse::Var;
+use crate::scalar::Real;
+
+/// The absolute value primitive.
+pub struct Abs;
+
+impl Piecewise for Abs {
+    fn name(&self) -> &'static str {
+        "abs"
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        &["negate", "identity"]
+    }
+    fn switches(&self) -> usize {
+        1
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        s[0] = x[0];
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        ds[0] = t[0];
+    }
+    fn select(&self, signs: &[i8]) -> u32 {
+        match signs[0] {
+            1 => 0b10,
+            -1 => 0b01,
+            _ => 0b11,
+        }
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        if p == 1 {
+            x[0]
+        } else {
+            -x[0]
+        }
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        out[0] = if p == 1 { 1.0 } else { -1.0 };
+    }
+    fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
+        out[0] = (1.0 - rep.abs_at_zero) / 2.0;
+        out[1] = (1.0 + rep.abs_at_zero) / 2.0;
+    }
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    /// `|x|` element-wise.
+    pub fn abs(self) -> Var<'t, T> {
+        ok(apply(Abs, &[self]))
+    }
+}

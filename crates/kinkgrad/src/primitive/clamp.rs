@@ -1,0 +1,133 @@
+//! `clamp(x, lo, hi) = min(max(x, lo), hi)` (with `lo <= hi`) and `hardtanh(x) = clamp(x, -1, 1)`.
+//!
+//! clamp pieces (in tie order): `x`, `lo`, `hi`; switching functions `x - lo`, `x - hi`.
+//! Kinks: `x = lo` or `x = hi`, a tie between `x` and a bound, resolved by
+//! `Representation::clamp_ties` (`first`: x gets 1, as PyTorch and TensorFlow; `mean`: ½ each, as
+//! JAX). When `lo = hi` the value is `lo` (the bound pieces win over `x`).
+//!
+//! hardtanh pieces: `x`, `-1`, `1` with constant bounds; at `x = ±1` the weight on `x` is
+//! `Representation::hardtanh_at_bounds` (PyTorch 0, JAX 1).
+
+use super::{apply, Piecewise};
+use crate::error::Result;
+use crate::repr::{Representation, TieRule};
+use crate::reverse::var::ok;
+use crate::reverse::Var;
+use crate::scalar::Real;
+
+/// `clamp(x, lo, hi)`; arguments `(x, lo, hi)`.
+pub struct Clamp;
+
+fn clamp_select(signs: &[i8]) -> u32 {
+    // piece bits: 0 = x, 1 = lo, 2 = hi
+    let (a, b) = (signs[0], signs[1]); // sign(x - lo), sign(x - hi)
+    let mut m = 0;
+    if a >= 0 && b <= 0 {
+        m |= 0b001;
+    }
+    if a <= 0 && b <= 0 {
+        m |= 0b010;
+    }
+    if b >= 0 {
+        m |= 0b100;
+    }
+    if a < 0 && b > 0 {
+        // lo > hi cannot happen for valid bounds; fall back to hi as the value
+        m = 0b100;
+    }
+    if m & 0b110 == 0b110 {
+        m &= !0b010; // x = lo = hi: hi and lo coincide, keep one bound piece
+    }
+    m
+}
+
+impl Piecewise for Clamp {
+    fn name(&self) -> &'static str {
+        "clamp"
+    }
+    fn arity(&self) -> usize {
+        3
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        &["x", "lo", "hi"]
+    }
+    fn switches(&self) -> usize {
+        2
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        s[0] = x[0] - x[1];
+        s[1] = x[0] - x[2];
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        s_lin(t, ds)
+    }
+    fn select(&self, signs: &[i8]) -> u32 {
+        clamp_select(signs)
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        x[p]
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        out[..3].iter_mut().enumerate().for_each(|(j, o)| *o = if j == p { 1.0 } else { 0.0 });
+    }
+    fn tie_rule(&self, rep: &Representation) -> TieRule {
+        rep.clamp_ties.clone()
+    }
+}
+
+fn s_lin(t: &[f64], ds: &mut [f64]) {
+    ds[0] = t[0] - t[1];
+    ds[1] = t[0] - t[2];
+}
+
+/// `hardtanh(x) = clamp(x, -1, 1)` with constant bounds.
+pub struct HardTanh;
+
+impl Piecewise for HardTanh {
+    fn name(&self) -> &'static str {
+        "hardtanh"
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        &["x", "lo", "hi"]
+    }
+    fn switches(&self) -> usize {
+        2
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        s[0] = x[0] + 1.0;
+        s[1] = x[0] - 1.0;
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        ds[0] = t[0];
+        ds[1] = t[0];
+    }
+    fn select(&self, signs: &[i8]) -> u32 {
+        clamp_select(signs)
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        [x[0], -1.0, 1.0][p]
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        out[0] = if p == 0 { 1.0 } else { 0.0 };
+    }
+    fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
+        out.iter_mut().for_each(|w| *w = 0.0);
+        let bound = if tied & 0b010 != 0 { 1 } else { 2 };
+        out[0] = rep.hardtanh_at_bounds;
+        out[bound] = 1.0 - rep.hardtanh_at_bounds;
+    }
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    /// `clamp(x, lo, hi)` with variable (broadcast) bounds.
+    pub fn clamp(self, lo: Var<'t, T>, hi: Var<'t, T>) -> Result<Var<'t, T>> {
+        apply(Clamp, &[self, lo, hi])
+    }
+    /// `hardtanh(x) = clamp(x, -1, 1)`.
+    pub fn hardtanh(self) -> Var<'t, T> {
+        ok(apply(HardTanh, &[self]))
+    }
+}

@@ -1,0 +1,185 @@
+//! The generic op behind every [`Piecewise`] primitive: forward with kink counting, associated
+//! gradient, lexicographic selection with locking.
+
+use super::{lex_select, sign, Piecewise, MAX_ARITY, MAX_PIECES, MAX_SWITCHES};
+use crate::error::{Error, Result};
+use crate::repr::Representation;
+use crate::reverse::ops::tangent;
+use crate::reverse::var::ok;
+use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::scalar::Real;
+use crate::tensor::shape::broadcast_shapes;
+use crate::tensor::Tensor;
+
+const KINK: u8 = u8::MAX;
+
+struct PiecewiseOp<P: Piecewise> {
+    prim: P,
+    rep: Representation,
+    arg_shapes: Vec<Vec<usize>>,
+    /// Active piece per element, `KINK` on a kink.
+    sel: Vec<u8>,
+    /// Elements on a kink and their tied pieces at forward time.
+    kink_at: Vec<usize>,
+    kink_tied: Vec<u32>,
+    /// The tied pieces after lexicographic selection (equal to `kink_tied` when unlocked).
+    locked: Vec<u32>,
+    /// Partial derivatives of each piece: `partials[p][j]`.
+    partials: Vec<[f64; MAX_ARITY]>,
+}
+
+impl<P: Piecewise> PiecewiseOp<P> {
+    /// The partials at element `e`: those of its piece, or the weighted kink rule over `mask`.
+    fn element_partials(&self, mask: u32, out: &mut [f64; MAX_ARITY]) {
+        let a = self.prim.arity();
+        if mask.count_ones() == 1 {
+            *out = self.partials[mask.trailing_zeros() as usize];
+            return;
+        }
+        let mut w = [0.0; MAX_PIECES];
+        self.prim.kink_weights(mask, &self.rep, &mut w[..self.prim.pieces().len()]);
+        *out = [0.0; MAX_ARITY];
+        for (p, wp) in w.iter().enumerate().take(self.prim.pieces().len()) {
+            if *wp != 0.0 {
+                for j in 0..a {
+                    out[j] += wp * self.partials[p][j];
+                }
+            }
+        }
+    }
+    /// Per-argument derivative coefficient tensors `D_j` (shape of the output).
+    fn coefficients<T: Real>(&self, shape: &[usize]) -> Vec<Tensor<T>> {
+        let a = self.prim.arity();
+        let n = self.sel.len();
+        let mut d: Vec<Vec<T>> = (0..a)
+            .map(|j| {
+                let table: Vec<T> = self.partials.iter().map(|pp| T::from_f64(pp[j])).collect();
+                self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+            })
+            .collect();
+        let mut buf = [0.0; MAX_ARITY];
+        for (k, &e) in self.kink_at.iter().enumerate() {
+            self.element_partials(self.locked[k], &mut buf);
+            for j in 0..a {
+                d[j][e] = T::from_f64(buf[j]);
+            }
+        }
+        let _ = n;
+        d.into_iter().map(|v| Tensor::from_parts(shape.to_vec(), v)).collect()
+    }
+}
+
+impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
+    fn name(&self) -> &'static str {
+        self.prim.name()
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let shape = g.shape();
+        let d = self.coefficients::<T>(&shape);
+        d.into_iter()
+            .enumerate()
+            .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j])))
+            .collect()
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let a = self.prim.arity();
+        let k = cx.k;
+        let shape = cx.out.shape().to_vec();
+        let n = cx.out.len();
+        let xs: Vec<Tensor<T>> = cx.inputs.iter().map(|x| ok(x.expand(&shape))).collect();
+        let ts: Vec<Option<Tensor<T>>> = cx
+            .tangents
+            .iter()
+            .enumerate()
+            .map(|(j, t)| t.map(|t| tangent::expand(t, k, &self.arg_shapes[j], &shape)))
+            .collect();
+        // lexicographic selection at the kink elements
+        for (q, &e) in self.kink_at.iter().enumerate() {
+            let x: Vec<f64> = (0..a).map(|j| xs[j].data()[e].to_f64()).collect();
+            let dirs: Vec<Vec<f64>> = (0..k)
+                .map(|c| (0..a).map(|j| ts[j].as_ref().map_or(0.0, |t| t.data()[c * n + e].to_f64())).collect())
+                .collect();
+            let refs: Vec<&[f64]> = dirs.iter().map(|d| d.as_slice()).collect();
+            self.locked[q] = lex_select(&self.prim, &x, &refs);
+        }
+        let d = self.coefficients::<T>(&shape);
+        let mut out: Option<Tensor<T>> = None;
+        for j in 0..a {
+            if let Some(t) = &ts[j] {
+                let term = ok(t.zip(&d[j], "jvp", |x, y| x * y));
+                out = tangent::add_opt(out, Some(term));
+            }
+        }
+        out.unwrap_or_else(|| tangent::zeros(k, &shape))
+    }
+    fn kinks(&self) -> usize {
+        self.kink_at.len()
+    }
+    fn unresolved(&self) -> usize {
+        self.locked.iter().filter(|m| m.count_ones() > 1).count()
+    }
+    fn unlock(&mut self) {
+        self.locked.clone_from(&self.kink_tied);
+    }
+}
+
+/// Apply a piecewise primitive element-wise to broadcast arguments, recording it on the tape.
+pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<Var<'t, T>> {
+    let a = prim.arity();
+    if args.len() != a || a == 0 || a > MAX_ARITY {
+        return Err(Error::invalid(prim.name(), format!("takes {a} arguments, got {}", args.len())));
+    }
+    let tape = args[0].tape();
+    let vals: Vec<Tensor<T>> = args.iter().map(|v| v.value()).collect();
+    let mut shape = vals[0].shape().to_vec();
+    for v in &vals[1..] {
+        shape = broadcast_shapes(prim.name(), &shape, v.shape())?;
+    }
+    let xs: Vec<Tensor<T>> = vals.iter().map(|v| v.expand(&shape)).collect::<Result<_>>()?;
+    let n: usize = shape.iter().product();
+    let ns = prim.switches();
+    debug_assert!(ns <= MAX_SWITCHES);
+    let mut sel = vec![0u8; n];
+    let mut out = Vec::with_capacity(n);
+    let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
+    let mut x = [0.0; MAX_ARITY];
+    let mut s = [0.0; MAX_SWITCHES];
+    let mut sg = [0i8; MAX_SWITCHES];
+    for e in 0..n {
+        for j in 0..a {
+            x[j] = xs[j].data()[e].to_f64();
+        }
+        prim.switching(&x[..a], &mut s[..ns]);
+        for i in 0..ns {
+            sg[i] = sign(s[i]);
+        }
+        let mask = prim.select(&sg[..ns]);
+        let p = mask.trailing_zeros() as usize;
+        if mask.count_ones() == 1 {
+            sel[e] = p as u8;
+        } else {
+            sel[e] = KINK;
+            kink_at.push(e);
+            kink_tied.push(mask);
+        }
+        out.push(T::from_f64(prim.piece_value(p, &x[..a])));
+    }
+    let partials = (0..prim.pieces().len())
+        .map(|p| {
+            let mut g = [0.0; MAX_ARITY];
+            prim.piece_partials(p, &mut g[..a]);
+            g
+        })
+        .collect();
+    let op = PiecewiseOp {
+        rep: tape.representation().clone(),
+        arg_shapes: vals.iter().map(|v| v.shape().to_vec()).collect(),
+        sel,
+        locked: kink_tied.clone(),
+        kink_at,
+        kink_tied,
+        partials,
+        prim,
+    };
+    Ok(tape.push(Box::new(op), args, Tensor::from_parts(shape, out)))
+}

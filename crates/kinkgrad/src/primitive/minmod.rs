@@ -1,0 +1,92 @@
+//! `minmod(a, b)`: `min(a, b)` if both are positive, `max(a, b)` if both are negative, `0` otherwise.
+//! The talk writes it `R(-max(-a, -b)) - R(-max(a, b))`.
+//!
+//! Pieces (tie order): `a`, `b`, `0`. Switching functions: `a`, `b`, `a - b`.
+//! Kinks: `a = 0`, `b = 0`, or `a = b` with a common sign. Rule: `Representation::limiter_ties`
+//! (default minimum norm: at `(0, 0)` the zero piece, so `d minmod(0, 0) = (0, 0)`; at `a = b > 0`
+//! half each). Every offered rule is a convex combination of the tied pieces, so no representation can
+//! give the talk's composite formula's `d minmod(0,0) = (2, 0)` (with `R'(0) = 1`), which lies
+//! outside Clarke's generalized gradient `conv{(1,0), (0,1), (0,0)}`.
+
+use super::{apply, Piecewise};
+use crate::error::Result;
+use crate::repr::{Representation, TieRule};
+use crate::reverse::Var;
+use crate::scalar::Real;
+
+/// The minmod limiter.
+pub struct Minmod;
+
+impl Piecewise for Minmod {
+    fn name(&self) -> &'static str {
+        "minmod"
+    }
+    fn arity(&self) -> usize {
+        2
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        &["a", "b", "zero"]
+    }
+    fn switches(&self) -> usize {
+        3
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        s[0] = x[0];
+        s[1] = x[1];
+        s[2] = x[0] - x[1];
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        ds[0] = t[0];
+        ds[1] = t[1];
+        ds[2] = t[0] - t[1];
+    }
+    fn select(&self, sg: &[i8]) -> u32 {
+        let (sa, sb, sd) = (sg[0], sg[1], sg[2]);
+        let mut m = 0;
+        // zero piece: the signs of a and b can differ (or one vanishes)
+        if sa * sb <= 0 {
+            m |= 0b100;
+        }
+        // both non-negative: min(a, b); a piece if a <= b
+        if sa >= 0 && sb >= 0 {
+            if sd <= 0 {
+                m |= 0b001;
+            }
+            if sd >= 0 {
+                m |= 0b010;
+            }
+        }
+        // both non-positive: max(a, b); a piece if a >= b
+        if sa <= 0 && sb <= 0 {
+            if sd >= 0 {
+                m |= 0b001;
+            }
+            if sd <= 0 {
+                m |= 0b010;
+            }
+        }
+        // where a = 0 the a piece equals 0 too, so it stays in the tied set with the zero piece
+        m
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        match p {
+            0 => x[0],
+            1 => x[1],
+            _ => 0.0,
+        }
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        out[0] = if p == 0 { 1.0 } else { 0.0 };
+        out[1] = if p == 1 { 1.0 } else { 0.0 };
+    }
+    fn tie_rule(&self, rep: &Representation) -> TieRule {
+        rep.limiter_ties.clone()
+    }
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    /// `minmod(self, other)` element-wise with broadcasting.
+    pub fn minmod(self, other: Var<'t, T>) -> Result<Var<'t, T>> {
+        apply(Minmod, &[self, other])
+    }
+}

@@ -1,0 +1,214 @@
+//! Non-smooth primitives, each declared in one place.
+//!
+//! An element-wise primitive implements [`Piecewise`]: its **pieces** (affine functions of its
+//! arguments), its **switching functions** (affine; their signs choose the piece), each piece's
+//! partial derivatives, and its kink rule. Everything else is generic and shared:
+//! the forward pass with kink counting, the associated gradient (`assoc`), the lexicographic
+//! selection (`lex`, `safe`), and the tests driven by [`registry`]. Max-like reductions over windows
+//! (n-ary max, max along an axis, max-pooling) share one op in [`window`].
+//!
+//! Adding a primitive: one file with its `Piecewise` impl and `Var` method, one line in [`registry`].
+
+pub mod abs;
+pub mod clamp;
+mod elementwise;
+pub mod leaky;
+pub mod maxmin;
+pub mod minmod;
+pub mod pool;
+pub mod registry;
+pub mod relu;
+pub mod window;
+
+pub use elementwise::apply;
+
+use crate::repr::{Representation, TieRule};
+
+/// At most this many pieces per element-wise primitive (tied sets are bit masks).
+pub const MAX_PIECES: usize = 8;
+/// At most this many arguments.
+pub const MAX_ARITY: usize = 4;
+/// At most this many switching functions.
+pub const MAX_SWITCHES: usize = 4;
+
+/// A piecewise-affine element-wise primitive: `f(x) = f_p(x)` where the piece `p` is chosen by the
+/// signs of the switching functions `s_i(x)`.
+pub trait Piecewise: Send + Sync + 'static {
+    /// Name in kink logs.
+    fn name(&self) -> &'static str;
+    /// Number of arguments.
+    fn arity(&self) -> usize;
+    /// Names of the pieces, in the order tie rules `first`/`last` use.
+    fn pieces(&self) -> &'static [&'static str];
+    /// Number of switching functions.
+    fn switches(&self) -> usize;
+    /// The switching functions at `x` (affine in `x`).
+    fn switching(&self, x: &[f64], s: &mut [f64]);
+    /// Their linear parts applied to a tangent `t` (their directional derivatives along `t`).
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]);
+    /// The pieces consistent with the given signs (-1, 0, +1), as a bit mask; a zero sign leaves both
+    /// sides of that switching surface open, so more than one bit means a kink.
+    fn select(&self, signs: &[i8]) -> u32;
+    /// The value of piece `p` at `x`.
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64;
+    /// The (constant) partial derivatives of piece `p`.
+    fn piece_partials(&self, p: usize, out: &mut [f64]);
+    /// Weights (summing to 1) of the tied pieces `tied` under the representation; `out[p]` for each
+    /// piece. The default applies the tie rule of [`Piecewise::tie_rule`].
+    fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
+        tie_weights(self, tied, &self.tie_rule(rep), out)
+    }
+    /// The tie rule that applies to this primitive's kinks.
+    fn tie_rule(&self, rep: &Representation) -> TieRule {
+        rep.max_ties.clone()
+    }
+}
+
+/// Sign with `-0.0` treated as zero (a kink is exact equality).
+pub(crate) fn sign(v: f64) -> i8 {
+    if v > 0.0 {
+        1
+    } else if v < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// The active pieces at `x`.
+pub fn active<P: Piecewise + ?Sized>(p: &P, x: &[f64]) -> u32 {
+    let mut s = [0.0; MAX_SWITCHES];
+    let n = p.switches();
+    p.switching(x, &mut s[..n]);
+    let mut sg = [0i8; MAX_SWITCHES];
+    for i in 0..n {
+        sg[i] = sign(s[i]);
+    }
+    p.select(&sg[..n])
+}
+
+/// Value of the primitive at `x` (any active piece: they agree on kinks).
+pub fn value<P: Piecewise + ?Sized>(p: &P, x: &[f64]) -> f64 {
+    p.piece_value(active(p, x).trailing_zeros() as usize, x)
+}
+
+/// Lexicographic selection: the pieces active along the directions `t[c]` (each of length arity),
+/// narrowing the tie at `x` one direction at a time.
+pub fn lex_select<P: Piecewise + ?Sized>(p: &P, x: &[f64], dirs: &[&[f64]]) -> u32 {
+    let n = p.switches();
+    let mut s = [0.0; MAX_SWITCHES];
+    p.switching(x, &mut s[..n]);
+    let mut sg = [0i8; MAX_SWITCHES];
+    for i in 0..n {
+        sg[i] = sign(s[i]);
+    }
+    let mut mask = p.select(&sg[..n]);
+    for t in dirs {
+        if mask.count_ones() <= 1 {
+            break;
+        }
+        let mut ds = [0.0; MAX_SWITCHES];
+        p.switching_linear(t, &mut ds[..n]);
+        for i in 0..n {
+            if sg[i] == 0 {
+                sg[i] = sign(ds[i]);
+            }
+        }
+        mask = p.select(&sg[..n]);
+    }
+    mask
+}
+
+/// Apply a tie rule over the tied pieces (bits of `tied`), writing one weight per piece.
+pub fn tie_weights<P: Piecewise + ?Sized>(p: &P, tied: u32, rule: &TieRule, out: &mut [f64]) {
+    out.iter_mut().for_each(|w| *w = 0.0);
+    let idx: Vec<usize> = (0..p.pieces().len()).filter(|i| tied >> i & 1 == 1).collect();
+    if let TieRule::MinNorm = rule {
+        let a = p.arity();
+        let pts: Vec<Vec<f64>> = idx
+            .iter()
+            .map(|&q| {
+                let mut g = vec![0.0; a];
+                p.piece_partials(q, &mut g);
+                g
+            })
+            .collect();
+        let w = min_norm_weights(&pts);
+        for (k, &q) in idx.iter().enumerate() {
+            out[q] = w[k];
+        }
+        return;
+    }
+    let mut w = Vec::new();
+    rule.weights(&idx, &mut w);
+    for (k, &q) in idx.iter().enumerate() {
+        out[q] = w[k];
+    }
+}
+
+/// Barycentric weights of the minimum-norm point of the convex hull of `pts` (few points, exact by
+/// enumerating faces). Ties between faces are broken towards the larger face (the even split).
+pub fn min_norm_weights(pts: &[Vec<f64>]) -> Vec<f64> {
+    let m = pts.len();
+    let mut best: Option<(f64, Vec<f64>)> = None;
+    for subset in 1u32..(1 << m) {
+        let idx: Vec<usize> = (0..m).filter(|i| subset >> i & 1 == 1).collect();
+        let Some(lam) = affine_min_norm(pts, &idx) else { continue };
+        if lam.iter().any(|&l| l < -1e-12) {
+            continue;
+        }
+        let dim = pts[0].len();
+        let norm: f64 = (0..dim).map(|d| idx.iter().zip(&lam).map(|(&i, l)| l * pts[i][d]).sum::<f64>().powi(2)).sum();
+        let better = match &best {
+            None => true,
+            Some((bn, bw)) => {
+                norm < bn - 1e-12 || (norm <= bn + 1e-12 && idx.len() > bw.iter().filter(|w| **w > 0.0).count())
+            }
+        };
+        if better {
+            let mut w = vec![0.0; m];
+            for (k, &i) in idx.iter().enumerate() {
+                w[i] = lam[k].max(0.0);
+            }
+            let s: f64 = w.iter().sum();
+            w.iter_mut().for_each(|v| *v /= s);
+            best = Some((norm, w));
+        }
+    }
+    best.map(|b| b.1).unwrap_or_else(|| vec![1.0 / m as f64; m])
+}
+
+/// Minimum-norm point of the affine hull of the points `idx`: weights summing to 1.
+fn affine_min_norm(pts: &[Vec<f64>], idx: &[usize]) -> Option<Vec<f64>> {
+    let k = idx.len();
+    if k == 1 {
+        return Some(vec![1.0]);
+    }
+    // KKT: [G 1; 1^T 0] [l; mu] = [0; 1], G the Gram matrix.
+    let n = k + 1;
+    let mut a = vec![vec![0.0; n + 1]; n];
+    for i in 0..k {
+        for j in 0..k {
+            a[i][j] = pts[idx[i]].iter().zip(&pts[idx[j]]).map(|(x, y)| x * y).sum();
+        }
+        a[i][k] = 1.0;
+        a[k][i] = 1.0;
+    }
+    a[k][n] = 1.0;
+    for c in 0..n {
+        let p = (c..n).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[p][c].abs() < 1e-14 {
+            return None;
+        }
+        a.swap(c, p);
+        for r in 0..n {
+            if r != c {
+                let f = a[r][c] / a[c][c];
+                for q in c..=n {
+                    a[r][q] -= f * a[c][q];
+                }
+            }
+        }
+    }
+    Some((0..k).map(|i| a[i][n] / a[i][i]).collect())
+}

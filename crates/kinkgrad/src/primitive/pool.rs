@@ -1,0 +1,149 @@
+//! The user-facing max/min reductions, all built on [`super::window`]: n-ary max and min, max/min
+//! over all elements or along an axis, and 1-d/2-d max-pooling (kernel, stride; no padding).
+//!
+//! Tie rules: n-ary max uses `Representation::max_ties`, full reductions `reduce_ties`, reductions
+//! along an axis `axis_ties`, pooling `pool_ties`; each call may fix its own rule instead.
+
+use super::window::{axis_windows, reduce_windows, Windows};
+use crate::error::{Error, Result};
+use crate::repr::TieRule;
+use crate::reverse::Var;
+use crate::scalar::Real;
+
+fn pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[usize]) -> (Windows, Vec<usize>) {
+    let out: Vec<usize> = dims.iter().zip(kernel).zip(stride).map(|((&d, &k), &s)| (d - k) / s + 1).collect();
+    let (h, w) = if dims.len() == 2 { (dims[0], dims[1]) } else { (1, dims[0]) };
+    let (kh, kw) = if dims.len() == 2 { (kernel[0], kernel[1]) } else { (1, kernel[0]) };
+    let (sh, sw) = if dims.len() == 2 { (stride[0], stride[1]) } else { (1, stride[0]) };
+    let (oh, ow) = if dims.len() == 2 { (out[0], out[1]) } else { (1, out[0]) };
+    let mut idx = Vec::with_capacity(lead * oh * ow * kh * kw);
+    let mut start = vec![0u32];
+    for l in 0..lead {
+        for i in 0..oh {
+            for j in 0..ow {
+                for a in 0..kh {
+                    for b in 0..kw {
+                        idx.push((l * h * w + (i * sh + a) * w + j * sw + b) as u32);
+                    }
+                }
+                start.push(idx.len() as u32);
+            }
+        }
+    }
+    (Windows { idx, start }, out)
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    fn pool(self, kernel: &[usize], stride: &[usize], rule: Option<TieRule>) -> Result<Var<'t, T>> {
+        let name = if kernel.len() == 2 { "maxpool2d" } else { "maxpool1d" };
+        let shape = self.shape();
+        let nd = kernel.len();
+        if shape.len() < nd {
+            return Err(Error::shape(name, format!("input of shape {shape:?} has fewer than {nd} dimensions")));
+        }
+        let dims = &shape[shape.len() - nd..];
+        for i in 0..nd {
+            if kernel[i] == 0 || stride[i] == 0 {
+                return Err(Error::invalid(name, "kernel and stride must be positive"));
+            }
+            if kernel[i] > dims[i] {
+                return Err(Error::shape(name, format!("kernel {kernel:?} larger than the input {dims:?}")));
+            }
+        }
+        let lead: usize = shape[..shape.len() - nd].iter().product();
+        let (w, out) = pool_windows(lead, dims, kernel, stride);
+        let mut out_shape = shape[..shape.len() - nd].to_vec();
+        out_shape.extend(out);
+        let rule = rule.unwrap_or_else(|| self.tape().representation().pool_ties.clone());
+        Ok(reduce_windows(self, name, false, rule, w, out_shape))
+    }
+    /// 2-d max-pooling over the last two axes, kernel `(kh, kw)`, stride `(sh, sw)`, no padding.
+    pub fn max_pool2d(self, kernel: (usize, usize), stride: (usize, usize)) -> Result<Var<'t, T>> {
+        self.pool(&[kernel.0, kernel.1], &[stride.0, stride.1], None)
+    }
+    /// 2-d max-pooling with a tie rule fixed by the call.
+    pub fn max_pool2d_with(self, kernel: (usize, usize), stride: (usize, usize), rule: TieRule) -> Result<Var<'t, T>> {
+        self.pool(&[kernel.0, kernel.1], &[stride.0, stride.1], Some(rule))
+    }
+    /// 1-d max-pooling over the last axis.
+    pub fn max_pool1d(self, kernel: usize, stride: usize) -> Result<Var<'t, T>> {
+        self.pool(&[kernel], &[stride], None)
+    }
+    /// 1-d max-pooling with a tie rule fixed by the call.
+    pub fn max_pool1d_with(self, kernel: usize, stride: usize, rule: TieRule) -> Result<Var<'t, T>> {
+        self.pool(&[kernel], &[stride], Some(rule))
+    }
+    fn reduce_all(self, min: bool, rule: Option<TieRule>) -> Var<'t, T> {
+        let n: usize = self.shape().iter().product();
+        let w = Windows { idx: (0..n as u32).collect(), start: vec![0, n as u32] };
+        let rule = rule.unwrap_or_else(|| self.tape().representation().reduce_ties.clone());
+        reduce_windows(self, if min { "min_all" } else { "max_all" }, min, rule, w, vec![])
+    }
+    /// Maximum over all elements (0-d); ties by `reduce_ties`.
+    pub fn max_all(self) -> Var<'t, T> {
+        self.reduce_all(false, None)
+    }
+    /// Minimum over all elements (0-d); ties by `reduce_ties`.
+    pub fn min_all(self) -> Var<'t, T> {
+        self.reduce_all(true, None)
+    }
+    /// Maximum over all elements with a tie rule fixed by the call.
+    pub fn max_all_with(self, rule: TieRule) -> Var<'t, T> {
+        self.reduce_all(false, Some(rule))
+    }
+    /// Minimum over all elements with a tie rule fixed by the call.
+    pub fn min_all_with(self, rule: TieRule) -> Var<'t, T> {
+        self.reduce_all(true, Some(rule))
+    }
+    fn reduce_axis(
+        self,
+        axis: usize,
+        keepdim: bool,
+        min: bool,
+        rule: Option<TieRule>,
+        name: &'static str,
+    ) -> Result<Var<'t, T>> {
+        let shape = self.shape();
+        crate::tensor::reduce::check_axis(name, axis, shape.len())?;
+        if shape[axis] == 0 {
+            return Err(Error::shape(name, "cannot reduce an empty axis"));
+        }
+        let w = axis_windows(&shape, axis);
+        let mut out = shape.clone();
+        if keepdim {
+            out[axis] = 1;
+        } else {
+            out.remove(axis);
+        }
+        let rule = rule.unwrap_or_else(|| self.tape().representation().axis_ties.clone());
+        Ok(reduce_windows(self, name, min, rule, w, out))
+    }
+    /// Maximum along `axis`; ties by `axis_ties`.
+    pub fn max_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
+        self.reduce_axis(axis, keepdim, false, None, "max_axis")
+    }
+    /// Minimum along `axis`; ties by `axis_ties`.
+    pub fn min_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
+        self.reduce_axis(axis, keepdim, true, None, "min_axis")
+    }
+    /// n-ary element-wise maximum of equal-shaped variables (stacked, then reduced); ties by
+    /// `max_ties` unless `rule` fixes one. Argument order is the tie order.
+    pub fn max_n(args: &[Var<'t, T>], rule: Option<TieRule>) -> Result<Var<'t, T>> {
+        Self::maxmin_n(args, rule, false)
+    }
+    /// n-ary element-wise minimum; see [`Var::max_n`].
+    pub fn min_n(args: &[Var<'t, T>], rule: Option<TieRule>) -> Result<Var<'t, T>> {
+        Self::maxmin_n(args, rule, true)
+    }
+    fn maxmin_n(args: &[Var<'t, T>], rule: Option<TieRule>, min: bool) -> Result<Var<'t, T>> {
+        let first = args
+            .first()
+            .ok_or_else(|| Error::invalid(if min { "min" } else { "max" }, "needs at least one argument"))?;
+        if args.len() == 1 {
+            return Ok(*first);
+        }
+        let s = Var::stack(args, 0)?;
+        let rule = rule.unwrap_or_else(|| first.tape().representation().max_ties.clone());
+        s.reduce_axis(0, false, min, Some(rule), if min { "min" } else { "max" })
+    }
+}

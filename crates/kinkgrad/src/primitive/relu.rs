@@ -1,0 +1,64 @@
+//! `relu(x) = max(x, 0)`.
+//!
+//! Pieces: `0` (piece 0, `x < 0`) and `x` (piece 1, `x > 0`); switching function `s = x`.
+//! Kink: `x = 0` (or `-0.0`). Rule: `relu'(0) = z`, any real (`Representation::relu_at_zero`): the
+//! weights are `1 - z` on the zero piece and `z` on the identity. Lexicographic rule: the sign of the
+//! first non-zero directional derivative of `x` picks the piece.
+
+use super::{apply, Piecewise};
+use crate::repr::Representation;
+use crate::reverse::var::ok;
+use crate::reverse::Var;
+use crate::scalar::Real;
+
+/// The relu primitive.
+pub struct Relu;
+
+impl Piecewise for Relu {
+    fn name(&self) -> &'static str {
+        "relu"
+    }
+    fn arity(&self) -> usize {
+        1
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        &["zero", "identity"]
+    }
+    fn switches(&self) -> usize {
+        1
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        s[0] = x[0];
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        ds[0] = t[0];
+    }
+    fn select(&self, signs: &[i8]) -> u32 {
+        match signs[0] {
+            1 => 0b10,
+            -1 => 0b01,
+            _ => 0b11,
+        }
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        if p == 1 {
+            x[0]
+        } else {
+            0.0
+        }
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        out[0] = if p == 1 { 1.0 } else { 0.0 };
+    }
+    fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
+        out[0] = 1.0 - rep.relu_at_zero;
+        out[1] = rep.relu_at_zero;
+    }
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    /// `max(x, 0)` element-wise.
+    pub fn relu(self) -> Var<'t, T> {
+        ok(apply(Relu, &[self]))
+    }
+}

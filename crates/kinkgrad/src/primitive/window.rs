@@ -1,0 +1,223 @@
+//! Max and min over windows: n-ary `max(a, b, c, ...)`, max/min reductions (over all elements or
+//! along an axis) and max-pooling all reduce a list of **windows** (lists of input positions).
+//!
+//! Pieces of one window: "entry `i` is the max", for each position `i` in the window; switching
+//! functions `x_i - x_j`. Kink: a tie for the max. Rule: a [`TieRule`] over the tied positions in
+//! window order (`first`, `last`, `mean`, `weighted`; `minnorm` is the even split, the minimum-norm
+//! point of the simplex of tied unit vectors). Lexicographic rule: among tied entries, keep those
+//! with the largest first tangent, then the largest second tangent, and so on.
+//!
+//! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
+//! sparse linear map, itself recorded as an op (so second derivatives flow through it).
+
+use crate::repr::TieRule;
+use crate::reverse::ops::tangent;
+use crate::reverse::var::ok;
+use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::scalar::Real;
+use crate::tensor::Tensor;
+
+/// Windows in compressed form: window `w` covers `idx[start[w]..start[w+1]]`.
+#[derive(Clone, Debug)]
+pub struct Windows {
+    /// Flat input positions.
+    pub idx: Vec<u32>,
+    /// Offsets into `idx`, one more than the number of windows.
+    pub start: Vec<u32>,
+}
+
+impl Windows {
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.start.len() - 1
+    }
+    /// True when there is no window.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn window(&self, w: usize) -> &[u32] {
+        &self.idx[self.start[w] as usize..self.start[w + 1] as usize]
+    }
+}
+
+/// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint).
+struct Sparse {
+    rows: Vec<Vec<(u32, f64)>>,
+    in_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+}
+
+impl Sparse {
+    fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
+        self.rows.iter().map(|r| T::from_f64(r.iter().map(|&(c, w)| w * x[c as usize].to_f64()).sum())).collect()
+    }
+    fn transpose(&self) -> Sparse {
+        let n: usize = self.in_shape.iter().product();
+        let mut rows = vec![Vec::new(); n];
+        for (r, row) in self.rows.iter().enumerate() {
+            for &(c, w) in row {
+                rows[c as usize].push((r as u32, w));
+            }
+        }
+        Sparse { rows, in_shape: self.out_shape.clone(), out_shape: self.in_shape.clone() }
+    }
+}
+
+struct SparseOp(Sparse);
+
+impl<T: Real> Op<T> for SparseOp {
+    fn name(&self) -> &'static str {
+        "window_scatter"
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let t = self.0.transpose();
+        let value = Tensor::from_parts(t.out_shape.clone(), t.apply(g.value().data()));
+        vec![Some(cx.tape.push(Box::new(SparseOp(t)), &[g], value))]
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let t = cx.tangents[0].expect("tangent");
+        let n: usize = self.0.in_shape.iter().product();
+        let data: Vec<T> = (0..cx.k).flat_map(|c| self.0.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        Tensor::from_parts(tangent::tshape(cx.k, &self.0.out_shape), data)
+    }
+}
+
+struct WindowOp {
+    name: &'static str,
+    min: bool,
+    rule: TieRule,
+    windows: Windows,
+    in_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+    /// Selected position (index into the window) for windows without a tie.
+    sel: Vec<u32>,
+    /// Windows with a tie and their tied positions (indices into the window).
+    kink_at: Vec<usize>,
+    kink_tied: Vec<Vec<u32>>,
+    locked: Vec<Vec<u32>>,
+}
+
+impl WindowOp {
+    fn selection(&self) -> Sparse {
+        let mut rows: Vec<Vec<(u32, f64)>> =
+            (0..self.windows.len()).map(|w| vec![(self.windows.window(w)[self.sel[w] as usize], 1.0)]).collect();
+        let mut wts = Vec::new();
+        for (q, &w) in self.kink_at.iter().enumerate() {
+            let tied: Vec<usize> = self.locked[q].iter().map(|&i| i as usize).collect();
+            self.rule.weights(&tied, &mut wts);
+            let win = self.windows.window(w);
+            rows[w] = tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)).collect();
+        }
+        Sparse { rows, in_shape: self.in_shape.clone(), out_shape: self.out_shape.clone() }
+    }
+}
+
+impl<T: Real> Op<T> for WindowOp {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let s = self.selection().transpose();
+        let value = Tensor::from_parts(s.out_shape.clone(), s.apply(g.value().data()));
+        vec![Some(cx.tape.push(Box::new(SparseOp(s)), &[g], value))]
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let t = cx.tangents[0].expect("tangent");
+        let n: usize = self.in_shape.iter().product();
+        let sgn = if self.min { -1.0 } else { 1.0 };
+        for (q, &w) in self.kink_at.iter().enumerate() {
+            let win = self.windows.window(w);
+            let mut tied = self.kink_tied[q].clone();
+            for c in 0..cx.k {
+                if tied.len() <= 1 {
+                    break;
+                }
+                let best = tied
+                    .iter()
+                    .map(|&i| sgn * t.data()[c * n + win[i as usize] as usize].to_f64())
+                    .fold(f64::NEG_INFINITY, f64::max);
+                tied.retain(|&i| sgn * t.data()[c * n + win[i as usize] as usize].to_f64() == best);
+            }
+            self.locked[q] = tied;
+        }
+        let s = self.selection();
+        let data: Vec<T> = (0..cx.k).flat_map(|c| s.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        Tensor::from_parts(tangent::tshape(cx.k, &self.out_shape), data)
+    }
+    fn kinks(&self) -> usize {
+        self.kink_at.len()
+    }
+    fn unresolved(&self) -> usize {
+        self.locked.iter().filter(|l| l.len() > 1).count()
+    }
+    fn unlock(&mut self) {
+        self.locked.clone_from(&self.kink_tied);
+    }
+}
+
+/// Reduce `x` over `windows` with max (or min), recording the op. `out_shape` must hold one element
+/// per window.
+pub fn reduce_windows<'t, T: Real>(
+    x: Var<'t, T>,
+    name: &'static str,
+    min: bool,
+    rule: TieRule,
+    windows: Windows,
+    out_shape: Vec<usize>,
+) -> Var<'t, T> {
+    let v = x.value();
+    let d = v.data();
+    let nw = windows.len();
+    let mut out = Vec::with_capacity(nw);
+    let mut sel = vec![0u32; nw];
+    let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
+    for w in 0..nw {
+        let win = windows.window(w);
+        let mut best = 0usize;
+        let mut bv = d[win[0] as usize];
+        for (i, &p) in win.iter().enumerate().skip(1) {
+            let xv = d[p as usize];
+            if (!min && xv > bv) || (min && xv < bv) {
+                best = i;
+                bv = xv;
+            }
+        }
+        let tied: Vec<u32> =
+            win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32).collect();
+        if tied.len() > 1 {
+            kink_at.push(w);
+            kink_tied.push(tied);
+        }
+        sel[w] = best as u32;
+        out.push(bv);
+    }
+    let op = WindowOp {
+        name,
+        min,
+        rule,
+        windows,
+        in_shape: v.shape().to_vec(),
+        out_shape: out_shape.clone(),
+        sel,
+        locked: kink_tied.clone(),
+        kink_at,
+        kink_tied,
+    };
+    x.tape().push(Box::new(op), &[x], ok(Tensor::new(out_shape, out)))
+}
+
+/// Windows that reduce `axis` of `shape` (one window per position of the other axes).
+pub fn axis_windows(shape: &[usize], axis: usize) -> Windows {
+    let (outer, len, inner) = crate::tensor::reduce::split_axis(shape, axis);
+    let mut idx = Vec::with_capacity(outer * len * inner);
+    let mut start = vec![0u32];
+    for o in 0..outer {
+        for i in 0..inner {
+            for r in 0..len {
+                idx.push(((o * len + r) * inner + i) as u32);
+            }
+            start.push(idx.len() as u32);
+        }
+    }
+    Windows { idx, start }
+}

@@ -1,0 +1,17 @@
+//! Reverse mode: a tape of tensor operations, `backward` from a scalar, gradients of gradients.
+//!
+//! Every operation is a node holding its output value, its inputs and an [`Op`] that knows its
+//! vector-Jacobian product (written with tape operations, so that a backward pass can itself be
+//! recorded and differentiated: gradients of gradients) and its Jacobian-vector product (used by the
+//! lexicographic modes in [`crate::lex`]).
+
+mod backward;
+mod op;
+pub mod ops;
+mod tape;
+pub(crate) mod var;
+
+pub use backward::{Gradients, Mode};
+pub use op::{JvpCx, Op, OpCx};
+pub use tape::Tape;
+pub use var::Var;

@@ -1,0 +1,55 @@
+//! The interface every recorded operation implements.
+
+use super::{Tape, Var};
+use crate::scalar::Real;
+use crate::tensor::Tensor;
+
+/// What a VJP sees: the tape, the input and output variables, and which inputs need a cotangent.
+pub struct OpCx<'t, T: Real> {
+    /// The tape the backward pass records on.
+    pub tape: &'t Tape<T>,
+    /// The op's inputs.
+    pub inputs: Vec<Var<'t, T>>,
+    /// The op's output.
+    pub out: Var<'t, T>,
+    /// `wanted[i]`: input `i` leads to a variable the gradient is taken with respect to.
+    pub wanted: Vec<bool>,
+}
+
+/// What a JVP sees: input values and tangents (leading axis of length `k`, one per direction;
+/// `None` for a zero tangent) and the output value.
+pub struct JvpCx<'a, T: Real> {
+    /// Input values.
+    pub inputs: Vec<&'a Tensor<T>>,
+    /// Input tangents, shape `[k, ...input shape]`.
+    pub tangents: Vec<Option<&'a Tensor<T>>>,
+    /// Output value.
+    pub out: &'a Tensor<T>,
+    /// Number of directions.
+    pub k: usize,
+}
+
+/// A recorded operation.
+///
+/// Rules: `vjp` builds the input cotangents from tape operations only (so it is differentiable);
+/// a non-smooth op decides its pieces in the forward pass with the tape's representation, counts its
+/// kinks, and in `jvp` re-selects the pieces of its kink elements lexicographically from the input
+/// tangents, locking them for the next `vjp` (branch locking).
+pub trait Op<T: Real> {
+    /// Name shown in kink logs and error messages.
+    fn name(&self) -> &'static str;
+    /// Input cotangents from the output cotangent `g` (None where not wanted or structurally zero).
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>>;
+    /// Output tangent `[k, ...out shape]` from the input tangents.
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T>;
+    /// Elements evaluated exactly on a kink in the forward pass.
+    fn kinks(&self) -> usize {
+        0
+    }
+    /// Kink elements whose tie survived the last lexicographic selection.
+    fn unresolved(&self) -> usize {
+        0
+    }
+    /// Drop lexicographic locks: back to the representation's choices.
+    fn unlock(&mut self) {}
+}

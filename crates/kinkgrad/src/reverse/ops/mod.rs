@@ -1,0 +1,12 @@
+//! The smooth operations: arithmetic with broadcasting, smooth unary functions, matrix products,
+//! reductions, layout changes and log-softmax. Each file holds its ops' forward, VJP and JVP.
+
+mod arith;
+mod layout;
+mod matmul;
+mod reduce;
+mod softmax;
+pub(crate) mod tangent;
+mod unary;
+
+pub use unary::UnaryKind;

@@ -1,0 +1,137 @@
+//! The tape: nodes in creation order (a topological order), the representation, the kink log.
+
+use super::{Op, Var};
+use crate::error::{Error, Result};
+use crate::kink::KinkLog;
+use crate::repr::Representation;
+use crate::scalar::Real;
+use crate::tensor::Tensor;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub(crate) struct Node<T: Real> {
+    pub value: Tensor<T>,
+    pub inputs: Vec<usize>,
+    pub op: Option<Box<dyn Op<T>>>,
+    /// False for constants: never differentiated with respect to.
+    pub variable: bool,
+    pub scope: Rc<str>,
+}
+
+/// A tape of tensor operations with one representation and one kink log.
+///
+/// ```
+/// use kinkgrad::{Tape, Tensor, Mode};
+/// let tape = Tape::<f64>::new();
+/// let x = tape.var(Tensor::scalar(3.0));
+/// let y = x.mul(x).unwrap().add(x).unwrap(); // x^2 + x
+/// let g = tape.gradient(y, &[x], &Mode::Assoc).unwrap();
+/// assert_eq!(g.values[0].item().unwrap(), 7.0);
+/// assert_eq!(g.certificate.kind.as_str(), "exact");
+/// ```
+pub struct Tape<T: Real> {
+    pub(crate) nodes: RefCell<Vec<Node<T>>>,
+    rep: Representation,
+    kinks: RefCell<KinkLog>,
+    scope: RefCell<Rc<str>>,
+}
+
+impl<T: Real> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Real> Tape<T> {
+    /// An empty tape with the default (minimum-norm) representation.
+    pub fn new() -> Self {
+        Self::with_representation(Representation::default())
+    }
+    /// An empty tape whose non-smooth ops follow `rep` at kinks.
+    pub fn with_representation(rep: Representation) -> Self {
+        Self {
+            nodes: RefCell::new(Vec::new()),
+            rep,
+            kinks: RefCell::new(KinkLog::default()),
+            scope: RefCell::new(Rc::from("")),
+        }
+    }
+    /// The representation.
+    pub fn representation(&self) -> &Representation {
+        &self.rep
+    }
+    /// A variable: a leaf that gradients can be taken with respect to.
+    pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push_node(value, vec![], None, true)
+    }
+    /// A constant: a leaf that is never differentiated.
+    pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
+        self.push_node(value, vec![], None, false)
+    }
+    /// A scalar constant.
+    pub fn scalar(&self, v: f64) -> Var<'_, T> {
+        self.constant(Tensor::scalar(T::from_f64(v)))
+    }
+    /// Name the scope that subsequent ops are logged under (e.g. a layer name); `""` for none.
+    pub fn set_scope(&self, scope: &str) {
+        *self.scope.borrow_mut() = Rc::from(scope);
+    }
+    /// Number of nodes recorded.
+    pub fn len(&self) -> usize {
+        self.nodes.borrow().len()
+    }
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The value of a variable.
+    pub fn value(&self, v: Var<'_, T>) -> Tensor<T> {
+        self.nodes.borrow()[v.id].value.clone()
+    }
+    /// Every kink recorded so far (by every op, whether or not a gradient goes through it).
+    pub fn kink_log(&self) -> KinkLog {
+        self.kinks.borrow().clone()
+    }
+    /// Record an op's output.
+    pub fn push(&self, op: Box<dyn Op<T>>, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
+        let ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
+        let kinks = op.kinks();
+        if kinks > 0 {
+            let scope = self.scope.borrow().clone();
+            self.kinks.borrow_mut().add(&scope, op.name(), kinks);
+        }
+        self.push_node(value, ids, Some(op), true)
+    }
+    fn push_node(
+        &self,
+        value: Tensor<T>,
+        inputs: Vec<usize>,
+        op: Option<Box<dyn Op<T>>>,
+        variable: bool,
+    ) -> Var<'_, T> {
+        let scope = self.scope.borrow().clone();
+        let mut nodes = self.nodes.borrow_mut();
+        nodes.push(Node { value, inputs, op, variable, scope });
+        Var { tape: self, id: nodes.len() - 1 }
+    }
+    /// Remove every node recorded after the first `len` (used to drop a backward pass's nodes).
+    pub(crate) fn truncate(&self, len: usize) {
+        self.nodes.borrow_mut().truncate(len);
+    }
+    /// The first op (in recording order) whose value is NaN or infinite, among the first `upto` nodes.
+    pub fn first_non_finite(&self, upto: usize) -> Option<String> {
+        let nodes = self.nodes.borrow();
+        nodes[..upto.min(nodes.len())]
+            .iter()
+            .find(|n| n.value.first_non_finite().is_some())
+            .map(|n| n.op.as_ref().map_or("input".to_string(), |o| o.name().to_string()))
+    }
+    /// Check that `v`'s value is finite; name the op where a non-finite value first appeared.
+    pub fn check_finite(&self, v: Var<'_, T>) -> Result<()> {
+        if self.value(v).first_non_finite().is_some() {
+            let op = self.first_non_finite(v.id + 1).unwrap_or_else(|| "input".into());
+            return Err(Error::NonFinite { op, stage: "value" });
+        }
+        Ok(())
+    }
+}

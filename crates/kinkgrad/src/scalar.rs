@@ -1,0 +1,254 @@
+//! Scalar types: the precision of a computation is a type parameter.
+//!
+//! `f64` and `f32` compute natively. `f16` and `bf16` (from the `half` crate) store 16 bits; every
+//! element-wise result is computed in `f32` and rounded to 16 bits, and matrix products accumulate in
+//! `f32` and round once at the end. Rounding to 16 bits is where ties (kinks) become common: two
+//! distinct `f64` numbers can round to the same `f16`.
+
+use half::{bf16, f16};
+use std::fmt::Debug;
+
+/// A floating-point element type of a [`crate::Tensor`].
+///
+/// All arithmetic on the tape goes through these methods, so that 16-bit types round every result.
+pub trait Real:
+    Copy
+    + Send
+    + Sync
+    + Default
+    + Debug
+    + PartialOrd
+    + PartialEq
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    /// Name used in reports and files: `f64`, `f32`, `f16`, `bf16`.
+    const NAME: &'static str;
+    /// Zero.
+    const ZERO: Self;
+    /// One.
+    const ONE: Self;
+    /// Nearest value of this type (round to nearest even).
+    fn from_f64(v: f64) -> Self;
+    /// Exact widening to `f64`.
+    fn to_f64(self) -> f64;
+    /// Nearest value of this type from an `f32`.
+    fn from_f32(v: f32) -> Self;
+    /// Widening (or for `f64`, narrowing) to `f32`.
+    fn to_f32(self) -> f32;
+    /// True when the value is neither infinite nor NaN.
+    fn is_finite(self) -> bool;
+    /// Apply a smooth scalar function computed in `f64` and rounded back to this type.
+    #[inline]
+    fn map_f64(self, f: impl Fn(f64) -> f64) -> Self {
+        Self::from_f64(f(self.to_f64()))
+    }
+    /// Matrix product `c = a (m x k) * b (k x n)` with arbitrary strides (in elements).
+    /// 16-bit types accumulate in `f32` and round once.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rs: isize,
+        a_cs: isize,
+        b: &[Self],
+        b_rs: isize,
+        b_cs: isize,
+        c: &mut [Self],
+    );
+}
+
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m * n * k >= 64 * 64 * 64 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+macro_rules! native_real {
+    ($t:ty, $name:expr) => {
+        impl Real for $t {
+            const NAME: &'static str = $name;
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline]
+            fn from_f32(v: f32) -> Self {
+                v as $t
+            }
+            #[inline]
+            fn to_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                a_rs: isize,
+                a_cs: isize,
+                b: &[Self],
+                b_rs: isize,
+                b_cs: isize,
+                c: &mut [Self],
+            ) {
+                assert!(c.len() >= m * n, "gemm: output buffer too small");
+                if m == 0 || n == 0 {
+                    return;
+                }
+                if k == 0 {
+                    c[..m * n].iter_mut().for_each(|v| *v = 0.0);
+                    return;
+                }
+                // SAFETY: the caller passes slices covering every (row, col) reached by the strides;
+                // `Tensor::matmul` checks shapes before calling. `c` is contiguous row-major m x n.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        c.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        a.as_ptr(),
+                        a_cs,
+                        a_rs,
+                        b.as_ptr(),
+                        b_cs,
+                        b_rs,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        parallelism(m, n, k),
+                    )
+                }
+            }
+        }
+    };
+}
+native_real!(f64, "f64");
+native_real!(f32, "f32");
+
+macro_rules! half_real {
+    ($t:ty, $name:expr) => {
+        impl Real for $t {
+            const NAME: &'static str = $name;
+            const ZERO: Self = <$t>::ZERO;
+            const ONE: Self = <$t>::ONE;
+            #[inline]
+            fn from_f64(v: f64) -> Self {
+                <$t>::from_f64(v)
+            }
+            #[inline]
+            fn to_f64(self) -> f64 {
+                <$t>::to_f64(self)
+            }
+            #[inline]
+            fn from_f32(v: f32) -> Self {
+                <$t>::from_f32(v)
+            }
+            #[inline]
+            fn to_f32(self) -> f32 {
+                <$t>::to_f32(self)
+            }
+            #[inline]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            fn gemm(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                a_rs: isize,
+                a_cs: isize,
+                b: &[Self],
+                b_rs: isize,
+                b_cs: isize,
+                c: &mut [Self],
+            ) {
+                // Accumulate in f32: widen both operands into contiguous row-major buffers.
+                let mut a32 = vec![0f32; m * k];
+                for i in 0..m {
+                    for p in 0..k {
+                        a32[i * k + p] = a[(i as isize * a_rs + p as isize * a_cs) as usize].to_f32();
+                    }
+                }
+                let mut b32 = vec![0f32; k * n];
+                for p in 0..k {
+                    for j in 0..n {
+                        b32[p * n + j] = b[(p as isize * b_rs + j as isize * b_cs) as usize].to_f32();
+                    }
+                }
+                let mut c32 = vec![0f32; m * n];
+                f32::gemm(m, n, k, &a32, k as isize, 1, &b32, n as isize, 1, &mut c32);
+                for (o, v) in c.iter_mut().zip(c32) {
+                    *o = <$t>::from_f32(v);
+                }
+            }
+        }
+    };
+}
+half_real!(f16, "f16");
+half_real!(bf16, "bf16");
+
+/// The precisions offered by the CLI and the applications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// IEEE double.
+    F64,
+    /// IEEE single.
+    F32,
+    /// IEEE half (10-bit mantissa).
+    F16,
+    /// bfloat16 (7-bit mantissa, f32 exponent range).
+    BF16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "f64" => Ok(Self::F64),
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::BF16),
+            _ => Err(crate::Error::invalid(
+                "precision",
+                format!("unknown precision '{s}', expected f64, f32, f16 or bf16"),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F64 => "f64",
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::BF16 => "bf16",
+        })
+    }
+}

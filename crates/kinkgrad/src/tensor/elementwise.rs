@@ -1,0 +1,113 @@
+//! Element-wise kernels with broadcasting. Loops run over contiguous inner dimensions so that they
+//! vectorise; large maps are split across threads with rayon.
+
+use super::shape::{broadcast_shapes, broadcast_strides};
+use super::Tensor;
+use crate::error::Result;
+use crate::scalar::Real;
+use rayon::prelude::*;
+
+/// Element count above which element-wise kernels run on several threads.
+const PAR_MIN: usize = 1 << 16;
+
+impl<T: Real> Tensor<T> {
+    /// Apply `f` to every element.
+    pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
+        let d = self.data();
+        let out: Vec<T> =
+            if d.len() >= PAR_MIN { d.par_iter().map(|&v| f(v)).collect() } else { d.iter().map(|&v| f(v)).collect() };
+        Tensor::from_parts(self.shape().to_vec(), out)
+    }
+
+    /// Combine two tensors element by element after broadcasting them to a common shape.
+    ///
+    /// ```
+    /// use kinkgrad::Tensor;
+    /// let a = Tensor::new(vec![2, 2], vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
+    /// let b = Tensor::vector(vec![10.0f64, 20.0]);
+    /// let c = a.zip(&b, "add", |x, y| x + y).unwrap();
+    /// assert_eq!(c.data(), &[11.0, 22.0, 13.0, 24.0]);
+    /// ```
+    pub fn zip(&self, other: &Tensor<T>, op: &'static str, f: impl Fn(T, T) -> T + Sync) -> Result<Tensor<T>> {
+        if self.shape() == other.shape() {
+            let (a, b) = (self.data(), other.data());
+            let out: Vec<T> = if a.len() >= PAR_MIN {
+                a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
+            } else {
+                a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+            };
+            return Ok(Tensor::from_parts(self.shape().to_vec(), out));
+        }
+        let shape = broadcast_shapes(op, self.shape(), other.shape())?;
+        let out = zip_broadcast(self, other, &shape, &f);
+        Ok(Tensor::from_parts(shape, out))
+    }
+
+    /// Broadcast to `shape`, materialising the repeated elements.
+    pub fn expand(&self, shape: &[usize]) -> Result<Tensor<T>> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let s = broadcast_shapes("expand", self.shape(), shape)?;
+        if s != shape {
+            return Err(crate::Error::shape(
+                "expand",
+                format!("shape {:?} does not broadcast to {shape:?}", self.shape()),
+            ));
+        }
+        let zero = Tensor::zeros(&[]);
+        Ok(Tensor::from_parts(s.clone(), zip_broadcast(self, &zero, &s, &|x, _| x)))
+    }
+}
+
+/// General broadcasting loop: an odometer over the outer dimensions, a strided inner loop.
+fn zip_broadcast<T: Real>(a: &Tensor<T>, b: &Tensor<T>, shape: &[usize], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T> {
+    let n: usize = shape.iter().product();
+    let mut out = Vec::with_capacity(n);
+    if n == 0 {
+        return out;
+    }
+    let sa = broadcast_strides(a.shape(), shape);
+    let sb = broadcast_strides(b.shape(), shape);
+    let nd = shape.len();
+    if nd == 0 {
+        out.push(f(a.data()[0], b.data()[0]));
+        return out;
+    }
+    let inner = shape[nd - 1];
+    let (ia, ib) = (sa[nd - 1], sb[nd - 1]);
+    let (da, db) = (a.data(), b.data());
+    let mut idx = vec![0usize; nd - 1];
+    let (mut oa, mut ob) = (0usize, 0usize);
+    loop {
+        match (ia, ib) {
+            (1, 1) => out.extend(da[oa..oa + inner].iter().zip(&db[ob..ob + inner]).map(|(&x, &y)| f(x, y))),
+            (1, 0) => {
+                let y = db[ob];
+                out.extend(da[oa..oa + inner].iter().map(|&x| f(x, y)))
+            }
+            (0, 1) => {
+                let x = da[oa];
+                out.extend(db[ob..ob + inner].iter().map(|&y| f(x, y)))
+            }
+            _ => out.extend((0..inner).map(|j| f(da[oa + j * ia], db[ob + j * ib]))),
+        }
+        // advance the odometer over the outer dimensions
+        let mut d = nd - 1;
+        loop {
+            if d == 0 {
+                return out;
+            }
+            d -= 1;
+            idx[d] += 1;
+            oa += sa[d];
+            ob += sb[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            oa -= sa[d] * idx[d];
+            ob -= sb[d] * idx[d];
+            idx[d] = 0;
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Matrix products through the `gemm` crate. Transposed operands are read through strides, never
+//! copied. A leading batch dimension on the left operand is folded into its rows.
+
+use super::Tensor;
+use crate::error::{Error, Result};
+use crate::scalar::Real;
+
+impl<T: Real> Tensor<T> {
+    /// `op(self) @ op(other)` where `op` transposes the last two axes when the flag is set.
+    ///
+    /// Shapes: `[m, k] @ [k, n] -> [m, n]`; `[b, m, k] @ [k, n] -> [b, m, n]` (batch folded into rows,
+    /// not allowed with `ta`); `[b, m, k] @ [b, k, n] -> [b, m, n]`.
+    ///
+    /// ```
+    /// use kinkgrad::Tensor;
+    /// let a = Tensor::new(vec![2, 3], vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    /// let b = Tensor::new(vec![3, 1], vec![1.0f64, 0.0, -1.0]).unwrap();
+    /// assert_eq!(a.matmul_t(&b, false, false).unwrap().data(), &[-2.0, -2.0]);
+    /// // a^T a is 3 x 3
+    /// assert_eq!(a.matmul_t(&a, true, false).unwrap().shape(), &[3, 3]);
+    /// ```
+    pub fn matmul_t(&self, other: &Tensor<T>, ta: bool, tb: bool) -> Result<Tensor<T>> {
+        let (a, b) = (self.shape(), other.shape());
+        let bad = || {
+            Error::shape(
+                "matmul",
+                format!("cannot multiply {a:?}{} by {b:?}{}", if ta { "^T" } else { "" }, if tb { "^T" } else { "" }),
+            )
+        };
+        match (a.len(), b.len()) {
+            (2, 2) | (3, 2) => {
+                if a.len() == 3 && ta {
+                    return Err(bad());
+                }
+                let rows: usize = a[..a.len() - 1].iter().product();
+                let (m, k) = if ta { (a[1], a[0]) } else { (rows, a[a.len() - 1]) };
+                let (k2, n) = if tb { (b[1], b[0]) } else { (b[0], b[1]) };
+                if k != k2 {
+                    return Err(bad());
+                }
+                let mut c = vec![T::ZERO; m * n];
+                gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, &mut c);
+                let mut shape = if a.len() == 3 { vec![a[0], a[1]] } else { vec![m] };
+                shape.push(n);
+                Ok(Tensor::from_parts(shape, c))
+            }
+            (3, 3) => {
+                if a[0] != b[0] {
+                    return Err(bad());
+                }
+                let (m, k) = if ta { (a[2], a[1]) } else { (a[1], a[2]) };
+                let (k2, n) = if tb { (b[2], b[1]) } else { (b[1], b[2]) };
+                if k != k2 {
+                    return Err(bad());
+                }
+                let mut c = vec![T::ZERO; a[0] * m * n];
+                let (sa, sb) = (a[1] * a[2], b[1] * b[2]);
+                for i in 0..a[0] {
+                    gemm_into(
+                        &self.data()[i * sa..(i + 1) * sa],
+                        ta,
+                        a[2],
+                        &other.data()[i * sb..(i + 1) * sb],
+                        tb,
+                        b[2],
+                        m,
+                        n,
+                        k,
+                        &mut c[i * m * n..(i + 1) * m * n],
+                    );
+                }
+                Ok(Tensor::from_parts(vec![a[0], m, n], c))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// `self @ other`.
+    pub fn matmul(&self, other: &Tensor<T>) -> Result<Tensor<T>> {
+        self.matmul_t(other, false, false)
+    }
+}
+
+/// `c (m x n) = op(a) op(b)` for row-major `a` with `a_cols` columns and `b` with `b_cols` columns.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into<T: Real>(
+    a: &[T],
+    ta: bool,
+    a_cols: usize,
+    b: &[T],
+    tb: bool,
+    b_cols: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [T],
+) {
+    let (a_rs, a_cs) = if ta { (1, a_cols as isize) } else { (a_cols as isize, 1) };
+    let (b_rs, b_cs) = if tb { (1, b_cols as isize) } else { (b_cols as isize, 1) };
+    T::gemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c);
+}

@@ -1,0 +1,133 @@
+//! Dense, contiguous, row-major n-d tensors generic over the scalar type.
+//!
+//! A [`Tensor`] is an immutable value: its data sit behind an `Arc`, so clones are cheap and the tape
+//! can keep every intermediate value without copying. Kernels live in the submodules: element-wise
+//! maps with broadcasting ([`elementwise`]), reductions ([`reduce`]), layout changes ([`layout`]) and
+//! matrix products through the `gemm` crate ([`matmul`]).
+
+pub mod elementwise;
+pub mod layout;
+pub mod matmul;
+pub mod reduce;
+pub mod shape;
+
+use crate::error::{Error, Result};
+use crate::scalar::Real;
+use std::sync::Arc;
+
+/// A dense row-major tensor of `T`.
+#[derive(Clone, PartialEq)]
+pub struct Tensor<T> {
+    data: Arc<Vec<T>>,
+    shape: Vec<usize>,
+}
+
+impl<T: Real> std::fmt::Debug for Tensor<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor<{}>{:?}", T::NAME, self.shape)?;
+        if self.len() <= 16 {
+            write!(f, " {:?}", self.data)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Real> Tensor<T> {
+    /// A tensor from its shape and row-major data; the data length must be the shape's product.
+    ///
+    /// ```
+    /// use kinkgrad::Tensor;
+    /// let t = Tensor::new(vec![2, 2], vec![1.0f64, 2.0, 3.0, 4.0]).unwrap();
+    /// assert_eq!(t.shape(), &[2, 2]);
+    /// assert!(Tensor::new(vec![3], vec![1.0f64]).is_err());
+    /// ```
+    pub fn new(shape: Vec<usize>, data: Vec<T>) -> Result<Self> {
+        let n: usize = shape.iter().product();
+        if n != data.len() {
+            return Err(Error::shape(
+                "Tensor::new",
+                format!("shape {shape:?} holds {n} elements, data has {}", data.len()),
+            ));
+        }
+        Ok(Self { data: Arc::new(data), shape })
+    }
+    /// Internal constructor for kernels that computed a buffer of the right size.
+    pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<T>) -> Self {
+        debug_assert_eq!(shape.iter().product::<usize>(), data.len());
+        Self { data: Arc::new(data), shape }
+    }
+    /// A tensor from `f64` values, rounded to `T`.
+    pub fn from_f64(shape: Vec<usize>, data: &[f64]) -> Result<Self> {
+        Self::new(shape, data.iter().map(|&v| T::from_f64(v)).collect())
+    }
+    /// A 1-d tensor.
+    pub fn vector(data: Vec<T>) -> Self {
+        let n = data.len();
+        Self::from_parts(vec![n], data)
+    }
+    /// A 0-d tensor holding one value.
+    pub fn scalar(v: T) -> Self {
+        Self::from_parts(vec![], vec![v])
+    }
+    /// Every element equal to `v`.
+    pub fn full(shape: &[usize], v: T) -> Self {
+        Self::from_parts(shape.to_vec(), vec![v; shape.iter().product()])
+    }
+    /// Zeros.
+    pub fn zeros(shape: &[usize]) -> Self {
+        Self::full(shape, T::ZERO)
+    }
+    /// Ones.
+    pub fn ones(shape: &[usize]) -> Self {
+        Self::full(shape, T::ONE)
+    }
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.shape.len()
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    /// True when the tensor holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    /// The row-major data.
+    pub fn data(&self) -> &[T] {
+        &self.data
+    }
+    /// The data, copied only when shared.
+    pub fn into_vec(self) -> Vec<T> {
+        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+    }
+    /// The values widened to `f64`.
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        self.data.iter().map(|v| v.to_f64()).collect()
+    }
+    /// The single value of a tensor with one element.
+    pub fn item(&self) -> Result<T> {
+        if self.len() == 1 {
+            Ok(self.data[0])
+        } else {
+            Err(Error::shape("item", format!("expected one element, shape is {:?}", self.shape)))
+        }
+    }
+    /// Convert to another precision (through `f64`, rounding to nearest).
+    pub fn cast<U: Real>(&self) -> Tensor<U> {
+        Tensor::from_parts(self.shape.clone(), self.data.iter().map(|v| U::from_f64(v.to_f64())).collect())
+    }
+    /// Index of the first non-finite element, if any.
+    pub fn first_non_finite(&self) -> Option<usize> {
+        self.data.iter().position(|v| !v.is_finite())
+    }
+    /// True when the two tensors hold bitwise-identical values (treating `-0.0` and `0.0` as different).
+    pub fn bit_eq(&self, other: &Self) -> bool {
+        self.shape == other.shape
+            && self.data.iter().zip(other.data.iter()).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits())
+    }
+}

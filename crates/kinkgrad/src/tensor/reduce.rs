@@ -1,0 +1,66 @@
+//! Reductions along axes. Sums accumulate in `f64` and round once, for every precision.
+
+use super::Tensor;
+use crate::error::{Error, Result};
+use crate::scalar::Real;
+
+/// Split `shape` around `axis` into (outer, length, inner) extents.
+pub(crate) fn split_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+/// Check that `axis` is a valid axis for a tensor of `ndim` dimensions.
+pub(crate) fn check_axis(op: &'static str, axis: usize, ndim: usize) -> Result<()> {
+    if axis >= ndim {
+        Err(Error::shape(op, format!("axis {axis} out of range for a tensor of {ndim} dimensions")))
+    } else {
+        Ok(())
+    }
+}
+
+impl<T: Real> Tensor<T> {
+    /// Sum along one axis; the axis is kept with length 1 when `keepdim`.
+    pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Result<Tensor<T>> {
+        check_axis("sum_axis", axis, self.ndim())?;
+        let (outer, len, inner) = split_axis(self.shape(), axis);
+        let d = self.data();
+        let mut acc = vec![0f64; outer * inner];
+        for o in 0..outer {
+            let dst = &mut acc[o * inner..(o + 1) * inner];
+            for r in 0..len {
+                let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
+                for (a, &v) in dst.iter_mut().zip(src) {
+                    *a += v.to_f64();
+                }
+            }
+        }
+        let mut shape = self.shape().to_vec();
+        if keepdim {
+            shape[axis] = 1;
+        } else {
+            shape.remove(axis);
+        }
+        Ok(Tensor::from_parts(shape, acc.into_iter().map(T::from_f64).collect()))
+    }
+
+    /// Sum of all elements, as a 0-d tensor.
+    pub fn sum_all(&self) -> Tensor<T> {
+        let s: f64 = self.data().iter().map(|v| v.to_f64()).sum();
+        Tensor::scalar(T::from_f64(s))
+    }
+
+    /// Sum a broadcast result back to `shape` (the adjoint of broadcasting `shape` up to `self.shape()`).
+    pub fn sum_to_shape(&self, shape: &[usize]) -> Result<Tensor<T>> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let axes = super::shape::reduced_axes(shape, self.shape());
+        let mut t = self.clone();
+        for &a in axes.iter().rev() {
+            t = t.sum_axis(a, true)?;
+        }
+        t.reshape(shape)
+    }
+}
