@@ -1,1 +1,45 @@
-fn main() {}
+//! The `kinkgrad` command-line tool. All printing, files and progress bars live here; the library
+//! does none of it.
+
+mod expr;
+mod grad;
+mod output;
+mod paradox;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Automatic differentiation of non-smooth programs, with explicit representations, kink counts and
+/// certificates.
+#[derive(Parser)]
+#[command(name = "kinkgrad", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Differentiate an expression typed on the command line.
+    Grad(grad::Args),
+    /// Reproduce the talk's paradoxes: Boustany's table, Murat-Trombetti, rounding compensation.
+    Paradox(paradox::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Grad(a) => grad::run(a),
+        Command::Paradox(a) => paradox::run(a),
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

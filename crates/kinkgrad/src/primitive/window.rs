@@ -49,7 +49,7 @@ struct Sparse {
 
 impl Sparse {
     fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
-        self.rows.iter().map(|r| T::from_f64(r.iter().map(|&(c, w)| w * x[c as usize].to_f64()).sum())).collect()
+        self.rows.iter().map(|r| T::from_f64(r.iter().fold(0.0, |a, &(c, w)| a + w * x[c as usize].to_f64()))).collect()
     }
     fn transpose(&self) -> Sparse {
         let n: usize = self.in_shape.iter().product();

@@ -47,7 +47,7 @@ impl<T: Real> Tensor<T> {
 
     /// Sum of all elements, as a 0-d tensor.
     pub fn sum_all(&self) -> Tensor<T> {
-        let s: f64 = self.data().iter().map(|v| v.to_f64()).sum();
+        let s: f64 = self.data().iter().fold(0.0, |a, v| a + v.to_f64());
         Tensor::scalar(T::from_f64(s))
     }
 

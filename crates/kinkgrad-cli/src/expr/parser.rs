@@ -1,0 +1,350 @@
+//! Recursive-descent parser over the tokens from [`crate::expr::lexer`].
+
+use crate::expr::lexer::{tokenize, Tok, Token};
+use crate::expr::{BinOp, Expr, Func, ParseError, ParseErrorKind, TieName};
+
+/// Maximum nesting of parentheses, calls and unary minus. Keeps hostile input
+/// from overflowing the stack; far beyond anything written by hand.
+const MAX_DEPTH: usize = 64;
+
+/// How many arguments a function accepts.
+#[derive(Debug, Clone, Copy)]
+enum Arity {
+    Exactly(usize),
+    AtLeast(usize),
+}
+
+impl Arity {
+    fn accepts(self, n: usize) -> bool {
+        match self {
+            Arity::Exactly(k) => n == k,
+            Arity::AtLeast(k) => n >= k,
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Arity::Exactly(k) => k.to_string(),
+            Arity::AtLeast(k) => format!("at least {k}"),
+        }
+    }
+}
+
+/// The function table. `leaky_relu` maps to a placeholder slope that is
+/// replaced once the slope argument has been evaluated.
+fn lookup(name: &str) -> Option<(Func, Arity)> {
+    use Arity::{AtLeast, Exactly};
+    let entry = match name {
+        "relu" => (Func::Relu, Exactly(1)),
+        "abs" => (Func::Abs, Exactly(1)),
+        "exp" => (Func::Exp, Exactly(1)),
+        "log" => (Func::Log, Exactly(1)),
+        "sqrt" => (Func::Sqrt, Exactly(1)),
+        "sin" => (Func::Sin, Exactly(1)),
+        "cos" => (Func::Cos, Exactly(1)),
+        "tanh" => (Func::Tanh, Exactly(1)),
+        "sigmoid" => (Func::Sigmoid, Exactly(1)),
+        "softplus" => (Func::Softplus, Exactly(1)),
+        "max" => (Func::Max(TieName::FromFlags), AtLeast(1)),
+        "max_first" => (Func::Max(TieName::First), AtLeast(1)),
+        "max_last" => (Func::Max(TieName::Last), AtLeast(1)),
+        "max_mean" => (Func::Max(TieName::Mean), AtLeast(1)),
+        "min" => (Func::Min(TieName::FromFlags), AtLeast(1)),
+        "min_first" => (Func::Min(TieName::First), AtLeast(1)),
+        "min_last" => (Func::Min(TieName::Last), AtLeast(1)),
+        "min_mean" => (Func::Min(TieName::Mean), AtLeast(1)),
+        "minmod" => (Func::Minmod, Exactly(2)),
+        "clamp" => (Func::Clamp, Exactly(3)),
+        "leaky_relu" => (Func::LeakyRelu(0.0), Exactly(2)),
+        _ => return None,
+    };
+    Some(entry)
+}
+
+/// Evaluates a constant expression; `None` if it contains a variable or call.
+fn eval_const(e: &Expr) -> Option<f64> {
+    Some(match e {
+        Expr::Num(v) => *v,
+        Expr::Neg(inner) => -eval_const(inner)?,
+        Expr::Bin(op, lhs, rhs) => {
+            let (a, b) = (eval_const(lhs)?, eval_const(rhs)?);
+            match op {
+                BinOp::Add => a + b,
+                BinOp::Sub => a - b,
+                BinOp::Mul => a * b,
+                BinOp::Div => a / b,
+            }
+        }
+        Expr::Pow(base, n) => eval_const(base)?.powi(*n),
+        Expr::Var(_) | Expr::Call(..) => return None,
+    })
+}
+
+fn syntax(column: usize, msg: String) -> ParseError {
+    ParseError { column, kind: ParseErrorKind::Syntax(msg) }
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    lex_error: Option<ParseError>,
+    pos: usize,
+    depth: usize,
+    /// Every variable and call parsed so far, in source order, as
+    /// (column, description). Used to point at the first non-constant part of
+    /// an argument that must be constant.
+    non_constant: Vec<(usize, String)>,
+}
+
+pub(crate) fn parse(src: &str) -> Result<Expr, ParseError> {
+    let lexed = tokenize(src);
+    let mut p = Parser { tokens: lexed.tokens, lex_error: lexed.error, pos: 0, depth: 0, non_constant: Vec::new() };
+    let first = p.peek()?;
+    if first.tok == Tok::End {
+        return Err(syntax(
+            first.column,
+            "expected an expression but found end of input (the input is empty)".to_string(),
+        ));
+    }
+    let e = p.expr()?;
+    let t = p.peek()?;
+    match t.tok {
+        Tok::End => Ok(e),
+        Tok::RParen => Err(syntax(t.column, "expected end of input but found ')' with no matching '('".to_string())),
+        other => Err(syntax(t.column, format!("expected an operator or end of input but found {}", other.describe()))),
+    }
+}
+
+impl Parser {
+    /// The token at `pos + ahead`, or the pending lexer error if that is where
+    /// lexing stopped.
+    fn peek_at(&self, ahead: usize) -> Result<Token, ParseError> {
+        match self.tokens.get(self.pos + ahead) {
+            Some(t) => Ok(t.clone()),
+            None => Err(self.lex_error.clone().expect("token stream without End must carry a lexer error")),
+        }
+    }
+
+    fn peek(&self) -> Result<Token, ParseError> {
+        self.peek_at(0)
+    }
+
+    fn enter(&mut self, column: usize) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(syntax(column, format!("expression is nested too deeply (more than {MAX_DEPTH} levels)")));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// expr := product (('+' | '-') product)*
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let mut lhs = self.product()?;
+        loop {
+            let op = match self.peek()?.tok {
+                Tok::Plus => BinOp::Add,
+                Tok::Minus => BinOp::Sub,
+                _ => return Ok(lhs),
+            };
+            self.pos += 1;
+            let rhs = self.product()?;
+            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+    }
+
+    /// product := unary (('*' | '/') unary)*
+    fn product(&mut self) -> Result<Expr, ParseError> {
+        let mut lhs = self.unary()?;
+        loop {
+            let op = match self.peek()?.tok {
+                Tok::Star => BinOp::Mul,
+                Tok::Slash => BinOp::Div,
+                _ => return Ok(lhs),
+            };
+            self.pos += 1;
+            let rhs = self.unary()?;
+            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+        }
+    }
+
+    /// unary := '-' unary | power
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        let t = self.peek()?;
+        if t.tok != Tok::Minus {
+            return self.power();
+        }
+        self.pos += 1;
+        self.enter(t.column)?;
+        let inner = self.unary()?;
+        self.leave();
+        Ok(Expr::Neg(Box::new(inner)))
+    }
+
+    /// power := primary ('^' '-'? INTEGER)?
+    fn power(&mut self) -> Result<Expr, ParseError> {
+        let base = self.primary()?;
+        if self.peek()?.tok != Tok::Caret {
+            return Ok(base);
+        }
+        self.pos += 1;
+        let n = self.exponent()?;
+        let next = self.peek()?;
+        if next.tok == Tok::Caret {
+            return Err(syntax(next.column, "'^' cannot be chained; add parentheses, e.g. (x^2)^3".to_string()));
+        }
+        Ok(Expr::Pow(Box::new(base), n))
+    }
+
+    /// The integer literal after '^', optionally negated.
+    fn exponent(&mut self) -> Result<i32, ParseError> {
+        let mut t = self.peek()?;
+        let negative = t.tok == Tok::Minus;
+        if negative {
+            self.pos += 1;
+            t = self.peek()?;
+        }
+        match t.tok {
+            Tok::Num { text, .. } if text.chars().all(|c| c.is_ascii_digit()) => {
+                self.pos += 1;
+                let signed = if negative { format!("-{text}") } else { text };
+                signed
+                    .parse::<i32>()
+                    .map_err(|_| ParseError { column: t.column, kind: ParseErrorKind::ExponentOutOfRange(signed) })
+            }
+            other => Err(ParseError { column: t.column, kind: ParseErrorKind::NonIntegerExponent(other.describe()) }),
+        }
+    }
+
+    /// primary := NUMBER | VARIABLE | NAME '(' args ')' | '(' expr ')'
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let t = self.peek()?;
+        match t.tok {
+            Tok::Num { value, .. } => {
+                self.pos += 1;
+                Ok(Expr::Num(value))
+            }
+            Tok::Ident(name) => {
+                self.pos += 1;
+                let next = self.peek()?;
+                if next.tok == Tok::LParen {
+                    return self.call(name, t.column);
+                }
+                if lookup(&name).is_some() {
+                    return Err(syntax(
+                        next.column,
+                        format!("expected '(' after function name '{name}' but found {}", next.tok.describe()),
+                    ));
+                }
+                self.non_constant.push((t.column, format!("variable '{name}'")));
+                Ok(Expr::Var(name))
+            }
+            Tok::LParen => {
+                self.pos += 1;
+                self.enter(t.column)?;
+                let inner = self.expr()?;
+                self.leave();
+                let close = self.peek()?;
+                if close.tok != Tok::RParen {
+                    return Err(syntax(
+                        close.column,
+                        format!(
+                            "expected ')' but found {} (to close '(' at column {})",
+                            close.tok.describe(),
+                            t.column
+                        ),
+                    ));
+                }
+                self.pos += 1;
+                Ok(inner)
+            }
+            other => Err(syntax(t.column, format!("expected an expression but found {}", other.describe()))),
+        }
+    }
+
+    /// A call `name(args)`; the current token is the '('.
+    fn call(&mut self, name: String, column: usize) -> Result<Expr, ParseError> {
+        let Some((func, arity)) = lookup(&name) else {
+            return Err(ParseError { column, kind: ParseErrorKind::UnknownFunction(name) });
+        };
+        self.non_constant.push((column, format!("a call to '{name}'")));
+        let open = self.peek()?;
+        self.pos += 1;
+        self.enter(open.column)?;
+
+        let mut args = Vec::new();
+        // Per argument: (column where it starts, range in `non_constant`).
+        let mut spans = Vec::new();
+        if self.peek()?.tok == Tok::RParen {
+            self.pos += 1;
+        } else {
+            loop {
+                let start = self.peek()?.column;
+                let first_nc = self.non_constant.len();
+                args.push(self.expr()?);
+                spans.push((start, first_nc..self.non_constant.len()));
+                let t = self.peek()?;
+                match t.tok {
+                    Tok::Comma => self.pos += 1,
+                    Tok::RParen => {
+                        self.pos += 1;
+                        break;
+                    }
+                    other => {
+                        return Err(syntax(
+                            t.column,
+                            format!(
+                                "expected ',' or ')' in the arguments of '{name}' \
+                                 (opened at column {}) but found {}",
+                                open.column,
+                                other.describe()
+                            ),
+                        ))
+                    }
+                }
+            }
+        }
+        self.leave();
+
+        if !arity.accepts(args.len()) {
+            return Err(ParseError {
+                column,
+                kind: ParseErrorKind::Arity { name, expected: arity.describe(), found: args.len() },
+            });
+        }
+
+        if let Func::LeakyRelu(_) = func {
+            let (slope_column, nc_range) = spans[1].clone();
+            let non_constant = |found: String, column: usize| ParseError {
+                column,
+                kind: ParseErrorKind::NonConstantArgument {
+                    function: name.clone(),
+                    argument: "slope".to_string(),
+                    found,
+                },
+            };
+            if let Some((col, found)) = self.non_constant[nc_range].first() {
+                return Err(non_constant(found.clone(), *col));
+            }
+            let Some(slope) = eval_const(&args[1]) else {
+                return Err(non_constant("a non-constant term".to_string(), slope_column));
+            };
+            if !slope.is_finite() {
+                return Err(ParseError {
+                    column: slope_column,
+                    kind: ParseErrorKind::NonFiniteConstant {
+                        function: name,
+                        argument: "slope".to_string(),
+                        value: slope,
+                    },
+                });
+            }
+            args.truncate(1);
+            return Ok(Expr::Call(Func::LeakyRelu(slope), args));
+        }
+
+        Ok(Expr::Call(func, args))
+    }
+}

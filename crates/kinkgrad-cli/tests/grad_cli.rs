@@ -1,0 +1,93 @@
+//! `kinkgrad grad` end to end: values checked against hand derivations, errors against their
+//! messages and exit code 2.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 0, "stderr: {err}");
+    serde_json::from_str(&out).expect("one JSON object")
+}
+
+/// relu(x) - relu(-x) = x; assoc at 0 gives R'(0) + R'(0) = 2z: 0 for z = 0, 2 for z = 1; two kinks.
+#[test]
+fn relu_difference_assoc() {
+    let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json", "--mode", "assoc"]);
+    assert_eq!(j["gradient"]["x"], 0.0);
+    assert_eq!(j["certificate"], "representation-dependent");
+    assert_eq!(j["kinks"], 2);
+    assert_eq!(j["mode"], "assoc");
+    let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json", "--mode", "assoc", "--relu-at-zero", "1"]);
+    assert_eq!(j["gradient"]["x"], 2.0);
+    let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json", "--mode", "assoc", "--relu-at-zero", "0.5"]);
+    assert_eq!(j["gradient"]["x"], 1.0);
+}
+
+/// The default mode is safe: the true derivative 1, certificate generalized.
+#[test]
+fn relu_difference_safe_default() {
+    let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json"]);
+    assert_eq!(j["gradient"]["x"], 1.0);
+    assert_eq!(j["mode"], "safe");
+    assert_eq!(j["certificate"], "generalized");
+}
+
+/// Khan & Barton (2015), examples: max(min(x1,-x2), x2-x1) at 0 with M = I -> (0, -1);
+/// (1+|x1-x2|)(x1-x2) at 0 -> (1, -1).
+#[test]
+fn khan_barton_lex() {
+    let j = json(&["grad", "max(min(x1, -x2), x2 - x1)", "--at", "x1=0,x2=0", "--mode", "lex", "--json"]);
+    assert_eq!((j["gradient"]["x1"].as_f64(), j["gradient"]["x2"].as_f64()), (Some(0.0), Some(-1.0)));
+    let j = json(&["grad", "(1 + abs(x1 - x2))*(x1 - x2)", "--at", "x1=0,x2=0", "--mode", "lex", "--json"]);
+    assert_eq!((j["gradient"]["x1"].as_f64(), j["gradient"]["x2"].as_f64()), (Some(1.0), Some(-1.0)));
+}
+
+/// relu(-t) + t = relu(t): one-sided derivatives 1 (M = [1]) and 0 (M = [-1]).
+#[test]
+fn one_sided_lex() {
+    let j = json(&["grad", "relu(-t) + t", "--at", "t=0", "--mode", "lex", "--directions", "1", "--json"]);
+    assert_eq!(j["ld_derivative"][0], 1.0);
+    assert_eq!(j["gradient"]["t"], 1.0);
+    let j = json(&["grad", "relu(-t) + t", "--at", "t=0", "--mode", "lex", "--directions=-1", "--json"]);
+    assert_eq!(j["ld_derivative"][0], 0.0);
+}
+
+/// Boustany in the CLI: max_first(t) - max_mean(t x) style with explicit arguments.
+#[test]
+fn boustany_named_ties() {
+    let e = "max_first(t, 2*t, 3*t, 4*t) - max_mean(t, 2*t, 3*t, 4*t)";
+    let j = json(&["grad", e, "--at", "t=0", "--mode", "assoc", "--json"]);
+    assert_eq!(j["gradient"]["t"], -1.5);
+    let j = json(&["grad", &e.replace("max_mean", "max_last"), "--at", "t=0", "--mode", "assoc", "--json"]);
+    assert_eq!(j["gradient"]["t"], -3.0);
+    let j = json(&["grad", e, "--at", "t=0", "--json"]);
+    assert_eq!(j["gradient"]["t"], 0.0);
+}
+
+fn err(args: &[&str], needle: &str) {
+    let (code, out, e) = run(args);
+    assert_eq!(code, 2, "exit code for {args:?}: stdout {out}");
+    assert!(e.contains(needle), "stderr '{e}' lacks '{needle}'");
+    assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+}
+
+#[test]
+fn errors_exit_2_with_one_clear_line() {
+    err(&["grad", "relu(x", "--at", "x=0"], "column 7");
+    err(&["grad", "foo(x)", "--at", "x=0"], "unknown function 'foo'");
+    err(&["grad", "minmod(x, x, x)", "--at", "x=0"], "takes 2 arguments, found 3");
+    err(&["grad", "x + y", "--at", "x=0"], "unbound variable 'y'");
+    err(&["grad", "x", "--at", "x=0,y=1"], "unused variable 'y'");
+    err(&["grad", "log(x)", "--at", "x=0"], "not finite");
+    err(&["grad", "x", "--at", "x=abc"], "abc");
+    err(&["grad", "x", "--at", "x=1", "--mode", "lex", "--directions", "1,2;3"], "directions");
+}
