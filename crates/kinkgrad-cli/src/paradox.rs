@@ -157,29 +157,24 @@ fn plot_svg() -> Result<String, String> {
     ];
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (800, 760)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Boustany: f(t) = max1(tx) - max2(tx) and f'(t) by mode", ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(35)
-            .y_label_area_size(45)
-            .build_cartesian_2d(-1.0..1.0, -1.8..0.5)
+        let root = root
+            .titled("Boustany: f(t) = max1(tx) - max2(tx), x = (1,2,3,4)", ("sans-serif", 20))
             .map_err(|e| e.to_string())?;
-        chart.configure_mesh().x_desc("t").draw().map_err(|e| e.to_string())?;
-        for (name, pts, color) in series {
+        for (area, (name, pts, color)) in root.split_evenly((4, 1)).iter().zip(series) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(name, ("sans-serif", 15))
+                .margin(8)
+                .x_label_area_size(22)
+                .y_label_area_size(45)
+                .build_cartesian_2d(-1.0..1.0, -1.8..0.5)
+                .map_err(|e| e.to_string())?;
+            chart.configure_mesh().y_labels(4).draw().map_err(|e| e.to_string())?;
             chart
                 .draw_series(pts.iter().map(|&(t, v)| Circle::new((t, v), 2, color.filled())))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| Circle::new((x, y), 4, color.filled()));
+                .map_err(|e| e.to_string())?;
         }
-        chart
-            .configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE)
-            .draw()
-            .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     Ok(svg)
