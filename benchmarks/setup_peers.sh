@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up the Python peers (JAX; add "torch" for PyTorch) in DIR for the optional side-by-side benchmarks.
+# Usage: benchmarks/setup_peers.sh DIR [torch]
+set -euo pipefail
+dir=${1:?usage: setup_peers.sh DIR [torch]}
+[ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+"$dir/bin/pip" install -q --disable-pip-version-check numpy 'jax[cpu]'
+if [ "${2:-}" = torch ]; then "$dir/bin/pip" install -q --disable-pip-version-check torch; fi
+"$dir/bin/python" -c 'import jax; print("jax", jax.__version__)'
