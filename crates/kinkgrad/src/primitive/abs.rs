@@ -2,7 +2,7 @@
 //!
 //! Pieces: `-x` (piece 0), `x` (piece 1); switching function `x`. Kink: `x = 0`. Rule:
 //! `abs'(0) = a` (`Representation::abs_at_zero`, in `[-1, 1]`): weights `(1 - a)/2` and `(1 + a)/2`.
-//! All three frameworks use `a = 0` (`sign(0) = 0`).
+//! PyTorch and TensorFlow use `a = 0` (`sign(0) = 0`), JAX uses `a = 1` (`select(x >= 0, g, -g)`).
 
 use super::{apply, Piecewise};
 use crate::repr::Representation;

@@ -64,6 +64,44 @@ pub trait Piecewise: Send + Sync + 'static {
     }
 }
 
+/// A boxed primitive (as returned by [`registry::all`]) is a primitive: every method forwards, so
+/// `apply(boxed, args)` records it on a tape exactly like the concrete type.
+impl Piecewise for Box<dyn Piecewise> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn arity(&self) -> usize {
+        (**self).arity()
+    }
+    fn pieces(&self) -> &'static [&'static str] {
+        (**self).pieces()
+    }
+    fn switches(&self) -> usize {
+        (**self).switches()
+    }
+    fn switching(&self, x: &[f64], s: &mut [f64]) {
+        (**self).switching(x, s)
+    }
+    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
+        (**self).switching_linear(t, ds)
+    }
+    fn select(&self, signs: &[i8]) -> u32 {
+        (**self).select(signs)
+    }
+    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
+        (**self).piece_value(p, x)
+    }
+    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+        (**self).piece_partials(p, out)
+    }
+    fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
+        (**self).kink_weights(tied, rep, out)
+    }
+    fn tie_rule(&self, rep: &Representation) -> TieRule {
+        (**self).tie_rule(rep)
+    }
+}
+
 /// Sign with `-0.0` treated as zero (a kink is exact equality).
 pub(crate) fn sign(v: f64) -> i8 {
     if v > 0.0 {
