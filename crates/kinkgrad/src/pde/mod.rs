@@ -17,3 +17,6 @@
 //! tied pieces, so it stays admissible.
 
 pub mod checkpoint;
+pub mod grid;
+pub mod limiter;
+pub mod scheme;
