@@ -36,6 +36,7 @@ pub mod check;
 pub mod error;
 pub mod kink;
 pub mod lex;
+pub mod pde;
 pub mod primitive;
 pub mod repr;
 pub mod reverse;

@@ -29,7 +29,7 @@ pub const MAX_PIECES: usize = 8;
 /// At most this many arguments.
 pub const MAX_ARITY: usize = 4;
 /// At most this many switching functions.
-pub const MAX_SWITCHES: usize = 4;
+pub const MAX_SWITCHES: usize = 8;
 
 /// A piecewise-affine element-wise primitive: `f(x) = f_p(x)` where the piece `p` is chosen by the
 /// signs of the switching functions `s_i(x)`.

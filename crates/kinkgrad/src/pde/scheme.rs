@@ -1,0 +1,1077 @@
+//! Finite-volume schemes on a periodic grid, each time step one fused, differentiable op.
+//!
+//! # The update
+//! Conservative form with an optional source `s` (constant in time):
+//! `u_j^{n+1} = u_j - lambda (F_{j+1/2} - F_{j-1/2}) + dt s_j`, `lambda = dt / dx`. Face `j` is
+//! `x_{j+1/2}`, between cells `j` and `j + 1`; its flux reads `u_{j-1}, u_j, u_{j+1}, u_{j+2}`.
+//! Mass `sum_j u_j dx` changes only by `dt sum_j s_j dx` (telescoping: conserved to round-off).
+//!
+//! # Linear transport `u_t + (a u)_x = 0`
+//! The velocity is one constant or one value per face (`a_j` at `x_{j+1/2}`; it may change sign,
+//! so the upwind side switches from face to face). With `nu = |a| lambda` the flux is the talk's upwind
+//! flux `F(a, u_l, u_r) = R(a) u_l - R(-a) u_r` applied to reconstructed states:
+//!
+//! ```text
+//! F = R(a) (u_j     + (1 - nu)/2 sigma_L)  -  R(-a) (u_{j+1} - (1 - nu)/2 sigma_R)
+//! sigma_L = B(u_{j+1} - u_j, u_j - u_{j-1})        slope of cell j   (upwind when a > 0)
+//! sigma_R = B(u_{j+1} - u_j, u_{j+2} - u_{j+1})    slope of cell j+1 (upwind when a < 0)
+//! ```
+//!
+//! `B = 0` is first-order upwind; `B(x, y) = x` is the unlimited Lax-Wendroff scheme (its flux is
+//! `a (u_j + u_{j+1})/2 - a^2 lambda (u_{j+1} - u_j)/2` for either sign of `a`); a [`Limiter`] gives
+//! the limited (TVD for `nu <= 1`) Lax-Wendroff scheme.
+//!
+//! **The `a < 0` branch of the talk's slide.** The slide writes, for `a < 0`,
+//! `u_{j+1/2} = u_{j+1} + (1 - nu)/2 minmod(u_{j+1} - u_j, u_j - u_{j-1})`. Deriving it from
+//! Lax-Wendroff (`F = a (u_j + u_{j+1})/2 - a^2 lambda (u_{j+1} - u_j)/2`, and for `a < 0`
+//! `a/2 + a^2 lambda/2 = a (1 - nu)/2`) gives
+//! `u_{j+1/2} = u_{j+1} - (1 - nu)/2 (u_{j+1} - u_j)`: the correction has a **minus** sign (one
+//! reconstructs cell `j+1`'s value half a cell to its left), and its limited slope is that of the
+//! upwind cell `j + 1`, `minmod(u_{j+1} - u_j, u_{j+2} - u_{j+1})`, not cell `j`'s. Both are typos
+//! on the slide: with the slide's sign the scheme is not consistent with Lax-Wendroff (it equals
+//! `u_{j+1} + (1 - nu)/2 (u_{j+1} - u_j)` on smooth data, first order with a wrong sign of the
+//! correction) and it is not the mirror image of the `a > 0` branch. The test
+//! `negative_velocity_is_the_mirror_image` checks the mirror symmetry of the formula used here, and
+//! `slide_formula_for_negative_velocity_is_inconsistent` that the slide's version is not.
+//!
+//! # Burgers `u_t + (u^2/2)_x = 0`, Godunov flux
+//! The exact Riemann solution at the face gives `F(u_l, u_r) = max(f(max(u_l, 0)), f(min(u_r, 0)))`,
+//! `f(u) = u^2/2`: pieces `u_l^2/2` (L), `u_r^2/2` (R), `0` (Z); switching functions `u_l`, `u_r`,
+//! `u_l + u_r` (a stationary shock `u_l = -u_r > 0` ties L and R).
+//!
+//! # Kinks and representations
+//! Kinks counted per step (exact floating-point equality, `-0.0` is 0): every limiter evaluation on
+//! a switching surface (a slope exactly 0, equal slopes, ...), every face with `a = 0` exactly (the
+//! pieces `a > 0` and `a < 0` of the flux tie; they have the same value 0 and the same
+//! `u`-derivatives 0 but `dF/da` is `u_j + sigma_L/2` on one and `u_{j+1} - sigma_R/2` on the other),
+//! and every Burgers face on a switching surface. Limiter ties follow
+//! `Representation::limiter_ties`, flux ties (`a = 0`, Burgers) `Representation::max_ties` over the
+//! pieces in the order (left, right[, zero]). Every rule gives convex weights over the tied pieces
+//! (admissible). The lexicographic rule (modes `lex`, `safe`) decides each switching function by the
+//! sign of the first non-zero of (its value, its derivatives along the tangent directions in order).
+//!
+//! # Two differentiation paths, same numbers
+//! [`Transport::step_var`] records one fused op per step on a [`Tape`] (VJP, JVP with
+//! lexicographic locking, kink log: all modes work). Its VJP records linear ops built from the
+//! step's per-face derivative coefficients ([`Linearization`]), so gradients of gradients see the
+//! adjoint's dependence on the cotangent; the coefficients themselves are constants there (their
+//! dependence on `u` and `a` is not differentiated: exact for the `u`-part of the linear schemes,
+//! whose pieces are linear in `u`). [`TransportStepper`] implements the checkpoint [`Stepper`] with
+//! a hand-written adjoint on the same [`Linearization`] (no tape), for long runs; the test
+//! `stepper_adjoint_equals_tape_vjp` checks they agree.
+
+use super::checkpoint::{self, RunStats, Schedule, Stepper};
+use super::grid::{check_cfl, Grid};
+use super::limiter::{rule_weights, Limiter};
+use crate::error::{Error, Result};
+use crate::repr::Representation;
+use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
+use crate::scalar::Real;
+use crate::tensor::Tensor;
+use std::sync::Arc;
+
+/// A finite-volume scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// First-order upwind for linear transport (the talk's flux).
+    Upwind,
+    /// Unlimited Lax-Wendroff for linear transport (second order, oscillates at discontinuities).
+    LaxWendroff,
+    /// Lax-Wendroff with a slope limiter for linear transport (TVD for Courant numbers up to 1).
+    Limited(Limiter),
+    /// Godunov's scheme for Burgers' equation with the exact Riemann flux.
+    BurgersGodunov,
+}
+
+impl std::str::FromStr for Scheme {
+    type Err = Error;
+    /// `upwind`, `lw`, `lw-minmod`, `lw-superbee`, `lw-mc`, `lw-vanleer`, `burgers-godunov`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "upwind" => Ok(Scheme::Upwind),
+            "lw" => Ok(Scheme::LaxWendroff),
+            "burgers-godunov" | "burgers" => Ok(Scheme::BurgersGodunov),
+            _ => match s.strip_prefix("lw-") {
+                Some(l) => Ok(Scheme::Limited(l.parse()?)),
+                None => Err(Error::invalid(
+                    "scheme",
+                    format!("'{s}', expected upwind, lw, lw-minmod, lw-superbee, lw-mc, lw-vanleer or burgers-godunov"),
+                )),
+            },
+        }
+    }
+}
+
+impl Scheme {
+    /// The name used on the command line and in kink logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Upwind => "upwind",
+            Scheme::LaxWendroff => "lw",
+            Scheme::Limited(Limiter::Minmod) => "lw-minmod",
+            Scheme::Limited(Limiter::Superbee) => "lw-superbee",
+            Scheme::Limited(Limiter::Mc) => "lw-mc",
+            Scheme::Limited(Limiter::VanLeer) => "lw-vanleer",
+            Scheme::BurgersGodunov => "burgers-godunov",
+        }
+    }
+    /// Largest stable Courant number (1 for all of these explicit schemes).
+    pub fn cfl_bound(self) -> f64 {
+        1.0
+    }
+    /// True for the linear-transport schemes (they take a velocity).
+    pub fn is_linear(self) -> bool {
+        !matches!(self, Scheme::BurgersGodunov)
+    }
+}
+
+/// Per-face derivative coefficients of one step: `dF_j/da_j` and `dF_j/du_{j-1..j+2}`. The step's
+/// Jacobian is `d u^{n+1}_j = d u_j - lambda (dF_j - dF_{j-1}) + dt d s_j`.
+#[derive(Clone, Debug, Default)]
+pub struct Linearization {
+    /// Number of cells.
+    pub n: usize,
+    /// `dt / dx`.
+    pub lambda: f64,
+    /// Length of the velocity (1 for a constant, `n` per face; 0 for Burgers).
+    pub a_len: usize,
+    /// `dF_j / da_j`.
+    pub ca: Vec<f64>,
+    /// `dF_j / du_{j-1}`.
+    pub cm1: Vec<f64>,
+    /// `dF_j / du_j`.
+    pub c0: Vec<f64>,
+    /// `dF_j / du_{j+1}`.
+    pub cp1: Vec<f64>,
+    /// `dF_j / du_{j+2}`.
+    pub cp2: Vec<f64>,
+}
+
+impl Linearization {
+    fn resize(&mut self, n: usize, lambda: f64, a_len: usize) {
+        self.n = n;
+        self.lambda = lambda;
+        self.a_len = a_len;
+        for v in [&mut self.ca, &mut self.cm1, &mut self.c0, &mut self.cp1, &mut self.cp2] {
+            v.resize(n, 0.0);
+        }
+    }
+    fn set(&mut self, j: usize, c: &[f64; 5]) {
+        self.ca[j] = c[0];
+        self.cm1[j] = c[1];
+        self.c0[j] = c[2];
+        self.cp1[j] = c[3];
+        self.cp2[j] = c[4];
+    }
+    /// Tangent of the update from a tangent `h` of `u`: `h_j - lambda (dF_j - dF_{j-1})`.
+    pub fn tan_u(&self, h: &[f64], out: &mut [f64]) {
+        let n = self.n;
+        let df = |j: usize| {
+            self.cm1[j] * h[(j + n - 1) % n]
+                + self.c0[j] * h[j]
+                + self.cp1[j] * h[(j + 1) % n]
+                + self.cp2[j] * h[(j + 2) % n]
+        };
+        let mut prev = df(n - 1);
+        for j in 0..n {
+            let cur = df(j);
+            out[j] = h[j] - self.lambda * (cur - prev);
+            prev = cur;
+        }
+    }
+    /// Tangent of the update from a tangent `h` of the velocity (length `a_len`).
+    pub fn tan_a(&self, h: &[f64], out: &mut [f64]) {
+        let n = self.n;
+        let df = |j: usize| self.ca[j] * if self.a_len == 1 { h[0] } else { h[j] };
+        let mut prev = df(n - 1);
+        for j in 0..n {
+            let cur = df(j);
+            out[j] = -self.lambda * (cur - prev);
+            prev = cur;
+        }
+    }
+    fn face_cotangent(&self, g: &[f64], fb: &mut Vec<f64>) {
+        let n = self.n;
+        fb.clear();
+        fb.extend((0..n).map(|j| self.lambda * (g[(j + 1) % n] - g[j])));
+    }
+    /// Adjoint with respect to `u`: `out = J_u^T g`.
+    pub fn adj_u(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
+        let n = self.n;
+        self.face_cotangent(g, fb);
+        let fb = &fb[..];
+        // gather form: u_i is read by faces i+1 (as u_{j-1}), i (u_j), i-1 (u_{j+1}), i-2 (u_{j+2})
+        for i in 0..n {
+            let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
+            out[i] =
+                g[i] + fb[ip1] * self.cm1[ip1] + fb[i] * self.c0[i] + fb[im1] * self.cp1[im1] + fb[im2] * self.cp2[im2];
+        }
+    }
+    /// Adjoint with respect to the velocity: `out = J_a^T g` (length `a_len`).
+    pub fn adj_a(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
+        self.face_cotangent(g, fb);
+        if self.a_len == 1 {
+            let mut acc = 0.0;
+            for j in 0..self.n {
+                acc += fb[j] * self.ca[j];
+            }
+            out[0] = acc;
+        } else {
+            for j in 0..self.n {
+                out[j] = fb[j] * self.ca[j];
+            }
+        }
+    }
+}
+
+/// How ties are decided while linearising a face.
+enum Choose<'a> {
+    /// The representation's rules.
+    Rule,
+    /// Lexicographically along the tangents of the velocity (`da`, one per direction) and of the
+    /// four cell values (`du`).
+    Lex { da: &'a [f64], du: &'a [[f64; 4]] },
+}
+
+/// Result of linearising one face.
+struct Face {
+    flux: f64,
+    kinks: u32,
+    unresolved: u32,
+}
+
+/// A scheme with its time step on a grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transport {
+    /// The grid.
+    pub grid: Grid,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// The time step.
+    pub dt: f64,
+    /// Run even above the stability bound.
+    pub force: bool,
+}
+
+#[inline]
+fn flux_linear(a: f64, lambda: f64, u0: f64, up1: f64, sl: f64, sr: f64) -> f64 {
+    if a > 0.0 {
+        a * (u0 + 0.5 * (1.0 - a * lambda) * sl)
+    } else if a < 0.0 {
+        a * (up1 - 0.5 * (1.0 + a * lambda) * sr)
+    } else {
+        0.0
+    }
+}
+
+#[inline]
+fn flux_burgers(ul: f64, ur: f64) -> f64 {
+    let l = ul.max(0.0);
+    let r = ur.min(0.0);
+    0.5 * (l * l).max(r * r)
+}
+
+fn sgn(v: f64) -> i8 {
+    if v > 0.0 {
+        1
+    } else if v < 0.0 {
+        -1
+    } else {
+        0
+    }
+}
+
+/// Burgers' Godunov pieces consistent with the signs of (u_l, u_r, u_l + u_r): bits L, R, Z.
+fn burgers_mask(sl: i8, sr: i8, ss: i8) -> u32 {
+    let mut m = 0;
+    if sl >= 0 && (sr >= 0 || ss >= 0) {
+        m |= 1;
+    }
+    if sr <= 0 && (sl <= 0 || ss <= 0) {
+        m |= 2;
+    }
+    if sl <= 0 && sr >= 0 {
+        m |= 4;
+    }
+    m
+}
+
+impl Transport {
+    /// A scheme with time step `dt` (positive, finite).
+    pub fn new(grid: Grid, scheme: Scheme, dt: f64) -> Result<Self> {
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(Error::invalid("time step", format!("{dt}: expected a positive finite number")));
+        }
+        Ok(Self { grid, scheme, dt, force: false })
+    }
+    /// The time step of Courant number `courant` for the largest speed `max_speed`; refused above
+    /// the scheme's stability bound unless `force`.
+    ///
+    /// ```
+    /// use kinkgrad::pde::{grid::Grid, scheme::{Scheme, Transport}};
+    /// let g = Grid::unit(100).unwrap();
+    /// let t = Transport::from_courant(g, "lw-minmod".parse().unwrap(), 1.0, 0.5, false).unwrap();
+    /// assert!((t.dt - 0.005).abs() < 1e-15);
+    /// assert!(Transport::from_courant(g, Scheme::Upwind, 1.0, 1.5, false).is_err());
+    /// assert!(Transport::from_courant(g, Scheme::Upwind, 1.0, 1.5, true).is_ok());
+    /// ```
+    pub fn from_courant(grid: Grid, scheme: Scheme, max_speed: f64, courant: f64, force: bool) -> Result<Self> {
+        let dt = super::grid::courant_dt(&grid, max_speed, courant)?;
+        check_cfl(courant, scheme.cfl_bound(), force, scheme.name())?;
+        Ok(Self { grid, scheme, dt, force })
+    }
+    /// `dt / dx`.
+    pub fn lambda(&self) -> f64 {
+        self.dt / self.grid.dx()
+    }
+    /// The Courant number `max|speed| dt / dx` for the speeds `v` (the velocity of linear transport,
+    /// the state itself for Burgers).
+    pub fn courant(&self, v: &[f64]) -> f64 {
+        v.iter().fold(0.0f64, |m, x| m.max(x.abs())) * self.lambda()
+    }
+    /// Refuse a step whose Courant number exceeds the stability bound (unless forced).
+    pub fn check_cfl(&self, v: &[f64]) -> Result<()> {
+        check_cfl(self.courant(v), self.scheme.cfl_bound(), self.force, self.scheme.name())
+    }
+    fn check_shapes(&self, u: usize, a: Option<usize>, s: Option<usize>) -> Result<()> {
+        let n = self.grid.cells;
+        if u != n {
+            return Err(Error::shape("transport step", format!("the state has {u} cells, the grid {n}")));
+        }
+        match (self.scheme.is_linear(), a) {
+            (true, None) => return Err(Error::invalid("velocity", "linear transport needs a velocity")),
+            (false, Some(_)) => {
+                return Err(Error::invalid("velocity", "Burgers' equation carries its own speed u: give no velocity"))
+            }
+            (true, Some(l)) if l != 1 && l != n => {
+                return Err(Error::shape(
+                    "transport step",
+                    format!("the velocity has {l} values: expected 1 (constant) or {n} (one per face)"),
+                ))
+            }
+            _ => {}
+        }
+        if let Some(l) = s {
+            if l != n {
+                return Err(Error::shape("transport step", format!("the source has {l} values, the grid {n} cells")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Periodic extension `ext[i] = u[(i - 1) mod n]`, `i = 0..n+3`: face `j` reads `ext[j..j+4]`.
+    fn extend(u: &[f64], ext: &mut Vec<f64>) {
+        let n = u.len();
+        ext.clear();
+        ext.push(u[n - 1]);
+        ext.extend_from_slice(u);
+        ext.push(u[0]);
+        ext.push(u[1]);
+    }
+
+    /// The flux at face `j` from `w = (u_{j-1}, u_j, u_{j+1}, u_{j+2})`: value only.
+    #[inline]
+    fn face_flux(&self, a: f64, w: &[f64]) -> f64 {
+        let lambda = self.lambda();
+        match self.scheme {
+            Scheme::Upwind => flux_linear(a, lambda, w[1], w[2], 0.0, 0.0),
+            Scheme::LaxWendroff => {
+                let d = w[2] - w[1];
+                flux_linear(a, lambda, w[1], w[2], d, d)
+            }
+            Scheme::Limited(l) => {
+                let d = w[2] - w[1];
+                let sl = if a >= 0.0 { l.value(d, w[1] - w[0]) } else { 0.0 };
+                let sr = if a <= 0.0 { l.value(d, w[3] - w[2]) } else { 0.0 };
+                flux_linear(a, lambda, w[1], w[2], sl, sr)
+            }
+            Scheme::BurgersGodunov => flux_burgers(w[1], w[2]),
+        }
+    }
+
+    /// The flux at face `j` and its derivative coefficients `c = (dF/da, dF/du_{j-1..j+2})`.
+    fn face_lin(&self, a: f64, w: &[f64], rep: &Representation, ch: &Choose, c: &mut [f64; 5]) -> Face {
+        *c = [0.0; 5];
+        let lambda = self.lambda();
+        let (mut kinks, mut unresolved) = (0u32, 0u32);
+        if let Scheme::BurgersGodunov = self.scheme {
+            let (ul, ur) = (w[1], w[2]);
+            let flux = flux_burgers(ul, ur);
+            let (mut sl, mut sr, mut ss) = (sgn(ul), sgn(ur), sgn(ul + ur));
+            let mut mask = burgers_mask(sl, sr, ss);
+            if mask.count_ones() > 1 {
+                kinks += 1;
+                if let Choose::Lex { du, .. } = ch {
+                    for d in du.iter() {
+                        if mask.count_ones() <= 1 {
+                            break;
+                        }
+                        let (dl, dr) = (d[1], d[2]);
+                        if sl == 0 {
+                            sl = sgn(dl);
+                        }
+                        if sr == 0 {
+                            sr = sgn(dr);
+                        }
+                        if ss == 0 {
+                            ss = sgn(dl + dr);
+                        }
+                        mask = burgers_mask(sl, sr, ss);
+                    }
+                }
+            }
+            let grads = [vec![ul, 0.0], vec![0.0, ur], vec![0.0, 0.0]];
+            let idx: Vec<usize> = (0..3).filter(|i| mask >> i & 1 == 1).collect();
+            let g: Vec<Vec<f64>> = idx.iter().map(|&i| grads[i].clone()).collect();
+            if idx.len() > 1 && matches!(ch, Choose::Lex { .. }) && g.iter().any(|x| x != &g[0]) {
+                unresolved += 1;
+            }
+            let wts = if idx.len() == 1 { vec![1.0] } else { rule_weights(&rep.max_ties, &idx, &g) };
+            for (wq, gq) in wts.iter().zip(&g) {
+                c[2] += wq * gq[0];
+                c[3] += wq * gq[1];
+            }
+            return Face { flux, kinks, unresolved };
+        }
+        // linear transport: slopes with their gradients (gx: d/d(u_{j+1} - u_j), gy: the other jump)
+        let d0 = w[2] - w[1];
+        let (dm, dp) = (w[1] - w[0], w[3] - w[2]);
+        let lim_rule = &rep.limiter_ties;
+        let mut slope = |y: f64, upwind_left: bool| -> (f64, f64, f64) {
+            match self.scheme {
+                Scheme::Upwind => (0.0, 0.0, 0.0),
+                Scheme::LaxWendroff => (d0, 1.0, 0.0),
+                Scheme::Limited(l) => {
+                    let e = match ch {
+                        Choose::Rule => l.eval(d0, y, lim_rule),
+                        Choose::Lex { du, .. } => {
+                            let dirs: Vec<[f64; 2]> = du
+                                .iter()
+                                .map(|d| [d[2] - d[1], if upwind_left { d[1] - d[0] } else { d[3] - d[2] }])
+                                .collect();
+                            l.eval_lex(d0, y, &dirs, lim_rule)
+                        }
+                    };
+                    kinks += e.kink as u32;
+                    unresolved += e.unresolved as u32;
+                    (e.value, e.gx, e.gy)
+                }
+                Scheme::BurgersGodunov => unreachable!(),
+            }
+        };
+        let (sl, glx, gly) = if a >= 0.0 { slope(dm, true) } else { (0.0, 0.0, 0.0) };
+        let (sr, grx, gry) = if a <= 0.0 { slope(dp, false) } else { (0.0, 0.0, 0.0) };
+        let flux = flux_linear(a, lambda, w[1], w[2], sl, sr);
+        // piece a > 0: F = a u_j + a (1 - a lambda)/2 sigma_L
+        let plus = |c: &mut [f64; 5], wt: f64| {
+            let cl = 0.5 * a * (1.0 - a * lambda);
+            c[0] += wt * (w[1] + 0.5 * (1.0 - 2.0 * a * lambda) * sl);
+            c[1] += wt * (-cl * gly);
+            c[2] += wt * (a + cl * (gly - glx));
+            c[3] += wt * (cl * glx);
+        };
+        // piece a < 0: F = a u_{j+1} - a (1 + a lambda)/2 sigma_R
+        let minus = |c: &mut [f64; 5], wt: f64| {
+            let cr = -0.5 * a * (1.0 + a * lambda);
+            c[0] += wt * (w[2] - 0.5 * (1.0 + 2.0 * a * lambda) * sr);
+            c[2] += wt * (-cr * grx);
+            c[3] += wt * (a + cr * (grx - gry));
+            c[4] += wt * (cr * gry);
+        };
+        if a > 0.0 {
+            plus(c, 1.0);
+        } else if a < 0.0 {
+            minus(c, 1.0);
+        } else {
+            kinks += 1;
+            // tie between the pieces a > 0 and a < 0; at a = 0 only dF/da differs
+            let gp = w[1] + 0.5 * sl;
+            let gm = w[2] - 0.5 * sr;
+            let side = match ch {
+                Choose::Rule => 0,
+                Choose::Lex { da, .. } => da.iter().map(|&d| sgn(d)).find(|&s| s != 0).unwrap_or(0),
+            };
+            let (wp, wm) = match side {
+                1 => (1.0, 0.0),
+                -1 => (0.0, 1.0),
+                _ => {
+                    if matches!(ch, Choose::Lex { .. }) && gp != gm {
+                        unresolved += 1;
+                    }
+                    let wts = rule_weights(&rep.max_ties, &[0, 1], &[vec![gp], vec![gm]]);
+                    (wts[0], wts[1])
+                }
+            };
+            plus(c, wp);
+            minus(c, wm);
+        }
+        Face { flux, kinks, unresolved }
+    }
+
+    /// Velocity of face `j` (constant or per face).
+    #[inline]
+    fn vel(a: &[f64], j: usize) -> f64 {
+        if a.len() == 1 {
+            a[0]
+        } else {
+            a[j]
+        }
+    }
+
+    /// One step, value only: `out = u^{n+1}`. `a`: velocity (empty for Burgers), `s`: source.
+    /// No CFL check here (see [`Transport::check_cfl`]); shapes must fit (checked by the public
+    /// entry points).
+    pub fn step_values(
+        &self,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        let n = u.len();
+        Self::extend(u, ext);
+        flux.clear();
+        for j in 0..n {
+            let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
+            flux.push(self.face_flux(aj, &ext[j..j + 4]));
+        }
+        self.update(u, flux, s, out);
+    }
+
+    fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
+        let n = u.len();
+        let lambda = self.lambda();
+        let mut prev = flux[n - 1];
+        for j in 0..n {
+            out[j] = u[j] - lambda * (flux[j] - prev);
+            prev = flux[j];
+        }
+        if let Some(s) = s {
+            for j in 0..n {
+                out[j] += self.dt * s[j];
+            }
+        }
+    }
+
+    /// One step with its linearization (representation's rules at kinks). Returns the kink count and
+    /// the faces that hit kinks.
+    #[allow(clippy::too_many_arguments)]
+    fn step_lin(
+        &self,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        rep: &Representation,
+        lin: &mut Linearization,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+        kink_faces: Option<&mut Vec<usize>>,
+    ) -> usize {
+        let n = u.len();
+        Self::extend(u, ext);
+        lin.resize(n, self.lambda(), a.len());
+        flux.clear();
+        let mut kinks = 0;
+        let mut faces = kink_faces;
+        let mut c = [0.0; 5];
+        for j in 0..n {
+            let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
+            let f = self.face_lin(aj, &ext[j..j + 4], rep, &Choose::Rule, &mut c);
+            lin.set(j, &c);
+            flux.push(f.flux);
+            if f.kinks > 0 {
+                kinks += f.kinks as usize;
+                if let Some(fs) = faces.as_deref_mut() {
+                    fs.push(j);
+                }
+            }
+        }
+        self.update(u, flux, s, out);
+        kinks
+    }
+
+    /// Run `steps` steps from `u0` (value only); checks shapes and the CFL bound (on the velocity,
+    /// or for Burgers on the initial state: Godunov's scheme does not increase `max|u|`).
+    ///
+    /// ```
+    /// use kinkgrad::pde::{grid::Grid, scheme::{Scheme, Transport}};
+    /// let g = Grid::unit(50).unwrap();
+    /// let t = Transport::from_courant(g, Scheme::Upwind, 1.0, 1.0, false).unwrap();
+    /// let u0: Vec<f64> = (0..50).map(|j| j as f64).collect();
+    /// // Courant number 1: upwind is the exact shift by one cell
+    /// let u = t.simulate(&u0, &[1.0], None, 3).unwrap();
+    /// assert_eq!(u[5], 2.0);
+    /// ```
+    pub fn simulate(&self, u0: &[f64], a: &[f64], s: Option<&[f64]>, steps: usize) -> Result<Vec<f64>> {
+        let a_opt = if self.scheme.is_linear() { Some(a.len()) } else { None };
+        if !self.scheme.is_linear() && !a.is_empty() {
+            return Err(Error::invalid("velocity", "Burgers' equation carries its own speed u: give no velocity"));
+        }
+        self.check_shapes(u0.len(), a_opt, s.map(|s| s.len()))?;
+        self.check_cfl(if self.scheme.is_linear() { a } else { u0 })?;
+        let (mut ext, mut flux) = (Vec::new(), Vec::new());
+        let mut u = u0.to_vec();
+        let mut next = vec![0.0; u.len()];
+        for _ in 0..steps {
+            self.step_values(&u, a, s, &mut ext, &mut flux, &mut next);
+            std::mem::swap(&mut u, &mut next);
+        }
+        Ok(u)
+    }
+
+    /// One time step recorded on the tape as one fused op: `u^{n+1}` from `u` (shape `[cells]`), the
+    /// velocity `a` (shape `[]`, `[1]` or `[cells]`; `None` for Burgers) and the source `s`
+    /// (`[cells]`, optional). Kinks go to the tape's kink log under the op name
+    /// `transport-<scheme>`. Refuses a Courant number above the bound unless forced.
+    ///
+    /// ```
+    /// use kinkgrad::pde::{grid::Grid, scheme::{Scheme, Transport}};
+    /// use kinkgrad::{Mode, Tape, Tensor};
+    /// let g = Grid::unit(20).unwrap();
+    /// let t = Transport::from_courant(g, "lw-minmod".parse().unwrap(), 1.0, 0.5, false).unwrap();
+    /// let tape = Tape::<f64>::new();
+    /// let u0 = tape.var(Tensor::vector(g.cell_averages(|x| (6.0 * x).sin())));
+    /// let a = tape.var(Tensor::scalar(1.0));
+    /// let mut u = u0;
+    /// for _ in 0..5 {
+    ///     u = t.step_var(u, Some(a), None).unwrap();
+    /// }
+    /// let j = u.square().sum();
+    /// let gr = tape.gradient(j, &[u0, a], &Mode::Assoc).unwrap();
+    /// assert_eq!(gr.values[0].shape(), &[20]);
+    /// ```
+    pub fn step_var<'t, T: Real>(
+        &self,
+        u: Var<'t, T>,
+        a: Option<Var<'t, T>>,
+        s: Option<Var<'t, T>>,
+    ) -> Result<Var<'t, T>> {
+        let tape = u.tape();
+        let uv = u.value().to_f64_vec();
+        let ushape = u.shape();
+        if ushape.len() != 1 {
+            return Err(Error::shape("transport step", format!("the state must be 1-d, its shape is {ushape:?}")));
+        }
+        let av = a.map(|a| a.value().to_f64_vec());
+        let ashape = a.map(|a| a.shape());
+        if let Some(sh) = &ashape {
+            if sh.len() > 1 {
+                return Err(Error::shape("transport step", format!("the velocity must be 0-d or 1-d, got {sh:?}")));
+            }
+        }
+        let sv = s.map(|s| s.value().to_f64_vec());
+        self.check_shapes(uv.len(), av.as_ref().map(|v| v.len()), sv.as_ref().map(|v| v.len()))?;
+        let a_slice: &[f64] = av.as_deref().unwrap_or(&[]);
+        self.check_cfl(if self.scheme.is_linear() { a_slice } else { &uv })?;
+        let rep = tape.representation().clone();
+        let mut lin = Linearization::default();
+        let (mut ext, mut flux) = (Vec::new(), Vec::new());
+        let mut out = vec![0.0; uv.len()];
+        let mut kink_faces = Vec::new();
+        let kinks = self.step_lin(
+            &uv,
+            a_slice,
+            sv.as_deref(),
+            &rep,
+            &mut lin,
+            &mut ext,
+            &mut flux,
+            &mut out,
+            Some(&mut kink_faces),
+        );
+        let mut inputs = vec![u];
+        let a_idx = a.map(|a| {
+            inputs.push(a);
+            inputs.len() - 1
+        });
+        let s_idx = s.map(|s| {
+            inputs.push(s);
+            inputs.len() - 1
+        });
+        let op = StepOp {
+            transport: self.clone(),
+            rep,
+            lin: Arc::new(lin),
+            locked: None,
+            kink_faces,
+            kinks,
+            unresolved: 0,
+            a_idx,
+            s_idx,
+            a_shape: ashape.unwrap_or_default(),
+            name: op_name(self.scheme),
+        };
+        let value = Tensor::from_f64(ushape, &out)?;
+        Ok(tape.push(Box::new(op), &inputs, value))
+    }
+}
+
+fn op_name(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Upwind => "transport-upwind",
+        Scheme::LaxWendroff => "transport-lw",
+        Scheme::Limited(Limiter::Minmod) => "transport-lw-minmod",
+        Scheme::Limited(Limiter::Superbee) => "transport-lw-superbee",
+        Scheme::Limited(Limiter::Mc) => "transport-lw-mc",
+        Scheme::Limited(Limiter::VanLeer) => "transport-lw-vanleer",
+        Scheme::BurgersGodunov => "transport-burgers-godunov",
+    }
+}
+
+/// The fused step op.
+struct StepOp {
+    transport: Transport,
+    rep: Representation,
+    lin: Arc<Linearization>,
+    locked: Option<Arc<Linearization>>,
+    kink_faces: Vec<usize>,
+    kinks: usize,
+    unresolved: usize,
+    a_idx: Option<usize>,
+    s_idx: Option<usize>,
+    a_shape: Vec<usize>,
+    name: &'static str,
+}
+
+fn tensor<T: Real>(shape: Vec<usize>, data: &[f64]) -> Tensor<T> {
+    crate::reverse::var::ok(Tensor::from_f64(shape, data))
+}
+
+impl<T: Real> Op<T> for StepOp {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let lin = self.locked.clone().unwrap_or_else(|| self.lin.clone());
+        let mut out = vec![None; cx.inputs.len()];
+        if cx.wanted[0] {
+            out[0] = Some(LinOp::apply(cx.tape, lin.clone(), LinKind::AdjU, g, &self.a_shape));
+        }
+        if let Some(i) = self.a_idx {
+            if cx.wanted[i] {
+                out[i] = Some(LinOp::apply(cx.tape, lin.clone(), LinKind::AdjA, g, &self.a_shape));
+            }
+        }
+        if let Some(i) = self.s_idx {
+            if cx.wanted[i] {
+                out[i] = Some(g.scale(self.transport.dt));
+            }
+        }
+        out
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let k = cx.k;
+        let u = cx.inputs[0].to_f64_vec();
+        let n = u.len();
+        let a_len = self.lin.a_len;
+        let ut = cx.tangents[0].map(|t| t.to_f64_vec());
+        let at = self.a_idx.and_then(|i| cx.tangents[i]).map(|t| t.to_f64_vec());
+        let st = self.s_idx.and_then(|i| cx.tangents[i]).map(|t| t.to_f64_vec());
+        // lexicographic selection at the kink faces, locked for the next VJP
+        if !self.kink_faces.is_empty() {
+            let a = self.a_idx.map(|i| cx.inputs[i].to_f64_vec()).unwrap_or_default();
+            let mut lin = (*self.lin).clone();
+            let mut unresolved = 0;
+            let mut c = [0.0; 5];
+            for &j in &self.kink_faces {
+                let idx = [(j + n - 1) % n, j, (j + 1) % n, (j + 2) % n];
+                let w = [u[idx[0]], u[idx[1]], u[idx[2]], u[idx[3]]];
+                let aj = if a.is_empty() { 0.0 } else { Transport::vel(&a, j) };
+                let da: Vec<f64> = (0..k)
+                    .map(|c| at.as_ref().map_or(0.0, |t| t[c * a_len + if a_len == 1 { 0 } else { j }]))
+                    .collect();
+                let du: Vec<[f64; 4]> = (0..k)
+                    .map(|c| match &ut {
+                        Some(t) => [t[c * n + idx[0]], t[c * n + idx[1]], t[c * n + idx[2]], t[c * n + idx[3]]],
+                        None => [0.0; 4],
+                    })
+                    .collect();
+                let f = self.transport.face_lin(aj, &w, &self.rep, &Choose::Lex { da: &da, du: &du }, &mut c);
+                lin.set(j, &c);
+                unresolved += f.unresolved as usize;
+            }
+            self.unresolved = unresolved;
+            self.locked = Some(Arc::new(lin));
+        }
+        let lin = self.locked.clone().unwrap_or_else(|| self.lin.clone());
+        let mut out = vec![0.0; k * n];
+        let mut tmp = vec![0.0; n];
+        for c in 0..k {
+            let o = &mut out[c * n..(c + 1) * n];
+            if let Some(t) = &ut {
+                lin.tan_u(&t[c * n..(c + 1) * n], &mut tmp);
+                o.iter_mut().zip(&tmp).for_each(|(o, v)| *o += v);
+            }
+            if let Some(t) = &at {
+                lin.tan_a(&t[c * a_len..(c + 1) * a_len], &mut tmp);
+                o.iter_mut().zip(&tmp).for_each(|(o, v)| *o += v);
+            }
+            if let Some(t) = &st {
+                o.iter_mut().zip(&t[c * n..(c + 1) * n]).for_each(|(o, v)| *o += self.transport.dt * v);
+            }
+        }
+        tensor(vec![k, n], &out)
+    }
+    fn kinks(&self) -> usize {
+        self.kinks
+    }
+    fn unresolved(&self) -> usize {
+        self.unresolved
+    }
+    fn unlock(&mut self) {
+        self.locked = None;
+        self.unresolved = 0;
+    }
+}
+
+/// The linear maps of a step's linearization, recorded by the VJP (so gradients of gradients work):
+/// `AdjU: g -> J_u^T g`, `AdjA: g -> J_a^T g` and their transposes `TanU: h -> J_u h`,
+/// `TanA: h -> J_a h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LinKind {
+    AdjU,
+    AdjA,
+    TanU,
+    TanA,
+}
+
+struct LinOp {
+    lin: Arc<Linearization>,
+    kind: LinKind,
+    a_shape: Vec<usize>,
+}
+
+impl LinOp {
+    fn eval(&self, x: &[f64]) -> Vec<f64> {
+        let l = &self.lin;
+        let mut fb = Vec::new();
+        match self.kind {
+            LinKind::AdjU => {
+                let mut o = vec![0.0; l.n];
+                l.adj_u(x, &mut o, &mut fb);
+                o
+            }
+            LinKind::AdjA => {
+                let mut o = vec![0.0; l.a_len];
+                l.adj_a(x, &mut o, &mut fb);
+                o
+            }
+            LinKind::TanU => {
+                let mut o = vec![0.0; l.n];
+                l.tan_u(x, &mut o);
+                o
+            }
+            LinKind::TanA => {
+                let mut o = vec![0.0; l.n];
+                l.tan_a(x, &mut o);
+                o
+            }
+        }
+    }
+    fn out_shape(&self) -> Vec<usize> {
+        match self.kind {
+            LinKind::AdjA => self.a_shape.clone(),
+            _ => vec![self.lin.n],
+        }
+    }
+    fn apply<'t, T: Real>(
+        tape: &'t Tape<T>,
+        lin: Arc<Linearization>,
+        kind: LinKind,
+        x: Var<'t, T>,
+        a_shape: &[usize],
+    ) -> Var<'t, T> {
+        let op = LinOp { lin, kind, a_shape: a_shape.to_vec() };
+        let v = op.eval(&x.value().to_f64_vec());
+        let value = tensor(op.out_shape(), &v);
+        tape.push(Box::new(op), &[x], value)
+    }
+}
+
+impl<T: Real> Op<T> for LinOp {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            LinKind::AdjU => "transport-adjoint-u",
+            LinKind::AdjA => "transport-adjoint-a",
+            LinKind::TanU => "transport-tangent-u",
+            LinKind::TanA => "transport-tangent-a",
+        }
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        if !cx.wanted[0] {
+            return vec![None];
+        }
+        let t = match self.kind {
+            LinKind::AdjU => LinKind::TanU,
+            LinKind::TanU => LinKind::AdjU,
+            LinKind::AdjA => LinKind::TanA,
+            LinKind::TanA => LinKind::AdjA,
+        };
+        vec![Some(LinOp::apply(cx.tape, self.lin.clone(), t, g, &self.a_shape))]
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let k = cx.k;
+        let out_shape = self.out_shape();
+        let m: usize = out_shape.iter().product();
+        let Some(t) = cx.tangents[0] else {
+            return Tensor::zeros(&[&[k][..], &out_shape[..]].concat());
+        };
+        let t = t.to_f64_vec();
+        let per = t.len() / k.max(1);
+        let mut out = Vec::with_capacity(k * m);
+        for c in 0..k {
+            out.extend(self.eval(&t[c * per..(c + 1) * per]));
+        }
+        tensor([&[k][..], &out_shape[..]].concat(), &out)
+    }
+}
+
+/// The checkpoint [`Stepper`] of a scheme with a hand-written adjoint (no tape), for long runs.
+///
+/// Parameters: the velocity (1 value or one per face; empty for Burgers) and an optional source.
+/// [`Stepper::step_adjoint`] linearises the step at the given state with the representation's
+/// rules (the same [`Linearization`] as the tape op, so the same numbers), returns `J_u^T g`, and
+/// accumulates `J_a^T g` into [`TransportStepper::grad_velocity`] and `dt g` into
+/// [`TransportStepper::grad_source`]. Kinks are counted in the adjoint sweep (once per step,
+/// whatever the schedule recomputes).
+pub struct TransportStepper {
+    /// The scheme, grid and time step.
+    pub transport: Transport,
+    /// The velocity: one value, or one per face; empty for Burgers.
+    pub velocity: Vec<f64>,
+    /// The source per cell, if any.
+    pub source: Option<Vec<f64>>,
+    /// The representation used at kinks.
+    pub rep: Representation,
+    /// Accumulated `dJ/da` (length of the velocity).
+    pub grad_velocity: Vec<f64>,
+    /// Accumulated `dJ/ds` (empty without a source).
+    pub grad_source: Vec<f64>,
+    /// Kinks met by the adjoint sweep.
+    pub kinks: usize,
+    lin: Linearization,
+    ext: Vec<f64>,
+    flux: Vec<f64>,
+    fb: Vec<f64>,
+    tmp: Vec<f64>,
+}
+
+impl TransportStepper {
+    /// A stepper; checks the shapes and the CFL bound (on the velocity; for Burgers call
+    /// [`Transport::check_cfl`] on the initial state).
+    pub fn new(
+        transport: Transport,
+        velocity: Vec<f64>,
+        source: Option<Vec<f64>>,
+        rep: Representation,
+    ) -> Result<Self> {
+        let n = transport.grid.cells;
+        let a_opt = if transport.scheme.is_linear() { Some(velocity.len()) } else { None };
+        if !transport.scheme.is_linear() && !velocity.is_empty() {
+            return Err(Error::invalid("velocity", "Burgers' equation carries its own speed u: give no velocity"));
+        }
+        transport.check_shapes(n, a_opt, source.as_ref().map(|s| s.len()))?;
+        if transport.scheme.is_linear() {
+            transport.check_cfl(&velocity)?;
+        }
+        let grad_source = if source.is_some() { vec![0.0; n] } else { vec![] };
+        Ok(Self {
+            grad_velocity: vec![0.0; velocity.len()],
+            transport,
+            velocity,
+            source,
+            rep,
+            grad_source,
+            kinks: 0,
+            lin: Linearization::default(),
+            ext: Vec::new(),
+            flux: Vec::new(),
+            fb: Vec::new(),
+            tmp: Vec::new(),
+        })
+    }
+
+    /// Reset the accumulated gradients and the kink count.
+    pub fn reset(&mut self) {
+        self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
+        self.grad_source.iter_mut().for_each(|g| *g = 0.0);
+        self.kinks = 0;
+    }
+
+    /// `J = sum_j (u_j(T) - target_j)^2 dx` after `steps` steps from `u0`, and `dJ/du0`
+    /// (`dJ/da`, `dJ/ds` land in [`Self::grad_velocity`], [`Self::grad_source`]), with the
+    /// checkpoint `schedule`. Resets the accumulators first.
+    pub fn loss_gradient(
+        &mut self,
+        u0: &[f64],
+        target: &[f64],
+        steps: usize,
+        schedule: &Schedule,
+    ) -> Result<(f64, Vec<f64>, RunStats)> {
+        let n = self.transport.grid.cells;
+        if u0.len() != n || target.len() != n {
+            return Err(Error::shape("transport loss", format!("state and target must have {n} cells")));
+        }
+        if let Schedule::Revolve { snapshots: 0 } = schedule {
+            return Err(Error::invalid("checkpoint schedule", "revolve needs at least one snapshot"));
+        }
+        if !self.transport.scheme.is_linear() {
+            self.transport.check_cfl(u0)?;
+        }
+        self.reset();
+        let dx = self.transport.grid.dx();
+        let mut j = 0.0;
+        let (_, g0, stats) = checkpoint::gradient(self, &u0.to_vec(), steps, schedule, |u: &Vec<f64>| {
+            j = u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx;
+            u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect()
+        });
+        Ok((j, g0, stats))
+    }
+}
+
+impl Stepper for TransportStepper {
+    type State = Vec<f64>;
+    type Adjoint = Vec<f64>;
+    fn step(&mut self, _n: usize, u: &Vec<f64>) -> Vec<f64> {
+        let mut out = vec![0.0; u.len()];
+        self.transport.step_values(u, &self.velocity, self.source.as_deref(), &mut self.ext, &mut self.flux, &mut out);
+        out
+    }
+    fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
+        let n = u.len();
+        self.tmp.resize(n, 0.0);
+        self.kinks += self.transport.step_lin(
+            u,
+            &self.velocity,
+            self.source.as_deref(),
+            &self.rep,
+            &mut self.lin,
+            &mut self.ext,
+            &mut self.flux,
+            &mut self.tmp,
+            None,
+        );
+        if !self.velocity.is_empty() {
+            let mut ga = vec![0.0; self.velocity.len()];
+            self.lin.adj_a(&g, &mut ga, &mut self.fb);
+            for (acc, v) in self.grad_velocity.iter_mut().zip(&ga) {
+                *acc += v;
+            }
+        }
+        if self.source.is_some() {
+            let dt = self.transport.dt;
+            for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                *acc += dt * v;
+            }
+        }
+        let mut out = vec![0.0; n];
+        self.lin.adj_u(&g, &mut out, &mut self.fb);
+        out
+    }
+    fn state_bytes(&self, u: &Vec<f64>) -> usize {
+        u.len() * std::mem::size_of::<f64>()
+    }
+}
