@@ -34,6 +34,7 @@
 
 pub mod check;
 pub mod error;
+pub mod io;
 pub mod kink;
 pub mod lex;
 pub mod primitive;
