@@ -37,6 +37,7 @@ pub mod error;
 pub mod io;
 pub mod kink;
 pub mod lex;
+pub mod nn;
 pub mod primitive;
 pub mod repr;
 pub mod reverse;
