@@ -34,8 +34,10 @@
 
 pub mod check;
 pub mod error;
+pub mod io;
 pub mod kink;
 pub mod lex;
+pub mod nn;
 pub mod pde;
 pub mod primitive;
 pub mod repr;

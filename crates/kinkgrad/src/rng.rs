@@ -9,6 +9,14 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Self(seed ^ 0x853c_49e6_748f_ea9b)
     }
+    /// The internal state, to save a run and resume it with [`Rng::from_state`].
+    pub fn state(&self) -> u64 {
+        self.0
+    }
+    /// A generator that continues from a saved [`Rng::state`].
+    pub fn from_state(state: u64) -> Self {
+        Self(state)
+    }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);

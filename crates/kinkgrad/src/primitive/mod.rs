@@ -18,6 +18,7 @@ pub mod minmod;
 pub mod pool;
 pub mod registry;
 pub mod relu;
+pub mod sort;
 pub mod window;
 
 pub use elementwise::apply;

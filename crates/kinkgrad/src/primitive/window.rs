@@ -41,17 +41,17 @@ impl Windows {
 }
 
 /// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint).
-struct Sparse {
-    rows: Vec<Vec<(u32, f64)>>,
-    in_shape: Vec<usize>,
-    out_shape: Vec<usize>,
+pub(crate) struct Sparse {
+    pub(crate) rows: Vec<Vec<(u32, f64)>>,
+    pub(crate) in_shape: Vec<usize>,
+    pub(crate) out_shape: Vec<usize>,
 }
 
 impl Sparse {
-    fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
+    pub(crate) fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
         self.rows.iter().map(|r| T::from_f64(r.iter().fold(0.0, |a, &(c, w)| a + w * x[c as usize].to_f64()))).collect()
     }
-    fn transpose(&self) -> Sparse {
+    pub(crate) fn transpose(&self) -> Sparse {
         let n: usize = self.in_shape.iter().product();
         let mut rows = vec![Vec::new(); n];
         for (r, row) in self.rows.iter().enumerate() {
@@ -63,7 +63,7 @@ impl Sparse {
     }
 }
 
-struct SparseOp(Sparse);
+pub(crate) struct SparseOp(pub(crate) Sparse);
 
 impl<T: Real> Op<T> for SparseOp {
     fn name(&self) -> &'static str {

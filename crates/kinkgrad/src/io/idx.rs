@@ -1,0 +1,655 @@
+//! Reading and writing the IDX format, the file format of MNIST.
+//!
+//! An IDX file is: two zero bytes; a type byte (0x08 `u8`, 0x09 `i8`,
+//! 0x0B `i16`, 0x0C `i32`, 0x0D `f32`, 0x0E `f64`); a byte giving the number
+//! of dimensions; each dimension as a big-endian `u32`; then the elements in
+//! row-major order, big-endian. Files may be gzip-compressed; readers detect
+//! that from the gzip magic bytes `1f 8b`, not from the file name.
+
+use super::atomic::write_atomic_as;
+use super::error::{fmt_dims, IoError, IoErrorKind};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+/// The first two bytes of every gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Names the data in error messages: "IDX file ..." / "IDX data: ...".
+const WHAT: &str = "IDX";
+
+/// The elements of an IDX array, one variant per IDX element type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdxData {
+    /// Type byte 0x08: unsigned bytes (MNIST images and labels).
+    U8(Vec<u8>),
+    /// Type byte 0x09: signed bytes.
+    I8(Vec<i8>),
+    /// Type byte 0x0B: 16-bit signed integers.
+    I16(Vec<i16>),
+    /// Type byte 0x0C: 32-bit signed integers.
+    I32(Vec<i32>),
+    /// Type byte 0x0D: 32-bit floats.
+    F32(Vec<f32>),
+    /// Type byte 0x0E: 64-bit floats.
+    F64(Vec<f64>),
+}
+
+impl IdxData {
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            IdxData::U8(v) => v.len(),
+            IdxData::I8(v) => v.len(),
+            IdxData::I16(v) => v.len(),
+            IdxData::I32(v) => v.len(),
+            IdxData::F32(v) => v.len(),
+            IdxData::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The IDX type byte of this element type (0x08 for `U8`, ...).
+    pub fn type_byte(&self) -> u8 {
+        match self {
+            IdxData::U8(_) => 0x08,
+            IdxData::I8(_) => 0x09,
+            IdxData::I16(_) => 0x0B,
+            IdxData::I32(_) => 0x0C,
+            IdxData::F32(_) => 0x0D,
+            IdxData::F64(_) => 0x0E,
+        }
+    }
+
+    /// The Rust name of the element type (`"u8"`, `"f32"`, ...), for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            IdxData::U8(_) => "u8",
+            IdxData::I8(_) => "i8",
+            IdxData::I16(_) => "i16",
+            IdxData::I32(_) => "i32",
+            IdxData::F32(_) => "f32",
+            IdxData::F64(_) => "f64",
+        }
+    }
+}
+
+/// An n-dimensional array read from or written to an IDX file.
+///
+/// `data` holds `dims.iter().product()` elements in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdxArray {
+    /// The size of each dimension, outermost first (e.g. `[10000, 28, 28]`).
+    pub dims: Vec<usize>,
+    /// The elements, row-major.
+    pub data: IdxData,
+}
+
+/// Element types as read from a header, before the data is decoded.
+#[derive(Clone, Copy)]
+enum ElemType {
+    U8,
+    I8,
+    I16,
+    I32,
+    F32,
+    F64,
+}
+
+impl ElemType {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0x08 => ElemType::U8,
+            0x09 => ElemType::I8,
+            0x0B => ElemType::I16,
+            0x0C => ElemType::I32,
+            0x0D => ElemType::F32,
+            0x0E => ElemType::F64,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            ElemType::U8 | ElemType::I8 => 1,
+            ElemType::I16 => 2,
+            ElemType::I32 | ElemType::F32 => 4,
+            ElemType::F64 => 8,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ElemType::U8 => "u8",
+            ElemType::I8 => "i8",
+            ElemType::I16 => "i16",
+            ElemType::I32 => "i32",
+            ElemType::F32 => "f32",
+            ElemType::F64 => "f64",
+        }
+    }
+}
+
+/// Reads an IDX file, raw or gzip-compressed.
+///
+/// Compression is detected from the gzip magic bytes, so the file name does
+/// not matter. The whole file must be exactly one IDX array: its length must
+/// match the dims in its header.
+///
+/// # Errors
+///
+/// An [`IoError`] naming `path` and saying what was wrong: the file is missing
+/// ([`IoErrorKind::NotFound`]) or unreadable ([`IoErrorKind::Io`]), bad magic,
+/// an unknown type byte, truncated header or data ("expected N bytes of data,
+/// found M"), trailing bytes after the data, dims whose byte size overflows
+/// `usize`, or a corrupt gzip stream.
+pub fn read_idx(path: &Path) -> Result<IdxArray, IoError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::os(WHAT, path, "cannot read", e))?;
+    read_idx_bytes(&bytes).map_err(|e| e.with_path(path))
+}
+
+/// Parses an IDX array from bytes in memory, raw or gzip-compressed
+/// (detected from the gzip magic bytes `1f 8b`).
+///
+/// # Errors
+///
+/// The same checks as [`read_idx`]; the error says "IDX data" instead of
+/// naming a file (attach one with [`IoError::with_path`]).
+pub fn read_idx_bytes(bytes: &[u8]) -> Result<IdxArray, IoError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        parse(&mut MultiGzDecoder::new(bytes), true)
+    } else {
+        let mut reader = bytes;
+        parse(&mut reader, false)
+    }
+}
+
+/// Encodes an array as uncompressed IDX bytes.
+///
+/// # Errors
+///
+/// [`IoErrorKind::InvalidInput`] if `arr.data` does not hold exactly
+/// `product(arr.dims)` elements; [`IoErrorKind::DimsOverflow`] if there are
+/// more than 255 dims, a dim exceeds `u32::MAX`, or the product overflows.
+pub fn encode_idx(arr: &IdxArray) -> Result<Vec<u8>, IoError> {
+    if arr.dims.len() > 255 {
+        return Err(IoError::memory(
+            IoErrorKind::DimsOverflow,
+            WHAT,
+            format!("dims overflow: {} dims, but IDX allows at most 255", arr.dims.len()),
+        ));
+    }
+    if let Some(&d) = arr.dims.iter().find(|&&d| u32::try_from(d).is_err()) {
+        return Err(IoError::memory(
+            IoErrorKind::DimsOverflow,
+            WHAT,
+            format!("dims overflow: dim {d} in {} does not fit IDX's 32-bit dims", fmt_dims(&arr.dims)),
+        ));
+    }
+    let count = element_count(&arr.dims).ok_or_else(|| {
+        IoError::memory(
+            IoErrorKind::DimsOverflow,
+            WHAT,
+            format!("dims overflow: the product of {} does not fit in usize", fmt_dims(&arr.dims)),
+        )
+    })?;
+    if count != arr.data.len() {
+        return Err(IoError::memory(
+            IoErrorKind::InvalidInput,
+            WHAT,
+            format!(
+                "cannot write: dims {} need {count} elements but the data has {}",
+                fmt_dims(&arr.dims),
+                arr.data.len()
+            ),
+        ));
+    }
+
+    let elem = match arr.data {
+        IdxData::U8(_) | IdxData::I8(_) => 1,
+        IdxData::I16(_) => 2,
+        IdxData::I32(_) | IdxData::F32(_) => 4,
+        IdxData::F64(_) => 8,
+    };
+    let mut out = Vec::with_capacity(4 + 4 * arr.dims.len() + count.saturating_mul(elem));
+    out.extend_from_slice(&[0, 0, arr.data.type_byte(), arr.dims.len() as u8]);
+    for &d in &arr.dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    match &arr.data {
+        IdxData::U8(v) => out.extend_from_slice(v),
+        IdxData::I8(v) => out.extend(v.iter().flat_map(|x| x.to_be_bytes())),
+        IdxData::I16(v) => out.extend(v.iter().flat_map(|x| x.to_be_bytes())),
+        IdxData::I32(v) => out.extend(v.iter().flat_map(|x| x.to_be_bytes())),
+        IdxData::F32(v) => out.extend(v.iter().flat_map(|x| x.to_be_bytes())),
+        IdxData::F64(v) => out.extend(v.iter().flat_map(|x| x.to_be_bytes())),
+    }
+    Ok(out)
+}
+
+/// Writes an IDX file, gzip-compressed if `gzip` is true (whatever the file
+/// name), atomically: see [`write_atomic`](super::atomic::write_atomic).
+///
+/// # Errors
+///
+/// The checks of [`encode_idx`], then any failure to create, write, sync or
+/// rename the file; the error names `path`, and on error an existing file at
+/// `path` is left untouched.
+pub fn write_idx(path: &Path, arr: &IdxArray, gzip: bool) -> Result<(), IoError> {
+    let bytes = encode_idx(arr).map_err(|e| e.with_path(path))?;
+    write_atomic_as(WHAT, path, |w| {
+        if gzip {
+            let mut enc = GzEncoder::new(w, Compression::default());
+            enc.write_all(&bytes)?;
+            enc.finish()?;
+            Ok(())
+        } else {
+            w.write_all(&bytes)
+        }
+    })
+}
+
+/// The number of elements for `dims`, or `None` on overflow.
+fn element_count(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Reads up to `n` bytes (fewer only at end of stream).
+fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    r.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn parse(r: &mut dyn Read, gz: bool) -> Result<IdxArray, IoError> {
+    let err = |kind, message: String| IoError::memory(kind, WHAT, message);
+    let gz_err = |e: io::Error| {
+        IoError::memory(IoErrorKind::Gzip, WHAT, format!("gzip data is corrupt or cut short: {e}")).with_source(e)
+    };
+    // "the file" for raw data; for gzip the sizes below are after decompression.
+    let the_data = if gz { "the decompressed data" } else { "the data" };
+
+    let head = read_up_to(r, 4).map_err(gz_err)?;
+    if head.len() < 4 {
+        return Err(err(
+            IoErrorKind::Truncated,
+            format!("truncated header: {the_data} is only {} bytes, an IDX header needs at least 4", head.len()),
+        ));
+    }
+    if head[0] != 0 || head[1] != 0 {
+        return Err(err(
+            IoErrorKind::BadMagic,
+            format!(
+                "bad magic: expected an IDX header starting 00 00, found {:02x} {:02x} {:02x} {:02x}{}",
+                head[0],
+                head[1],
+                head[2],
+                head[3],
+                if gz { " (after gunzip)" } else { "" }
+            ),
+        ));
+    }
+    let elem = ElemType::from_byte(head[2]).ok_or_else(|| {
+        err(
+            IoErrorKind::UnknownType,
+            format!(
+                "unknown type byte 0x{:02X} (expected 0x08 u8, 0x09 i8, 0x0B i16, 0x0C i32, 0x0D f32 or 0x0E f64)",
+                head[2]
+            ),
+        )
+    })?;
+    let ndims = usize::from(head[3]);
+
+    let dim_bytes = read_up_to(r, 4 * ndims).map_err(gz_err)?;
+    if dim_bytes.len() < 4 * ndims {
+        return Err(err(
+            IoErrorKind::Truncated,
+            format!(
+                "truncated header: it declares {ndims} dims, needing {} header bytes, but {the_data} has only {}",
+                4 + 4 * ndims,
+                4 + dim_bytes.len()
+            ),
+        ));
+    }
+    let mut dims = Vec::with_capacity(ndims);
+    for c in dim_bytes.chunks_exact(4) {
+        let d = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
+        let d = usize::try_from(d)
+            .map_err(|_| err(IoErrorKind::DimsOverflow, format!("dims overflow: dim {d} does not fit in usize")))?;
+        dims.push(d);
+    }
+    let n_bytes = element_count(&dims).and_then(|n| n.checked_mul(elem.size())).ok_or_else(|| {
+        err(
+            IoErrorKind::DimsOverflow,
+            format!("dims overflow: {} {} elements take more bytes than fit in usize", fmt_dims(&dims), elem.name()),
+        )
+    })?;
+
+    // Reads at most `n_bytes`, so a header that claims huge dims over a
+    // short file only allocates what the file really holds.
+    let raw = read_up_to(r, n_bytes).map_err(gz_err)?;
+    if raw.len() < n_bytes {
+        return Err(err(
+            IoErrorKind::Truncated,
+            format!(
+                "truncated: dims {} of {} need {n_bytes} bytes of data, found {}",
+                fmt_dims(&dims),
+                elem.name(),
+                raw.len()
+            ),
+        ));
+    }
+    // Read to the end even when there is nothing left: for gzip this is
+    // where the checksum is verified.
+    let extra = io::copy(r, &mut io::sink()).map_err(gz_err)?;
+    if extra > 0 {
+        return Err(err(
+            IoErrorKind::TrailingBytes,
+            format!(
+                "trailing bytes: expected {n_bytes} bytes of data for dims {}, found {} ({extra} extra after the data)",
+                fmt_dims(&dims),
+                (n_bytes as u64).saturating_add(extra)
+            ),
+        ));
+    }
+
+    let data = decode(elem, raw);
+    Ok(IdxArray { dims, data })
+}
+
+macro_rules! decode_be {
+    ($raw:expr, $t:ty, $n:literal) => {
+        $raw.chunks_exact($n)
+            .map(|c| {
+                let mut b = [0u8; $n];
+                b.copy_from_slice(c);
+                <$t>::from_be_bytes(b)
+            })
+            .collect()
+    };
+}
+
+fn decode(elem: ElemType, raw: Vec<u8>) -> IdxData {
+    match elem {
+        ElemType::U8 => IdxData::U8(raw),
+        ElemType::I8 => IdxData::I8(raw.iter().map(|&b| b as i8).collect()),
+        ElemType::I16 => IdxData::I16(decode_be!(raw, i16, 2)),
+        ElemType::I32 => IdxData::I32(decode_be!(raw, i32, 4)),
+        ElemType::F32 => IdxData::F32(decode_be!(raw, f32, 4)),
+        ElemType::F64 => IdxData::F64(decode_be!(raw, f64, 8)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::TempDir;
+    use super::*;
+    use std::fs;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// A hand-built u8 IDX file: dims [2, 3], values 1..=6.
+    fn u8_bytes() -> Vec<u8> {
+        vec![0, 0, 0x08, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6]
+    }
+
+    /// A hand-built f32 IDX file: dims [2], values 1.5 and -2.0.
+    fn f32_bytes() -> Vec<u8> {
+        vec![0, 0, 0x0D, 1, 0, 0, 0, 2, 0x3F, 0xC0, 0, 0, 0xC0, 0, 0, 0]
+    }
+
+    fn u8_array() -> IdxArray {
+        IdxArray { dims: vec![2, 3], data: IdxData::U8(vec![1, 2, 3, 4, 5, 6]) }
+    }
+
+    fn f32_array() -> IdxArray {
+        IdxArray { dims: vec![2], data: IdxData::F32(vec![1.5, -2.0]) }
+    }
+
+    fn read_err(dir: &TempDir, name: &str, bytes: &[u8]) -> IoError {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        let e = read_idx(&path).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains(name), "error does not name the file: {msg}");
+        assert!(!msg.contains('\n'), "error is not one line: {msg}");
+        assert_eq!(e.path(), Some(path.as_path()));
+        e
+    }
+
+    #[test]
+    fn reads_hand_built_u8_and_f32_raw_and_gzip() {
+        let dir = TempDir::new("idx-read");
+        for (name, bytes, expected) in [("u8.idx", u8_bytes(), u8_array()), ("f32.idx", f32_bytes(), f32_array())] {
+            let raw = dir.path().join(name);
+            fs::write(&raw, &bytes).unwrap();
+            assert_eq!(read_idx(&raw).unwrap(), expected);
+
+            let gz = dir.path().join(format!("{name}.gz"));
+            fs::write(&gz, gzip(&bytes)).unwrap();
+            assert_eq!(read_idx(&gz).unwrap(), expected);
+        }
+    }
+
+    #[test]
+    fn gzip_is_detected_by_content_not_name() {
+        let dir = TempDir::new("idx-detect");
+        let gz_named_plain = dir.path().join("plain-name");
+        fs::write(&gz_named_plain, gzip(&u8_bytes())).unwrap();
+        assert_eq!(read_idx(&gz_named_plain).unwrap(), u8_array());
+
+        let raw_named_gz = dir.path().join("looks-compressed.gz");
+        fs::write(&raw_named_gz, u8_bytes()).unwrap();
+        assert_eq!(read_idx(&raw_named_gz).unwrap(), u8_array());
+    }
+
+    #[test]
+    fn writes_exact_big_endian_bytes() {
+        assert_eq!(encode_idx(&u8_array()).unwrap(), u8_bytes());
+        assert_eq!(encode_idx(&f32_array()).unwrap(), f32_bytes());
+
+        let dir = TempDir::new("idx-write");
+        let raw = dir.path().join("a.idx");
+        write_idx(&raw, &f32_array(), false).unwrap();
+        assert_eq!(fs::read(&raw).unwrap(), f32_bytes());
+
+        let gz = dir.path().join("a.idx.gz");
+        write_idx(&gz, &f32_array(), true).unwrap();
+        let on_disk = fs::read(&gz).unwrap();
+        assert_eq!(&on_disk[..2], &GZIP_MAGIC);
+        let mut plain = Vec::new();
+        MultiGzDecoder::new(&on_disk[..]).read_to_end(&mut plain).unwrap();
+        assert_eq!(plain, f32_bytes());
+        assert_eq!(read_idx(&gz).unwrap(), f32_array());
+    }
+
+    #[test]
+    fn round_trips_every_type_raw_and_gzip() {
+        let dir = TempDir::new("idx-roundtrip");
+        let arrays = [
+            IdxArray { dims: vec![3, 2], data: IdxData::U8(vec![0, 1, 127, 128, 254, 255]) },
+            IdxArray { dims: vec![4], data: IdxData::I8(vec![-128, -1, 0, 127]) },
+            IdxArray { dims: vec![2, 2], data: IdxData::I16(vec![i16::MIN, -2, 300, i16::MAX]) },
+            IdxArray { dims: vec![1, 3], data: IdxData::I32(vec![i32::MIN, 70_000, i32::MAX]) },
+            IdxArray { dims: vec![2, 1, 2], data: IdxData::F32(vec![0.1, -0.0, f32::MAX, f32::INFINITY]) },
+            IdxArray { dims: vec![3], data: IdxData::F64(vec![std::f64::consts::PI, -1e-300, 1e300]) },
+            IdxArray { dims: vec![0, 28, 28], data: IdxData::U8(vec![]) },
+            IdxArray { dims: vec![], data: IdxData::F64(vec![42.0]) },
+        ];
+        for (i, arr) in arrays.iter().enumerate() {
+            for gz in [false, true] {
+                let path = dir.path().join(format!("t{i}-{gz}"));
+                write_idx(&path, arr, gz).unwrap();
+                assert_eq!(&read_idx(&path).unwrap(), arr, "array {i}, gzip {gz}");
+            }
+            assert_eq!(&read_idx_bytes(&encode_idx(arr).unwrap()).unwrap(), arr);
+        }
+    }
+
+    #[test]
+    fn i16_bytes_are_big_endian() {
+        let arr = IdxArray { dims: vec![1], data: IdxData::I16(vec![0x0102]) };
+        assert_eq!(encode_idx(&arr).unwrap(), [0, 0, 0x0B, 1, 0, 0, 0, 1, 1, 2]);
+    }
+
+    #[test]
+    fn truncated_data_raw_and_gzip() {
+        let dir = TempDir::new("idx-trunc");
+        let mut bytes = u8_bytes();
+        bytes.truncate(bytes.len() - 2);
+        for (name, content) in [("t.idx", bytes.clone()), ("t.idx.gz", gzip(&bytes))] {
+            let e = read_err(&dir, name, &content);
+            assert_eq!(e.kind(), IoErrorKind::Truncated, "{e}");
+            assert!(e.message().contains("need 6 bytes of data, found 4"), "{e}");
+        }
+    }
+
+    #[test]
+    fn truncated_header() {
+        let dir = TempDir::new("idx-trunc-header");
+        let e = read_err(&dir, "short", &[0, 0, 8]);
+        assert_eq!(e.kind(), IoErrorKind::Truncated);
+        assert!(e.message().contains("only 3 bytes"), "{e}");
+
+        // Declares 3 dims but holds only one.
+        let e = read_err(&dir, "short-dims", &[0, 0, 8, 3, 0, 0, 0, 1]);
+        assert_eq!(e.kind(), IoErrorKind::Truncated);
+        assert!(e.message().contains("3 dims"), "{e}");
+
+        let e = read_err(&dir, "empty", &[]);
+        assert_eq!(e.kind(), IoErrorKind::Truncated);
+    }
+
+    #[test]
+    fn bad_magic() {
+        let dir = TempDir::new("idx-magic");
+        let mut bytes = u8_bytes();
+        bytes[0] = 0x01;
+        let e = read_err(&dir, "bad.idx", &bytes);
+        assert_eq!(e.kind(), IoErrorKind::BadMagic);
+        assert!(e.message().contains("bad magic"), "{e}");
+        assert!(e.message().contains("01 00 08 02"), "{e}");
+
+        let e = read_err(&dir, "text.gz", &gzip(b"hello, world"));
+        assert_eq!(e.kind(), IoErrorKind::BadMagic);
+        assert!(e.message().contains("after gunzip"), "{e}");
+    }
+
+    #[test]
+    fn unknown_type_byte() {
+        let dir = TempDir::new("idx-type");
+        let mut bytes = u8_bytes();
+        bytes[2] = 0x07;
+        let e = read_err(&dir, "type.idx", &bytes);
+        assert_eq!(e.kind(), IoErrorKind::UnknownType);
+        assert!(e.message().contains("0x07"), "{e}");
+    }
+
+    #[test]
+    fn trailing_bytes_raw_and_gzip() {
+        let dir = TempDir::new("idx-trailing");
+        let mut bytes = u8_bytes();
+        bytes.extend_from_slice(&[9, 9, 9]);
+        for (name, content) in [("x.idx", bytes.clone()), ("x.idx.gz", gzip(&bytes))] {
+            let e = read_err(&dir, name, &content);
+            assert_eq!(e.kind(), IoErrorKind::TrailingBytes, "{e}");
+            assert!(e.message().contains("expected 6 bytes of data") && e.message().contains("found 9"), "{e}");
+        }
+    }
+
+    #[test]
+    fn dims_overflow() {
+        let dir = TempDir::new("idx-overflow");
+        let mut bytes = vec![0, 0, 0x0E, 3];
+        for _ in 0..3 {
+            bytes.extend_from_slice(&u32::MAX.to_be_bytes());
+        }
+        let e = read_err(&dir, "huge.idx", &bytes);
+        assert_eq!(e.kind(), IoErrorKind::DimsOverflow, "{e}");
+    }
+
+    #[test]
+    fn huge_dims_over_a_short_file_is_truncated_not_an_allocation() {
+        let dir = TempDir::new("idx-bigdims");
+        // 4e9 bytes claimed, 2 present.
+        let mut bytes = vec![0, 0, 0x08, 1];
+        bytes.extend_from_slice(&4_000_000_000u32.to_be_bytes());
+        bytes.extend_from_slice(&[1, 2]);
+        let e = read_err(&dir, "big.idx", &bytes);
+        assert_eq!(e.kind(), IoErrorKind::Truncated, "{e}");
+        assert!(e.message().contains("found 2"), "{e}");
+    }
+
+    #[test]
+    fn corrupt_gzip() {
+        let dir = TempDir::new("idx-gzip");
+        let good = gzip(&u8_bytes());
+
+        // Cut the compressed stream in half.
+        let e = read_err(&dir, "cut.gz", &good[..good.len() / 2]);
+        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
+        assert!(e.message().contains("gzip"), "{e}");
+
+        // Damage the CRC in the trailer: only noticed at the end of the stream.
+        let mut bad_crc = good.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 8] ^= 0xFF;
+        let e = read_err(&dir, "crc.gz", &bad_crc);
+        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
+
+        // A gzip header followed by garbage.
+        let mut garbage = good[..10].to_vec();
+        garbage.extend_from_slice(&[0xFF; 40]);
+        let e = read_err(&dir, "garbage.gz", &garbage);
+        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
+    }
+
+    #[test]
+    fn missing_file() {
+        let dir = TempDir::new("idx-missing");
+        let path = dir.path().join("nope-idx3-ubyte");
+        let e = read_idx(&path).unwrap_err();
+        assert_eq!(e.kind(), IoErrorKind::NotFound);
+        let msg = e.to_string();
+        assert!(msg.contains("nope-idx3-ubyte") && msg.contains("no such file"), "{msg}");
+    }
+
+    #[test]
+    fn bytes_errors_say_data() {
+        let e = read_idx_bytes(&[1, 2, 3, 4]).unwrap_err();
+        assert_eq!(e.path(), None);
+        assert!(e.to_string().starts_with("IDX data: bad magic"), "{e}");
+    }
+
+    #[test]
+    fn write_rejects_mismatched_data() {
+        let dir = TempDir::new("idx-write-bad");
+        let path = dir.path().join("bad.idx");
+        let arr = IdxArray { dims: vec![2, 3], data: IdxData::U8(vec![1, 2, 3]) };
+        let e = write_idx(&path, &arr, false).unwrap_err();
+        assert_eq!(e.kind(), IoErrorKind::InvalidInput);
+        assert!(e.to_string().contains("bad.idx"), "{e}");
+        assert!(e.message().contains("need 6 elements but the data has 3"), "{e}");
+        assert!(!path.exists());
+
+        let arr = IdxArray { dims: vec![1; 256], data: IdxData::U8(vec![1]) };
+        assert_eq!(encode_idx(&arr).unwrap_err().kind(), IoErrorKind::DimsOverflow);
+    }
+
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn write_rejects_dims_beyond_u32() {
+        let arr = IdxArray { dims: vec![1 << 32, 0], data: IdxData::U8(vec![]) };
+        assert_eq!(encode_idx(&arr).unwrap_err().kind(), IoErrorKind::DimsOverflow);
+    }
+}

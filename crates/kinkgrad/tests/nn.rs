@@ -1,0 +1,287 @@
+//! Neural-network layers, training and checkpoints.
+//!
+//! Expected values come from independent computations: central finite differences (layer
+//! gradients), a direct loop implementation of the convolution (im2col forward), bitwise comparison
+//! of two runs (determinism, resume), and the data files' documented class counts.
+
+use kinkgrad::check::finite_differences;
+use kinkgrad::io::mnist::Mnist;
+use kinkgrad::nn::{load_split, Init, Layer, OptimizerKind, Sequential, Trainer};
+use kinkgrad::{Error, Mode, Representation, Rng, Tape, Tensor, TieRule};
+use std::path::{Path, PathBuf};
+
+fn builtin() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist-10k")
+}
+
+/// loss(x, params) = sum(layer(x) * r) for a fixed random r; returns the value.
+fn layer_loss(layer: &Layer, x: &[f64], xs: &[usize], params: &[Vec<f64>], r_seed: u64) -> f64 {
+    let tape = Tape::<f64>::new();
+    let xv = tape.var(Tensor::from_f64(xs.to_vec(), x).unwrap());
+    let shapes = layer.param_shapes();
+    let ps: Vec<_> =
+        params.iter().zip(&shapes).map(|(p, s)| tape.var(Tensor::from_f64(s.clone(), p).unwrap())).collect();
+    let y = layer.forward(xv, &ps).unwrap();
+    let mut rng = Rng::new(r_seed);
+    let r: Vec<f64> = (0..y.value().len()).map(|_| rng.normal()).collect();
+    let rv = tape.constant(Tensor::from_f64(y.shape(), &r).unwrap());
+    y.mul(rv).unwrap().sum().item().unwrap()
+}
+
+/// Check the gradient of `layer_loss` with respect to the input and every parameter by central
+/// finite differences (h = 1e-6) along random directions.
+fn check_layer(layer: Layer, x: Vec<f64>, xs: Vec<usize>) {
+    let mut rng = Rng::new(7);
+    let params: Vec<Vec<f64>> =
+        layer.param_shapes().iter().map(|s| (0..s.iter().product()).map(|_| rng.normal() * 0.5).collect()).collect();
+    // the analytic gradient
+    let tape = Tape::<f64>::new();
+    let xv = tape.var(Tensor::from_f64(xs.clone(), &x).unwrap());
+    let shapes = layer.param_shapes();
+    let ps: Vec<_> =
+        params.iter().zip(&shapes).map(|(p, s)| tape.var(Tensor::from_f64(s.clone(), p).unwrap())).collect();
+    let y = layer.forward(xv, &ps).unwrap();
+    let mut rr = Rng::new(3);
+    let r: Vec<f64> = (0..y.value().len()).map(|_| rr.normal()).collect();
+    let loss = y.mul(tape.constant(Tensor::from_f64(y.shape(), &r).unwrap())).unwrap().sum();
+    let mut wrt = vec![xv];
+    wrt.extend(ps.iter().copied());
+    let g = tape.gradient(loss, &wrt, &Mode::Assoc).unwrap();
+    assert_eq!(g.certificate.kind.as_str(), "exact", "{layer:?}: the test point must be off the kinks");
+    let flat_g: Vec<f64> = g.values.iter().flat_map(|t| t.to_f64_vec()).collect();
+    let mut flat_x = x.clone();
+    for p in &params {
+        flat_x.extend(p);
+    }
+    let nx = x.len();
+    let sizes: Vec<usize> = params.iter().map(|p| p.len()).collect();
+    let mut f = |z: &[f64]| -> kinkgrad::Result<f64> {
+        let mut off = nx;
+        let ps: Vec<Vec<f64>> = sizes
+            .iter()
+            .map(|&n| {
+                let v = z[off..off + n].to_vec();
+                off += n;
+                v
+            })
+            .collect();
+        Ok(layer_loss(&layer, &z[..nx], &xs, &ps, 3))
+    };
+    let rep = finite_differences(&mut f, &flat_x, &flat_g, 8, 1e-6, 11).unwrap();
+    assert!(rep.max_rel_error < 1e-6, "{layer:?}: finite-difference mismatch {}", rep.max_rel_error);
+}
+
+/// Inputs bounded away from the kinks at 0 and ±1: |x| in [0.1, 0.9] or [1.1, 2].
+fn off_kink_inputs(n: usize, seed: u64) -> Vec<f64> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let m = if rng.uniform() < 0.5 { rng.range(0.1, 0.9) } else { rng.range(1.1, 2.0) };
+            if rng.uniform() < 0.5 {
+                -m
+            } else {
+                m
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_layer_matches_finite_differences() {
+    let x4 = off_kink_inputs(2 * 3 * 5 * 5, 1);
+    check_layer(Layer::Linear { inputs: 6, outputs: 4 }, off_kink_inputs(12, 2), vec![2, 6]);
+    check_layer(
+        Layer::Conv2d { in_channels: 3, out_channels: 4, kernel: 3, stride: 2, padding: 1 },
+        x4.clone(),
+        vec![2, 3, 5, 5],
+    );
+    check_layer(
+        Layer::Conv2d { in_channels: 3, out_channels: 2, kernel: 2, stride: 1, padding: 0 },
+        x4.clone(),
+        vec![2, 3, 5, 5],
+    );
+    for act in [Layer::Relu, Layer::LeakyRelu(0.1), Layer::Abs, Layer::HardTanh, Layer::Tanh, Layer::Flatten] {
+        check_layer(act, x4.clone(), vec![2, 3, 5, 5]);
+    }
+    // max-pooling: distinct values 0.1 apart, so no window is near a tie
+    let mut rng = Rng::new(5);
+    let mut v: Vec<f64> = (0..2 * 2 * 4 * 4).map(|i| i as f64 * 0.1).collect();
+    rng.shuffle(&mut v);
+    for rule in [None, Some(TieRule::First), Some(TieRule::Last), Some(TieRule::Mean)] {
+        check_layer(Layer::MaxPool2d { kernel: 2, stride: 2, rule }, v.clone(), vec![2, 2, 4, 4]);
+    }
+}
+
+#[test]
+fn conv2d_matches_direct_loops() {
+    // y[n, o, i, j] = b[o] + sum_{c, a, b} w[o, c, a, b] x[n, c, i s + a - p, j s + b - p]
+    let (b, c, h, w, o, k, s, p) = (2, 2, 6, 5, 3, 3, 2, 1);
+    let layer = Layer::Conv2d { in_channels: c, out_channels: o, kernel: k, stride: s, padding: p };
+    let mut rng = Rng::new(9);
+    let x: Vec<f64> = (0..b * c * h * w).map(|_| rng.normal()).collect();
+    let wt: Vec<f64> = (0..o * c * k * k).map(|_| rng.normal()).collect();
+    let bias: Vec<f64> = (0..o).map(|_| rng.normal()).collect();
+    let tape = Tape::<f64>::new();
+    let xv = tape.constant(Tensor::from_f64(vec![b, c, h, w], &x).unwrap());
+    let wv = tape.constant(Tensor::from_f64(vec![o, c, k, k], &wt).unwrap());
+    let bv = tape.constant(Tensor::from_f64(vec![o], &bias).unwrap());
+    let y = layer.forward(xv, &[wv, bv]).unwrap().value();
+    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    assert_eq!(y.shape(), &[b, o, oh, ow]);
+    for n in 0..b {
+        for oc in 0..o {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut acc = bias[oc];
+                    for ci in 0..c {
+                        for a in 0..k {
+                            for bb in 0..k {
+                                let (yy, xx) = ((i * s + a) as isize - p as isize, (j * s + bb) as isize - p as isize);
+                                if yy >= 0 && xx >= 0 && (yy as usize) < h && (xx as usize) < w {
+                                    acc += wt[((oc * c + ci) * k + a) * k + bb]
+                                        * x[((n * c + ci) * h + yy as usize) * w + xx as usize];
+                                }
+                            }
+                        }
+                    }
+                    let got = y.data()[((n * o + oc) * oh + i) * ow + j];
+                    assert!((got - acc).abs() < 1e-12, "({n},{oc},{i},{j}): {got} vs {acc}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn pool_tie_rule_is_selectable() {
+    // one 2x2 window of equal values: first/last/mean put the cotangent 1 on (1,0,0,0), (0,0,0,1),
+    // (1/4 each) -- the definitions of the rules.
+    for (rule, want) in
+        [(TieRule::First, [1.0, 0.0, 0.0, 0.0]), (TieRule::Last, [0.0, 0.0, 0.0, 1.0]), (TieRule::Mean, [0.25; 4])]
+    {
+        let tape = Tape::<f64>::new();
+        let x = tape.var(Tensor::from_f64(vec![1, 1, 2, 2], &[0.5; 4]).unwrap());
+        let y = Layer::MaxPool2d { kernel: 2, stride: 2, rule: Some(rule) }.forward(x, &[]).unwrap().sum();
+        let g = tape.gradient(y, &[x], &Mode::Assoc).unwrap();
+        assert_eq!(g.values[0].to_f64_vec(), want);
+        assert_eq!(tape.kink_log().count_op("maxpool2d"), 1);
+    }
+}
+
+fn subset(m: &Mnist, n: usize) -> Mnist {
+    m.split(n).0
+}
+
+fn small_trainer(seed: u64, mode: Mode) -> (Trainer<f32>, Mnist, Mnist) {
+    let (train, test) = load_split(&builtin()).unwrap();
+    let mut rng = Rng::new(seed);
+    let model = Sequential::<f32>::mlp(&[784, 32, 10], Init::PyTorch, &mut rng).unwrap();
+    let t = Trainer::new(model, OptimizerKind::adam(), 1e-3, 32, mode, Representation::pytorch(), seed).unwrap();
+    (t, subset(&train, 640), subset(&test, 500))
+}
+
+#[test]
+fn builtin_split_is_8000_2000() {
+    // the README of data/mnist-10k: 10 000 digits, first 8 000 train, last 2 000 test
+    let (train, test) = load_split(&builtin()).unwrap();
+    assert_eq!((train.n, test.n), (8000, 2000));
+}
+
+#[test]
+fn training_smoke_learns() {
+    // 640 examples, 3 epochs of a 784-32-10 MLP: well above chance (10%) on held-out digits
+    let (mut t, train, test) = small_trainer(1, Mode::Assoc);
+    let before = t.evaluate(&test).unwrap().0;
+    for _ in 0..3 {
+        t.train_epoch(&train, &mut |_| {}).unwrap();
+    }
+    let (acc, _) = t.evaluate(&test).unwrap();
+    assert!(acc > 0.7 && acc > before + 0.3, "accuracy {before} -> {acc}");
+}
+
+#[test]
+fn same_seed_same_numbers() {
+    let run = || {
+        let (mut t, train, _) = small_trainer(4, Mode::Assoc);
+        let r = t.train_epoch(&train, &mut |_| {}).unwrap();
+        (t.model.params, r.loss)
+    };
+    let (a, la) = run();
+    let (b, lb) = run();
+    assert_eq!(la.to_bits(), lb.to_bits());
+    assert!(a.iter().zip(&b).all(|(x, y)| x.bit_eq(y)));
+}
+
+#[test]
+fn safe_mode_and_low_precision_train() {
+    let (mut t, train, _) = small_trainer(2, Mode::safe());
+    let r = t.train_epoch(&subset(&train, 96), &mut |_| {}).unwrap();
+    assert!(r.loss.is_finite());
+    let (train, _) = load_split(&builtin()).unwrap();
+    let mut rng = Rng::new(0);
+    let model = Sequential::<kinkgrad::f16>::mlp(&[784, 16, 10], Init::He, &mut rng).unwrap();
+    let mut t = Trainer::new(model, OptimizerKind::sgd(), 1e-2, 32, Mode::Assoc, Representation::default(), 0).unwrap();
+    let r = t.train_epoch(&subset(&train, 128), &mut |_| {}).unwrap();
+    assert!(r.loss.is_finite());
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("kinkgrad-nn-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn resume_continues_bit_for_bit() {
+    let dir = tmp("resume");
+    let path = dir.join("ckpt.safetensors");
+    // straight: two epochs
+    let (mut a, train, _) = small_trainer(5, Mode::Assoc);
+    a.train_epoch(&train, &mut |_| {}).unwrap();
+    a.save(&path).unwrap();
+    a.train_epoch(&train, &mut |_| {}).unwrap();
+    // resumed: a fresh trainer (other initial weights) loads the checkpoint and trains epoch 2
+    let (mut b, _, _) = small_trainer(99, Mode::Assoc);
+    b.load(&path).unwrap();
+    assert_eq!(b.epoch, 1);
+    b.train_epoch(&train, &mut |_| {}).unwrap();
+    assert!(a.model.params.iter().zip(&b.model.params).all(|(x, y)| x.bit_eq(y)));
+    assert_eq!(a.opt.m, b.opt.m);
+    // the weights are standard safetensors: names and shapes as in PyTorch
+    let (tensors, meta) = kinkgrad::io::safetensors_io::load(&path).unwrap();
+    let w = tensors.iter().find(|t| t.name == "fc1.weight").unwrap();
+    assert_eq!(w.shape, vec![32, 784]);
+    assert_eq!(meta.get("epoch").map(String::as_str), Some("1"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn checkpoint_errors_are_clear() {
+    let dir = tmp("errors");
+    let path = dir.join("ckpt.safetensors");
+    let (a, _, _) = small_trainer(6, Mode::Assoc);
+    a.save(&path).unwrap();
+    // a model of another width: a shape error naming the file and the tensor
+    let mut rng = Rng::new(0);
+    let other = Sequential::<f32>::mlp(&[784, 16, 10], Init::PyTorch, &mut rng).unwrap();
+    let mut b =
+        Trainer::new(other, OptimizerKind::adam(), 1e-3, 32, Mode::Assoc, Representation::default(), 0).unwrap();
+    let e = b.load(&path).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Io { .. }) && msg.contains("fc1.weight") && msg.contains("ckpt.safetensors"), "{msg}");
+    // a missing file
+    let e = b.load(&dir.join("nope.safetensors")).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("nope.safetensors"), "{e}");
+    // a missing data directory
+    let e = load_split(&dir.join("no-data")).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("no-data"), "{e}");
+    // a truncated IDX file
+    let bytes = std::fs::read(builtin().join("labels-idx1-ubyte.gz")).unwrap();
+    let ddir = dir.join("trunc");
+    std::fs::create_dir_all(&ddir).unwrap();
+    std::fs::copy(builtin().join("images-idx3-ubyte.gz"), ddir.join("images-idx3-ubyte.gz")).unwrap();
+    std::fs::write(ddir.join("labels-idx1-ubyte.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = load_split(&ddir).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("labels-idx1-ubyte.gz"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
