@@ -34,6 +34,7 @@
 
 pub mod check;
 pub mod error;
+pub mod hybrid;
 pub mod io;
 pub mod kink;
 pub mod lex;

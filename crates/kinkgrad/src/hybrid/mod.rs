@@ -1,0 +1,34 @@
+//! Hybrid models: a ReLU network as the source term of a finite-volume solver, fitted to
+//! observations (the talk's formalisation of NeuralGCM-like models):
+//!
+//! `u_t + (a u)_x = S_W(alpha)`, `u(x, 0) = beta`, observations `D = {(alpha_i, beta_i, gamma_i)}`,
+//! cost `J(W) = (1/N) sum_i sum_j (u_j(T; alpha_i, beta_i, W) - gamma_ij)^2 dx`.
+//!
+//! Two source forms ([`SourceForm`]):
+//! - `alpha`: `S_W(alpha)(x)`, a network of `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)` evaluated per cell
+//!   once per sample (the talk's form); the source is time-independent.
+//! - `state`: a closure `S_W(u, alpha, x)`, a network of `(u, alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`
+//!   evaluated at every step (as in NeuralGCM: gradients flow through the state at every step).
+//!
+//! The source enters each step **explicitly**: `u^{n+1} = step(u^n) + dt S(u^n)`.
+//!
+//! Gradients: the scheme's adjoint runs through every step with a checkpoint schedule (bounded
+//! memory on long horizons); the network's gradient comes from the tape (`assoc` with the
+//! representation, or `safe`). Both the network (ReLU) and the scheme (upwind switches, limiters) hit
+//! kinks; they are counted separately.
+//!
+//! **What the observations determine.** With velocity `a = 1` and a time-independent source, the final
+//! state sees the source only through its integral along characteristics over a window of length
+//! `aT`: `u(x, T) = beta(x - aT) + (1/a) int_{x-aT}^{x} s(y) dy`. A Fourier mode `k` of `s` is multiplied
+//! by `(1 - e^{-2 pi i k a T}) / (2 pi i k a)`, which vanishes when `k a T` is an integer: for `T = 0.5`
+//! every even mode is invisible to the data. The default final time, 90 steps of `dt = 1/256`
+//! (`T = 0.3516`), hides only multiples of mode 64, which a Gaussian of width `sigma = 0.05` does not
+//! carry (its mode-64 amplitude is `exp(-2 pi^2 sigma^2 64^2) ~ 1e-88`).
+
+pub mod data;
+pub mod model;
+pub mod train;
+
+pub use data::{Dataset, GenerateConfig, SourceForm};
+pub use model::{HybridModel, LossReport};
+pub use train::{train, TrainConfig, TrainStep};

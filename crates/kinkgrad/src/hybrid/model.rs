@@ -1,0 +1,351 @@
+//! The hybrid model: a scheme from [`crate::pde`] and a ReLU network source from [`crate::nn`], with
+//! the cost `J(W)` and its gradient through every time step.
+
+use super::data::{true_source, Dataset, SourceForm};
+use crate::error::{Error, Result};
+use crate::nn::{Init, Sequential};
+use crate::pde::checkpoint::{self, Schedule, Stepper};
+use crate::pde::scheme::{Transport, TransportStepper};
+use crate::repr::Representation;
+use crate::reverse::{Mode, Tape, Var};
+use crate::rng::Rng;
+use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// The network source and its form.
+#[derive(Clone, Debug)]
+pub struct HybridModel {
+    /// The network: `4-h-h-1` (alpha form) or `5-h-h-1` (state form), ReLU.
+    pub net: Sequential<f64>,
+    /// The source form.
+    pub form: SourceForm,
+}
+
+/// `J`, its gradient and what the evaluation met.
+#[derive(Clone, Debug, Default)]
+pub struct LossReport {
+    /// `J(W)`, the mean over the samples.
+    pub loss: f64,
+    /// `dJ/dW`, one vector per parameter tensor (empty when not asked for).
+    pub grads: Vec<Vec<f64>>,
+    /// Kinks hit by the network (relu inputs exactly 0) in the gradient evaluation.
+    pub net_kinks: usize,
+    /// Kinks hit by the scheme (upwind switches, limiter arguments on switching surfaces).
+    pub scheme_kinks: usize,
+    /// Largest memory held by stored states in one sample's checkpointed sweep.
+    pub peak_bytes: usize,
+}
+
+fn features_x(t: &Transport) -> (Vec<f64>, Vec<f64>) {
+    let x = t.grid.centers();
+    let tau = 2.0 * std::f64::consts::PI;
+    (x.iter().map(|v| (tau * v).sin()).collect(), x.iter().map(|v| (tau * v).cos()).collect())
+}
+
+impl HybridModel {
+    /// A seeded model with hidden width `width` (two hidden ReLU layers, He initialisation).
+    pub fn new(form: SourceForm, width: usize, seed: u64) -> Result<Self> {
+        let inputs = match form {
+            SourceForm::Alpha => 4,
+            SourceForm::State => 5,
+        };
+        let mut rng = Rng::new(seed);
+        Ok(Self { net: Sequential::mlp(&[inputs, width, width, 1], Init::He, &mut rng)?, form })
+    }
+
+    /// Network inputs per cell: `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`, with `u` first in the state form.
+    fn features(&self, alpha: [f64; 2], sx: &[f64], cx: &[f64], u: Option<&[f64]>) -> Tensor<f64> {
+        let n = sx.len();
+        let w = if u.is_some() { 5 } else { 4 };
+        let mut f = Vec::with_capacity(n * w);
+        for j in 0..n {
+            if let Some(u) = u {
+                f.push(u[j]);
+            }
+            f.extend_from_slice(&[alpha[0], alpha[1], sx[j], cx[j]]);
+        }
+        Tensor::from_parts(vec![n, w], f)
+    }
+
+    /// The learned source per cell for one sample (state form: at state `u`).
+    pub fn source(&self, t: &Transport, alpha: [f64; 2], u: Option<&[f64]>) -> Result<Vec<f64>> {
+        let (sx, cx) = features_x(t);
+        let tape = Tape::<f64>::new();
+        let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
+        let s = self.net.forward(tape.constant(self.features(alpha, &sx, &cx, u)), &p)?;
+        Ok(s.value().into_vec())
+    }
+
+    /// Final state of one sample under the model.
+    pub fn simulate(&self, d: &Dataset, t: &Transport, i: usize) -> Result<Vec<f64>> {
+        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let (mut ext, mut flux) = (Vec::new(), Vec::new());
+        let mut u = d.beta[i].clone();
+        let mut next = vec![0.0; u.len()];
+        let fixed = match self.form {
+            SourceForm::Alpha => Some(self.source(t, d.alpha[i], None)?),
+            SourceForm::State => None,
+        };
+        for _ in 0..d.steps {
+            let s = match &fixed {
+                Some(s) => s.clone(),
+                None => self.source(t, d.alpha[i], Some(&u))?,
+            };
+            t.step_values(&u, &a, Some(&s), &mut ext, &mut flux, &mut next);
+            std::mem::swap(&mut u, &mut next);
+        }
+        Ok(u)
+    }
+
+    /// `J` over the samples `idx` (no gradient).
+    pub fn loss(&self, d: &Dataset, idx: &[usize]) -> Result<f64> {
+        let t = d.transport()?;
+        let dx = t.grid.dx();
+        let parts: Vec<f64> = idx
+            .par_iter()
+            .map(|&i| {
+                let u = self.simulate(d, &t, i)?;
+                Ok(u.iter().zip(&d.gamma[i]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
+            })
+            .collect::<Result<_>>()?;
+        Ok(parts.iter().sum::<f64>() / idx.len().max(1) as f64)
+    }
+
+    /// `J` over the samples `idx` and `dJ/dW`. The network runs once on all cells of all samples (one
+    /// tape, large matrix products); the time loops run per sample in parallel (alpha form) or in
+    /// lockstep with the network evaluated on the whole batch at every step (state form), checkpointed
+    /// by `schedule`. The network is differentiated in `mode` with `rep` at its kinks; the scheme's
+    /// adjoint uses `rep`'s admissible rules.
+    pub fn loss_and_gradient(
+        &self,
+        d: &Dataset,
+        idx: &[usize],
+        mode: &Mode,
+        rep: &Representation,
+        schedule: &Schedule,
+    ) -> Result<LossReport> {
+        if idx.is_empty() {
+            return Err(Error::invalid("samples", "no sample to evaluate"));
+        }
+        if let Schedule::Revolve { snapshots: 0 } = schedule {
+            return Err(Error::invalid("checkpoint schedule", "revolve needs at least one snapshot"));
+        }
+        let t = d.transport()?;
+        match self.form {
+            SourceForm::Alpha => self.gradient_alpha(d, &t, idx, mode, rep, schedule),
+            SourceForm::State => self.gradient_state(d, &t, idx, mode, rep, schedule),
+        }
+    }
+
+    /// Features of a batch of samples, stacked: `[len(idx) * N, 4 or 5]`.
+    fn batch_features(&self, d: &Dataset, t: &Transport, idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
+        let (sx, cx) = features_x(t);
+        let n = t.grid.cells;
+        let parts: Vec<Tensor<f64>> = idx
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| self.features(d.alpha[i], &sx, &cx, u.map(|u| &u[k * n..(k + 1) * n])))
+            .collect();
+        let w = parts[0].shape()[1];
+        Tensor::from_parts(vec![idx.len() * n, w], parts.iter().flat_map(|p| p.data().iter().copied()).collect())
+    }
+
+    fn gradient_alpha(
+        &self,
+        d: &Dataset,
+        t: &Transport,
+        idx: &[usize],
+        mode: &Mode,
+        rep: &Representation,
+        schedule: &Schedule,
+    ) -> Result<LossReport> {
+        let n = t.grid.cells;
+        let m = idx.len() as f64;
+        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let tape = Tape::<f64>::with_representation(rep.clone());
+        let params = self.net.param_vars(&tape);
+        let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
+        let sv = s.value();
+        let parts: Vec<(f64, Vec<f64>, usize, usize)> = idx
+            .par_iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                let mut st = TransportStepper::new(
+                    t.clone(),
+                    a.clone(),
+                    Some(sv.data()[k * n..(k + 1) * n].to_vec()),
+                    rep.clone(),
+                )?;
+                let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
+                Ok((loss, std::mem::take(&mut st.grad_source), st.kinks, stats.peak_bytes))
+            })
+            .collect::<Result<_>>()?;
+        let ds: Vec<f64> = parts.iter().flat_map(|p| p.1.iter().map(|v| v / m)).collect();
+        let sur = s.mul(tape.constant(Tensor::from_parts(vec![idx.len() * n, 1], ds)))?.sum();
+        let g = tape.gradient(sur, &params, mode)?;
+        Ok(LossReport {
+            loss: parts.iter().map(|p| p.0).sum::<f64>() / m,
+            grads: g.values.into_iter().map(|v| v.into_vec()).collect(),
+            net_kinks: g.certificate.kinks.total(),
+            scheme_kinks: parts.iter().map(|p| p.2).sum(),
+            peak_bytes: parts.iter().map(|p| p.3).max().unwrap_or(0),
+        })
+    }
+
+    fn gradient_state(
+        &self,
+        d: &Dataset,
+        t: &Transport,
+        idx: &[usize],
+        mode: &Mode,
+        rep: &Representation,
+        schedule: &Schedule,
+    ) -> Result<LossReport> {
+        let n = t.grid.cells;
+        let m = idx.len() as f64;
+        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let steppers = idx
+            .iter()
+            .map(|_| TransportStepper::new(t.clone(), a.clone(), None, rep.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let mut st = ClosureStepper {
+            model: self,
+            steppers,
+            rest: self.batch_features(d, t, idx, None),
+            n,
+            dt: t.dt,
+            mode: mode.clone(),
+            rep: rep.clone(),
+            grads: self.net.params.iter().map(|p| vec![0.0; p.len()]).collect(),
+            net_kinks: 0,
+            error: None,
+        };
+        let dx = t.grid.dx();
+        let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
+        let target: Vec<f64> = idx.iter().flat_map(|&i| d.gamma[i].iter().copied()).collect();
+        let mut loss = 0.0;
+        let (_, _, stats) = checkpoint::gradient(&mut st, &u0, d.steps, schedule, |u: &Vec<f64>| {
+            loss = u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx / m;
+            u.iter().zip(&target).map(|(a, b)| 2.0 * (a - b) * dx / m).collect()
+        });
+        if let Some(e) = st.error {
+            return Err(e);
+        }
+        Ok(LossReport {
+            loss,
+            grads: st.grads,
+            net_kinks: st.net_kinks,
+            scheme_kinks: st.steppers.iter().map(|s| s.kinks).sum(),
+            peak_bytes: stats.peak_bytes,
+        })
+    }
+
+    /// Relative L2 error of the learned source against the true one on the samples `idx` (state form:
+    /// evaluated at the observed initial and final states).
+    pub fn source_rel_l2(&self, d: &Dataset, idx: &[usize]) -> Result<f64> {
+        let t = d.transport()?;
+        let x = t.grid.centers();
+        let (mut num, mut den) = (0.0, 0.0);
+        for &i in idx {
+            let states: Vec<Option<&[f64]>> = match self.form {
+                SourceForm::Alpha => vec![None],
+                SourceForm::State => vec![Some(&d.beta[i]), Some(&d.gamma[i])],
+            };
+            for u in states {
+                let s = self.source(&t, d.alpha[i], u)?;
+                for j in 0..x.len() {
+                    let truth = true_source(self.form, x[j], u.map_or(0.0, |u| u[j]), d.alpha[i]);
+                    num += (s[j] - truth).powi(2);
+                    den += truth * truth;
+                }
+            }
+        }
+        Ok((num / den.max(1e-300)).sqrt())
+    }
+}
+
+/// The state-form time step for a batch in lockstep (state `[samples * N]`):
+/// `u^{n+1} = step(u^n) + dt S_W(u^n, alpha, x)`, with the adjoint through the scheme (per sample) and
+/// through the network's input `u` (the whole batch on one tape) at every step; `dJ/dW` accumulates in
+/// `grads`.
+struct ClosureStepper<'m> {
+    model: &'m HybridModel,
+    steppers: Vec<TransportStepper>,
+    /// `(alpha_0, alpha_1, sin, cos)` per cell of the batch, `[samples * N, 4]`.
+    rest: Tensor<f64>,
+    n: usize,
+    dt: f64,
+    mode: Mode,
+    rep: Representation,
+    grads: Vec<Vec<f64>>,
+    net_kinks: usize,
+    error: Option<Error>,
+}
+
+impl ClosureStepper<'_> {
+    fn inputs<'t>(&self, tape: &'t Tape<f64>, u: Var<'t, f64>) -> Result<Var<'t, f64>> {
+        Var::concat(&[u, tape.constant(self.rest.clone())], 1)
+    }
+    fn source(&self, u: &[f64]) -> Result<Vec<f64>> {
+        let tape = Tape::<f64>::new();
+        let p: Vec<Var<'_, f64>> = self.model.net.params.iter().map(|p| tape.constant(p.clone())).collect();
+        let uv = tape.constant(Tensor::from_parts(vec![u.len(), 1], u.to_vec()));
+        let s = self.model.net.forward(self.inputs(&tape, uv)?, &p)?;
+        Ok(s.value().into_vec())
+    }
+    /// `(dt g . S)` differentiated with respect to `u` and `W`.
+    fn source_adjoint(&mut self, u: &[f64], g: &[f64]) -> Result<Vec<f64>> {
+        let tape = Tape::<f64>::with_representation(self.rep.clone());
+        let uv = tape.var(Tensor::from_parts(vec![u.len(), 1], u.to_vec()));
+        let params = self.model.net.param_vars(&tape);
+        let s = self.model.net.forward(self.inputs(&tape, uv)?, &params)?;
+        let w = Tensor::from_parts(vec![u.len(), 1], g.iter().map(|v| self.dt * v).collect());
+        let sur = s.mul(tape.constant(w))?.sum();
+        let mut wrt = vec![uv];
+        wrt.extend(params);
+        let gr = tape.gradient(sur, &wrt, &self.mode)?;
+        self.net_kinks += gr.certificate.kinks.total();
+        let mut it = gr.values.into_iter();
+        let gu = it.next().map(|t| t.into_vec()).unwrap_or_default();
+        for (acc, gp) in self.grads.iter_mut().zip(it) {
+            acc.iter_mut().zip(gp.data()).for_each(|(a, b)| *a += b);
+        }
+        Ok(gu)
+    }
+}
+
+impl Stepper for ClosureStepper<'_> {
+    type State = Vec<f64>;
+    type Adjoint = Vec<f64>;
+    fn step(&mut self, k: usize, u: &Vec<f64>) -> Vec<f64> {
+        let n = self.n;
+        let mut out = vec![0.0; u.len()];
+        self.steppers
+            .par_iter_mut()
+            .zip(out.par_chunks_mut(n))
+            .zip(u.par_chunks(n))
+            .for_each(|((st, o), ui)| o.copy_from_slice(&st.step(k, &ui.to_vec())));
+        match self.source(u) {
+            Ok(s) => out.iter_mut().zip(&s).for_each(|(o, s)| *o += self.dt * s),
+            Err(e) => self.error = Some(e),
+        }
+        out
+    }
+    fn step_adjoint(&mut self, k: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
+        let n = self.n;
+        let mut lam = vec![0.0; u.len()];
+        self.steppers
+            .par_iter_mut()
+            .zip(lam.par_chunks_mut(n))
+            .zip(u.par_chunks(n).zip(g.par_chunks(n)))
+            .for_each(|((st, l), (ui, gi))| l.copy_from_slice(&st.step_adjoint(k, &ui.to_vec(), gi.to_vec())));
+        match self.source_adjoint(u, &g) {
+            Ok(gu) => lam.iter_mut().zip(&gu).for_each(|(l, v)| *l += v),
+            Err(e) => self.error = Some(e),
+        }
+        lam
+    }
+    fn state_bytes(&self, u: &Vec<f64>) -> usize {
+        u.len() * std::mem::size_of::<f64>()
+    }
+}
