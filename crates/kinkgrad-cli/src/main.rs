@@ -3,8 +3,10 @@
 
 mod expr;
 mod grad;
+mod hybrid;
 mod output;
 mod paradox;
+mod plot;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,6 +26,8 @@ enum Command {
     Grad(grad::Args),
     /// Reproduce the talk's paradoxes: Boustany's table, Murat-Trombetti, rounding compensation.
     Paradox(paradox::Args),
+    /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
+    Hybrid(hybrid::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Grad(a) => grad::run(a),
         Command::Paradox(a) => paradox::run(a),
+        Command::Hybrid(a) => hybrid::run(a),
     };
     match result {
         Ok(text) => {

@@ -31,4 +31,4 @@ pub mod train;
 
 pub use data::{Dataset, GenerateConfig, SourceForm};
 pub use model::{HybridModel, LossReport};
-pub use train::{train, TrainConfig, TrainStep};
+pub use train::{adam, load_state, save_state, train, TrainConfig, TrainStep};

@@ -97,18 +97,68 @@ impl HybridModel {
         Ok(u)
     }
 
-    /// `J` over the samples `idx` (no gradient).
+    /// `J` over the samples `idx` (no gradient). The network runs once on the whole batch (alpha
+    /// form) or once per step on the whole batch (state form).
     pub fn loss(&self, d: &Dataset, idx: &[usize]) -> Result<f64> {
+        if idx.is_empty() {
+            return Err(Error::invalid("samples", "no sample to evaluate"));
+        }
         let t = d.transport()?;
         let dx = t.grid.dx();
-        let parts: Vec<f64> = idx
-            .par_iter()
-            .map(|&i| {
-                let u = self.simulate(d, &t, i)?;
-                Ok(u.iter().zip(&d.gamma[i]).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
-            })
-            .collect::<Result<_>>()?;
-        Ok(parts.iter().sum::<f64>() / idx.len().max(1) as f64)
+        let n = t.grid.cells;
+        let m = idx.len() as f64;
+        let finals: Vec<f64> = match self.form {
+            SourceForm::Alpha => {
+                let tape = Tape::<f64>::new();
+                let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
+                let s = self.net.forward(tape.constant(self.batch_features(d, &t, idx, None)), &p)?.value();
+                let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+                let parts: Vec<Vec<f64>> = idx
+                    .par_iter()
+                    .enumerate()
+                    .map(|(k, &i)| t.simulate(&d.beta[i], &a, Some(&s.data()[k * n..(k + 1) * n]), d.steps))
+                    .collect::<Result<_>>()?;
+                parts.concat()
+            }
+            SourceForm::State => {
+                let mut st = self.closure_stepper(d, &t, idx, &Mode::Assoc, &Representation::default())?;
+                let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
+                let u = checkpoint::forward(&mut st, &u0, d.steps);
+                if let Some(e) = st.error {
+                    return Err(e);
+                }
+                u
+            }
+        };
+        let target = idx.iter().flat_map(|&i| d.gamma[i].iter());
+        Ok(finals.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx / m)
+    }
+
+    fn closure_stepper(
+        &self,
+        d: &Dataset,
+        t: &Transport,
+        idx: &[usize],
+        mode: &Mode,
+        rep: &Representation,
+    ) -> Result<ClosureStepper<'_>> {
+        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let steppers = idx
+            .iter()
+            .map(|_| TransportStepper::new(t.clone(), a.clone(), None, rep.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ClosureStepper {
+            model: self,
+            steppers,
+            rest: self.batch_features(d, t, idx, None),
+            n: t.grid.cells,
+            dt: t.dt,
+            mode: mode.clone(),
+            rep: rep.clone(),
+            grads: self.net.params.iter().map(|p| vec![0.0; p.len()]).collect(),
+            net_kinks: 0,
+            error: None,
+        })
     }
 
     /// `J` over the samples `idx` and `dJ/dW`. The network runs once on all cells of all samples (one
@@ -201,25 +251,8 @@ impl HybridModel {
         rep: &Representation,
         schedule: &Schedule,
     ) -> Result<LossReport> {
-        let n = t.grid.cells;
         let m = idx.len() as f64;
-        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
-        let steppers = idx
-            .iter()
-            .map(|_| TransportStepper::new(t.clone(), a.clone(), None, rep.clone()))
-            .collect::<Result<Vec<_>>>()?;
-        let mut st = ClosureStepper {
-            model: self,
-            steppers,
-            rest: self.batch_features(d, t, idx, None),
-            n,
-            dt: t.dt,
-            mode: mode.clone(),
-            rep: rep.clone(),
-            grads: self.net.params.iter().map(|p| vec![0.0; p.len()]).collect(),
-            net_kinks: 0,
-            error: None,
-        };
+        let mut st = self.closure_stepper(d, t, idx, mode, rep)?;
         let dx = t.grid.dx();
         let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
         let target: Vec<f64> = idx.iter().flat_map(|&i| d.gamma[i].iter().copied()).collect();

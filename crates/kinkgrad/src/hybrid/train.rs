@@ -119,3 +119,69 @@ pub fn adam(model: &HybridModel, lr: f64) -> Optimizer {
     let sizes: Vec<usize> = model.net.params.iter().map(|p| p.len()).collect();
     Optimizer::new(OptimizerKind::adam(), lr, &sizes)
 }
+
+/// Save the model, the optimiser state and the iteration reached (atomically, safetensors):
+/// tensors `{layer}.weight`/`{layer}.bias`, `adam.m.{k}`, `adam.v.{k}`; metadata `form`, `width`,
+/// `iteration`, `lr`, `optimizer_step`.
+pub fn save_state(path: &std::path::Path, model: &HybridModel, opt: &Optimizer, iteration: usize) -> Result<()> {
+    use crate::io::safetensors_io::{save, Dtype, NamedTensor};
+    let mut t: Vec<NamedTensor> = model
+        .net
+        .param_names
+        .iter()
+        .zip(&model.net.params)
+        .map(|(n, p)| NamedTensor::new(n.clone(), p.shape().to_vec(), Dtype::F64, p.data().to_vec()))
+        .collect();
+    for (k, m) in opt.m.iter().enumerate() {
+        t.push(NamedTensor::new(format!("adam.m.{k}"), vec![m.len()], Dtype::F64, m.clone()));
+    }
+    for (k, v) in opt.v.iter().enumerate() {
+        t.push(NamedTensor::new(format!("adam.v.{k}"), vec![v.len()], Dtype::F64, v.clone()));
+    }
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("form".to_string(), model.form.name().to_string());
+    meta.insert("width".to_string(), model.net.params[0].shape()[0].to_string());
+    meta.insert("iteration".to_string(), iteration.to_string());
+    meta.insert("lr".to_string(), opt.lr.to_string());
+    meta.insert("optimizer_step".to_string(), opt.step.to_string());
+    save(path, &t, &meta)?;
+    Ok(())
+}
+
+/// Load a state saved by [`save_state`]: the model (its form and width from the file), the optimiser
+/// and the iteration. Shapes are checked.
+pub fn load_state(path: &std::path::Path) -> Result<(HybridModel, Optimizer, usize)> {
+    use crate::error::Error;
+    use crate::io::safetensors_io::{expect_shapes, load};
+    let (t, meta) = load(path)?;
+    let bad = |d: String| Error::io(path.display(), d);
+    let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata: missing key '{k}'")));
+    let form: super::SourceForm = get("form")?.parse()?;
+    let width: usize = get("width")?.parse().map_err(|_| bad("metadata: 'width' is not an integer".into()))?;
+    let iteration: usize =
+        get("iteration")?.parse().map_err(|_| bad("metadata: 'iteration' is not an integer".into()))?;
+    let lr: f64 = get("lr")?.parse().map_err(|_| bad("metadata: 'lr' is not a number".into()))?;
+    let step: u64 =
+        get("optimizer_step")?.parse().map_err(|_| bad("metadata: 'optimizer_step' is not an integer".into()))?;
+    let mut model = HybridModel::new(form, width, 0)?;
+    let shapes: Vec<(String, Vec<usize>)> =
+        model.net.param_names.iter().cloned().zip(model.net.params.iter().map(|p| p.shape().to_vec())).collect();
+    let exp: Vec<(&str, &[usize])> = shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
+    expect_shapes(&t, &exp).map_err(|e| bad(e.message().to_string()))?;
+    for (p, name) in model.net.params.iter_mut().zip(&model.net.param_names) {
+        let src = t.iter().find(|x| &x.name == name).expect("checked by expect_shapes");
+        *p = Tensor::new(src.shape.clone(), src.data.clone())?;
+    }
+    let mut opt = adam(&model, lr);
+    opt.step = step;
+    for (k, (m, v)) in opt.m.iter_mut().zip(opt.v.iter_mut()).enumerate() {
+        for (dst, key) in [(m, format!("adam.m.{k}")), (v, format!("adam.v.{k}"))] {
+            let src = t.iter().find(|x| x.name == key).ok_or_else(|| bad(format!("missing tensor '{key}'")))?;
+            if src.data.len() != dst.len() {
+                return Err(bad(format!("tensor '{key}' has {} values, expected {}", src.data.len(), dst.len())));
+            }
+            dst.copy_from_slice(&src.data);
+        }
+    }
+    Ok((model, opt, iteration))
+}

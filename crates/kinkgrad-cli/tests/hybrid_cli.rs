@@ -1,0 +1,90 @@
+//! `kinkgrad hybrid` end to end on a small problem: generate, train with save, resume, eval, errors.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn generate_train_resume_eval() {
+    let dir = std::env::temp_dir().join(format!("kinkgrad-hybrid-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("d.safetensors");
+    let w = dir.join("w.safetensors");
+    let small = ["--cells", "32", "--steps", "20", "--n-train", "4", "--n-test", "2"];
+    let mut g = vec!["hybrid", "generate", "--out", data.to_str().unwrap(), "--json"];
+    g.extend(small);
+    let (c, out, e) = run(&g);
+    assert_eq!(c, 0, "{e}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["samples"], 6);
+    let (c, out, e) = run(&[
+        "hybrid",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--iterations",
+        "30",
+        "--width",
+        "8",
+        "--grad-check",
+        "--save",
+        w.to_str().unwrap(),
+        "--json",
+        "--checkpoint",
+        "revolve:3",
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for k in
+        ["train_loss_initial", "train_loss_final", "test_loss_initial", "test_loss_final", "source_rel_l2", "seconds"]
+    {
+        assert!(j[k].is_number(), "{k}: {j}");
+    }
+    assert!(j["train_loss_final"].as_f64().unwrap() < j["train_loss_initial"].as_f64().unwrap());
+    assert!(j["grad_check"]["max_rel_error"].as_f64().unwrap() < 1e-6);
+    for f in ["loss.svg", "source.svg", "states.svg"] {
+        assert!(std::fs::read_to_string(dir.join(f)).unwrap().starts_with("<svg"), "{f}");
+    }
+    // resume to iteration 40: continues from the saved state
+    let (c, out, e) = run(&[
+        "hybrid",
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--iterations",
+        "40",
+        "--resume",
+        w.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let j2: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j2["iterations"], 40);
+    assert_eq!(j2["train_loss_initial"], j["train_loss_final"], "resumed where it stopped");
+    let (c, out, e) =
+        run(&["hybrid", "eval", "--data", data.to_str().unwrap(), "--weights", w.to_str().unwrap(), "--json"]);
+    assert_eq!(c, 0, "{e}");
+    let j3: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j3["test_loss"], j["test_loss_final"]);
+    // errors: exit 2, one line
+    for (args, needle) in [
+        (vec!["hybrid", "train", "--data", "/nonexistent/d.safetensors"], "/nonexistent/d.safetensors"),
+        (vec!["hybrid", "train", "--checkpoint", "revolve:0"], "revolve:0"),
+        (vec!["hybrid", "eval", "--weights", data.to_str().unwrap()], "missing"),
+        (vec!["hybrid", "generate", "--cfl", "1.5", "--out", dir.join("x").to_str().unwrap()], "Courant"),
+    ] {
+        let (c, _, e) = run(&args);
+        assert_eq!(c, 2, "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: '{e}' lacks '{needle}'");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
