@@ -258,7 +258,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
         eval_every: a.eval_every,
         mode: mode.clone(),
         rep: rep.clone(),
-        schedule: schedule.clone(),
+        schedule,
         seed: a.seed,
     };
     let (tr, te) = (d.train_indices(), d.test_indices());
