@@ -149,6 +149,12 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         for j in 0..a {
             x[j] = xs[j].data()[e].to_f64();
         }
+        if x[..a].iter().any(|v| v.is_nan()) {
+            // NaN propagates (as in the frameworks) and is not a kink: its signs would all read 0
+            sel[e] = 0;
+            out.push(T::from_f64(f64::NAN));
+            continue;
+        }
         prim.switching(&x[..a], &mut s[..ns]);
         for i in 0..ns {
             sg[i] = sign(s[i]);
