@@ -138,21 +138,23 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let xs: Vec<Tensor<T>> = vals.iter().map(|v| v.expand(&shape)).collect::<Result<_>>()?;
     let n: usize = shape.iter().product();
     let ns = prim.switches();
-    debug_assert!(ns <= MAX_SWITCHES);
+    let np = prim.pieces().len();
+    debug_assert!(ns <= MAX_SWITCHES && np <= MAX_PIECES);
     let mut sel = vec![0u8; n];
-    let mut out = Vec::with_capacity(n);
+    let mut out = vec![T::ZERO; n];
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     let mut x = [0.0; MAX_ARITY];
     let mut s = [0.0; MAX_SWITCHES];
     let mut sg = [0i8; MAX_SWITCHES];
+    let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
     for e in 0..n {
         for j in 0..a {
-            x[j] = xs[j].data()[e].to_f64();
+            x[j] = data[j][e].to_f64();
         }
         if x[..a].iter().any(|v| v.is_nan()) {
             // NaN propagates (as in the frameworks) and is not a kink: its signs would all read 0
             sel[e] = 0;
-            out.push(T::from_f64(f64::NAN));
+            out[e] = T::from_f64(f64::NAN);
             continue;
         }
         prim.switching(&x[..a], &mut s[..ns]);
@@ -168,7 +170,13 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
             kink_at.push(e);
             kink_tied.push(mask);
         }
-        out.push(T::from_f64(prim.piece_value(p, &x[..a])));
+        // every piece's value, then an indexed pick: no branch on the (data-dependent) piece, which
+        // random signs would mispredict half of the time
+        let mut pv = [0.0; MAX_PIECES];
+        for (q, v) in pv.iter_mut().enumerate().take(np) {
+            *v = prim.piece_value(q, &x[..a]);
+        }
+        out[e] = T::from_f64(pv[p]);
     }
     let partials = (0..prim.pieces().len())
         .map(|p| {
