@@ -93,14 +93,20 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             .enumerate()
             .map(|(j, t)| t.map(|t| tangent::expand(t, k, &self.arg_shapes[j], &shape)))
             .collect();
-        // lexicographic selection at the kink elements
+        // lexicographic selection at the kink elements (buffers reused across elements)
+        let mut dirs = vec![[0.0; MAX_ARITY]; k];
         for (q, &e) in self.kink_at.iter().enumerate() {
-            let x: Vec<f64> = (0..a).map(|j| xs[j].data()[e].to_f64()).collect();
-            let dirs: Vec<Vec<f64>> = (0..k)
-                .map(|c| (0..a).map(|j| ts[j].as_ref().map_or(0.0, |t| t.data()[c * n + e].to_f64())).collect())
-                .collect();
-            let refs: Vec<&[f64]> = dirs.iter().map(|d| d.as_slice()).collect();
-            self.locked[q] = lex_select(&self.prim, &x, &refs);
+            let mut x = [0.0; MAX_ARITY];
+            for j in 0..a {
+                x[j] = xs[j].data()[e].to_f64();
+            }
+            for (c, d) in dirs.iter_mut().enumerate() {
+                for j in 0..a {
+                    d[j] = ts[j].as_ref().map_or(0.0, |t| t.data()[c * n + e].to_f64());
+                }
+            }
+            let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
+            self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
         let d = self.coefficients::<T>(&shape);
         let mut out: Option<Tensor<T>> = None;
