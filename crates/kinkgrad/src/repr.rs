@@ -24,7 +24,7 @@
 //! | max-pooling window, k ties | 1/k each | first index | first index | first index |
 //! | clamp at a bound | ½ x, ½ bound | x gets 1 | ½ x, ½ bound (`jnp.clip`) | x gets 1 |
 //!
-//! Sources (file and line of each framework) are in `docs/conventions.md`; every entry is tested in
+//! Sources (file and commit of each framework, quoted verbatim) are in `docs/conventions.md`; every entry is tested in
 //! `tests/conventions.rs`.
 
 use crate::error::{Error, Result};

@@ -167,8 +167,9 @@ pub(crate) fn lock_safe<T: Real>(
             .map(|w| {
                 let s = w.shape();
                 let n: usize = s.iter().product();
-                let data: Vec<f64> = (0..k * n).map(|_| rng.range(-1.0, 1.0)).collect();
-                (w.id, crate::reverse::var::ok(Tensor::from_f64(crate::reverse::ops::tangent::tshape(k, &s), &data)))
+                // drawn straight into the tensor's precision (same values as through f64 and from_f64)
+                let data: Vec<T> = (0..k * n).map(|_| T::from_f64(rng.range(-1.0, 1.0))).collect();
+                (w.id, crate::reverse::var::ok(Tensor::new(crate::reverse::ops::tangent::tshape(k, &s), data)))
             })
             .collect();
         tangent_pass(tape, &todo, seeds, k);

@@ -93,14 +93,20 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             .enumerate()
             .map(|(j, t)| t.map(|t| tangent::expand(t, k, &self.arg_shapes[j], &shape)))
             .collect();
-        // lexicographic selection at the kink elements
+        // lexicographic selection at the kink elements (buffers reused across elements)
+        let mut dirs = vec![[0.0; MAX_ARITY]; k];
         for (q, &e) in self.kink_at.iter().enumerate() {
-            let x: Vec<f64> = (0..a).map(|j| xs[j].data()[e].to_f64()).collect();
-            let dirs: Vec<Vec<f64>> = (0..k)
-                .map(|c| (0..a).map(|j| ts[j].as_ref().map_or(0.0, |t| t.data()[c * n + e].to_f64())).collect())
-                .collect();
-            let refs: Vec<&[f64]> = dirs.iter().map(|d| d.as_slice()).collect();
-            self.locked[q] = lex_select(&self.prim, &x, &refs);
+            let mut x = [0.0; MAX_ARITY];
+            for j in 0..a {
+                x[j] = xs[j].data()[e].to_f64();
+            }
+            for (c, d) in dirs.iter_mut().enumerate() {
+                for j in 0..a {
+                    d[j] = ts[j].as_ref().map_or(0.0, |t| t.data()[c * n + e].to_f64());
+                }
+            }
+            let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
+            self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
         let d = self.coefficients::<T>(&shape);
         let mut out: Option<Tensor<T>> = None;
@@ -138,16 +144,24 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let xs: Vec<Tensor<T>> = vals.iter().map(|v| v.expand(&shape)).collect::<Result<_>>()?;
     let n: usize = shape.iter().product();
     let ns = prim.switches();
-    debug_assert!(ns <= MAX_SWITCHES);
+    let np = prim.pieces().len();
+    debug_assert!(ns <= MAX_SWITCHES && np <= MAX_PIECES);
     let mut sel = vec![0u8; n];
-    let mut out = Vec::with_capacity(n);
+    let mut out = vec![T::ZERO; n];
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     let mut x = [0.0; MAX_ARITY];
     let mut s = [0.0; MAX_SWITCHES];
     let mut sg = [0i8; MAX_SWITCHES];
+    let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
     for e in 0..n {
         for j in 0..a {
-            x[j] = xs[j].data()[e].to_f64();
+            x[j] = data[j][e].to_f64();
+        }
+        if x[..a].iter().any(|v| v.is_nan()) {
+            // NaN propagates (as in the frameworks) and is not a kink: its signs would all read 0
+            sel[e] = 0;
+            out[e] = T::from_f64(f64::NAN);
+            continue;
         }
         prim.switching(&x[..a], &mut s[..ns]);
         for i in 0..ns {
@@ -162,7 +176,13 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
             kink_at.push(e);
             kink_tied.push(mask);
         }
-        out.push(T::from_f64(prim.piece_value(p, &x[..a])));
+        // every piece's value, then an indexed pick: no branch on the (data-dependent) piece, which
+        // random signs would mispredict half of the time
+        let mut pv = [0.0; MAX_PIECES];
+        for (q, v) in pv.iter_mut().enumerate().take(np) {
+            *v = prim.piece_value(q, &x[..a]);
+        }
+        out[e] = T::from_f64(pv[p]);
     }
     let partials = (0..prim.pieces().len())
         .map(|p| {

@@ -173,6 +173,11 @@ pub fn reduce_windows<'t, T: Real>(
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     for w in 0..nw {
         let win = windows.window(w);
+        if win.iter().any(|&p| d[p as usize].to_f64().is_nan()) {
+            // a NaN entry makes the maximum NaN (as in the frameworks), not a kink
+            out.push(T::from_f64(f64::NAN));
+            continue;
+        }
         let mut best = 0usize;
         let mut bv = d[win[0] as usize];
         for (i, &p) in win.iter().enumerate().skip(1) {

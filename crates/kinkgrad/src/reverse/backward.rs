@@ -150,6 +150,8 @@ impl<T: Real> Tape<T> {
     pub fn grad_vars<'t>(&'t self, y: Var<'t, T>, wrt: &[Var<'t, T>]) -> Result<Vec<Var<'t, T>>> {
         check_scalar(&y)?;
         let relevant = self.relevant(y, wrt);
+        // drop the pieces a previous `safe`/`lex` gradient locked: this is the associated gradient
+        self.unlock(&relevant);
         Ok(self.backward(y, wrt, &relevant))
     }
 
