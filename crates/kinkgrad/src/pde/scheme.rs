@@ -62,7 +62,7 @@
 
 use super::checkpoint::{self, RunStats, Schedule, Stepper};
 use super::grid::{check_cfl, Grid};
-use super::limiter::{rule_weights, Limiter};
+use super::limiter::{rule_weights, Limiter, RuledLimiter};
 use crate::error::{Error, Result};
 use crate::repr::Representation;
 use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
@@ -166,15 +166,20 @@ impl Linearization {
     /// Tangent of the update from a tangent `h` of `u`: `h_j - lambda (dF_j - dF_{j-1})`.
     pub fn tan_u(&self, h: &[f64], out: &mut [f64]) {
         let n = self.n;
-        let df = |j: usize| {
-            self.cm1[j] * h[(j + n - 1) % n]
-                + self.c0[j] * h[j]
-                + self.cp1[j] * h[(j + 1) % n]
-                + self.cp2[j] * h[(j + 2) % n]
+        let df = |j: usize, hm: f64, h0: f64, hp: f64, hpp: f64| {
+            self.cm1[j] * hm + self.c0[j] * h0 + self.cp1[j] * hp + self.cp2[j] * hpp
         };
-        let mut prev = df(n - 1);
-        for j in 0..n {
-            let cur = df(j);
+        let mut prev = df(n - 1, h[n - 2], h[n - 1], h[0], h[1]);
+        let first = df(0, h[n - 1], h[0], h[1], h[2]);
+        out[0] = h[0] - self.lambda * (first - prev);
+        prev = first;
+        for j in 1..n - 2 {
+            let cur = df(j, h[j - 1], h[j], h[j + 1], h[j + 2]);
+            out[j] = h[j] - self.lambda * (cur - prev);
+            prev = cur;
+        }
+        for j in n - 2..n {
+            let cur = df(j, h[j - 1], h[j], h[(j + 1) % n], h[(j + 2) % n]);
             out[j] = h[j] - self.lambda * (cur - prev);
             prev = cur;
         }
@@ -190,10 +195,12 @@ impl Linearization {
             prev = cur;
         }
     }
+    /// Face cotangents `fb_j = lambda (g_{j+1} - g_j)`.
     fn face_cotangent(&self, g: &[f64], fb: &mut Vec<f64>) {
         let n = self.n;
         fb.clear();
-        fb.extend((0..n).map(|j| self.lambda * (g[(j + 1) % n] - g[j])));
+        fb.extend(g.windows(2).map(|w| self.lambda * (w[1] - w[0])));
+        fb.push(self.lambda * (g[0] - g[n - 1]));
     }
     /// Adjoint with respect to `u`: `out = J_u^T g`.
     pub fn adj_u(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
@@ -201,10 +208,21 @@ impl Linearization {
         self.face_cotangent(g, fb);
         let fb = &fb[..];
         // gather form: u_i is read by faces i+1 (as u_{j-1}), i (u_j), i-1 (u_{j+1}), i-2 (u_{j+2})
-        for i in 0..n {
-            let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
-            out[i] =
-                g[i] + fb[ip1] * self.cm1[ip1] + fb[i] * self.c0[i] + fb[im1] * self.cp1[im1] + fb[im2] * self.cp2[im2];
+        let term = |i: usize, ip1: usize, im1: usize, im2: usize| {
+            g[i] + fb[ip1] * self.cm1[ip1] + fb[i] * self.c0[i] + fb[im1] * self.cp1[im1] + fb[im2] * self.cp2[im2]
+        };
+        out[0] = term(0, 1, n - 1, n - 2);
+        out[1] = term(1, 2, 0, n - 1);
+        out[n - 1] = term(n - 1, 0, n - 2, n - 3);
+        // interior i = 2..n-1 on equal-length slices (no bounds checks; vectorises)
+        let m = n - 3;
+        let (o, gg) = (&mut out[2..n - 1], &g[2..n - 1]);
+        let (f1, c1) = (&fb[3..n], &self.cm1[3..n]);
+        let (f0, c0) = (&fb[2..n - 1], &self.c0[2..n - 1]);
+        let (fm, cm) = (&fb[1..n - 2], &self.cp1[1..n - 2]);
+        let (fmm, cmm) = (&fb[..m], &self.cp2[..m]);
+        for k in 0..m {
+            o[k] = gg[k] + f1[k] * c1[k] + f0[k] * c0[k] + fm[k] * cm[k] + fmm[k] * cmm[k];
         }
     }
     /// Adjoint with respect to the velocity: `out = J_a^T g` (length `a_len`).
@@ -231,6 +249,22 @@ enum Choose<'a> {
     /// Lexicographically along the tangents of the velocity (`da`, one per direction) and of the
     /// four cell values (`du`).
     Lex { da: &'a [f64], du: &'a [[f64; 4]] },
+}
+
+/// The representation with its limiter rule tabulated.
+struct LinCtx {
+    rep: Representation,
+    ruled: Option<RuledLimiter>,
+}
+
+impl LinCtx {
+    fn new(scheme: Scheme, rep: &Representation) -> Self {
+        let ruled = match scheme {
+            Scheme::Limited(l) => Some(RuledLimiter::new(l, &rep.limiter_ties)),
+            _ => None,
+        };
+        Self { rep: rep.clone(), ruled }
+    }
 }
 
 /// Result of linearising one face.
@@ -390,7 +424,8 @@ impl Transport {
     }
 
     /// The flux at face `j` and its derivative coefficients `c = (dF/da, dF/du_{j-1..j+2})`.
-    fn face_lin(&self, a: f64, w: &[f64], rep: &Representation, ch: &Choose, c: &mut [f64; 5]) -> Face {
+    fn face_lin(&self, a: f64, w: &[f64], cx: &LinCtx, ch: &Choose, c: &mut [f64; 5]) -> Face {
+        let rep = &cx.rep;
         *c = [0.0; 5];
         let lambda = self.lambda();
         let (mut kinks, mut unresolved) = (0u32, 0u32);
@@ -426,7 +461,14 @@ impl Transport {
             if idx.len() > 1 && matches!(ch, Choose::Lex { .. }) && g.iter().any(|x| x != &g[0]) {
                 unresolved += 1;
             }
-            let wts = if idx.len() == 1 { vec![1.0] } else { rule_weights(&rep.max_ties, &idx, &g) };
+            let same = g.iter().all(|x| x == &g[0]);
+            let wts = if same {
+                let mut w = vec![0.0; g.len()];
+                w[0] = 1.0;
+                w
+            } else {
+                rule_weights(&rep.max_ties, &idx, &g)
+            };
             for (wq, gq) in wts.iter().zip(&g) {
                 c[2] += wq * gq[0];
                 c[3] += wq * gq[1];
@@ -443,7 +485,10 @@ impl Transport {
                 Scheme::LaxWendroff => (d0, 1.0, 0.0),
                 Scheme::Limited(l) => {
                     let e = match ch {
-                        Choose::Rule => l.eval(d0, y, lim_rule),
+                        Choose::Rule => match &cx.ruled {
+                            Some(r) => r.eval(d0, y),
+                            None => l.eval(d0, y, lim_rule),
+                        },
                         Choose::Lex { du, .. } => {
                             let dirs: Vec<[f64; 2]> = du
                                 .iter()
@@ -533,11 +578,81 @@ impl Transport {
         let n = u.len();
         Self::extend(u, ext);
         flux.clear();
+        // constant velocity and a limiter: the hot loop, with the branches hoisted (same arithmetic
+        // as `face_flux`, so the same bits)
+        if let (Scheme::Limited(l), 1) = (self.scheme, a.len()) {
+            match l {
+                Limiter::Minmod => self.flux_const(a[0], ext, flux, |x, y| Limiter::Minmod.value(x, y)),
+                Limiter::Superbee => self.flux_const(a[0], ext, flux, |x, y| Limiter::Superbee.value(x, y)),
+                Limiter::Mc => self.flux_const(a[0], ext, flux, |x, y| Limiter::Mc.value(x, y)),
+                Limiter::VanLeer => self.flux_const(a[0], ext, flux, |x, y| Limiter::VanLeer.value(x, y)),
+            }
+            self.update(u, flux, s, out);
+            return;
+        }
         for j in 0..n {
             let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
             flux.push(self.face_flux(aj, &ext[j..j + 4]));
         }
         self.update(u, flux, s, out);
+    }
+
+    /// [`Transport::face_lin`] for a constant velocity `a != 0` and the representation's rules, with
+    /// the branches hoisted out of the loop (the same arithmetic, so the same bits).
+    #[inline(always)]
+    fn lin_const(
+        &self,
+        a: f64,
+        ext: &[f64],
+        lin: &mut Linearization,
+        flux: &mut Vec<f64>,
+        slope: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+    ) -> usize {
+        let lambda = self.lambda();
+        let mut kinks = 0;
+        if a > 0.0 {
+            let cl = 0.5 * a * (1.0 - a * lambda);
+            let k = 0.5 * (1.0 - 2.0 * a * lambda);
+            for (j, w) in ext.windows(4).enumerate() {
+                let (sl, glx, gly, kink) = slope(w[2] - w[1], w[1] - w[0]);
+                kinks += kink as usize;
+                flux.push(flux_linear(a, lambda, w[1], w[2], sl, 0.0));
+                lin.ca[j] = w[1] + k * sl;
+                lin.cm1[j] = -cl * gly;
+                lin.c0[j] = a + cl * (gly - glx);
+                lin.cp1[j] = cl * glx;
+                lin.cp2[j] = 0.0;
+            }
+        } else {
+            let cr = -0.5 * a * (1.0 + a * lambda);
+            let k = 0.5 * (1.0 + 2.0 * a * lambda);
+            for (j, w) in ext.windows(4).enumerate() {
+                let (sr, grx, gry, kink) = slope(w[2] - w[1], w[3] - w[2]);
+                kinks += kink as usize;
+                flux.push(flux_linear(a, lambda, w[1], w[2], 0.0, sr));
+                lin.ca[j] = w[2] - k * sr;
+                lin.cm1[j] = 0.0;
+                lin.c0[j] = -cr * grx;
+                lin.cp1[j] = a + cr * (grx - gry);
+                lin.cp2[j] = cr * gry;
+            }
+        }
+        kinks
+    }
+
+    #[inline(always)]
+    fn flux_const(&self, a: f64, ext: &[f64], flux: &mut Vec<f64>, lim: impl Fn(f64, f64) -> f64) {
+        let n = ext.len() - 3;
+        let lambda = self.lambda();
+        if a > 0.0 {
+            let k = 0.5 * (1.0 - a * lambda);
+            flux.extend(ext.windows(4).map(|w| a * (w[1] + k * lim(w[2] - w[1], w[1] - w[0]))));
+        } else if a < 0.0 {
+            let k = 0.5 * (1.0 + a * lambda);
+            flux.extend(ext.windows(4).map(|w| a * (w[2] - k * lim(w[2] - w[1], w[3] - w[2]))));
+        } else {
+            flux.resize(n, 0.0);
+        }
     }
 
     fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
@@ -563,23 +678,48 @@ impl Transport {
         u: &[f64],
         a: &[f64],
         s: Option<&[f64]>,
-        rep: &Representation,
+        cx: &LinCtx,
         lin: &mut Linearization,
         ext: &mut Vec<f64>,
         flux: &mut Vec<f64>,
-        out: &mut [f64],
+        out: Option<&mut [f64]>,
         kink_faces: Option<&mut Vec<usize>>,
     ) -> usize {
         let n = u.len();
         Self::extend(u, ext);
         lin.resize(n, self.lambda(), a.len());
         flux.clear();
+        if a.len() == 1 && a[0] != 0.0 && kink_faces.is_none() {
+            // constant non-zero velocity (the hot loop of the stepper's adjoint)
+            let kinks = match (self.scheme, &cx.ruled) {
+                (Scheme::Upwind, _) => self.lin_const(a[0], ext, lin, flux, |_, _| (0.0, 0.0, 0.0, false)),
+                (Scheme::LaxWendroff, _) => self.lin_const(a[0], ext, lin, flux, |x, _| (x, 1.0, 0.0, false)),
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
+                    self.lin_const(a[0], ext, lin, flux, |x, y| match super::limiter::minmod_smooth(x, y) {
+                        Some((v, gx, gy)) => (v, gx, gy, false),
+                        None => {
+                            let e = r.eval(x, y);
+                            (e.value, e.gx, e.gy, e.kink)
+                        }
+                    })
+                }
+                (Scheme::Limited(_), Some(r)) => self.lin_const(a[0], ext, lin, flux, |x, y| {
+                    let e = r.eval(x, y);
+                    (e.value, e.gx, e.gy, e.kink)
+                }),
+                _ => unreachable!("a limited scheme always has a tabulated limiter"),
+            };
+            if let Some(out) = out {
+                self.update(u, flux, s, out);
+            }
+            return kinks;
+        }
         let mut kinks = 0;
         let mut faces = kink_faces;
         let mut c = [0.0; 5];
         for j in 0..n {
             let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
-            let f = self.face_lin(aj, &ext[j..j + 4], rep, &Choose::Rule, &mut c);
+            let f = self.face_lin(aj, &ext[j..j + 4], cx, &Choose::Rule, &mut c);
             lin.set(j, &c);
             flux.push(f.flux);
             if f.kinks > 0 {
@@ -589,7 +729,9 @@ impl Transport {
                 }
             }
         }
-        self.update(u, flux, s, out);
+        if let Some(out) = out {
+            self.update(u, flux, s, out);
+        }
         kinks
     }
 
@@ -666,7 +808,7 @@ impl Transport {
         self.check_shapes(uv.len(), av.as_ref().map(|v| v.len()), sv.as_ref().map(|v| v.len()))?;
         let a_slice: &[f64] = av.as_deref().unwrap_or(&[]);
         self.check_cfl(if self.scheme.is_linear() { a_slice } else { &uv })?;
-        let rep = tape.representation().clone();
+        let ctx = LinCtx::new(self.scheme, tape.representation());
         let mut lin = Linearization::default();
         let (mut ext, mut flux) = (Vec::new(), Vec::new());
         let mut out = vec![0.0; uv.len()];
@@ -675,11 +817,11 @@ impl Transport {
             &uv,
             a_slice,
             sv.as_deref(),
-            &rep,
+            &ctx,
             &mut lin,
             &mut ext,
             &mut flux,
-            &mut out,
+            Some(&mut out),
             Some(&mut kink_faces),
         );
         let mut inputs = vec![u];
@@ -693,7 +835,7 @@ impl Transport {
         });
         let op = StepOp {
             transport: self.clone(),
-            rep,
+            ctx,
             lin: Arc::new(lin),
             locked: None,
             kink_faces,
@@ -724,7 +866,7 @@ fn op_name(s: Scheme) -> &'static str {
 /// The fused step op.
 struct StepOp {
     transport: Transport,
-    rep: Representation,
+    ctx: LinCtx,
     lin: Arc<Linearization>,
     locked: Option<Arc<Linearization>>,
     kink_faces: Vec<usize>,
@@ -789,7 +931,7 @@ impl<T: Real> Op<T> for StepOp {
                         None => [0.0; 4],
                     })
                     .collect();
-                let f = self.transport.face_lin(aj, &w, &self.rep, &Choose::Lex { da: &da, du: &du }, &mut c);
+                let f = self.transport.face_lin(aj, &w, &self.ctx, &Choose::Lex { da: &da, du: &du }, &mut c);
                 lin.set(j, &c);
                 unresolved += f.unresolved as usize;
             }
@@ -956,7 +1098,7 @@ pub struct TransportStepper {
     ext: Vec<f64>,
     flux: Vec<f64>,
     fb: Vec<f64>,
-    tmp: Vec<f64>,
+    ctx: Option<LinCtx>,
 }
 
 impl TransportStepper {
@@ -990,7 +1132,7 @@ impl TransportStepper {
             ext: Vec::new(),
             flux: Vec::new(),
             fb: Vec::new(),
-            tmp: Vec::new(),
+            ctx: None,
         })
     }
 
@@ -999,6 +1141,7 @@ impl TransportStepper {
         self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
         self.grad_source.iter_mut().for_each(|g| *g = 0.0);
         self.kinks = 0;
+        self.ctx = None;
     }
 
     /// `J = sum_j (u_j(T) - target_j)^2 dx` after `steps` steps from `u0`, and `dJ/du0`
@@ -1042,16 +1185,16 @@ impl Stepper for TransportStepper {
     }
     fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
-        self.tmp.resize(n, 0.0);
+        let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
         self.kinks += self.transport.step_lin(
             u,
             &self.velocity,
             self.source.as_deref(),
-            &self.rep,
+            ctx,
             &mut self.lin,
             &mut self.ext,
             &mut self.flux,
-            &mut self.tmp,
+            None,
             None,
         );
         if !self.velocity.is_empty() {
