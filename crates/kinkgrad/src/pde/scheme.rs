@@ -145,6 +145,8 @@ pub struct Linearization {
     pub cp1: Vec<f64>,
     /// `dF_j / du_{j+2}`.
     pub cp2: Vec<f64>,
+    /// Scratch: kink flag per face.
+    flags: Vec<u8>,
 }
 
 impl Linearization {
@@ -228,12 +230,23 @@ impl Linearization {
     /// Adjoint with respect to the velocity: `out = J_a^T g` (length `a_len`).
     pub fn adj_a(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
         self.face_cotangent(g, fb);
+        self.adj_a_from_faces(fb, out);
+    }
+    /// [`Self::adj_a`] from the face cotangents `fb_j = lambda (g_{j+1} - g_j)`.
+    pub fn adj_a_from_faces(&self, fb: &[f64], out: &mut [f64]) {
         if self.a_len == 1 {
-            let mut acc = 0.0;
-            for j in 0..self.n {
-                acc += fb[j] * self.ca[j];
+            // eight interleaved partial sums (a fixed order: deterministic, and it vectorises)
+            let mut acc = [0.0; 8];
+            let m = self.n / 8 * 8;
+            for (f, c) in fb[..m].chunks_exact(8).zip(self.ca[..m].chunks_exact(8)) {
+                for l in 0..8 {
+                    acc[l] += f[l] * c[l];
+                }
             }
-            out[0] = acc;
+            for j in m..self.n {
+                acc[j - m] += fb[j] * self.ca[j];
+            }
+            out[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
         } else {
             for j in 0..self.n {
                 out[j] = fb[j] * self.ca[j];
@@ -598,43 +611,84 @@ impl Transport {
     }
 
     /// [`Transport::face_lin`] for a constant velocity `a != 0` and the representation's rules, with
-    /// the branches hoisted out of the loop (the same arithmetic, so the same bits).
+    /// the branches hoisted out of the loop (the same arithmetic, so the same bits). `fast` is a
+    /// branch-free slope `(value, d/dx, d/dy, kink)` valid off kinks; faces it flags as kinks are
+    /// redone with `slow` (the representation's rule) in a second pass.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn lin_const(
         &self,
         a: f64,
         ext: &[f64],
         lin: &mut Linearization,
         flux: &mut Vec<f64>,
-        slope: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+        want_flux: bool,
+        fast: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+        slow: impl Fn(f64, f64) -> (f64, f64, f64),
     ) -> usize {
         let lambda = self.lambda();
-        let mut kinks = 0;
+        let n = ext.len() - 3;
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        lin.flags.resize(n, 0);
+        let (ca, cm1, c0, cp1, cp2, kf) = (
+            &mut lin.ca[..n],
+            &mut lin.cm1[..n],
+            &mut lin.c0[..n],
+            &mut lin.cp1[..n],
+            &mut lin.cp2[..n],
+            &mut lin.flags[..n],
+        );
+        // first pass: branch-free over every face (vectorises); second pass: the kink faces only
         if a > 0.0 {
             let cl = 0.5 * a * (1.0 - a * lambda);
             let k = 0.5 * (1.0 - 2.0 * a * lambda);
-            for (j, w) in ext.windows(4).enumerate() {
-                let (sl, glx, gly, kink) = slope(w[2] - w[1], w[1] - w[0]);
-                kinks += kink as usize;
-                flux.push(flux_linear(a, lambda, w[1], w[2], sl, 0.0));
-                lin.ca[j] = w[1] + k * sl;
-                lin.cm1[j] = -cl * gly;
-                lin.c0[j] = a + cl * (gly - glx);
-                lin.cp1[j] = cl * glx;
-                lin.cp2[j] = 0.0;
+            for j in 0..n {
+                let (sl, glx, gly, kink) = fast(e2[j] - e1[j], e1[j] - e0[j]);
+                kf[j] = kink as u8;
+                ca[j] = e1[j] + k * sl;
+                cm1[j] = -cl * gly;
+                c0[j] = a + cl * (gly - glx);
+                cp1[j] = cl * glx;
+                cp2[j] = 0.0;
+            }
+            for j in 0..n {
+                if kf[j] != 0 {
+                    let (sl, glx, gly) = slow(e2[j] - e1[j], e1[j] - e0[j]);
+                    ca[j] = e1[j] + k * sl;
+                    cm1[j] = -cl * gly;
+                    c0[j] = a + cl * (gly - glx);
+                    cp1[j] = cl * glx;
+                }
             }
         } else {
             let cr = -0.5 * a * (1.0 + a * lambda);
             let k = 0.5 * (1.0 + 2.0 * a * lambda);
-            for (j, w) in ext.windows(4).enumerate() {
-                let (sr, grx, gry, kink) = slope(w[2] - w[1], w[3] - w[2]);
-                kinks += kink as usize;
-                flux.push(flux_linear(a, lambda, w[1], w[2], 0.0, sr));
-                lin.ca[j] = w[2] - k * sr;
-                lin.cm1[j] = 0.0;
-                lin.c0[j] = -cr * grx;
-                lin.cp1[j] = a + cr * (grx - gry);
-                lin.cp2[j] = cr * gry;
+            for j in 0..n {
+                let (sr, grx, gry, kink) = fast(e2[j] - e1[j], e3[j] - e2[j]);
+                kf[j] = kink as u8;
+                ca[j] = e2[j] - k * sr;
+                cm1[j] = 0.0;
+                c0[j] = -cr * grx;
+                cp1[j] = a + cr * (grx - gry);
+                cp2[j] = cr * gry;
+            }
+            for j in 0..n {
+                if kf[j] != 0 {
+                    let (sr, grx, gry) = slow(e2[j] - e1[j], e3[j] - e2[j]);
+                    ca[j] = e2[j] - k * sr;
+                    c0[j] = -cr * grx;
+                    cp1[j] = a + cr * (grx - gry);
+                    cp2[j] = cr * gry;
+                }
+            }
+        }
+        let kinks = kf.iter().map(|&f| f as usize).sum();
+        if want_flux {
+            let lim = |x: f64, y: f64| if fast(x, y).3 { slow(x, y).0 } else { fast(x, y).0 };
+            if a > 0.0 {
+                flux.extend((0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], lim(e2[j] - e1[j], e1[j] - e0[j]), 0.0)));
+            } else {
+                flux.extend((0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], 0.0, lim(e2[j] - e1[j], e3[j] - e2[j]))));
             }
         }
         kinks
@@ -644,24 +698,29 @@ impl Transport {
     fn flux_const(&self, a: f64, ext: &[f64], flux: &mut Vec<f64>, lim: impl Fn(f64, f64) -> f64) {
         let n = ext.len() - 3;
         let lambda = self.lambda();
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        flux.resize(n, 0.0);
+        let f = &mut flux[..n];
         if a > 0.0 {
             let k = 0.5 * (1.0 - a * lambda);
-            flux.extend(ext.windows(4).map(|w| a * (w[1] + k * lim(w[2] - w[1], w[1] - w[0]))));
+            for j in 0..n {
+                f[j] = a * (e1[j] + k * lim(e2[j] - e1[j], e1[j] - e0[j]));
+            }
         } else if a < 0.0 {
             let k = 0.5 * (1.0 + a * lambda);
-            flux.extend(ext.windows(4).map(|w| a * (w[2] - k * lim(w[2] - w[1], w[3] - w[2]))));
-        } else {
-            flux.resize(n, 0.0);
+            for j in 0..n {
+                f[j] = a * (e2[j] - k * lim(e2[j] - e1[j], e3[j] - e2[j]));
+            }
         }
     }
 
     fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
         let n = u.len();
         let lambda = self.lambda();
-        let mut prev = flux[n - 1];
-        for j in 0..n {
-            out[j] = u[j] - lambda * (flux[j] - prev);
-            prev = flux[j];
+        out[0] = u[0] - lambda * (flux[0] - flux[n - 1]);
+        let (o, uu, f1, f0) = (&mut out[1..n], &u[1..n], &flux[1..n], &flux[..n - 1]);
+        for j in 0..n - 1 {
+            o[j] = uu[j] - lambda * (f1[j] - f0[j]);
         }
         if let Some(s) = s {
             for j in 0..n {
@@ -691,22 +750,41 @@ impl Transport {
         flux.clear();
         if a.len() == 1 && a[0] != 0.0 && kink_faces.is_none() {
             // constant non-zero velocity (the hot loop of the stepper's adjoint)
+            let wf = out.is_some();
             let kinks = match (self.scheme, &cx.ruled) {
-                (Scheme::Upwind, _) => self.lin_const(a[0], ext, lin, flux, |_, _| (0.0, 0.0, 0.0, false)),
-                (Scheme::LaxWendroff, _) => self.lin_const(a[0], ext, lin, flux, |x, _| (x, 1.0, 0.0, false)),
-                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
-                    self.lin_const(a[0], ext, lin, flux, |x, y| match super::limiter::minmod_smooth(x, y) {
-                        Some((v, gx, gy)) => (v, gx, gy, false),
-                        None => {
-                            let e = r.eval(x, y);
-                            (e.value, e.gx, e.gy, e.kink)
-                        }
-                    })
+                (Scheme::Upwind, _) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, |_, _| (0.0, 0.0, 0.0, false), |_, _| (0.0, 0.0, 0.0))
                 }
-                (Scheme::Limited(_), Some(r)) => self.lin_const(a[0], ext, lin, flux, |x, y| {
-                    let e = r.eval(x, y);
-                    (e.value, e.gx, e.gy, e.kink)
-                }),
+                (Scheme::LaxWendroff, _) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, |x, _| (x, 1.0, 0.0, false), |x, _| (x, 1.0, 0.0))
+                }
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => self.lin_const(
+                    a[0],
+                    ext,
+                    lin,
+                    flux,
+                    wf,
+                    super::limiter::minmod_branch_free,
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy)
+                    },
+                ),
+                (Scheme::Limited(_), Some(r)) => self.lin_const(
+                    a[0],
+                    ext,
+                    lin,
+                    flux,
+                    wf,
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy, e.kink)
+                    },
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy)
+                    },
+                ),
                 _ => unreachable!("a limited scheme always has a tabulated limiter"),
             };
             if let Some(out) = out {
@@ -1098,6 +1176,7 @@ pub struct TransportStepper {
     ext: Vec<f64>,
     flux: Vec<f64>,
     fb: Vec<f64>,
+    ga: Vec<f64>,
     ctx: Option<LinCtx>,
 }
 
@@ -1132,6 +1211,7 @@ impl TransportStepper {
             ext: Vec::new(),
             flux: Vec::new(),
             fb: Vec::new(),
+            ga: Vec::new(),
             ctx: None,
         })
     }
@@ -1197,10 +1277,13 @@ impl Stepper for TransportStepper {
             None,
             None,
         );
+        let mut out = vec![0.0; n];
+        self.lin.adj_u(&g, &mut out, &mut self.fb);
         if !self.velocity.is_empty() {
-            let mut ga = vec![0.0; self.velocity.len()];
-            self.lin.adj_a(&g, &mut ga, &mut self.fb);
-            for (acc, v) in self.grad_velocity.iter_mut().zip(&ga) {
+            // adj_u left the face cotangents of g in fb
+            self.ga.resize(self.velocity.len(), 0.0);
+            self.lin.adj_a_from_faces(&self.fb, &mut self.ga);
+            for (acc, v) in self.grad_velocity.iter_mut().zip(&self.ga) {
                 *acc += v;
             }
         }
@@ -1210,8 +1293,6 @@ impl Stepper for TransportStepper {
                 *acc += dt * v;
             }
         }
-        let mut out = vec![0.0; n];
-        self.lin.adj_u(&g, &mut out, &mut self.fb);
         out
     }
     fn state_bytes(&self, u: &Vec<f64>) -> usize {
