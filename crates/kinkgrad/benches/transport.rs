@@ -91,9 +91,11 @@ fn summary() {
     let (fw, fc) = median(|| _ = black_box(forward(&w)), 21);
     println!("transport {CELLS} cells x {STEPS} steps, lw-minmod, f64 (minimum of 21 runs; wall / thread CPU time)");
     println!("  forward                    {:8.3} ms / {:8.3} ms", fw * 1e3, fc * 1e3);
-    for (name, s) in
-        [("store-all", Schedule::StoreAll), ("sqrt", Schedule::Sqrt), ("revolve:10", Schedule::Revolve { snapshots: 10 })]
-    {
+    for (name, s) in [
+        ("store-all", Schedule::StoreAll),
+        ("sqrt", Schedule::Sqrt),
+        ("revolve:10", Schedule::Revolve { snapshots: 10 }),
+    ] {
         let (gw, gc) = median(|| _ = black_box(gradient(&w, &s)), 21);
         println!(
             "  gradient ({name:10})    {:8.3} ms / {:8.3} ms   ratio gradient/forward {:.2} / {:.2}",
@@ -128,6 +130,20 @@ fn bench(c: &mut Criterion) {
 criterion_group!(benches, bench);
 
 fn main() {
+    // `TRANSPORT_ONLY=forward|all|sqrt|revolve|tape`: run just that 50 times (for `perf stat`)
+    if let Ok(only) = std::env::var("TRANSPORT_ONLY") {
+        let w = work();
+        for _ in 0..50 {
+            match only.as_str() {
+                "forward" => _ = black_box(forward(&w)),
+                "all" => _ = black_box(gradient(&w, &Schedule::StoreAll)),
+                "sqrt" => _ = black_box(gradient(&w, &Schedule::Sqrt)),
+                "revolve" => _ = black_box(gradient(&w, &Schedule::Revolve { snapshots: 10 })),
+                _ => _ = black_box(tape_gradient(&w)),
+            }
+        }
+        return;
+    }
     summary();
     benches();
     Criterion::default().configure_from_args().final_summary();

@@ -146,7 +146,7 @@ pub struct Linearization {
     /// `dF_j / du_{j+2}`.
     pub cp2: Vec<f64>,
     /// Scratch: kink flag per face.
-    flags: Vec<u8>,
+    flags: Vec<f64>,
 }
 
 impl Linearization {
@@ -629,7 +629,7 @@ impl Transport {
         let lambda = self.lambda();
         let n = ext.len() - 3;
         let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
-        lin.flags.resize(n, 0);
+        lin.flags.resize(n, 0.0);
         let (ca, cm1, c0, cp1, cp2, kf) = (
             &mut lin.ca[..n],
             &mut lin.cm1[..n],
@@ -644,7 +644,7 @@ impl Transport {
             let k = 0.5 * (1.0 - 2.0 * a * lambda);
             for j in 0..n {
                 let (sl, glx, gly, kink) = fast(e2[j] - e1[j], e1[j] - e0[j]);
-                kf[j] = kink as u8;
+                kf[j] = if kink { 1.0 } else { 0.0 };
                 ca[j] = e1[j] + k * sl;
                 cm1[j] = -cl * gly;
                 c0[j] = a + cl * (gly - glx);
@@ -652,7 +652,7 @@ impl Transport {
                 cp2[j] = 0.0;
             }
             for j in 0..n {
-                if kf[j] != 0 {
+                if kf[j] != 0.0 {
                     let (sl, glx, gly) = slow(e2[j] - e1[j], e1[j] - e0[j]);
                     ca[j] = e1[j] + k * sl;
                     cm1[j] = -cl * gly;
@@ -665,7 +665,7 @@ impl Transport {
             let k = 0.5 * (1.0 + 2.0 * a * lambda);
             for j in 0..n {
                 let (sr, grx, gry, kink) = fast(e2[j] - e1[j], e3[j] - e2[j]);
-                kf[j] = kink as u8;
+                kf[j] = if kink { 1.0 } else { 0.0 };
                 ca[j] = e2[j] - k * sr;
                 cm1[j] = 0.0;
                 c0[j] = -cr * grx;
@@ -673,7 +673,7 @@ impl Transport {
                 cp2[j] = cr * gry;
             }
             for j in 0..n {
-                if kf[j] != 0 {
+                if kf[j] != 0.0 {
                     let (sr, grx, gry) = slow(e2[j] - e1[j], e3[j] - e2[j]);
                     ca[j] = e2[j] - k * sr;
                     c0[j] = -cr * grx;
@@ -682,13 +682,17 @@ impl Transport {
                 }
             }
         }
-        let kinks = kf.iter().map(|&f| f as usize).sum();
+        let kinks = kf.iter().sum::<f64>() as usize;
         if want_flux {
             let lim = |x: f64, y: f64| if fast(x, y).3 { slow(x, y).0 } else { fast(x, y).0 };
             if a > 0.0 {
-                flux.extend((0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], lim(e2[j] - e1[j], e1[j] - e0[j]), 0.0)));
+                flux.extend(
+                    (0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], lim(e2[j] - e1[j], e1[j] - e0[j]), 0.0)),
+                );
             } else {
-                flux.extend((0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], 0.0, lim(e2[j] - e1[j], e3[j] - e2[j]))));
+                flux.extend(
+                    (0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], 0.0, lim(e2[j] - e1[j], e3[j] - e2[j]))),
+                );
             }
         }
         kinks
@@ -758,18 +762,12 @@ impl Transport {
                 (Scheme::LaxWendroff, _) => {
                     self.lin_const(a[0], ext, lin, flux, wf, |x, _| (x, 1.0, 0.0, false), |x, _| (x, 1.0, 0.0))
                 }
-                (Scheme::Limited(Limiter::Minmod), Some(r)) => self.lin_const(
-                    a[0],
-                    ext,
-                    lin,
-                    flux,
-                    wf,
-                    super::limiter::minmod_branch_free,
-                    |x, y| {
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, super::limiter::minmod_branch_free, |x, y| {
                         let e = r.eval(x, y);
                         (e.value, e.gx, e.gy)
-                    },
-                ),
+                    })
+                }
                 (Scheme::Limited(_), Some(r)) => self.lin_const(
                     a[0],
                     ext,
