@@ -235,24 +235,41 @@ impl Linearization {
     /// [`Self::adj_a`] from the face cotangents `fb_j = lambda (g_{j+1} - g_j)`.
     pub fn adj_a_from_faces(&self, fb: &[f64], out: &mut [f64]) {
         if self.a_len == 1 {
-            // eight interleaved partial sums (a fixed order: deterministic, and it vectorises)
-            let mut acc = [0.0; 8];
-            let m = self.n / 8 * 8;
-            for (f, c) in fb[..m].chunks_exact(8).zip(self.ca[..m].chunks_exact(8)) {
-                for l in 0..8 {
-                    acc[l] += f[l] * c[l];
-                }
-            }
-            for j in m..self.n {
-                acc[j - m] += fb[j] * self.ca[j];
-            }
-            out[0] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+            let p: Vec<f64> = fb[..self.n].iter().zip(&self.ca[..self.n]).map(|(f, c)| f * c).collect();
+            out[0] = sum8(&p);
         } else {
             for j in 0..self.n {
                 out[j] = fb[j] * self.ca[j];
             }
         }
     }
+}
+
+/// A sum in a fixed order (eight interleaved partial sums, then a fixed tree): deterministic, and
+/// it vectorises.
+fn sum8(p: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let m = p.len() / 8 * 8;
+    for c in p[..m].chunks_exact(8) {
+        for l in 0..8 {
+            acc[l] += c[l];
+        }
+    }
+    for j in m..p.len() {
+        acc[j - m] += p[j];
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Scratch buffers of the stepper's fused adjoint.
+#[derive(Default)]
+struct AdjScratch {
+    fb: Vec<f64>,
+    pa: Vec<f64>,
+    pl: Vec<f64>,
+    p0: Vec<f64>,
+    pr: Vec<f64>,
+    kf: Vec<f64>,
 }
 
 /// How ties are decided while linearising a face.
@@ -682,7 +699,7 @@ impl Transport {
                 }
             }
         }
-        let kinks = kf.iter().sum::<f64>() as usize;
+        let kinks = sum8(kf) as usize;
         if want_flux {
             let lim = |x: f64, y: f64| if fast(x, y).3 { slow(x, y).0 } else { fast(x, y).0 };
             if a > 0.0 {
@@ -696,6 +713,106 @@ impl Transport {
             }
         }
         kinks
+    }
+
+    /// The stepper's fused adjoint for a constant velocity `a != 0` with the representation's rules:
+    /// `out = J_u^T g` and the return value `(J_a^T g, kinks)`, without materialising the
+    /// [`Linearization`]. Same products and the same summation order as
+    /// [`Linearization::adj_u`] / [`Linearization::adj_a_from_faces`] (the structurally zero terms
+    /// are left out), so the same numbers as the tape's VJP.
+    #[inline(always)]
+    fn adjoint_const(
+        &self,
+        a: f64,
+        ext: &[f64],
+        g: &[f64],
+        sc: &mut AdjScratch,
+        out: &mut [f64],
+        fast: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+        slow: impl Fn(f64, f64) -> (f64, f64, f64),
+    ) -> (f64, usize) {
+        let lambda = self.lambda();
+        let n = ext.len() - 3;
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        for v in [&mut sc.fb, &mut sc.pa, &mut sc.pl, &mut sc.p0, &mut sc.pr, &mut sc.kf] {
+            v.resize(n, 0.0);
+        }
+        // face cotangents fb_j = lambda (g_{j+1} - g_j)
+        {
+            let (fb, g0, g1) = (&mut sc.fb[..n - 1], &g[..n - 1], &g[1..n]);
+            for j in 0..n - 1 {
+                fb[j] = lambda * (g1[j] - g0[j]);
+            }
+            sc.fb[n - 1] = lambda * (g[0] - g[n - 1]);
+        }
+        let (fb, pa, pl, p0, pr, kf) =
+            (&sc.fb[..n], &mut sc.pa[..n], &mut sc.pl[..n], &mut sc.p0[..n], &mut sc.pr[..n], &mut sc.kf[..n]);
+        // products fb_j * c_j: pl the coefficient on the face's left neighbour (u_{j-1} for a > 0,
+        // none for a < 0), p0 on u_j, pr on u_{j+1} (a > 0) or u_{j+2} (a < 0), and p0/pr shift
+        // for a < 0 (see the gather below)
+        if a > 0.0 {
+            let cl = 0.5 * a * (1.0 - a * lambda);
+            let k = 0.5 * (1.0 - 2.0 * a * lambda);
+            for j in 0..n {
+                let (sl, glx, gly, kink) = fast(e2[j] - e1[j], e1[j] - e0[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                let f = fb[j];
+                pa[j] = f * (e1[j] + k * sl);
+                pl[j] = f * (-cl * gly);
+                p0[j] = f * (a + cl * (gly - glx));
+                pr[j] = f * (cl * glx);
+            }
+            let has_kinks = sum8(kf) > 0.0;
+            for j in 0..n {
+                if has_kinks && kf[j] != 0.0 {
+                    let (sl, glx, gly) = slow(e2[j] - e1[j], e1[j] - e0[j]);
+                    let f = fb[j];
+                    pa[j] = f * (e1[j] + k * sl);
+                    pl[j] = f * (-cl * gly);
+                    p0[j] = f * (a + cl * (gly - glx));
+                    pr[j] = f * (cl * glx);
+                }
+            }
+            // out_i = g_i + fb_{i+1} cm1_{i+1} + fb_i c0_i + fb_{i-1} cp1_{i-1}
+            out[0] = g[0] + pl[1] + p0[0] + pr[n - 1];
+            out[n - 1] = g[n - 1] + pl[0] + p0[n - 1] + pr[n - 2];
+            let (o, gg, l1, c0, r1) = (&mut out[1..n - 1], &g[1..n - 1], &pl[2..n], &p0[1..n - 1], &pr[..n - 2]);
+            for k in 0..n - 2 {
+                o[k] = gg[k] + l1[k] + c0[k] + r1[k];
+            }
+        } else {
+            let cr = -0.5 * a * (1.0 + a * lambda);
+            let k = 0.5 * (1.0 + 2.0 * a * lambda);
+            for j in 0..n {
+                let (sr, grx, gry, kink) = fast(e2[j] - e1[j], e3[j] - e2[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                let f = fb[j];
+                pa[j] = f * (e2[j] - k * sr);
+                pl[j] = f * (-cr * grx);
+                p0[j] = f * (a + cr * (grx - gry));
+                pr[j] = f * (cr * gry);
+            }
+            let has_kinks = sum8(kf) > 0.0;
+            for j in 0..n {
+                if has_kinks && kf[j] != 0.0 {
+                    let (sr, grx, gry) = slow(e2[j] - e1[j], e3[j] - e2[j]);
+                    let f = fb[j];
+                    pa[j] = f * (e2[j] - k * sr);
+                    pl[j] = f * (-cr * grx);
+                    p0[j] = f * (a + cr * (grx - gry));
+                    pr[j] = f * (cr * gry);
+                }
+            }
+            // out_i = g_i + fb_i c0_i + fb_{i-1} cp1_{i-1} + fb_{i-2} cp2_{i-2}
+            out[0] = g[0] + pl[0] + p0[n - 1] + pr[n - 2];
+            out[1] = g[1] + pl[1] + p0[0] + pr[n - 1];
+            let (o, gg, c0, c1, c2) = (&mut out[2..n], &g[2..n], &pl[2..n], &p0[1..n - 1], &pr[..n - 2]);
+            for k in 0..n - 2 {
+                o[k] = gg[k] + c0[k] + c1[k] + c2[k];
+            }
+        }
+        let kinks = sum8(kf) as usize;
+        (sum8(pa), kinks)
     }
 
     #[inline(always)]
@@ -1175,6 +1292,7 @@ pub struct TransportStepper {
     flux: Vec<f64>,
     fb: Vec<f64>,
     ga: Vec<f64>,
+    scratch: AdjScratch,
     ctx: Option<LinCtx>,
 }
 
@@ -1210,6 +1328,7 @@ impl TransportStepper {
             flux: Vec::new(),
             fb: Vec::new(),
             ga: Vec::new(),
+            scratch: AdjScratch::default(),
             ctx: None,
         })
     }
@@ -1264,6 +1383,53 @@ impl Stepper for TransportStepper {
     fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
         let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
+        let a = &self.velocity;
+        if a.len() == 1 && a[0] != 0.0 {
+            // fused adjoint: no Linearization materialised
+            let mut out = vec![0.0; n];
+            Transport::extend(u, &mut self.ext);
+            let t = &self.transport;
+            let (ext, sc) = (&self.ext, &mut self.scratch);
+            let slow_of = |r: &RuledLimiter, x: f64, y: f64| {
+                let e = r.eval(x, y);
+                (e.value, e.gx, e.gy)
+            };
+            let (ga, kinks) = match (t.scheme, &ctx.ruled) {
+                (Scheme::Upwind, _) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, |_, _| (0.0, 0.0, 0.0, false), |_, _| (0.0, 0.0, 0.0))
+                }
+                (Scheme::LaxWendroff, _) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, |x, _| (x, 1.0, 0.0, false), |x, _| (x, 1.0, 0.0))
+                }
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, super::limiter::minmod_branch_free, |x, y| {
+                        slow_of(r, x, y)
+                    })
+                }
+                (Scheme::Limited(_), Some(r)) => t.adjoint_const(
+                    a[0],
+                    ext,
+                    &g,
+                    sc,
+                    &mut out,
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy, e.kink)
+                    },
+                    |x, y| slow_of(r, x, y),
+                ),
+                _ => unreachable!("a limited scheme always has a tabulated limiter"),
+            };
+            self.kinks += kinks;
+            self.grad_velocity[0] += ga;
+            if self.source.is_some() {
+                let dt = self.transport.dt;
+                for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                    *acc += dt * v;
+                }
+            }
+            return out;
+        }
         self.kinks += self.transport.step_lin(
             u,
             &self.velocity,
