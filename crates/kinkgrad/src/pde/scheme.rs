@@ -721,6 +721,7 @@ impl Transport {
     /// [`Linearization::adj_u`] / [`Linearization::adj_a_from_faces`] (the structurally zero terms
     /// are left out), so the same numbers as the tape's VJP.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn adjoint_const(
         &self,
         a: f64,
