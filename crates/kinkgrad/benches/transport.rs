@@ -57,62 +57,34 @@ fn tape_gradient(w: &Work) -> Vec<f64> {
     tape.gradient(j, &[u0], &Mode::Assoc).unwrap().values[0].to_f64_vec()
 }
 
-/// CPU time of this thread in seconds (`/proc/thread-self/schedstat`, Linux), so that the figures
-/// hold on a loaded machine; `None` elsewhere.
-fn cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    Some(s.split_whitespace().next()?.parse::<f64>().ok()? * 1e-9)
-}
-
-/// Minimum wall time and minimum CPU time (wall if unavailable) of `reps` runs: the minimum is the
-/// estimator least disturbed by other processes on a shared machine.
-fn median(mut f: impl FnMut(), reps: usize) -> (f64, f64) {
+/// Minimum wall time of `reps` runs: the estimator least disturbed by other processes on a
+/// shared machine.
+fn best(mut f: impl FnMut(), reps: usize) -> f64 {
     f();
-    let mut wall = Vec::new();
-    let mut cpu = Vec::new();
-    for _ in 0..reps {
-        let c = cpu_seconds();
-        let t = Instant::now();
-        f();
-        let w = t.elapsed().as_secs_f64();
-        wall.push(w);
-        cpu.push(match (c, cpu_seconds()) {
-            (Some(a), Some(b)) => b - a,
-            _ => w,
-        });
-    }
-    wall.sort_by(f64::total_cmp);
-    cpu.sort_by(f64::total_cmp);
-    (wall[0], cpu[0])
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 fn summary() {
     let w = work();
-    let (fw, fc) = median(|| _ = black_box(forward(&w)), 21);
-    println!("transport {CELLS} cells x {STEPS} steps, lw-minmod, f64 (minimum of 21 runs; wall / thread CPU time)");
-    println!("  forward                    {:8.3} ms / {:8.3} ms", fw * 1e3, fc * 1e3);
+    let fwd = best(|| _ = black_box(forward(&w)), 21);
+    println!("transport {CELLS} cells x {STEPS} steps, lw-minmod, f64 (minimum wall time of 21 runs)");
+    println!("  forward                    {:8.3} ms", fwd * 1e3);
     for (name, s) in [
         ("store-all", Schedule::StoreAll),
         ("sqrt", Schedule::Sqrt),
         ("revolve:10", Schedule::Revolve { snapshots: 10 }),
     ] {
-        let (gw, gc) = median(|| _ = black_box(gradient(&w, &s)), 21);
-        println!(
-            "  gradient ({name:10})    {:8.3} ms / {:8.3} ms   ratio gradient/forward {:.2} / {:.2}",
-            gw * 1e3,
-            gc * 1e3,
-            gw / fw,
-            gc / fc
-        );
+        let g = best(|| _ = black_box(gradient(&w, &s)), 21);
+        println!("  gradient ({name:10})    {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd);
     }
-    let (gw, gc) = median(|| _ = black_box(tape_gradient(&w)), 5);
-    println!(
-        "  gradient (tape, fused op)  {:8.3} ms / {:8.3} ms   ratio gradient/forward {:.2} / {:.2}",
-        gw * 1e3,
-        gc * 1e3,
-        gw / fw,
-        gc / fc
-    );
+    let g = best(|| _ = black_box(tape_gradient(&w)), 5);
+    println!("  gradient (tape, fused op)  {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd);
 }
 
 fn bench(c: &mut Criterion) {
