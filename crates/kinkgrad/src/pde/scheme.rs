@@ -62,7 +62,7 @@
 
 use super::checkpoint::{self, RunStats, Schedule, Stepper};
 use super::grid::{check_cfl, Grid};
-use super::limiter::{rule_weights, Limiter};
+use super::limiter::{rule_weights, Limiter, RuledLimiter};
 use crate::error::{Error, Result};
 use crate::repr::Representation;
 use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
@@ -145,6 +145,8 @@ pub struct Linearization {
     pub cp1: Vec<f64>,
     /// `dF_j / du_{j+2}`.
     pub cp2: Vec<f64>,
+    /// Scratch: kink flag per face.
+    flags: Vec<f64>,
 }
 
 impl Linearization {
@@ -166,15 +168,20 @@ impl Linearization {
     /// Tangent of the update from a tangent `h` of `u`: `h_j - lambda (dF_j - dF_{j-1})`.
     pub fn tan_u(&self, h: &[f64], out: &mut [f64]) {
         let n = self.n;
-        let df = |j: usize| {
-            self.cm1[j] * h[(j + n - 1) % n]
-                + self.c0[j] * h[j]
-                + self.cp1[j] * h[(j + 1) % n]
-                + self.cp2[j] * h[(j + 2) % n]
+        let df = |j: usize, hm: f64, h0: f64, hp: f64, hpp: f64| {
+            self.cm1[j] * hm + self.c0[j] * h0 + self.cp1[j] * hp + self.cp2[j] * hpp
         };
-        let mut prev = df(n - 1);
-        for j in 0..n {
-            let cur = df(j);
+        let mut prev = df(n - 1, h[n - 2], h[n - 1], h[0], h[1]);
+        let first = df(0, h[n - 1], h[0], h[1], h[2]);
+        out[0] = h[0] - self.lambda * (first - prev);
+        prev = first;
+        for j in 1..n - 2 {
+            let cur = df(j, h[j - 1], h[j], h[j + 1], h[j + 2]);
+            out[j] = h[j] - self.lambda * (cur - prev);
+            prev = cur;
+        }
+        for j in n - 2..n {
+            let cur = df(j, h[j - 1], h[j], h[(j + 1) % n], h[(j + 2) % n]);
             out[j] = h[j] - self.lambda * (cur - prev);
             prev = cur;
         }
@@ -190,10 +197,12 @@ impl Linearization {
             prev = cur;
         }
     }
+    /// Face cotangents `fb_j = lambda (g_{j+1} - g_j)`.
     fn face_cotangent(&self, g: &[f64], fb: &mut Vec<f64>) {
         let n = self.n;
         fb.clear();
-        fb.extend((0..n).map(|j| self.lambda * (g[(j + 1) % n] - g[j])));
+        fb.extend(g.windows(2).map(|w| self.lambda * (w[1] - w[0])));
+        fb.push(self.lambda * (g[0] - g[n - 1]));
     }
     /// Adjoint with respect to `u`: `out = J_u^T g`.
     pub fn adj_u(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
@@ -201,27 +210,66 @@ impl Linearization {
         self.face_cotangent(g, fb);
         let fb = &fb[..];
         // gather form: u_i is read by faces i+1 (as u_{j-1}), i (u_j), i-1 (u_{j+1}), i-2 (u_{j+2})
-        for i in 0..n {
-            let (ip1, im1, im2) = ((i + 1) % n, (i + n - 1) % n, (i + n - 2) % n);
-            out[i] =
-                g[i] + fb[ip1] * self.cm1[ip1] + fb[i] * self.c0[i] + fb[im1] * self.cp1[im1] + fb[im2] * self.cp2[im2];
+        let term = |i: usize, ip1: usize, im1: usize, im2: usize| {
+            g[i] + fb[ip1] * self.cm1[ip1] + fb[i] * self.c0[i] + fb[im1] * self.cp1[im1] + fb[im2] * self.cp2[im2]
+        };
+        out[0] = term(0, 1, n - 1, n - 2);
+        out[1] = term(1, 2, 0, n - 1);
+        out[n - 1] = term(n - 1, 0, n - 2, n - 3);
+        // interior i = 2..n-1 on equal-length slices (no bounds checks; vectorises)
+        let m = n - 3;
+        let (o, gg) = (&mut out[2..n - 1], &g[2..n - 1]);
+        let (f1, c1) = (&fb[3..n], &self.cm1[3..n]);
+        let (f0, c0) = (&fb[2..n - 1], &self.c0[2..n - 1]);
+        let (fm, cm) = (&fb[1..n - 2], &self.cp1[1..n - 2]);
+        let (fmm, cmm) = (&fb[..m], &self.cp2[..m]);
+        for k in 0..m {
+            o[k] = gg[k] + f1[k] * c1[k] + f0[k] * c0[k] + fm[k] * cm[k] + fmm[k] * cmm[k];
         }
     }
     /// Adjoint with respect to the velocity: `out = J_a^T g` (length `a_len`).
     pub fn adj_a(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
         self.face_cotangent(g, fb);
+        self.adj_a_from_faces(fb, out);
+    }
+    /// [`Self::adj_a`] from the face cotangents `fb_j = lambda (g_{j+1} - g_j)`.
+    pub fn adj_a_from_faces(&self, fb: &[f64], out: &mut [f64]) {
         if self.a_len == 1 {
-            let mut acc = 0.0;
-            for j in 0..self.n {
-                acc += fb[j] * self.ca[j];
-            }
-            out[0] = acc;
+            let p: Vec<f64> = fb[..self.n].iter().zip(&self.ca[..self.n]).map(|(f, c)| f * c).collect();
+            out[0] = sum8(&p);
         } else {
             for j in 0..self.n {
                 out[j] = fb[j] * self.ca[j];
             }
         }
     }
+}
+
+/// A sum in a fixed order (eight interleaved partial sums, then a fixed tree): deterministic, and
+/// it vectorises.
+fn sum8(p: &[f64]) -> f64 {
+    let mut acc = [0.0; 8];
+    let m = p.len() / 8 * 8;
+    for c in p[..m].chunks_exact(8) {
+        for l in 0..8 {
+            acc[l] += c[l];
+        }
+    }
+    for j in m..p.len() {
+        acc[j - m] += p[j];
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Scratch buffers of the stepper's fused adjoint.
+#[derive(Default)]
+struct AdjScratch {
+    fb: Vec<f64>,
+    pa: Vec<f64>,
+    pl: Vec<f64>,
+    p0: Vec<f64>,
+    pr: Vec<f64>,
+    kf: Vec<f64>,
 }
 
 /// How ties are decided while linearising a face.
@@ -231,6 +279,22 @@ enum Choose<'a> {
     /// Lexicographically along the tangents of the velocity (`da`, one per direction) and of the
     /// four cell values (`du`).
     Lex { da: &'a [f64], du: &'a [[f64; 4]] },
+}
+
+/// The representation with its limiter rule tabulated.
+struct LinCtx {
+    rep: Representation,
+    ruled: Option<RuledLimiter>,
+}
+
+impl LinCtx {
+    fn new(scheme: Scheme, rep: &Representation) -> Self {
+        let ruled = match scheme {
+            Scheme::Limited(l) => Some(RuledLimiter::new(l, &rep.limiter_ties)),
+            _ => None,
+        };
+        Self { rep: rep.clone(), ruled }
+    }
 }
 
 /// Result of linearising one face.
@@ -390,7 +454,8 @@ impl Transport {
     }
 
     /// The flux at face `j` and its derivative coefficients `c = (dF/da, dF/du_{j-1..j+2})`.
-    fn face_lin(&self, a: f64, w: &[f64], rep: &Representation, ch: &Choose, c: &mut [f64; 5]) -> Face {
+    fn face_lin(&self, a: f64, w: &[f64], cx: &LinCtx, ch: &Choose, c: &mut [f64; 5]) -> Face {
+        let rep = &cx.rep;
         *c = [0.0; 5];
         let lambda = self.lambda();
         let (mut kinks, mut unresolved) = (0u32, 0u32);
@@ -426,7 +491,14 @@ impl Transport {
             if idx.len() > 1 && matches!(ch, Choose::Lex { .. }) && g.iter().any(|x| x != &g[0]) {
                 unresolved += 1;
             }
-            let wts = if idx.len() == 1 { vec![1.0] } else { rule_weights(&rep.max_ties, &idx, &g) };
+            let same = g.iter().all(|x| x == &g[0]);
+            let wts = if same {
+                let mut w = vec![0.0; g.len()];
+                w[0] = 1.0;
+                w
+            } else {
+                rule_weights(&rep.max_ties, &idx, &g)
+            };
             for (wq, gq) in wts.iter().zip(&g) {
                 c[2] += wq * gq[0];
                 c[3] += wq * gq[1];
@@ -443,7 +515,10 @@ impl Transport {
                 Scheme::LaxWendroff => (d0, 1.0, 0.0),
                 Scheme::Limited(l) => {
                     let e = match ch {
-                        Choose::Rule => l.eval(d0, y, lim_rule),
+                        Choose::Rule => match &cx.ruled {
+                            Some(r) => r.eval(d0, y),
+                            None => l.eval(d0, y, lim_rule),
+                        },
                         Choose::Lex { du, .. } => {
                             let dirs: Vec<[f64; 2]> = du
                                 .iter()
@@ -533,6 +608,18 @@ impl Transport {
         let n = u.len();
         Self::extend(u, ext);
         flux.clear();
+        // constant velocity and a limiter: the hot loop, with the branches hoisted (same arithmetic
+        // as `face_flux`, so the same bits)
+        if let (Scheme::Limited(l), 1) = (self.scheme, a.len()) {
+            match l {
+                Limiter::Minmod => self.flux_const(a[0], ext, flux, |x, y| Limiter::Minmod.value(x, y)),
+                Limiter::Superbee => self.flux_const(a[0], ext, flux, |x, y| Limiter::Superbee.value(x, y)),
+                Limiter::Mc => self.flux_const(a[0], ext, flux, |x, y| Limiter::Mc.value(x, y)),
+                Limiter::VanLeer => self.flux_const(a[0], ext, flux, |x, y| Limiter::VanLeer.value(x, y)),
+            }
+            self.update(u, flux, s, out);
+            return;
+        }
         for j in 0..n {
             let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
             flux.push(self.face_flux(aj, &ext[j..j + 4]));
@@ -540,13 +627,222 @@ impl Transport {
         self.update(u, flux, s, out);
     }
 
+    /// [`Transport::face_lin`] for a constant velocity `a != 0` and the representation's rules, with
+    /// the branches hoisted out of the loop (the same arithmetic, so the same bits). `fast` is a
+    /// branch-free slope `(value, d/dx, d/dy, kink)` valid off kinks; faces it flags as kinks are
+    /// redone with `slow` (the representation's rule) in a second pass.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn lin_const(
+        &self,
+        a: f64,
+        ext: &[f64],
+        lin: &mut Linearization,
+        flux: &mut Vec<f64>,
+        want_flux: bool,
+        fast: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+        slow: impl Fn(f64, f64) -> (f64, f64, f64),
+    ) -> usize {
+        let lambda = self.lambda();
+        let n = ext.len() - 3;
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        lin.flags.resize(n, 0.0);
+        let (ca, cm1, c0, cp1, cp2, kf) = (
+            &mut lin.ca[..n],
+            &mut lin.cm1[..n],
+            &mut lin.c0[..n],
+            &mut lin.cp1[..n],
+            &mut lin.cp2[..n],
+            &mut lin.flags[..n],
+        );
+        // first pass: branch-free over every face (vectorises); second pass: the kink faces only
+        if a > 0.0 {
+            let cl = 0.5 * a * (1.0 - a * lambda);
+            let k = 0.5 * (1.0 - 2.0 * a * lambda);
+            for j in 0..n {
+                let (sl, glx, gly, kink) = fast(e2[j] - e1[j], e1[j] - e0[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                ca[j] = e1[j] + k * sl;
+                cm1[j] = -cl * gly;
+                c0[j] = a + cl * (gly - glx);
+                cp1[j] = cl * glx;
+                cp2[j] = 0.0;
+            }
+            for j in 0..n {
+                if kf[j] != 0.0 {
+                    let (sl, glx, gly) = slow(e2[j] - e1[j], e1[j] - e0[j]);
+                    ca[j] = e1[j] + k * sl;
+                    cm1[j] = -cl * gly;
+                    c0[j] = a + cl * (gly - glx);
+                    cp1[j] = cl * glx;
+                }
+            }
+        } else {
+            let cr = -0.5 * a * (1.0 + a * lambda);
+            let k = 0.5 * (1.0 + 2.0 * a * lambda);
+            for j in 0..n {
+                let (sr, grx, gry, kink) = fast(e2[j] - e1[j], e3[j] - e2[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                ca[j] = e2[j] - k * sr;
+                cm1[j] = 0.0;
+                c0[j] = -cr * grx;
+                cp1[j] = a + cr * (grx - gry);
+                cp2[j] = cr * gry;
+            }
+            for j in 0..n {
+                if kf[j] != 0.0 {
+                    let (sr, grx, gry) = slow(e2[j] - e1[j], e3[j] - e2[j]);
+                    ca[j] = e2[j] - k * sr;
+                    c0[j] = -cr * grx;
+                    cp1[j] = a + cr * (grx - gry);
+                    cp2[j] = cr * gry;
+                }
+            }
+        }
+        let kinks = sum8(kf) as usize;
+        if want_flux {
+            let lim = |x: f64, y: f64| if fast(x, y).3 { slow(x, y).0 } else { fast(x, y).0 };
+            if a > 0.0 {
+                flux.extend(
+                    (0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], lim(e2[j] - e1[j], e1[j] - e0[j]), 0.0)),
+                );
+            } else {
+                flux.extend(
+                    (0..n).map(|j| flux_linear(a, lambda, e1[j], e2[j], 0.0, lim(e2[j] - e1[j], e3[j] - e2[j]))),
+                );
+            }
+        }
+        kinks
+    }
+
+    /// The stepper's fused adjoint for a constant velocity `a != 0` with the representation's rules:
+    /// `out = J_u^T g` and the return value `(J_a^T g, kinks)`, without materialising the
+    /// [`Linearization`]. Same products and the same summation order as
+    /// [`Linearization::adj_u`] / [`Linearization::adj_a_from_faces`] (the structurally zero terms
+    /// are left out), so the same numbers as the tape's VJP.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint_const(
+        &self,
+        a: f64,
+        ext: &[f64],
+        g: &[f64],
+        sc: &mut AdjScratch,
+        out: &mut [f64],
+        fast: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+        slow: impl Fn(f64, f64) -> (f64, f64, f64),
+    ) -> (f64, usize) {
+        let lambda = self.lambda();
+        let n = ext.len() - 3;
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        for v in [&mut sc.fb, &mut sc.pa, &mut sc.pl, &mut sc.p0, &mut sc.pr, &mut sc.kf] {
+            v.resize(n, 0.0);
+        }
+        // face cotangents fb_j = lambda (g_{j+1} - g_j)
+        {
+            let (fb, g0, g1) = (&mut sc.fb[..n - 1], &g[..n - 1], &g[1..n]);
+            for j in 0..n - 1 {
+                fb[j] = lambda * (g1[j] - g0[j]);
+            }
+            sc.fb[n - 1] = lambda * (g[0] - g[n - 1]);
+        }
+        let (fb, pa, pl, p0, pr, kf) =
+            (&sc.fb[..n], &mut sc.pa[..n], &mut sc.pl[..n], &mut sc.p0[..n], &mut sc.pr[..n], &mut sc.kf[..n]);
+        // products fb_j * c_j: pl the coefficient on the face's left neighbour (u_{j-1} for a > 0,
+        // none for a < 0), p0 on u_j, pr on u_{j+1} (a > 0) or u_{j+2} (a < 0), and p0/pr shift
+        // for a < 0 (see the gather below)
+        if a > 0.0 {
+            let cl = 0.5 * a * (1.0 - a * lambda);
+            let k = 0.5 * (1.0 - 2.0 * a * lambda);
+            for j in 0..n {
+                let (sl, glx, gly, kink) = fast(e2[j] - e1[j], e1[j] - e0[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                let f = fb[j];
+                pa[j] = f * (e1[j] + k * sl);
+                pl[j] = f * (-cl * gly);
+                p0[j] = f * (a + cl * (gly - glx));
+                pr[j] = f * (cl * glx);
+            }
+            let has_kinks = sum8(kf) > 0.0;
+            for j in 0..n {
+                if has_kinks && kf[j] != 0.0 {
+                    let (sl, glx, gly) = slow(e2[j] - e1[j], e1[j] - e0[j]);
+                    let f = fb[j];
+                    pa[j] = f * (e1[j] + k * sl);
+                    pl[j] = f * (-cl * gly);
+                    p0[j] = f * (a + cl * (gly - glx));
+                    pr[j] = f * (cl * glx);
+                }
+            }
+            // out_i = g_i + fb_{i+1} cm1_{i+1} + fb_i c0_i + fb_{i-1} cp1_{i-1}
+            out[0] = g[0] + pl[1] + p0[0] + pr[n - 1];
+            out[n - 1] = g[n - 1] + pl[0] + p0[n - 1] + pr[n - 2];
+            let (o, gg, l1, c0, r1) = (&mut out[1..n - 1], &g[1..n - 1], &pl[2..n], &p0[1..n - 1], &pr[..n - 2]);
+            for k in 0..n - 2 {
+                o[k] = gg[k] + l1[k] + c0[k] + r1[k];
+            }
+        } else {
+            let cr = -0.5 * a * (1.0 + a * lambda);
+            let k = 0.5 * (1.0 + 2.0 * a * lambda);
+            for j in 0..n {
+                let (sr, grx, gry, kink) = fast(e2[j] - e1[j], e3[j] - e2[j]);
+                kf[j] = if kink { 1.0 } else { 0.0 };
+                let f = fb[j];
+                pa[j] = f * (e2[j] - k * sr);
+                pl[j] = f * (-cr * grx);
+                p0[j] = f * (a + cr * (grx - gry));
+                pr[j] = f * (cr * gry);
+            }
+            let has_kinks = sum8(kf) > 0.0;
+            for j in 0..n {
+                if has_kinks && kf[j] != 0.0 {
+                    let (sr, grx, gry) = slow(e2[j] - e1[j], e3[j] - e2[j]);
+                    let f = fb[j];
+                    pa[j] = f * (e2[j] - k * sr);
+                    pl[j] = f * (-cr * grx);
+                    p0[j] = f * (a + cr * (grx - gry));
+                    pr[j] = f * (cr * gry);
+                }
+            }
+            // out_i = g_i + fb_i c0_i + fb_{i-1} cp1_{i-1} + fb_{i-2} cp2_{i-2}
+            out[0] = g[0] + pl[0] + p0[n - 1] + pr[n - 2];
+            out[1] = g[1] + pl[1] + p0[0] + pr[n - 1];
+            let (o, gg, c0, c1, c2) = (&mut out[2..n], &g[2..n], &pl[2..n], &p0[1..n - 1], &pr[..n - 2]);
+            for k in 0..n - 2 {
+                o[k] = gg[k] + c0[k] + c1[k] + c2[k];
+            }
+        }
+        let kinks = sum8(kf) as usize;
+        (sum8(pa), kinks)
+    }
+
+    #[inline(always)]
+    fn flux_const(&self, a: f64, ext: &[f64], flux: &mut Vec<f64>, lim: impl Fn(f64, f64) -> f64) {
+        let n = ext.len() - 3;
+        let lambda = self.lambda();
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        flux.resize(n, 0.0);
+        let f = &mut flux[..n];
+        if a > 0.0 {
+            let k = 0.5 * (1.0 - a * lambda);
+            for j in 0..n {
+                f[j] = a * (e1[j] + k * lim(e2[j] - e1[j], e1[j] - e0[j]));
+            }
+        } else if a < 0.0 {
+            let k = 0.5 * (1.0 + a * lambda);
+            for j in 0..n {
+                f[j] = a * (e2[j] - k * lim(e2[j] - e1[j], e3[j] - e2[j]));
+            }
+        }
+    }
+
     fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
         let n = u.len();
         let lambda = self.lambda();
-        let mut prev = flux[n - 1];
-        for j in 0..n {
-            out[j] = u[j] - lambda * (flux[j] - prev);
-            prev = flux[j];
+        out[0] = u[0] - lambda * (flux[0] - flux[n - 1]);
+        let (o, uu, f1, f0) = (&mut out[1..n], &u[1..n], &flux[1..n], &flux[..n - 1]);
+        for j in 0..n - 1 {
+            o[j] = uu[j] - lambda * (f1[j] - f0[j]);
         }
         if let Some(s) = s {
             for j in 0..n {
@@ -563,23 +859,61 @@ impl Transport {
         u: &[f64],
         a: &[f64],
         s: Option<&[f64]>,
-        rep: &Representation,
+        cx: &LinCtx,
         lin: &mut Linearization,
         ext: &mut Vec<f64>,
         flux: &mut Vec<f64>,
-        out: &mut [f64],
+        out: Option<&mut [f64]>,
         kink_faces: Option<&mut Vec<usize>>,
     ) -> usize {
         let n = u.len();
         Self::extend(u, ext);
         lin.resize(n, self.lambda(), a.len());
         flux.clear();
+        if a.len() == 1 && a[0] != 0.0 && kink_faces.is_none() {
+            // constant non-zero velocity (the hot loop of the stepper's adjoint)
+            let wf = out.is_some();
+            let kinks = match (self.scheme, &cx.ruled) {
+                (Scheme::Upwind, _) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, |_, _| (0.0, 0.0, 0.0, false), |_, _| (0.0, 0.0, 0.0))
+                }
+                (Scheme::LaxWendroff, _) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, |x, _| (x, 1.0, 0.0, false), |x, _| (x, 1.0, 0.0))
+                }
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
+                    self.lin_const(a[0], ext, lin, flux, wf, super::limiter::minmod_branch_free, |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy)
+                    })
+                }
+                (Scheme::Limited(_), Some(r)) => self.lin_const(
+                    a[0],
+                    ext,
+                    lin,
+                    flux,
+                    wf,
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy, e.kink)
+                    },
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy)
+                    },
+                ),
+                _ => unreachable!("a limited scheme always has a tabulated limiter"),
+            };
+            if let Some(out) = out {
+                self.update(u, flux, s, out);
+            }
+            return kinks;
+        }
         let mut kinks = 0;
         let mut faces = kink_faces;
         let mut c = [0.0; 5];
         for j in 0..n {
             let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
-            let f = self.face_lin(aj, &ext[j..j + 4], rep, &Choose::Rule, &mut c);
+            let f = self.face_lin(aj, &ext[j..j + 4], cx, &Choose::Rule, &mut c);
             lin.set(j, &c);
             flux.push(f.flux);
             if f.kinks > 0 {
@@ -589,7 +923,9 @@ impl Transport {
                 }
             }
         }
-        self.update(u, flux, s, out);
+        if let Some(out) = out {
+            self.update(u, flux, s, out);
+        }
         kinks
     }
 
@@ -666,7 +1002,7 @@ impl Transport {
         self.check_shapes(uv.len(), av.as_ref().map(|v| v.len()), sv.as_ref().map(|v| v.len()))?;
         let a_slice: &[f64] = av.as_deref().unwrap_or(&[]);
         self.check_cfl(if self.scheme.is_linear() { a_slice } else { &uv })?;
-        let rep = tape.representation().clone();
+        let ctx = LinCtx::new(self.scheme, tape.representation());
         let mut lin = Linearization::default();
         let (mut ext, mut flux) = (Vec::new(), Vec::new());
         let mut out = vec![0.0; uv.len()];
@@ -675,11 +1011,11 @@ impl Transport {
             &uv,
             a_slice,
             sv.as_deref(),
-            &rep,
+            &ctx,
             &mut lin,
             &mut ext,
             &mut flux,
-            &mut out,
+            Some(&mut out),
             Some(&mut kink_faces),
         );
         let mut inputs = vec![u];
@@ -693,7 +1029,7 @@ impl Transport {
         });
         let op = StepOp {
             transport: self.clone(),
-            rep,
+            ctx,
             lin: Arc::new(lin),
             locked: None,
             kink_faces,
@@ -724,7 +1060,7 @@ fn op_name(s: Scheme) -> &'static str {
 /// The fused step op.
 struct StepOp {
     transport: Transport,
-    rep: Representation,
+    ctx: LinCtx,
     lin: Arc<Linearization>,
     locked: Option<Arc<Linearization>>,
     kink_faces: Vec<usize>,
@@ -789,7 +1125,7 @@ impl<T: Real> Op<T> for StepOp {
                         None => [0.0; 4],
                     })
                     .collect();
-                let f = self.transport.face_lin(aj, &w, &self.rep, &Choose::Lex { da: &da, du: &du }, &mut c);
+                let f = self.transport.face_lin(aj, &w, &self.ctx, &Choose::Lex { da: &da, du: &du }, &mut c);
                 lin.set(j, &c);
                 unresolved += f.unresolved as usize;
             }
@@ -956,7 +1292,9 @@ pub struct TransportStepper {
     ext: Vec<f64>,
     flux: Vec<f64>,
     fb: Vec<f64>,
-    tmp: Vec<f64>,
+    ga: Vec<f64>,
+    scratch: AdjScratch,
+    ctx: Option<LinCtx>,
 }
 
 impl TransportStepper {
@@ -990,7 +1328,9 @@ impl TransportStepper {
             ext: Vec::new(),
             flux: Vec::new(),
             fb: Vec::new(),
-            tmp: Vec::new(),
+            ga: Vec::new(),
+            scratch: AdjScratch::default(),
+            ctx: None,
         })
     }
 
@@ -999,6 +1339,7 @@ impl TransportStepper {
         self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
         self.grad_source.iter_mut().for_each(|g| *g = 0.0);
         self.kinks = 0;
+        self.ctx = None;
     }
 
     /// `J = sum_j (u_j(T) - target_j)^2 dx` after `steps` steps from `u0`, and `dJ/du0`
@@ -1042,22 +1383,72 @@ impl Stepper for TransportStepper {
     }
     fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
-        self.tmp.resize(n, 0.0);
+        let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
+        let a = &self.velocity;
+        if a.len() == 1 && a[0] != 0.0 {
+            // fused adjoint: no Linearization materialised
+            let mut out = vec![0.0; n];
+            Transport::extend(u, &mut self.ext);
+            let t = &self.transport;
+            let (ext, sc) = (&self.ext, &mut self.scratch);
+            let slow_of = |r: &RuledLimiter, x: f64, y: f64| {
+                let e = r.eval(x, y);
+                (e.value, e.gx, e.gy)
+            };
+            let (ga, kinks) = match (t.scheme, &ctx.ruled) {
+                (Scheme::Upwind, _) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, |_, _| (0.0, 0.0, 0.0, false), |_, _| (0.0, 0.0, 0.0))
+                }
+                (Scheme::LaxWendroff, _) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, |x, _| (x, 1.0, 0.0, false), |x, _| (x, 1.0, 0.0))
+                }
+                (Scheme::Limited(Limiter::Minmod), Some(r)) => {
+                    t.adjoint_const(a[0], ext, &g, sc, &mut out, super::limiter::minmod_branch_free, |x, y| {
+                        slow_of(r, x, y)
+                    })
+                }
+                (Scheme::Limited(_), Some(r)) => t.adjoint_const(
+                    a[0],
+                    ext,
+                    &g,
+                    sc,
+                    &mut out,
+                    |x, y| {
+                        let e = r.eval(x, y);
+                        (e.value, e.gx, e.gy, e.kink)
+                    },
+                    |x, y| slow_of(r, x, y),
+                ),
+                _ => unreachable!("a limited scheme always has a tabulated limiter"),
+            };
+            self.kinks += kinks;
+            self.grad_velocity[0] += ga;
+            if self.source.is_some() {
+                let dt = self.transport.dt;
+                for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                    *acc += dt * v;
+                }
+            }
+            return out;
+        }
         self.kinks += self.transport.step_lin(
             u,
             &self.velocity,
             self.source.as_deref(),
-            &self.rep,
+            ctx,
             &mut self.lin,
             &mut self.ext,
             &mut self.flux,
-            &mut self.tmp,
+            None,
             None,
         );
+        let mut out = vec![0.0; n];
+        self.lin.adj_u(&g, &mut out, &mut self.fb);
         if !self.velocity.is_empty() {
-            let mut ga = vec![0.0; self.velocity.len()];
-            self.lin.adj_a(&g, &mut ga, &mut self.fb);
-            for (acc, v) in self.grad_velocity.iter_mut().zip(&ga) {
+            // adj_u left the face cotangents of g in fb
+            self.ga.resize(self.velocity.len(), 0.0);
+            self.lin.adj_a_from_faces(&self.fb, &mut self.ga);
+            for (acc, v) in self.grad_velocity.iter_mut().zip(&self.ga) {
                 *acc += v;
             }
         }
@@ -1067,8 +1458,6 @@ impl Stepper for TransportStepper {
                 *acc += dt * v;
             }
         }
-        let mut out = vec![0.0; n];
-        self.lin.adj_u(&g, &mut out, &mut self.fb);
         out
     }
     fn state_bytes(&self, u: &Vec<f64>) -> usize {
