@@ -136,3 +136,40 @@ fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(),
     }
     crate::train::write_svg(path, &svg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["ritz"];
+        v.extend_from_slice(extra);
+        Cli::parse_from(v).args
+    }
+
+    #[test]
+    fn json_has_the_documented_keys_and_a_plot_is_written() {
+        let dir = std::env::temp_dir().join(format!("kinkgrad-cli-ritz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let svg = dir.join("u.svg");
+        let v = run(args(&["--width", "8", "--steps", "50", "--plot", svg.to_str().unwrap()])).unwrap();
+        for key in ["l2_rel_error", "h1_rel_error", "energy", "seconds"] {
+            assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}");
+        }
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn exact_needs_a_shallow_network() {
+        assert!(run(args(&["--depth", "2", "--steps", "1"])).unwrap_err().contains("depth"));
+        assert!(run(args(&["--method", "quadrature", "--points", "0"])).unwrap_err().contains("points"));
+    }
+}

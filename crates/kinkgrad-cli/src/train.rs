@@ -284,3 +284,58 @@ fn draw_training(svg: &mut String, losses: &[(f64, f64)], history: &[Value]) -> 
     root.present().map_err(|e| e.to_string())?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["train"];
+        v.extend_from_slice(extra);
+        Cli::parse_from(v).args
+    }
+
+    #[test]
+    fn json_summary_has_the_documented_keys() {
+        let v = run(args(&["--limit", "256", "--epochs", "1", "--json"])).unwrap();
+        for key in ["train_accuracy", "test_accuracy", "epochs", "seconds", "kinks_per_layer"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["epochs"], 1);
+        assert_eq!(v["test_examples"], 2000); // the built-in split: last 2 000 of 10 000
+        let layers: Vec<&str> =
+            v["kinks_per_layer"].as_array().unwrap().iter().map(|k| k["layer"].as_str().unwrap()).collect();
+        assert_eq!(layers, ["fc1", "relu1", "fc2"]);
+    }
+
+    #[test]
+    fn save_then_resume_continues_the_epoch_count() {
+        let dir = std::env::temp_dir().join(format!("kinkgrad-cli-train-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ck = dir.join("ck.safetensors");
+        let ck_s = ck.to_str().unwrap();
+        run(args(&["--limit", "128", "--epochs", "1", "--save", ck_s])).unwrap();
+        let v = run(args(&["--limit", "128", "--epochs", "2", "--resume", ck_s])).unwrap();
+        assert_eq!((v["epochs"].as_u64(), v["epochs_this_run"].as_u64()), (Some(2), Some(1)));
+        // a checkpoint of another model is refused with the file named
+        let e = run(args(&["--model", "lenet", "--limit", "64", "--epochs", "1", "--resume", ck_s])).unwrap_err();
+        assert!(e.contains("ck.safetensors"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().contains("/no/such/dir"));
+        assert!(run(args(&["--precision", "f8"])).unwrap_err().contains("precision"));
+        assert!(run(args(&["--pool-ties", "minnorm"])).unwrap_err().contains("pool-ties"));
+        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().contains("optimizer"));
+        assert!(run(args(&["--lr=-1"])).unwrap_err().contains("lr"));
+    }
+}
