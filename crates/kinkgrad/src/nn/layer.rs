@@ -92,6 +92,11 @@ impl Layer {
     }
     /// Apply the layer to `x` with its parameters `p` (empty for parameter-free layers).
     pub fn forward<'t, T: Real>(&self, x: Var<'t, T>, p: &[Var<'t, T>]) -> Result<Var<'t, T>> {
+        let want = self.param_shapes();
+        if p.len() != want.len() || p.iter().zip(&want).any(|(v, s)| &v.shape() != s) {
+            let got: Vec<Vec<usize>> = p.iter().map(|v| v.shape()).collect();
+            return Err(Error::shape("layer", format!("parameters {got:?}, expected {want:?}")));
+        }
         match self {
             Layer::Linear { inputs, .. } => {
                 let s = x.shape();

@@ -13,6 +13,15 @@ use crate::scalar::Real;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
+type UnfoldKey = (Vec<usize>, (usize, usize), (usize, usize), (usize, usize));
+type UnfoldEntry = (UnfoldKey, Arc<[u32]>, (usize, usize));
+
+thread_local! {
+    /// The last few im2col index sets, by (input shape, kernel, stride, padding).
+    static UNFOLD_CACHE: std::cell::RefCell<Vec<UnfoldEntry>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The index that reads a zero (padding) in [`Var::gather`].
 pub const PAD: u32 = u32::MAX;
 
@@ -161,9 +170,27 @@ impl<'t, T: Real> Var<'t, T> {
         padding: (usize, usize),
     ) -> Result<(Var<'t, T>, (usize, usize))> {
         let s = self.shape();
-        let (idx, (oh, ow)) = unfold2d_indices(&s, kernel, stride, padding)?;
+        let key = (s.clone(), kernel, stride, padding);
+        // the indices depend only on the shapes: reuse them across the steps of a training loop
+        let cached =
+            UNFOLD_CACHE.with(|c| c.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, i, o)| (i.clone(), *o)));
+        let (idx, (oh, ow)) = match cached {
+            Some(hit) => hit,
+            None => {
+                let (idx, out) = unfold2d_indices(&s, kernel, stride, padding)?;
+                let idx: Arc<[u32]> = Arc::from(idx);
+                UNFOLD_CACHE.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() >= 8 {
+                        c.remove(0);
+                    }
+                    c.push((key, idx.clone(), out));
+                });
+                (idx, out)
+            }
+        };
         let rows = s[0] * oh * ow;
         let cols = s[1] * kernel.0 * kernel.1;
-        Ok((self.gather(Arc::from(idx), &[rows, cols])?, (oh, ow)))
+        Ok((self.gather(idx, &[rows, cols])?, (oh, ow)))
     }
 }

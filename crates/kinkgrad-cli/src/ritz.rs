@@ -1,0 +1,175 @@
+//! `kinkgrad ritz`: the Deep Ritz method for `-u'' = pi^2 sin(pi x)` on `(0, 1)` with zero boundary
+//! values, by the usual quadrature recipe or by exact integration between sorted breakpoints; an
+//! optional SVG plot of `u` against the exact solution `sin(pi x)`.
+
+use clap::Args as ClapArgs;
+use indicatif::{ProgressBar, ProgressStyle};
+use kinkgrad::nn::ritz::{evaluate, solve, RitzConfig, RitzMethod};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// Arguments of `kinkgrad ritz`.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct Args {
+    /// `quadrature` (u' by autodiff at fixed midpoints; stalls with ReLU) or `exact` (sorted
+    /// breakpoints, exact integration; shallow networks only).
+    #[arg(long, default_value = "exact", value_parser = ["exact", "quadrature"])]
+    pub method: String,
+    /// Hidden width.
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Hidden layers (quadrature only; exact needs 1).
+    #[arg(long, default_value_t = 1)]
+    pub depth: usize,
+    /// Adam steps.
+    #[arg(long, default_value_t = 3000)]
+    pub steps: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-2)]
+    pub lr: f64,
+    /// Quadrature midpoints (quadrature method).
+    #[arg(long, default_value_t = 1000)]
+    pub points: usize,
+    /// Seed of the initial weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw u and the exact solution to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Run `kinkgrad ritz`; the result as JSON.
+pub fn run(args: Args) -> Result<Value, String> {
+    let method: RitzMethod = args.method.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        return Err(format!("invalid lr: {}: must be a positive number", args.lr));
+    }
+    if args.points == 0 {
+        return Err("invalid points: must be positive".into());
+    }
+    let cfg = RitzConfig {
+        method,
+        width: args.width,
+        depth: args.depth,
+        steps: args.steps,
+        lr: args.lr,
+        points: args.points,
+        seed: args.seed,
+    };
+    let bar = ProgressBar::new(args.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut energies = Vec::with_capacity(args.steps);
+    let (model, r) = solve(&cfg, &mut |s, e| {
+        energies.push(e);
+        if s % 50 == 0 {
+            bar.set_position(s as u64);
+            bar.set_message(format!("energy {e:.6}"));
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    if let Some(p) = &args.plot {
+        let xs: Vec<f64> = (0..=1000).map(|i| i as f64 / 1000.0).collect();
+        let u = evaluate(&model, method, &xs).map_err(|e| e.to_string())?;
+        plot_solution(p, &xs, &u, &args.method)?;
+    }
+    Ok(json!({
+        "method": args.method,
+        "width": args.width,
+        "depth": args.depth,
+        "steps": args.steps,
+        "lr": args.lr,
+        "points": if method == RitzMethod::Quadrature { Some(args.points) } else { None },
+        "seed": args.seed,
+        "l2_rel_error": r.l2_rel_error,
+        "h1_rel_error": r.h1_rel_error,
+        "energy": r.energy,
+        "exact_energy": r.exact_energy,
+        "final_objective": energies.last().copied(),
+        "breakpoints_inside": r.breakpoints_inside,
+        "seconds": r.seconds,
+    }))
+}
+
+/// The human-readable summary of a `ritz` result.
+pub fn human(v: &Value) -> String {
+    format!(
+        "Deep Ritz, method {}, width {}: {} steps in {:.2}s\nrelative L2 error {:.3e}  relative H1 error {:.3e}\nenergy {:.6} (minimum -pi^2/4 = {:.6}), {} breakpoints inside (0, 1)\n",
+        v["method"].as_str().unwrap_or(""),
+        v["width"],
+        v["steps"],
+        v["seconds"].as_f64().unwrap_or(0.0),
+        v["l2_rel_error"].as_f64().unwrap_or(f64::NAN),
+        v["h1_rel_error"].as_f64().unwrap_or(f64::NAN),
+        v["energy"].as_f64().unwrap_or(f64::NAN),
+        v["exact_energy"].as_f64().unwrap_or(f64::NAN),
+        v["breakpoints_inside"],
+    )
+}
+
+fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(), String> {
+    use plotters::prelude::*;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let hi = u.iter().copied().fold(1.0, f64::max) * 1.05;
+        let lo = u.iter().copied().fold(0.0, f64::min).min(0.0) - 0.02;
+        let mut c = ChartBuilder::on(&root)
+            .caption(format!("Deep Ritz ({method}): u (blue) and sin(pi x) (red)"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(30)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..1.0, lo..hi)
+            .map_err(|e| e.to_string())?;
+        c.configure_mesh().x_desc("x").draw().map_err(|e| e.to_string())?;
+        c.draw_series(LineSeries::new(xs.iter().map(|&x| (x, (std::f64::consts::PI * x).sin())), &RED))
+            .map_err(|e| e.to_string())?;
+        c.draw_series(LineSeries::new(xs.iter().copied().zip(u.iter().copied()), &BLUE)).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    crate::train::write_svg(path, &svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["ritz"];
+        v.extend_from_slice(extra);
+        Cli::parse_from(v).args
+    }
+
+    #[test]
+    fn json_has_the_documented_keys_and_a_plot_is_written() {
+        let dir = std::env::temp_dir().join(format!("kinkgrad-cli-ritz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let svg = dir.join("u.svg");
+        let v = run(args(&["--width", "8", "--steps", "50", "--plot", svg.to_str().unwrap()])).unwrap();
+        for key in ["l2_rel_error", "h1_rel_error", "energy", "seconds"] {
+            assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}");
+        }
+        assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn exact_needs_a_shallow_network() {
+        assert!(run(args(&["--depth", "2", "--steps", "1"])).unwrap_err().contains("depth"));
+        assert!(run(args(&["--method", "quadrature", "--points", "0"])).unwrap_err().contains("points"));
+    }
+}

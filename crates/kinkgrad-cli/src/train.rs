@@ -1,0 +1,341 @@
+//! `kinkgrad train`: train an MLP or LeNet on MNIST-style data (the built-in 10 000 digits by
+//! default), in any precision and gradient mode, with a progress bar on stderr, the kink log per
+//! layer, checkpoints (`--save`, `--resume`) and an optional SVG plot of the curves.
+
+use clap::Args as ClapArgs;
+use indicatif::{ProgressBar, ProgressStyle};
+use kinkgrad::nn::{kinks_per_layer, load_split, Init, OptimizerKind, Sequential, Trainer};
+use kinkgrad::{bf16, f16, KinkLog, Mode, Precision, Real, Representation, Rng, TieRule};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The repository's built-in data set (its path is fixed when the binary is built).
+pub const BUILTIN_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist-10k");
+
+/// Arguments of `kinkgrad train`.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct Args {
+    /// Model: `mlp` (784-256-10) or `lenet` (conv5x5(6)-relu-pool2-conv5x5(16)-relu-pool2-120-84-10).
+    #[arg(long, default_value = "mlp", value_parser = ["mlp", "lenet"])]
+    pub model: String,
+    /// Data directory: the original MNIST files (train-* and t10k-*) or one pair of IDX files
+    /// (split 80/20). Default: the built-in 10 000 digits (8 000 train / 2 000 test).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Epochs (default: 5 for mlp, 10 for lenet). With --resume, the total including resumed ones.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Optimiser: `sgd` (momentum 0.9) or `adam`.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Precision: f64, f32, f16, bf16.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    /// Gradient mode: `assoc` (the representation's rule at kinks) or `safe` (branch-locked).
+    #[arg(long, default_value = "assoc", value_parser = ["assoc", "safe"])]
+    pub mode: String,
+    /// Representation preset: minnorm, pytorch, jax, tensorflow.
+    #[arg(long, default_value = "minnorm")]
+    pub convention: String,
+    /// relu'(0) (any real; overrides the preset).
+    #[arg(long)]
+    pub relu_at_zero: Option<f64>,
+    /// Tie rule of max-pooling windows: first, last, mean (overrides the preset).
+    #[arg(long)]
+    pub pool_ties: Option<String>,
+    /// Initialisation: pytorch (default of nn.Linear/nn.Conv2d) or he.
+    #[arg(long, default_value = "pytorch")]
+    pub init: String,
+    /// Seed of the initial weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use only the first N training examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Save weights, optimiser state, epoch and RNG here (safetensors, written atomically) after
+    /// every epoch.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Resume from a checkpoint written by --save.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Print the summary as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the loss and accuracy curves to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// Run `kinkgrad train`; the summary as JSON (printed by the caller).
+pub fn run(args: Args) -> Result<Value, String> {
+    let precision: Precision = args.precision.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+    match precision {
+        Precision::F64 => train::<f64>(&args),
+        Precision::F32 => train::<f32>(&args),
+        Precision::F16 => train::<f16>(&args),
+        Precision::BF16 => train::<bf16>(&args),
+    }
+    .map_err(|e| e.to_string())
+}
+
+fn representation(args: &Args) -> kinkgrad::Result<Representation> {
+    let mut rep = Representation::preset(&args.convention)?;
+    if let Some(z) = args.relu_at_zero {
+        if !z.is_finite() {
+            return Err(kinkgrad::Error::invalid("relu-at-zero", "must be a finite number"));
+        }
+        rep = rep.with_relu_at_zero(z);
+    }
+    if let Some(p) = &args.pool_ties {
+        let rule: TieRule = p.parse()?;
+        if !matches!(rule, TieRule::First | TieRule::Last | TieRule::Mean) {
+            return Err(kinkgrad::Error::invalid("pool-ties", format!("'{p}', expected first, last or mean")));
+        }
+        rep.pool_ties = rule;
+        rep.name = "custom".into();
+    }
+    Ok(rep)
+}
+
+fn log_json(log: &KinkLog) -> Value {
+    Value::Array(log.sites().into_iter().map(|s| json!({"layer": s.scope, "op": s.op, "count": s.count})).collect())
+}
+
+fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
+    let dir = args.data.clone().unwrap_or_else(|| PathBuf::from(BUILTIN_DATA));
+    let (mut train, test) = load_split(&dir)?;
+    if let Some(n) = args.limit {
+        if n == 0 {
+            return Err(kinkgrad::Error::invalid("limit", "must be positive"));
+        }
+        train = train.split(n.min(train.n)).0;
+    }
+    let rep = representation(args)?;
+    let init: Init = args.init.parse()?;
+    let opt: OptimizerKind = args.optimizer.parse()?;
+    let mode = if args.mode == "safe" { Mode::Safe { seed: args.seed, max_directions: 4 } } else { Mode::Assoc };
+    let mut rng = Rng::new(args.seed);
+    let model = match args.model.as_str() {
+        "lenet" => Sequential::<T>::lenet(None, init, &mut rng)?,
+        _ => Sequential::<T>::mlp(&[train.pixels_per_image(), 256, 10], init, &mut rng)?,
+    };
+    let epochs = args.epochs.unwrap_or(if args.model == "lenet" { 10 } else { 5 });
+    let mut tr = Trainer::new(model, opt, args.lr, args.batch, mode, rep.clone(), args.seed)?;
+    if let Some(r) = &args.resume {
+        tr.load(r)?;
+    }
+    let batches = train.n.div_ceil(args.batch);
+    let todo = epochs.saturating_sub(tr.epoch);
+    let bar = ProgressBar::new((todo * batches) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let mut total = KinkLog::default();
+    let mut history = Vec::new();
+    let mut batch_losses: Vec<(f64, f64)> = Vec::new();
+    let first_epoch = tr.epoch;
+    while tr.epoch < epochs {
+        let r = tr.train_epoch(&train, &mut |b| {
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {}/{epochs} batch {}/{} loss {:.4} acc {:.4}",
+                b.epoch, b.batch, b.batches, b.loss, b.accuracy
+            ));
+            batch_losses.push(((b.epoch - 1) as f64 + b.batch as f64 / b.batches as f64, b.loss));
+        })?;
+        let (test_acc, test_loss) = tr.evaluate(&test)?;
+        total.merge(&r.kinks);
+        history.push(json!({
+            "epoch": r.epoch,
+            "loss": r.loss,
+            "running_train_accuracy": r.train_accuracy,
+            "test_accuracy": test_acc,
+            "test_loss": test_loss,
+            "seconds": r.seconds,
+            "kinks": log_json(&r.kinks),
+            "kinks_per_layer": per_layer(&tr.model, &r.kinks),
+        }));
+        if let Some(p) = &args.save {
+            tr.save(p)?;
+        }
+    }
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let (train_acc, train_loss) = tr.evaluate(&train)?;
+    let (test_acc, test_loss) = tr.evaluate(&test)?;
+    if let Some(p) = &args.plot {
+        plot_training(p, &batch_losses, &history).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
+    }
+    Ok(json!({
+        "model": args.model,
+        "parameters": tr.model.num_params(),
+        "precision": T::NAME,
+        "mode": tr.mode.name(),
+        "representation": rep.name,
+        "relu_at_zero": rep.relu_at_zero,
+        "pool_ties": format!("{:?}", rep.pool_ties).to_lowercase(),
+        "optimizer": tr.opt.kind.name(),
+        "lr": args.lr,
+        "batch": args.batch,
+        "seed": args.seed,
+        "train_examples": train.n,
+        "test_examples": test.n,
+        "epochs": tr.epoch,
+        "epochs_this_run": tr.epoch - first_epoch,
+        "seconds": seconds,
+        "seconds_per_epoch": if tr.epoch > first_epoch { seconds / (tr.epoch - first_epoch) as f64 } else { 0.0 },
+        "train_accuracy": train_acc,
+        "train_loss": train_loss,
+        "test_accuracy": test_acc,
+        "test_loss": test_loss,
+        "kinks_per_layer": per_layer(&tr.model, &total),
+        "kinks_total": total.total(),
+        "history": history,
+    }))
+}
+
+fn per_layer<T: Real>(model: &Sequential<T>, log: &KinkLog) -> Value {
+    Value::Array(
+        kinks_per_layer(model, log)
+            .into_iter()
+            .map(|(layer, relu, pool)| json!({"layer": layer, "relu_zeros": relu, "pool_ties": pool}))
+            .collect(),
+    )
+}
+
+/// The human-readable summary of a `train` result.
+pub fn human(v: &Value) -> String {
+    let mut s = format!(
+        "{} ({} parameters), {} {}, {} {}: {} epochs in {:.1}s\ntrain accuracy {:.4}  test accuracy {:.4}\n",
+        v["model"].as_str().unwrap_or(""),
+        v["parameters"],
+        v["precision"].as_str().unwrap_or(""),
+        v["mode"].as_str().unwrap_or(""),
+        v["optimizer"].as_str().unwrap_or(""),
+        v["lr"],
+        v["epochs"],
+        v["seconds"].as_f64().unwrap_or(0.0),
+        v["train_accuracy"].as_f64().unwrap_or(0.0),
+        v["test_accuracy"].as_f64().unwrap_or(0.0),
+    );
+    s.push_str("kinks per layer (summed over training): layer, relu zeros, pool ties\n");
+    for k in v["kinks_per_layer"].as_array().into_iter().flatten() {
+        let (r, p) = (k["relu_zeros"].as_u64().unwrap_or(0), k["pool_ties"].as_u64().unwrap_or(0));
+        if r + p > 0 || k["layer"].as_str().is_some_and(|l| l.starts_with("relu") || l.starts_with("pool")) {
+            s.push_str(&format!("  {:<8} {:>10} {:>10}\n", k["layer"].as_str().unwrap_or(""), r, p));
+        }
+    }
+    s
+}
+
+/// Write an SVG string atomically (a crash never leaves half a file).
+pub(crate) fn write_svg(path: &Path, svg: &str) -> Result<(), String> {
+    kinkgrad::io::atomic::write_atomic(path, |w| w.write_all(svg.as_bytes())).map_err(|e| e.to_string())
+}
+
+/// Loss per batch (top) and accuracy per epoch (bottom) as an SVG.
+fn plot_training(path: &Path, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {
+    let mut svg = String::new();
+    draw_training(&mut svg, losses, history)?;
+    write_svg(path, &svg)
+}
+
+fn draw_training(svg: &mut String, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {
+    use plotters::prelude::*;
+    let root = SVGBackend::with_string(svg, (800, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (top, bottom) = root.split_vertically(300);
+    let xmax = losses.last().map_or(1.0, |l| l.0).max(1.0);
+    let lmax = losses.iter().map(|l| l.1).fold(0.0, f64::max).max(1e-3);
+    let mut c = ChartBuilder::on(&top)
+        .caption("training loss (per batch)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..xmax, 0.0..lmax)
+        .map_err(|e| e.to_string())?;
+    c.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
+    c.draw_series(LineSeries::new(losses.iter().copied(), &BLUE)).map_err(|e| e.to_string())?;
+    let pts = |key: &str| -> Vec<(f64, f64)> {
+        history.iter().map(|h| (h["epoch"].as_f64().unwrap_or(0.0), h[key].as_f64().unwrap_or(0.0))).collect()
+    };
+    let (tr, te) = (pts("running_train_accuracy"), pts("test_accuracy"));
+    let lo = tr.iter().chain(&te).map(|p| p.1).fold(1.0, f64::min).min(0.9);
+    let mut c = ChartBuilder::on(&bottom)
+        .caption("accuracy (blue: train, running; red: test)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..xmax, lo..1.0)
+        .map_err(|e| e.to_string())?;
+    c.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
+    c.draw_series(LineSeries::new(tr, &BLUE)).map_err(|e| e.to_string())?;
+    c.draw_series(LineSeries::new(te, &RED)).map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["train"];
+        v.extend_from_slice(extra);
+        Cli::parse_from(v).args
+    }
+
+    #[test]
+    fn json_summary_has_the_documented_keys() {
+        let v = run(args(&["--limit", "256", "--epochs", "1", "--json"])).unwrap();
+        for key in ["train_accuracy", "test_accuracy", "epochs", "seconds", "kinks_per_layer"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["epochs"], 1);
+        assert_eq!(v["test_examples"], 2000); // the built-in split: last 2 000 of 10 000
+        let layers: Vec<&str> =
+            v["kinks_per_layer"].as_array().unwrap().iter().map(|k| k["layer"].as_str().unwrap()).collect();
+        assert_eq!(layers, ["fc1", "relu1", "fc2"]);
+    }
+
+    #[test]
+    fn save_then_resume_continues_the_epoch_count() {
+        let dir = std::env::temp_dir().join(format!("kinkgrad-cli-train-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ck = dir.join("ck.safetensors");
+        let ck_s = ck.to_str().unwrap();
+        run(args(&["--limit", "128", "--epochs", "1", "--save", ck_s])).unwrap();
+        let v = run(args(&["--limit", "128", "--epochs", "2", "--resume", ck_s])).unwrap();
+        assert_eq!((v["epochs"].as_u64(), v["epochs_this_run"].as_u64()), (Some(2), Some(1)));
+        // a checkpoint of another model is refused with the file named
+        let e = run(args(&["--model", "lenet", "--limit", "64", "--epochs", "1", "--resume", ck_s])).unwrap_err();
+        assert!(e.contains("ck.safetensors"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().contains("/no/such/dir"));
+        assert!(run(args(&["--precision", "f8"])).unwrap_err().contains("precision"));
+        assert!(run(args(&["--pool-ties", "minnorm"])).unwrap_err().contains("pool-ties"));
+        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().contains("optimizer"));
+        assert!(run(args(&["--lr=-1"])).unwrap_err().contains("lr"));
+    }
+}
