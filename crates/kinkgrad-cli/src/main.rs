@@ -7,6 +7,9 @@ mod hybrid;
 mod output;
 mod paradox;
 mod plot;
+mod ritz;
+mod train;
+mod transport;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +29,12 @@ enum Command {
     Grad(grad::Args),
     /// Reproduce the talk's paradoxes: Boustany's table, Murat-Trombetti, rounding compensation.
     Paradox(paradox::Args),
+    /// Finite-volume transport schemes: accuracy, kinks, gradients through checkpointed time loops.
+    Transport(transport::TransportArgs),
+    /// Train a network (MLP or LeNet) on MNIST (the built-in 10 000 digits by default).
+    Train(train::Args),
+    /// Deep Ritz for -u'' = f on (0, 1): quadrature (autodiff in x) or exact (sorted breakpoints).
+    Ritz(ritz::Args),
     /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
     Hybrid(hybrid::Args),
 }
@@ -36,10 +45,22 @@ fn main() -> ExitCode {
         Command::Grad(a) => grad::run(a),
         Command::Paradox(a) => paradox::run(a),
         Command::Hybrid(a) => hybrid::run(a),
+        Command::Transport(a) => transport::run(&a),
+        Command::Train(a) => {
+            let json = a.json;
+            train::run(a).map(|v| if json { format!("{v}\n") } else { train::human(&v) })
+        }
+        Command::Ritz(a) => {
+            let json = a.json;
+            ritz::run(a).map(|v| if json { format!("{v}\n") } else { ritz::human(&v) })
+        }
     };
     match result {
         Ok(text) => {
             print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
