@@ -249,3 +249,30 @@ proptest! {
         }
     }
 }
+
+/// A tie that survives every direction drawn is reported in the certificate, never hidden: in
+/// max(x, x) both entries move together along every direction, so `safe` draws up to
+/// `max_directions` probes and reports the tie (the value is still 1 under every rule: the tied
+/// pieces have the same gradient). A tie that the first probe resolves needs one direction.
+#[test]
+fn surviving_ties_are_reported() {
+    for rep in representations() {
+        for max_directions in [1, 3] {
+            let tape = Tape::<f64>::with_representation(rep.clone());
+            let x = tape.var(Tensor::vector(vec![0.7, -0.2]));
+            let y = x.maximum(x).unwrap().sum();
+            let g = tape.gradient(y, &[x], &Mode::Safe { seed: 3, max_directions }).unwrap();
+            assert_eq!(g.values[0].to_f64_vec(), vec![1.0, 1.0]);
+            assert_eq!(g.certificate.kind, CertificateKind::Generalized);
+            assert_eq!((g.certificate.unresolved_ties, g.certificate.directions), (2, max_directions), "{}", rep.name);
+            let l = tape.gradient(y, &[x], &Mode::Lex(None)).unwrap();
+            assert_eq!((l.values[0].to_f64_vec(), l.certificate.unresolved_ties), (vec![1.0, 1.0], 2));
+        }
+        // max(x, -x) at 0 is resolved by the first probe
+        let tape = Tape::<f64>::with_representation(rep.clone());
+        let x = tape.var(Tensor::scalar(0.0));
+        let g = tape.gradient(x.maximum(x.neg()).unwrap(), &[x], &Mode::safe()).unwrap();
+        assert_eq!((g.certificate.unresolved_ties, g.certificate.directions), (0, 1));
+        assert_eq!(g.values[0].item().unwrap().abs(), 1.0);
+    }
+}
