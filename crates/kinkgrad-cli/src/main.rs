@@ -39,6 +39,11 @@ enum Command {
     Hybrid(hybrid::Args),
 }
 
+/// mimalloc keeps freed pages instead of returning them to the OS: the tape allocates and frees
+/// many large buffers per step, and fresh pages cost a fault and a clear each.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -5,6 +5,9 @@ use kinkgrad::pde::scheme::TransportStepper;
 use kinkgrad::{Mode, Representation};
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let scheme = std::env::args().nth(1).unwrap_or("upwind".into());
     let cfg = GenerateConfig { scheme: scheme.parse().unwrap(), ..Default::default() };

@@ -149,40 +149,66 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let mut sel = vec![0u8; n];
     let mut out = vec![T::ZERO; n];
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
-    let mut x = [0.0; MAX_ARITY];
-    let mut s = [0.0; MAX_SWITCHES];
-    let mut sg = [0i8; MAX_SWITCHES];
     let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
-    for e in 0..n {
-        for j in 0..a {
-            x[j] = data[j][e].to_f64();
+    if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
+        // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
+        // NaN takes piece 0's formula, which propagates it, and is not a kink
+        for (&xe, (o, sl)) in data[0].iter().zip(out.iter_mut().zip(sel.iter_mut())) {
+            let xv = xe.to_f64();
+            let pos = xv > 0.0;
+            let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+            *o = T::from_f64(if pos {
+                v1
+            } else if xv.is_nan() {
+                xv
+            } else {
+                v0
+            });
+            *sl = pos as u8;
         }
-        if x[..a].iter().any(|v| v.is_nan()) {
-            // NaN propagates (as in the frameworks) and is not a kink: its signs would all read 0
-            sel[e] = 0;
-            out[e] = T::from_f64(f64::NAN);
-            continue;
+        // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
+        if data[0].iter().any(|v| v.to_f64() == 0.0) {
+            for (e, v) in data[0].iter().enumerate() {
+                if v.to_f64() == 0.0 {
+                    sel[e] = KINK;
+                    kink_at.push(e);
+                    kink_tied.push(0b11);
+                }
+            }
         }
-        prim.switching(&x[..a], &mut s[..ns]);
-        for i in 0..ns {
-            sg[i] = sign(s[i]);
+    } else {
+        let (mut x, mut s, mut sg) = ([0.0; MAX_ARITY], [0.0; MAX_SWITCHES], [0i8; MAX_SWITCHES]);
+        for e in 0..n {
+            for j in 0..a {
+                x[j] = data[j][e].to_f64();
+            }
+            if x[..a].iter().any(|v| v.is_nan()) {
+                // NaN propagates (as in the frameworks) and is not a kink: its signs would all read 0
+                sel[e] = 0;
+                out[e] = T::from_f64(f64::NAN);
+                continue;
+            }
+            prim.switching(&x[..a], &mut s[..ns]);
+            for i in 0..ns {
+                sg[i] = sign(s[i]);
+            }
+            let mask = prim.select(&sg[..ns]);
+            let p = mask.trailing_zeros() as usize;
+            if mask.count_ones() == 1 {
+                sel[e] = p as u8;
+            } else {
+                sel[e] = KINK;
+                kink_at.push(e);
+                kink_tied.push(mask);
+            }
+            // every piece's value, then an indexed pick: no branch on the (data-dependent) piece, which
+            // random signs would mispredict half of the time
+            let mut pv = [0.0; MAX_PIECES];
+            for (q, v) in pv.iter_mut().enumerate().take(np) {
+                *v = prim.piece_value(q, &x[..a]);
+            }
+            out[e] = T::from_f64(pv[p]);
         }
-        let mask = prim.select(&sg[..ns]);
-        let p = mask.trailing_zeros() as usize;
-        if mask.count_ones() == 1 {
-            sel[e] = p as u8;
-        } else {
-            sel[e] = KINK;
-            kink_at.push(e);
-            kink_tied.push(mask);
-        }
-        // every piece's value, then an indexed pick: no branch on the (data-dependent) piece, which
-        // random signs would mispredict half of the time
-        let mut pv = [0.0; MAX_PIECES];
-        for (q, v) in pv.iter_mut().enumerate().take(np) {
-            *v = prim.piece_value(q, &x[..a]);
-        }
-        out[e] = T::from_f64(pv[p]);
     }
     let partials = (0..prim.pieces().len())
         .map(|p| {

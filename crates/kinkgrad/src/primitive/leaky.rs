@@ -26,6 +26,9 @@ impl Piecewise for LeakyRelu {
     fn switches(&self) -> usize {
         1
     }
+    fn sign_of_argument(&self) -> bool {
+        true
+    }
     fn switching(&self, x: &[f64], s: &mut [f64]) {
         s[0] = x[0];
     }

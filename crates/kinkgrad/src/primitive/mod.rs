@@ -59,6 +59,12 @@ pub trait Piecewise: Send + Sync + 'static {
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         tie_weights(self, tied, &self.tie_rule(rep), out)
     }
+    /// True for a one-argument primitive with two pieces and the single switching function `s = x`
+    /// (piece 0 for `x < 0`, piece 1 for `x > 0`, both at 0): relu, leaky relu, abs. Such primitives
+    /// take a vectorised forward path; the generic tests check it against the declaration.
+    fn sign_of_argument(&self) -> bool {
+        false
+    }
     /// The tie rule that applies to this primitive's kinks.
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         rep.max_ties.clone()
@@ -97,6 +103,9 @@ impl Piecewise for Box<dyn Piecewise> {
     }
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         (**self).kink_weights(tied, rep, out)
+    }
+    fn sign_of_argument(&self) -> bool {
+        (**self).sign_of_argument()
     }
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         (**self).tie_rule(rep)
