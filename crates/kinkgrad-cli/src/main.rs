@@ -1,6 +1,7 @@
 //! The `kinkgrad` command-line tool. All printing, files and progress bars live here; the library
 //! does none of it.
 
+mod bench;
 mod expr;
 mod grad;
 mod hybrid;
@@ -35,6 +36,8 @@ enum Command {
     Train(train::Args),
     /// Deep Ritz for -u'' = f on (0, 1): quadrature (autodiff in x) or exact (sorted breakpoints).
     Ritz(ritz::Args),
+    /// Time the performance workloads side by side with the JAX peers, printing the ratios.
+    Bench(bench::Args),
     /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
     Hybrid(hybrid::Args),
 }
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Command::Grad(a) => grad::run(a),
         Command::Paradox(a) => paradox::run(a),
         Command::Hybrid(a) => hybrid::run(a),
+        Command::Bench(a) => bench::run(a),
         Command::Transport(a) => transport::run(&a),
         Command::Train(a) => {
             let json = a.json;
