@@ -620,6 +620,12 @@ impl Transport {
             self.update(u, flux, s, out);
             return;
         }
+        if let (Scheme::Upwind, 1) = (self.scheme, a.len()) {
+            let (a0, lambda) = (a[0], self.lambda());
+            flux.extend((0..n).map(|j| flux_linear(a0, lambda, ext[j + 1], ext[j + 2], 0.0, 0.0)));
+            self.update(u, flux, s, out);
+            return;
+        }
         for j in 0..n {
             let aj = if a.is_empty() { 0.0 } else { Self::vel(a, j) };
             flux.push(self.face_flux(aj, &ext[j..j + 4]));
