@@ -285,3 +285,24 @@ fn checkpoint_errors_are_clear() {
     assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("labels-idx1-ubyte.gz"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn full_size_layout_gives_train_and_t10k() {
+    // a directory laid out like the original distribution (train-* and t10k-*, raw and gzip'd)
+    // yields the two sets as written, not an 80/20 split
+    use kinkgrad::io::idx::{write_idx, IdxArray, IdxData};
+    let dir = tmp("fullsize");
+    let write = |stem: &str, n: usize, gz: bool, fill: u8| {
+        let img = IdxArray { dims: vec![n, 2, 3], data: IdxData::U8(vec![fill; n * 6]) };
+        let lbl = IdxArray { dims: vec![n], data: IdxData::U8((0..n).map(|i| (i % 10) as u8).collect()) };
+        let ext = if gz { ".gz" } else { "" };
+        write_idx(&dir.join(format!("{stem}-images-idx3-ubyte{ext}")), &img, gz).unwrap();
+        write_idx(&dir.join(format!("{stem}-labels-idx1-ubyte{ext}")), &lbl, gz).unwrap();
+    };
+    write("train", 7, false, 255);
+    write("t10k", 3, true, 0);
+    let (train, test) = load_split(&dir).unwrap();
+    assert_eq!((train.n, test.n, train.rows, train.cols), (7, 3, 2, 3));
+    assert!(train.images.iter().all(|&v| v == 1.0) && test.images.iter().all(|&v| v == 0.0));
+    std::fs::remove_dir_all(&dir).ok();
+}
