@@ -306,3 +306,29 @@ fn full_size_layout_gives_train_and_t10k() {
     assert!(train.images.iter().all(|&v| v == 1.0) && test.images.iter().all(|&v| v == 0.0));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn lex_mode_agrees_with_reverse_mode_off_kinks() {
+    // off kinks every mode returns the same derivative: the forward (JVP) rules of the im2col
+    // gather, the convolution and the pooling agree with their reverse (VJP) rules
+    let layers = [
+        Layer::Conv2d { in_channels: 1, out_channels: 2, kernel: 3, stride: 1, padding: 1 },
+        Layer::MaxPool2d { kernel: 2, stride: 2, rule: None },
+    ];
+    let mut rng = Rng::new(8);
+    let mut xs: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 + 0.05).collect();
+    rng.shuffle(&mut xs);
+    let w: Vec<f64> = (0..18).map(|_| rng.normal()).collect();
+    let tape = Tape::<f64>::new();
+    let x = tape.var(Tensor::from_f64(vec![1, 1, 4, 4], &xs).unwrap());
+    let wv = tape.constant(Tensor::from_f64(vec![2, 1, 3, 3], &w).unwrap());
+    let bv = tape.constant(Tensor::from_f64(vec![2], &[0.1, -0.2]).unwrap());
+    let h = layers[0].forward(x, &[wv, bv]).unwrap();
+    let y = layers[1].forward(h, &[]).unwrap().square().sum();
+    let a = tape.gradient(y, &[x], &Mode::Assoc).unwrap();
+    assert_eq!(a.certificate.kind.as_str(), "exact");
+    let l = tape.gradient(y, &[x], &Mode::Lex(None)).unwrap();
+    for (p, q) in a.values[0].to_f64_vec().iter().zip(l.values[0].to_f64_vec()) {
+        assert!((p - q).abs() < 1e-12 * (1.0 + p.abs()), "{p} vs {q}");
+    }
+}
