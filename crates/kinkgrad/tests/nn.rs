@@ -285,3 +285,50 @@ fn checkpoint_errors_are_clear() {
     assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("labels-idx1-ubyte.gz"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn full_size_layout_gives_train_and_t10k() {
+    // a directory laid out like the original distribution (train-* and t10k-*, raw and gzip'd)
+    // yields the two sets as written, not an 80/20 split
+    use kinkgrad::io::idx::{write_idx, IdxArray, IdxData};
+    let dir = tmp("fullsize");
+    let write = |stem: &str, n: usize, gz: bool, fill: u8| {
+        let img = IdxArray { dims: vec![n, 2, 3], data: IdxData::U8(vec![fill; n * 6]) };
+        let lbl = IdxArray { dims: vec![n], data: IdxData::U8((0..n).map(|i| (i % 10) as u8).collect()) };
+        let ext = if gz { ".gz" } else { "" };
+        write_idx(&dir.join(format!("{stem}-images-idx3-ubyte{ext}")), &img, gz).unwrap();
+        write_idx(&dir.join(format!("{stem}-labels-idx1-ubyte{ext}")), &lbl, gz).unwrap();
+    };
+    write("train", 7, false, 255);
+    write("t10k", 3, true, 0);
+    let (train, test) = load_split(&dir).unwrap();
+    assert_eq!((train.n, test.n, train.rows, train.cols), (7, 3, 2, 3));
+    assert!(train.images.iter().all(|&v| v == 1.0) && test.images.iter().all(|&v| v == 0.0));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lex_mode_agrees_with_reverse_mode_off_kinks() {
+    // off kinks every mode returns the same derivative: the forward (JVP) rules of the im2col
+    // gather, the convolution and the pooling agree with their reverse (VJP) rules
+    let layers = [
+        Layer::Conv2d { in_channels: 1, out_channels: 2, kernel: 3, stride: 1, padding: 1 },
+        Layer::MaxPool2d { kernel: 2, stride: 2, rule: None },
+    ];
+    let mut rng = Rng::new(8);
+    let mut xs: Vec<f64> = (0..16).map(|i| i as f64 * 0.1 + 0.05).collect();
+    rng.shuffle(&mut xs);
+    let w: Vec<f64> = (0..18).map(|_| rng.normal()).collect();
+    let tape = Tape::<f64>::new();
+    let x = tape.var(Tensor::from_f64(vec![1, 1, 4, 4], &xs).unwrap());
+    let wv = tape.constant(Tensor::from_f64(vec![2, 1, 3, 3], &w).unwrap());
+    let bv = tape.constant(Tensor::from_f64(vec![2], &[0.1, -0.2]).unwrap());
+    let h = layers[0].forward(x, &[wv, bv]).unwrap();
+    let y = layers[1].forward(h, &[]).unwrap().square().sum();
+    let a = tape.gradient(y, &[x], &Mode::Assoc).unwrap();
+    assert_eq!(a.certificate.kind.as_str(), "exact");
+    let l = tape.gradient(y, &[x], &Mode::Lex(None)).unwrap();
+    for (p, q) in a.values[0].to_f64_vec().iter().zip(l.values[0].to_f64_vec()) {
+        assert!((p - q).abs() < 1e-12 * (1.0 + p.abs()), "{p} vs {q}");
+    }
+}

@@ -96,23 +96,22 @@ impl Optimizer {
                 return Err(Error::shape("optimizer", format!("parameter {i}: {:?} vs {:?}", p.shape(), g.shape())));
             }
             let mut w = p.to_f64_vec();
-            let g = g.data();
+            let g: Vec<f64> = g.data().iter().map(|v| v.to_f64()).collect();
+            let lr = self.lr;
+            // zipped iterators (no bounds checks) so that the loops vectorise
             match self.kind {
                 OptimizerKind::Sgd { momentum } => {
-                    let m = &mut self.m[i];
-                    for j in 0..w.len() {
-                        m[j] = momentum * m[j] + g[j].to_f64();
-                        w[j] -= self.lr * m[j];
+                    for ((w, m), &g) in w.iter_mut().zip(self.m[i].iter_mut()).zip(&g) {
+                        *m = momentum * *m + g;
+                        *w -= lr * *m;
                     }
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
-                    let (m, v) = (&mut self.m[i], &mut self.v[i]);
                     let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
-                    for j in 0..w.len() {
-                        let gj = g[j].to_f64();
-                        m[j] = beta1 * m[j] + (1.0 - beta1) * gj;
-                        v[j] = beta2 * v[j] + (1.0 - beta2) * gj * gj;
-                        w[j] -= self.lr * (m[j] / c1) / ((v[j] / c2).sqrt() + eps);
+                    for (((w, m), v), &g) in w.iter_mut().zip(self.m[i].iter_mut()).zip(self.v[i].iter_mut()).zip(&g) {
+                        *m = beta1 * *m + (1.0 - beta1) * g;
+                        *v = beta2 * *v + (1.0 - beta2) * g * g;
+                        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
                     }
                 }
             }

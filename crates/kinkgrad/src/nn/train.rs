@@ -248,7 +248,9 @@ impl<T: Real> Trainer<T> {
     }
 
     /// Resume from a checkpoint written by [`Trainer::save`]: the model's layers must match (names
-    /// and shapes are checked); weights, optimiser state, epoch and RNG are restored.
+    /// and shapes are checked) and so must the optimiser kind; weights (converted to `T`), optimiser
+    /// state, step count, epoch and RNG are restored. The learning rate, batch size and mode stay
+    /// those of this trainer.
     pub fn load(&mut self, path: &Path) -> Result<()> {
         let (tensors, meta) = safetensors_io::load(path)?;
         let mut expected: Vec<(String, Vec<usize>)> = Vec::new();

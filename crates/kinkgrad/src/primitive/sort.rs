@@ -49,7 +49,7 @@ impl SortOp {
                 k += m;
             }
         }
-        Sparse { rows, in_shape: vec![self.n], out_shape: vec![self.n] }
+        Sparse::from_rows(&rows, vec![self.n], vec![self.n])
     }
 }
 

@@ -40,26 +40,86 @@ impl Windows {
     }
 }
 
-/// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint).
+/// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint),
+/// in compressed-row form: row `r` holds `cols[start[r]..start[r+1]]` with weights `w[..]`.
 pub(crate) struct Sparse {
-    pub(crate) rows: Vec<Vec<(u32, f64)>>,
+    start: Vec<u32>,
+    cols: Vec<u32>,
+    w: Vec<f64>,
     pub(crate) in_shape: Vec<usize>,
     pub(crate) out_shape: Vec<usize>,
 }
 
 impl Sparse {
+    /// From explicit rows.
+    pub(crate) fn from_rows(rows: &[Vec<(u32, f64)>], in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+        let mut b = SparseBuilder::new(rows.len());
+        for r in rows {
+            b.row(r.iter().copied());
+        }
+        b.finish(in_shape, out_shape)
+    }
     pub(crate) fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
-        self.rows.iter().map(|r| T::from_f64(r.iter().fold(0.0, |a, &(c, w)| a + w * x[c as usize].to_f64()))).collect()
+        (0..self.start.len() - 1)
+            .map(|r| {
+                let (a, b) = (self.start[r] as usize, self.start[r + 1] as usize);
+                if b == a + 1 && self.w[a] == 1.0 {
+                    // one entry of weight 1: the value itself (what the f64 sum would round back to)
+                    x[self.cols[a] as usize]
+                } else {
+                    T::from_f64((a..b).fold(0.0, |acc, i| acc + self.w[i] * x[self.cols[i] as usize].to_f64()))
+                }
+            })
+            .collect()
     }
     pub(crate) fn transpose(&self) -> Sparse {
         let n: usize = self.in_shape.iter().product();
-        let mut rows = vec![Vec::new(); n];
-        for (r, row) in self.rows.iter().enumerate() {
-            for &(c, w) in row {
-                rows[c as usize].push((r as u32, w));
+        // counting sort by column; rows stay in increasing order inside each transposed row
+        let mut start = vec![0u32; n + 1];
+        for &c in &self.cols {
+            start[c as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill: Vec<u32> = start[..n].to_vec();
+        let mut cols = vec![0u32; self.cols.len()];
+        let mut w = vec![0f64; self.w.len()];
+        for r in 0..self.start.len() - 1 {
+            for i in self.start[r] as usize..self.start[r + 1] as usize {
+                let c = self.cols[i] as usize;
+                let at = fill[c] as usize;
+                cols[at] = r as u32;
+                w[at] = self.w[i];
+                fill[c] += 1;
             }
         }
-        Sparse { rows, in_shape: self.out_shape.clone(), out_shape: self.in_shape.clone() }
+        Sparse { start, cols, w, in_shape: self.out_shape.clone(), out_shape: self.in_shape.clone() }
+    }
+}
+
+/// Builds a [`Sparse`] row by row.
+pub(crate) struct SparseBuilder {
+    start: Vec<u32>,
+    cols: Vec<u32>,
+    w: Vec<f64>,
+}
+
+impl SparseBuilder {
+    pub(crate) fn new(rows: usize) -> Self {
+        let mut start = Vec::with_capacity(rows + 1);
+        start.push(0);
+        Self { start, cols: Vec::with_capacity(rows), w: Vec::with_capacity(rows) }
+    }
+    pub(crate) fn row(&mut self, entries: impl IntoIterator<Item = (u32, f64)>) {
+        for (c, w) in entries {
+            self.cols.push(c);
+            self.w.push(w);
+        }
+        self.start.push(self.cols.len() as u32);
+    }
+    pub(crate) fn finish(self, in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+        Sparse { start: self.start, cols: self.cols, w: self.w, in_shape, out_shape }
     }
 }
 
@@ -99,16 +159,22 @@ struct WindowOp {
 
 impl WindowOp {
     fn selection(&self) -> Sparse {
-        let mut rows: Vec<Vec<(u32, f64)>> =
-            (0..self.windows.len()).map(|w| vec![(self.windows.window(w)[self.sel[w] as usize], 1.0)]).collect();
+        let nw = self.windows.len();
+        let mut b = SparseBuilder::new(nw);
         let mut wts = Vec::new();
-        for (q, &w) in self.kink_at.iter().enumerate() {
-            let tied: Vec<usize> = self.locked[q].iter().map(|&i| i as usize).collect();
-            self.rule.weights(&tied, &mut wts);
+        let mut q = 0; // next kink (kink_at is ascending)
+        for w in 0..nw {
             let win = self.windows.window(w);
-            rows[w] = tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)).collect();
+            if q < self.kink_at.len() && self.kink_at[q] == w {
+                let tied: Vec<usize> = self.locked[q].iter().map(|&i| i as usize).collect();
+                self.rule.weights(&tied, &mut wts);
+                b.row(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)));
+                q += 1;
+            } else {
+                b.row([(win[self.sel[w] as usize], 1.0)]);
+            }
         }
-        Sparse { rows, in_shape: self.in_shape.clone(), out_shape: self.out_shape.clone() }
+        b.finish(self.in_shape.clone(), self.out_shape.clone())
     }
 }
 
@@ -187,9 +253,9 @@ pub fn reduce_windows<'t, T: Real>(
                 bv = xv;
             }
         }
-        let tied: Vec<u32> =
-            win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32).collect();
-        if tied.len() > 1 {
+        if win.iter().filter(|&&p| d[p as usize] == bv).count() > 1 {
+            let tied: Vec<u32> =
+                win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32).collect();
             kink_at.push(w);
             kink_tied.push(tied);
         }

@@ -33,11 +33,16 @@ impl<T: Real> Tensor<T> {
         let st: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
         let mut out = Vec::with_capacity(self.len());
         let d = self.data();
-        let mut idx = vec![0usize; nd];
+        if self.is_empty() || nd == 0 {
+            return Ok(Tensor::from_parts(shape, d.to_vec()));
+        }
+        // a strided inner loop over the last output axis, an odometer over the others
+        let (inner, ist) = (shape[nd - 1], st[nd - 1]);
+        let mut idx = vec![0usize; nd - 1];
         let mut off = 0usize;
-        for _ in 0..self.len() {
-            out.push(d[off]);
-            for a in (0..nd).rev() {
+        for _ in 0..self.len() / inner {
+            out.extend((0..inner).map(|j| d[off + j * ist]));
+            for a in (0..nd - 1).rev() {
                 idx[a] += 1;
                 off += st[a];
                 if idx[a] < shape[a] {
