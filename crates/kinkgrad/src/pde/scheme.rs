@@ -1294,6 +1294,8 @@ pub struct TransportStepper {
     fb: Vec<f64>,
     ga: Vec<f64>,
     scratch: AdjScratch,
+    /// Released state buffers, reused by `step` (at most the schedule's peak number of states).
+    pool: Vec<Vec<f64>>,
     ctx: Option<LinCtx>,
 }
 
@@ -1330,8 +1332,17 @@ impl TransportStepper {
             fb: Vec::new(),
             ga: Vec::new(),
             scratch: AdjScratch::default(),
+            pool: Vec::new(),
             ctx: None,
         })
+    }
+
+    /// Free the state buffers kept for reuse. A stepper keeps the buffers the checkpoint schedule
+    /// hands back ([`Stepper::recycle`]), up to the schedule's peak number of states, so that a
+    /// stepper reused across gradient calls (a training loop) does not touch fresh memory at every
+    /// step.
+    pub fn release_buffers(&mut self) {
+        self.pool = Vec::new();
     }
 
     /// Reset the accumulated gradients and the kink count.
@@ -1377,7 +1388,13 @@ impl Stepper for TransportStepper {
     type State = Vec<f64>;
     type Adjoint = Vec<f64>;
     fn step(&mut self, _n: usize, u: &Vec<f64>) -> Vec<f64> {
-        let mut out = vec![0.0; u.len()];
+        let mut out = match self.pool.pop() {
+            Some(mut v) => {
+                v.resize(u.len(), 0.0);
+                v
+            }
+            None => vec![0.0; u.len()],
+        };
         self.transport.step_values(u, &self.velocity, self.source.as_deref(), &mut self.ext, &mut self.flux, &mut out);
         out
     }
@@ -1462,5 +1479,8 @@ impl Stepper for TransportStepper {
     }
     fn state_bytes(&self, u: &Vec<f64>) -> usize {
         u.len() * std::mem::size_of::<f64>()
+    }
+    fn recycle(&mut self, state: Vec<f64>) {
+        self.pool.push(state);
     }
 }
