@@ -1296,6 +1296,8 @@ pub struct TransportStepper {
     scratch: AdjScratch,
     /// Released state buffers, reused by `step` (at most the schedule's peak number of states).
     pool: Vec<Vec<f64>>,
+    /// The previous adjoint's buffer, reused for the next one.
+    spare: Vec<f64>,
     ctx: Option<LinCtx>,
 }
 
@@ -1333,6 +1335,7 @@ impl TransportStepper {
             ga: Vec::new(),
             scratch: AdjScratch::default(),
             pool: Vec::new(),
+            spare: Vec::new(),
             ctx: None,
         })
     }
@@ -1403,8 +1406,9 @@ impl Stepper for TransportStepper {
         let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
         let a = &self.velocity;
         if a.len() == 1 && a[0] != 0.0 {
-            // fused adjoint: no Linearization materialised
-            let mut out = vec![0.0; n];
+            // fused adjoint: no Linearization materialised; the output reuses a spare buffer
+            let mut out = std::mem::take(&mut self.spare);
+            out.resize(n, 0.0);
             Transport::extend(u, &mut self.ext);
             let t = &self.transport;
             let (ext, sc) = (&self.ext, &mut self.scratch);
@@ -1446,6 +1450,7 @@ impl Stepper for TransportStepper {
                     *acc += dt * v;
                 }
             }
+            self.spare = g;
             return out;
         }
         self.kinks += self.transport.step_lin(
