@@ -75,11 +75,33 @@ fn best(mut f: impl FnMut(), reps: usize) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// CPU time (user + system) of this thread in seconds, from `/proc/thread-self/stat` (clock ticks
+/// of 10 ms; Linux only): averaged over many runs it measures the work itself, undisturbed by other
+/// processes waiting for the same cores.
+fn thread_cpu() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (ut, st): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((ut + st) / 100.0)
+}
+
+/// Mean CPU time per run over `reps` runs (NaN where unavailable).
+fn cpu_per_run(mut f: impl FnMut(), reps: usize) -> f64 {
+    f();
+    let Some(a) = thread_cpu() else { return f64::NAN };
+    for _ in 0..reps {
+        f();
+    }
+    thread_cpu().map_or(f64::NAN, |b| (b - a) / reps as f64)
+}
+
 fn summary() {
     let w = work();
     let fwd = best(|| _ = black_box(forward(&w)), 21);
     println!("transport {CELLS} cells x {STEPS} steps, lw-minmod, f64 (minimum wall time of 21 runs)");
     println!("  forward                    {:8.3} ms", fwd * 1e3);
+    let fwd_cpu = cpu_per_run(|| _ = black_box(forward(&w)), 400);
     for (name, s) in [
         ("store-all", Schedule::StoreAll),
         ("sqrt", Schedule::Sqrt),
@@ -95,6 +117,17 @@ fn summary() {
             fresh * 1e3,
             fresh / fwd
         );
+    }
+    println!("CPU time per run (thread user+system time over many runs):");
+    println!("  forward                    {:8.3} ms", fwd_cpu * 1e3);
+    for (name, s) in [
+        ("store-all", Schedule::StoreAll),
+        ("sqrt", Schedule::Sqrt),
+        ("revolve:10", Schedule::Revolve { snapshots: 10 }),
+    ] {
+        let mut st = stepper(&w);
+        let g = cpu_per_run(|| _ = black_box(gradient(&mut st, &w, &s)), 100);
+        println!("  gradient ({name:10})    {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd_cpu);
     }
     let g = best(|| _ = black_box(tape_gradient(&w)), 5);
     println!("  gradient (tape, fused op)  {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd);
