@@ -57,8 +57,10 @@
 //! adjoint's dependence on the cotangent; the coefficients themselves are constants there (their
 //! dependence on `u` and `a` is not differentiated: exact for the `u`-part of the linear schemes,
 //! whose pieces are linear in `u`). [`TransportStepper`] implements the checkpoint [`Stepper`] with
-//! a hand-written adjoint on the same [`Linearization`] (no tape), for long runs; the test
-//! `stepper_adjoint_equals_tape_vjp` checks they agree.
+//! a hand-written adjoint on the same per-face coefficients (no tape; for a constant velocity fused
+//! into one pass without materialising the [`Linearization`]), for long runs; the test
+//! `stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise` (tests/transport.rs) checks that they
+//! give equal numbers.
 
 use super::checkpoint::{self, RunStats, Schedule, Stepper};
 use super::grid::{check_cfl, Grid};
