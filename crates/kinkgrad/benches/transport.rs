@@ -43,8 +43,13 @@ fn forward(w: &Work) -> f64 {
     u.iter().zip(&w.target).map(|(a, b)| (a - b) * (a - b)).sum()
 }
 
-fn gradient(w: &Work, schedule: &Schedule) -> Vec<f64> {
-    let mut st = TransportStepper::new(w.t.clone(), vec![1.0], None, Representation::default()).unwrap();
+fn stepper(w: &Work) -> TransportStepper {
+    TransportStepper::new(w.t.clone(), vec![1.0], None, Representation::default()).unwrap()
+}
+
+/// One gradient with a stepper reused across calls (as in a training loop: its state buffers are
+/// recycled).
+fn gradient(st: &mut TransportStepper, w: &Work, schedule: &Schedule) -> Vec<f64> {
     st.loss_gradient(&w.u0, &w.target, STEPS, schedule).unwrap().1
 }
 
@@ -73,18 +78,59 @@ fn best(mut f: impl FnMut(), reps: usize) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
+/// CPU time (user + system) of this thread in seconds, from `/proc/thread-self/stat` (clock ticks
+/// of 10 ms; Linux only): averaged over many runs it measures the work itself, undisturbed by other
+/// processes waiting for the same cores.
+fn thread_cpu() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (ut, st): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+    Some((ut + st) / 100.0)
+}
+
+/// Mean CPU time per run over `reps` runs (NaN where unavailable).
+fn cpu_per_run(mut f: impl FnMut(), reps: usize) -> f64 {
+    f();
+    let Some(a) = thread_cpu() else { return f64::NAN };
+    for _ in 0..reps {
+        f();
+    }
+    thread_cpu().map_or(f64::NAN, |b| (b - a) / reps as f64)
+}
+
 fn summary() {
     let w = work();
     let fwd = best(|| _ = black_box(forward(&w)), 21);
     println!("transport {CELLS} cells x {STEPS} steps, lw-minmod, f64 (minimum wall time of 21 runs)");
     println!("  forward                    {:8.3} ms", fwd * 1e3);
+    let fwd_cpu = cpu_per_run(|| _ = black_box(forward(&w)), 400);
     for (name, s) in [
         ("store-all", Schedule::StoreAll),
         ("sqrt", Schedule::Sqrt),
         ("revolve:10", Schedule::Revolve { snapshots: 10 }),
     ] {
-        let g = best(|| _ = black_box(gradient(&w, &s)), 21);
-        println!("  gradient ({name:10})    {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd);
+        let mut st = stepper(&w);
+        let g = best(|| _ = black_box(gradient(&mut st, &w, &s)), 21);
+        let fresh = best(|| _ = black_box(gradient(&mut stepper(&w), &w, &s)), 21);
+        println!(
+            "  gradient ({name:10})    {:8.3} ms   ratio gradient/forward {:.2}   (fresh stepper: {:.3} ms, ratio {:.2})",
+            g * 1e3,
+            g / fwd,
+            fresh * 1e3,
+            fresh / fwd
+        );
+    }
+    println!("CPU time per run (thread user+system time over many runs):");
+    println!("  forward                    {:8.3} ms", fwd_cpu * 1e3);
+    for (name, s) in [
+        ("store-all", Schedule::StoreAll),
+        ("sqrt", Schedule::Sqrt),
+        ("revolve:10", Schedule::Revolve { snapshots: 10 }),
+    ] {
+        let mut st = stepper(&w);
+        let g = cpu_per_run(|| _ = black_box(gradient(&mut st, &w, &s)), 100);
+        println!("  gradient ({name:10})    {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd_cpu);
     }
     let g = best(|| _ = black_box(tape_gradient(&w)), 5);
     println!("  gradient (tape, fused op)  {:8.3} ms   ratio gradient/forward {:.2}", g * 1e3, g / fwd);
@@ -95,9 +141,11 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("transport_lw_minmod_1000x1000");
     group.sample_size(20);
     group.bench_function("forward", |b| b.iter(|| black_box(forward(&w))));
-    group.bench_function("gradient_store_all", |b| b.iter(|| black_box(gradient(&w, &Schedule::StoreAll))));
+    let mut st = stepper(&w);
+    group.bench_function("gradient_store_all", |b| b.iter(|| black_box(gradient(&mut st, &w, &Schedule::StoreAll))));
+    group.bench_function("gradient_sqrt", |b| b.iter(|| black_box(gradient(&mut st, &w, &Schedule::Sqrt))));
     group.bench_function("gradient_revolve10", |b| {
-        b.iter(|| black_box(gradient(&w, &Schedule::Revolve { snapshots: 10 })))
+        b.iter(|| black_box(gradient(&mut st, &w, &Schedule::Revolve { snapshots: 10 })))
     });
     group.finish();
 }
@@ -108,12 +156,13 @@ fn main() {
     // `TRANSPORT_ONLY=forward|all|sqrt|revolve|tape`: run just that 50 times (for `perf stat`)
     if let Ok(only) = std::env::var("TRANSPORT_ONLY") {
         let w = work();
+        let mut st = stepper(&w);
         for _ in 0..50 {
             match only.as_str() {
                 "forward" => _ = black_box(forward(&w)),
-                "all" => _ = black_box(gradient(&w, &Schedule::StoreAll)),
-                "sqrt" => _ = black_box(gradient(&w, &Schedule::Sqrt)),
-                "revolve" => _ = black_box(gradient(&w, &Schedule::Revolve { snapshots: 10 })),
+                "all" => _ = black_box(gradient(&mut st, &w, &Schedule::StoreAll)),
+                "sqrt" => _ = black_box(gradient(&mut st, &w, &Schedule::Sqrt)),
+                "revolve" => _ = black_box(gradient(&mut st, &w, &Schedule::Revolve { snapshots: 10 })),
                 _ => _ = black_box(tape_gradient(&w)),
             }
         }

@@ -304,7 +304,7 @@ fn gradients_match_finite_differences() {
     }
 }
 
-/// The stepper's hand-written adjoint gives the tape VJP's numbers, and checkpointed gradients
+/// The stepper's hand-written adjoint gives exactly the tape VJP's numbers, and checkpointed gradients
 /// (sqrt, revolve) are bitwise equal to store-all.
 #[test]
 fn stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise() {
@@ -331,6 +331,11 @@ fn stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise() {
             let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
             x.iter().zip(y).all(|(a, b)| (a - b).abs() <= 1e-13 * scale)
         };
+        // the same products in the same order on both paths: equal numbers (== treats -0 as 0; the
+        // fused stepper adjoint leaves out the structurally zero terms, which can only flip a zero's sign)
+        assert_eq!(g_all, gu, "{name} {sign}: stepper vs tape dJ/du0");
+        assert_eq!(st.grad_velocity, ga, "{name} {sign}: stepper vs tape dJ/da");
+        assert_eq!(st.grad_source, gs, "{name} {sign}: stepper vs tape dJ/ds");
         assert!(close(&g_all, &gu), "{name} {sign}: stepper vs tape dJ/du0");
         assert!(close(&st.grad_velocity, &ga), "{name}: stepper vs tape dJ/da");
         assert!(close(&st.grad_source, &gs), "{name}: stepper vs tape dJ/ds");
@@ -563,5 +568,102 @@ fn hessian_vector_product_through_recorded_adjoint() {
     for i in 0..20 {
         let fd = (gp[i] - gm[i]) / (2.0 * h);
         assert!((fd - hv[i]).abs() < 1e-6 * (1.0 + fd.abs()), "{i}: {fd} vs {}", hv[i]);
+    }
+}
+
+/// At kinks the fused op's lexicographic JVP is the directional derivative: with one direction d,
+/// `lex` returns f'(u0; d), which must equal the one-sided difference (J(u0 + h d) - J(u0)) / h for
+/// small h (the pieces are polynomial in u, so the difference converges linearly in h). Checked on
+/// minmod Lax-Wendroff over a square pulse (flat plateaus: kinks at every step), Burgers with a
+/// stationary shock (u_l = -u_r: the Godunov flux's L and R pieces tie), and upwind with a = 0 faces.
+#[test]
+fn lex_is_the_one_sided_directional_derivative_at_kinks() {
+    use kinkgrad::Directions;
+    let n = 24;
+    let g = Grid::unit(n).unwrap();
+    let c = g.centers();
+    let cases: Vec<(Transport, Vec<f64>, Vec<f64>)> = vec![
+        (
+            Transport::from_courant(g, Scheme::Limited(Limiter::Minmod), 1.0, 0.5, false).unwrap(),
+            c.iter().map(|&x| square(x)).collect(),
+            vec![1.0],
+        ),
+        (
+            Transport::from_courant(g, Scheme::Limited(Limiter::Superbee), 1.0, 0.5, false).unwrap(),
+            c.iter().map(|&x| square(x)).collect(),
+            vec![-1.0],
+        ),
+        (
+            Transport::from_courant(g, Scheme::BurgersGodunov, 1.0, 0.5, false).unwrap(),
+            c.iter().map(|&x| if (0.25..0.75).contains(&x) { 1.0 } else { -1.0 }).collect(),
+            vec![],
+        ),
+        (
+            Transport::from_courant(g, Scheme::Upwind, 1.0, 0.5, false).unwrap(),
+            c.iter().map(|&x| 0.3 + x).collect(),
+            g.faces().iter().map(|&x| if x < 0.5 { 0.0 } else { 0.7 }).collect(),
+        ),
+    ];
+    let steps = 6;
+    let mut rng = Rng::new(21);
+    for (t, u0, a) in cases {
+        let w: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let loss = |u: &[f64]| t.simulate(u, &a, None, steps).unwrap().iter().zip(&w).map(|(x, y)| x * y).sum::<f64>();
+        for _ in 0..3 {
+            let d: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let tape = Tape::<f64>::new();
+            let u = tape.var(Tensor::vector(u0.clone()));
+            let av = if a.is_empty() {
+                None
+            } else if a.len() == 1 {
+                Some(tape.scalar(a[0]))
+            } else {
+                Some(tape.constant(Tensor::vector(a.clone())))
+            };
+            let mut v = u;
+            for _ in 0..steps {
+                v = t.step_var(v, av, None).unwrap();
+            }
+            let j = v.mul(tape.constant(Tensor::vector(w.clone()))).unwrap().sum();
+            let m = Directions { rows: n, cols: 1, data: d.clone() };
+            let gr = tape.gradient(j, &[u], &Mode::Lex(Some(m))).unwrap();
+            assert!(gr.certificate.kinks.total() > 0, "{:?}: expected kinks", t.scheme);
+            let ld = gr.ld_derivative.unwrap()[0];
+            let h = 1e-7;
+            let up: Vec<f64> = u0.iter().zip(&d).map(|(x, e)| x + h * e).collect();
+            let one_sided = (loss(&up) - loss(&u0)) / h;
+            assert!(
+                (ld - one_sided).abs() < 1e-5 * (1.0 + one_sided.abs()),
+                "{:?}: lex {ld} vs one-sided {one_sided}",
+                t.scheme
+            );
+        }
+    }
+}
+
+/// The fused step runs in f32 too (values rounded each step) and its gradient is finite and close
+/// to the f64 one.
+#[test]
+fn f32_step_runs_and_matches_f64() {
+    let p = problem("lw-minmod", 32, 10, false, 5);
+    let (g64, _, _, _, _) = p.tape_grad(&Mode::Assoc, Representation::default());
+    let tape = Tape::<f32>::new();
+    let u0 = tape.var(Tensor::<f32>::from_f64(vec![32], &p.u0).unwrap());
+    let a = tape.scalar(p.a[0]);
+    let s = tape.constant(Tensor::<f32>::from_f64(vec![32], &p.s).unwrap());
+    let mut u = u0;
+    for _ in 0..p.steps {
+        u = p.t.step_var(u, Some(a), Some(s)).unwrap();
+    }
+    let j = u
+        .sub(tape.constant(Tensor::<f32>::from_f64(vec![32], &p.target).unwrap()))
+        .unwrap()
+        .square()
+        .sum()
+        .scale(p.t.grid.dx());
+    let g32 = tape.gradient(j, &[u0], &Mode::Assoc).unwrap().values[0].to_f64_vec();
+    let scale = g64.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (x, y) in g32.iter().zip(&g64) {
+        assert!((x - y).abs() < 1e-4 * scale, "{x} vs {y}");
     }
 }

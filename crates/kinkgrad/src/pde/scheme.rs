@@ -57,8 +57,10 @@
 //! adjoint's dependence on the cotangent; the coefficients themselves are constants there (their
 //! dependence on `u` and `a` is not differentiated: exact for the `u`-part of the linear schemes,
 //! whose pieces are linear in `u`). [`TransportStepper`] implements the checkpoint [`Stepper`] with
-//! a hand-written adjoint on the same [`Linearization`] (no tape), for long runs; the test
-//! `stepper_adjoint_equals_tape_vjp` checks they agree.
+//! a hand-written adjoint on the same per-face coefficients (no tape; for a constant velocity fused
+//! into one pass without materialising the [`Linearization`]), for long runs; the test
+//! `stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise` (tests/transport.rs) checks that they
+//! give equal numbers.
 
 use super::checkpoint::{self, RunStats, Schedule, Stepper};
 use super::grid::{check_cfl, Grid};
@@ -1300,6 +1302,10 @@ pub struct TransportStepper {
     fb: Vec<f64>,
     ga: Vec<f64>,
     scratch: AdjScratch,
+    /// Released state buffers, reused by `step` (at most the schedule's peak number of states).
+    pool: Vec<Vec<f64>>,
+    /// The previous adjoint's buffer, reused for the next one.
+    spare: Vec<f64>,
     ctx: Option<LinCtx>,
 }
 
@@ -1336,8 +1342,18 @@ impl TransportStepper {
             fb: Vec::new(),
             ga: Vec::new(),
             scratch: AdjScratch::default(),
+            pool: Vec::new(),
+            spare: Vec::new(),
             ctx: None,
         })
+    }
+
+    /// Free the state buffers kept for reuse. A stepper keeps the buffers the checkpoint schedule
+    /// hands back ([`Stepper::recycle`]), up to the schedule's peak number of states, so that a
+    /// stepper reused across gradient calls (a training loop) does not touch fresh memory at every
+    /// step.
+    pub fn release_buffers(&mut self) {
+        self.pool = Vec::new();
     }
 
     /// Reset the accumulated gradients and the kink count.
@@ -1383,7 +1399,13 @@ impl Stepper for TransportStepper {
     type State = Vec<f64>;
     type Adjoint = Vec<f64>;
     fn step(&mut self, _n: usize, u: &Vec<f64>) -> Vec<f64> {
-        let mut out = vec![0.0; u.len()];
+        let mut out = match self.pool.pop() {
+            Some(mut v) => {
+                v.resize(u.len(), 0.0);
+                v
+            }
+            None => vec![0.0; u.len()],
+        };
         self.transport.step_values(u, &self.velocity, self.source.as_deref(), &mut self.ext, &mut self.flux, &mut out);
         out
     }
@@ -1392,8 +1414,9 @@ impl Stepper for TransportStepper {
         let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
         let a = &self.velocity;
         if a.len() == 1 && a[0] != 0.0 {
-            // fused adjoint: no Linearization materialised
-            let mut out = vec![0.0; n];
+            // fused adjoint: no Linearization materialised; the output reuses a spare buffer
+            let mut out = std::mem::take(&mut self.spare);
+            out.resize(n, 0.0);
             Transport::extend(u, &mut self.ext);
             let t = &self.transport;
             let (ext, sc) = (&self.ext, &mut self.scratch);
@@ -1435,6 +1458,7 @@ impl Stepper for TransportStepper {
                     *acc += dt * v;
                 }
             }
+            self.spare = g;
             return out;
         }
         self.kinks += self.transport.step_lin(
@@ -1468,5 +1492,8 @@ impl Stepper for TransportStepper {
     }
     fn state_bytes(&self, u: &Vec<f64>) -> usize {
         u.len() * std::mem::size_of::<f64>()
+    }
+    fn recycle(&mut self, state: Vec<f64>) {
+        self.pool.push(state);
     }
 }
