@@ -42,12 +42,26 @@ enum Command {
     Hybrid(hybrid::Args),
 }
 
-/// mimalloc keeps freed pages instead of returning them to the OS: the tape allocates and frees
-/// many large buffers per step, and fresh pages cost a fault and a clear each.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+/// Keep freed memory in the heap instead of returning it to the OS: the tape allocates and frees
+/// many large buffers per step, and fresh pages cost a fault and a clear each (glibc's `mallopt`;
+/// `M_MMAP_THRESHOLD` = -3, `M_TRIM_THRESHOLD` = -1).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread exists.
+    unsafe {
+        mallopt(-3, 512 << 20);
+        mallopt(-1, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Grad(a) => grad::run(a),

@@ -1,9 +1,6 @@
 //! Matrix products in f32 through `Tensor::matmul` (the `gemm` crate): 512x512x512, and the first
 //! layer of the MLP benchmark, 128x784 @ 784x512 (forward), plus its two backward products.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use kinkgrad::{Rng, Tensor};
 use std::hint::black_box;

@@ -7,9 +7,6 @@
 //! 8 x 512 relu inputs of each hidden layer exactly on the kink (the biases are kept at 0 in this
 //! variant), so that `safe` runs its tangent pass. After the criterion runs, prints ms/step (median and minimum of 31 steps) for each variant.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use kinkgrad::{Mode, Rng, Tape, Tensor, Var};
 use std::time::Instant;

@@ -2,9 +2,6 @@
 //! gradient in `assoc` mode, Adam update). Compare with PyTorch eager on the same machine
 //! (`benches/nn_peer.py`).
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{criterion_group, criterion_main, Criterion};
 use kinkgrad::io::mnist::Mnist;
 use kinkgrad::nn::{Init, OptimizerKind, Sequential, Trainer};

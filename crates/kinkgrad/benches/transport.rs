@@ -6,9 +6,6 @@
 //! (store-all, sqrt, revolve:10) and through the tape (one fused op per step), and prints the
 //! gradient/forward ratios (medians of repeated runs) before criterion's own measurements.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{criterion_group, Criterion};
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::grid::Grid;
