@@ -10,8 +10,21 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The repository's built-in data set (its path is fixed when the binary is built).
-pub const BUILTIN_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/mnist-10k");
+/// The built-in data set (the repository's `data/mnist-10k`), compiled into the binary.
+const BUILTIN_IMAGES: &[u8] = include_bytes!("../../../data/mnist-10k/images-idx3-ubyte.gz");
+const BUILTIN_LABELS: &[u8] = include_bytes!("../../../data/mnist-10k/labels-idx1-ubyte.gz");
+
+/// The built-in 10 000 digits split into 8 000 training and 2 000 test examples.
+fn builtin_split() -> kinkgrad::Result<(kinkgrad::io::mnist::Mnist, kinkgrad::io::mnist::Mnist)> {
+    let d = kinkgrad::io::mnist::mnist_from_bytes(
+        BUILTIN_IMAGES,
+        BUILTIN_LABELS,
+        Path::new("<built-in images>"),
+        Path::new("<built-in labels>"),
+    )?;
+    let cut = d.n * 4 / 5;
+    Ok(d.split(cut))
+}
 
 /// Arguments of `kinkgrad train`.
 #[derive(ClapArgs, Debug, Clone)]
@@ -110,8 +123,10 @@ fn log_json(log: &KinkLog) -> Value {
 }
 
 fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
-    let dir = args.data.clone().unwrap_or_else(|| PathBuf::from(BUILTIN_DATA));
-    let (mut train, test) = load_split(&dir)?;
+    let (mut train, test) = match &args.data {
+        Some(dir) => load_split(dir)?,
+        None => builtin_split()?,
+    };
     if let Some(n) = args.limit {
         if n == 0 {
             return Err(kinkgrad::Error::invalid("limit", "must be positive"));
