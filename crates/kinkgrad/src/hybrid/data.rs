@@ -143,6 +143,14 @@ impl Dataset {
         let grid = Grid::unit(self.cells)?;
         Transport::from_courant(grid, self.scheme, self.velocity.abs().max(1e-300), self.courant, false)
     }
+    /// The velocity argument of the scheme: `[velocity]` for linear transport, none for Burgers.
+    pub fn velocity_arg(&self, t: &Transport) -> Vec<f64> {
+        if t.scheme.is_linear() {
+            vec![self.velocity]
+        } else {
+            vec![]
+        }
+    }
     /// Indices of the training samples.
     pub fn train_indices(&self) -> Vec<usize> {
         (0..self.n_train).collect()

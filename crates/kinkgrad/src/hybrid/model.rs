@@ -78,7 +78,7 @@ impl HybridModel {
 
     /// Final state of one sample under the model.
     pub fn simulate(&self, d: &Dataset, t: &Transport, i: usize) -> Result<Vec<f64>> {
-        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let a = d.velocity_arg(t);
         let (mut ext, mut flux) = (Vec::new(), Vec::new());
         let mut u = d.beta[i].clone();
         let mut next = vec![0.0; u.len()];
@@ -112,7 +112,7 @@ impl HybridModel {
                 let tape = Tape::<f64>::new();
                 let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
                 let s = self.net.forward(tape.constant(self.batch_features(d, &t, idx, None)), &p)?.value();
-                let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+                let a = d.velocity_arg(&t);
                 let parts: Vec<Vec<f64>> = idx
                     .par_iter()
                     .enumerate()
@@ -142,7 +142,7 @@ impl HybridModel {
         mode: &Mode,
         rep: &Representation,
     ) -> Result<ClosureStepper<'_>> {
-        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let a = d.velocity_arg(t);
         let steppers = idx
             .iter()
             .map(|_| TransportStepper::new(t.clone(), a.clone(), None, rep.clone()))
@@ -211,7 +211,7 @@ impl HybridModel {
     ) -> Result<LossReport> {
         let n = t.grid.cells;
         let m = idx.len() as f64;
-        let a = if t.scheme.is_linear() { vec![d.velocity] } else { vec![] };
+        let a = d.velocity_arg(t);
         let tape = Tape::<f64>::with_representation(rep.clone());
         let params = self.net.param_vars(&tape);
         let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
