@@ -250,6 +250,8 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
             let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
             let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
                 .map_err(|e| e.to_string())?;
+            // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
+            st.velocity_gradient = false;
             let t0 = Instant::now();
             let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
             let secs = t0.elapsed().as_secs_f64();
