@@ -226,6 +226,8 @@ impl HybridModel {
                     Some(sv.data()[k * n..(k + 1) * n].to_vec()),
                     rep.clone(),
                 )?;
+                // the velocity is data, not trained: store-all keeps a piece tape instead of the states
+                st.velocity_gradient = false;
                 let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
                 Ok((loss, std::mem::take(&mut st.grad_source), st.kinks, stats.peak_bytes))
             })
