@@ -249,7 +249,7 @@ impl Limiter {
             Limiter::VanLeer => "vanleer",
         }
     }
-    fn piecewise(self) -> Option<&'static dyn Piecewise> {
+    pub(crate) fn piecewise(self) -> Option<&'static dyn Piecewise> {
         match self {
             Limiter::Minmod => Some(&Minmod),
             Limiter::Superbee => Some(&Superbee),

@@ -222,6 +222,97 @@ fn minmod_faces(lambda: f64, a: f64, ext: &[f64], flux: &mut [f64], codes: &mut 
     kinks as usize
 }
 
+/// The most probe directions [`lock_step`] uses.
+pub(crate) const MAX_DIRECTIONS: usize = 8;
+
+/// The lexicographic selection of one taped step (branch locking, mode `safe`). `codes` holds the
+/// step's tied sets from [`step_taped`] and `ext` its periodic extension of `u`; `tang[d]` are the
+/// tangents of `u` along the probe directions, in order. At every kink face the tied set is narrowed
+/// by the signs of the switching functions' derivatives along the directions, one direction at a
+/// time ([`crate::primitive::lex_select`]); then every tangent is advanced with the selected pieces'
+/// partials (ties that survive every direction keep the rule's weights: their pieces agree along
+/// each direction, so the tangents do not depend on the weights). Returns the number of surviving
+/// ties. The source does not depend on the probed variable (`u0`), so it adds no tangent.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lock_step(
+    lambda: f64,
+    a: f64,
+    pieces: &Pieces<'_>,
+    ext: &[f64],
+    codes: &mut [u8],
+    tang: &mut [Vec<f64>],
+    text: &mut Vec<f64>,
+    tflux: &mut Vec<f64>,
+) -> usize {
+    let n = ext.len() - 3;
+    // tangents extended periodically like the state: direction d occupies text[d (n + 3)..]
+    text.clear();
+    for t in tang.iter() {
+        Transport::extend(t, &mut *tflux);
+        text.extend_from_slice(tflux);
+    }
+    let w = n + 3;
+    let (gx_lin, table) = match pieces {
+        Pieces::Linear { gx } => (*gx, None),
+        Pieces::Limited { r, tx, ty } => (0.0, Some((*r, &**tx, &**ty))),
+    };
+    let slopes = |e: &[f64], j: usize| {
+        if a > 0.0 {
+            (e[j + 2] - e[j + 1], e[j + 1] - e[j])
+        } else {
+            (e[j + 2] - e[j + 1], e[j + 3] - e[j + 2])
+        }
+    };
+    let mut unresolved = 0;
+    if let Some((r, _, _)) = table {
+        let p = r.limiter.piecewise().expect("a tabulated limiter is piecewise affine");
+        let k = tang.len().min(MAX_DIRECTIONS);
+        let mut dirs = [[0.0; 2]; MAX_DIRECTIONS];
+        for j in 0..n {
+            if codes[j] & codes[j].wrapping_sub(1) == 0 {
+                continue;
+            }
+            let (x, y) = slopes(ext, j);
+            for (d, dir) in dirs[..k].iter_mut().enumerate() {
+                let (dx, dy) = slopes(&text[d * w..(d + 1) * w], j);
+                *dir = [dx, dy];
+            }
+            let refs: [&[f64]; MAX_DIRECTIONS] = std::array::from_fn(|d| &dirs[d][..]);
+            let mask = crate::primitive::lex_select(p, &[x, y], &refs[..k]);
+            codes[j] = mask as u8;
+            unresolved += (mask.count_ones() > 1) as usize;
+        }
+    }
+    // the selected partials once per face, shared by the directions
+    let (mut gx, mut gy) = (vec![gx_lin; n], vec![0.0; n]);
+    if let Some((_, tx, ty)) = table {
+        for j in 0..n {
+            gx[j] = tx[codes[j] as usize];
+            gy[j] = ty[codes[j] as usize];
+        }
+    }
+    for (d, t) in tang.iter_mut().enumerate() {
+        let e = &text[d * w..(d + 1) * w];
+        tflux.resize(n, 0.0);
+        if a > 0.0 {
+            let k = 0.5 * (1.0 - a * lambda);
+            for j in 0..n {
+                tflux[j] = a * (e[j + 1] + k * (gx[j] * (e[j + 2] - e[j + 1]) + gy[j] * (e[j + 1] - e[j])));
+            }
+        } else {
+            let k = 0.5 * (1.0 + a * lambda);
+            for j in 0..n {
+                tflux[j] = a * (e[j + 2] - k * (gx[j] * (e[j + 2] - e[j + 1]) + gy[j] * (e[j + 3] - e[j + 2])));
+            }
+        }
+        t[0] -= lambda * (tflux[0] - tflux[n - 1]);
+        for j in 1..n {
+            t[j] -= lambda * (tflux[j] - tflux[j - 1]);
+        }
+    }
+    unresolved
+}
+
 /// Scratch buffers of [`adjoint_taped`].
 #[derive(Default)]
 pub(crate) struct Scratch {

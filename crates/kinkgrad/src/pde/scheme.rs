@@ -1352,6 +1352,8 @@ pub struct TransportStepper {
     pub grad_source: Vec<f64>,
     /// Kinks met by the adjoint sweep.
     pub kinks: usize,
+    /// Kinks whose tie survived every probe direction ([`Self::loss_gradient_safe`] only).
+    pub unresolved: usize,
     /// Accumulate [`Self::grad_velocity`] (default `true`). Without it, a store-all gradient of a
     /// constant-velocity scheme with a piecewise-affine limiter (or none) keeps a *piece tape*, one byte
     /// per face and step naming the limiter's selected pieces, instead of the states: the same bits,
@@ -1399,6 +1401,7 @@ impl TransportStepper {
             rep,
             grad_source,
             kinks: 0,
+            unresolved: 0,
             velocity_gradient: true,
             codes: Vec::new(),
             tape_scratch: piece_tape::Scratch::default(),
@@ -1427,6 +1430,7 @@ impl TransportStepper {
         self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
         self.grad_source.iter_mut().for_each(|g| *g = 0.0);
         self.kinks = 0;
+        self.unresolved = 0;
         self.ctx = None;
     }
 
@@ -1469,6 +1473,95 @@ impl TransportStepper {
 }
 
 impl TransportStepper {
+    /// `J = sum_j (u_j(T) - target_j)^2 dx` and `dJ/du0` in mode `safe` (branch-locked reverse mode),
+    /// through a piece tape: the forward sweep carries the tangents of `u` along `directions` probe
+    /// directions in `u0`-space (standard normal from `crate::Rng::new(seed)`, direction by direction,
+    /// component by component), locks the limiter's piece at
+    /// every kink face lexicographically along them, and the reverse sweep differentiates the locked
+    /// pieces. The result is the gradient of one smooth piece-composition that agrees with `J` on a
+    /// cone around the first direction, so it does not depend on the representation (ties that
+    /// survive every direction keep the rule's weights and are counted in [`Self::unresolved`]); its
+    /// dot product with the first direction is the one-sided directional derivative `J'(u0; d_1)`.
+    /// [`Self::grad_source`] accumulates with the locked pieces; the velocity gradient is not formed.
+    ///
+    /// Needs a constant velocity `a != 0` and an upwind, Lax-Wendroff or piecewise-affine limited
+    /// scheme (not van Leer, not Burgers); other cases are an error (the tape path,
+    /// [`Transport::step_var`] with [`crate::Mode::safe`], handles them). Memory: one byte per face
+    /// and step plus the tangents.
+    pub fn loss_gradient_safe(
+        &mut self,
+        u0: &[f64],
+        target: &[f64],
+        steps: usize,
+        seed: u64,
+        directions: usize,
+    ) -> Result<(f64, Vec<f64>, RunStats)> {
+        let n = self.transport.grid.cells;
+        if u0.len() != n || target.len() != n {
+            return Err(Error::shape("transport loss", format!("state and target must have {n} cells")));
+        }
+        if directions == 0 || directions > piece_tape::MAX_DIRECTIONS {
+            return Err(Error::invalid(
+                "directions",
+                format!("safe mode takes 1 to {} probe directions, got {directions}", piece_tape::MAX_DIRECTIONS),
+            ));
+        }
+        self.reset();
+        let unsupported = || {
+            Error::invalid(
+                "safe stepper",
+                "the piece tape needs a constant non-zero velocity and upwind, lw or a minmod/superbee/mc limiter",
+            )
+        };
+        if self.velocity.len() != 1 || self.velocity[0] == 0.0 {
+            return Err(unsupported());
+        }
+        let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
+        let pieces = Pieces::of(self.transport.scheme, ctx.ruled.as_ref()).ok_or_else(unsupported)?;
+        let (t, a) = (&self.transport, self.velocity[0]);
+        let lambda = t.lambda();
+        let mut rng = crate::Rng::new(seed);
+        let mut tang: Vec<Vec<f64>> = (0..directions).map(|_| (0..n).map(|_| rng.normal()).collect()).collect();
+        let tape_len = steps * n;
+        self.codes.resize(tape_len, 0);
+        let mut u = u0.to_vec();
+        let mut next = vec![0.0; n];
+        let (mut text, mut tflux) = (Vec::new(), Vec::new());
+        let src = self.source.as_deref();
+        for k in 0..steps {
+            let codes = &mut self.codes[k * n..(k + 1) * n];
+            self.kinks +=
+                piece_tape::step_taped(t, a, &pieces, &u, src, &mut self.ext, &mut self.flux, codes, &mut next);
+            self.unresolved +=
+                piece_tape::lock_step(lambda, a, &pieces, &self.ext, codes, &mut tang, &mut text, &mut tflux);
+            std::mem::swap(&mut u, &mut next);
+        }
+        let dx = t.grid.dx();
+        let j = u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx;
+        let mut g: Vec<f64> = u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect();
+        let mut out = next;
+        for k in (0..steps).rev() {
+            let codes = &self.codes[k * n..(k + 1) * n];
+            piece_tape::adjoint_taped(lambda, a, &pieces, codes, &g, &mut self.tape_scratch, &mut out);
+            if src.is_some() {
+                for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                    *acc += t.dt * v;
+                }
+            }
+            std::mem::swap(&mut g, &mut out);
+        }
+        let stats = RunStats {
+            steps,
+            forward_steps: steps,
+            recomputed_steps: 0,
+            total_forward_steps: steps,
+            adjoint_steps: steps,
+            peak_stored_states: 0,
+            peak_bytes: tape_len + directions * n * std::mem::size_of::<f64>(),
+        };
+        Ok((j, g, stats))
+    }
+
     /// [`Self::loss_gradient`] with the store-all schedule through a piece tape (`None` when the
     /// scheme has none). Velocity `a = velocity[0] != 0`.
     fn loss_gradient_taped(&mut self, u0: &[f64], target: &[f64], steps: usize) -> Option<(f64, Vec<f64>, RunStats)> {
