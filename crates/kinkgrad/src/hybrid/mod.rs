@@ -32,6 +32,7 @@
 //! carry (its mode-64 amplitude is `exp(-2 pi^2 sigma^2 64^2) ~ 1e-88`).
 
 pub mod data;
+pub mod identify;
 mod locked;
 pub mod model;
 pub mod train;
