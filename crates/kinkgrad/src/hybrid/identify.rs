@@ -76,8 +76,8 @@ mod tests {
         let truth: Vec<f64> = x.iter().map(|&x| (-(x - 0.5f64).powi(2) / (2.0 * 0.05f64.powi(2))).exp()).collect();
         let plus = |k: f64| -> Vec<f64> { truth.iter().zip(&x).map(|(s, x)| s + (2.0 * PI * k * x).cos()).collect() };
         let steps = n / 2;
-        let hidden = observable_rel_l2(&t, &[1.0], steps, &[plus(2.0)], &[truth.clone()]).unwrap();
-        let seen = observable_rel_l2(&t, &[1.0], steps, &[plus(1.0)], &[truth.clone()]).unwrap();
+        let hidden = observable_rel_l2(&t, &[1.0], steps, &[plus(2.0)], std::slice::from_ref(&truth)).unwrap();
+        let seen = observable_rel_l2(&t, &[1.0], steps, &[plus(1.0)], std::slice::from_ref(&truth)).unwrap();
         assert!(hidden < 1e-12, "mode 2 is hidden at T = 1/2: {hidden}");
         assert!(seen > 0.1, "mode 1 is seen: {seen}");
     }
