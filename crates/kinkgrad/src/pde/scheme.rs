@@ -693,6 +693,23 @@ impl Transport {
             self.update(u, flux, s, out);
             return;
         }
+        if a.len() == n && n > 1 {
+            // a velocity per face: both upwind sides computed, one selected (branch-free; the same
+            // arithmetic as `face_flux`)
+            match self.scheme {
+                Scheme::Upwind => self.flux_faces(a, ext, flux, |_, _| 0.0),
+                Scheme::LaxWendroff => self.flux_faces(a, ext, flux, |x, _| x),
+                Scheme::Limited(l) => match l {
+                    Limiter::Minmod => self.flux_faces(a, ext, flux, |x, y| Limiter::Minmod.value(x, y)),
+                    Limiter::Superbee => self.flux_faces(a, ext, flux, |x, y| Limiter::Superbee.value(x, y)),
+                    Limiter::Mc => self.flux_faces(a, ext, flux, |x, y| Limiter::Mc.value(x, y)),
+                    Limiter::VanLeer => self.flux_faces(a, ext, flux, |x, y| Limiter::VanLeer.value(x, y)),
+                },
+                Scheme::BurgersGodunov => unreachable!("handled above"),
+            }
+            self.update(u, flux, s, out);
+            return;
+        }
         if let (Scheme::Upwind, 1) = (self.scheme, a.len()) {
             let (a0, lambda) = (a[0], self.lambda());
             flux.extend((0..n).map(|j| flux_linear(a0, lambda, ext[j + 1], ext[j + 2], 0.0, 0.0)));
@@ -895,6 +912,101 @@ impl Transport {
         (sum8(pa), kinks)
     }
 
+    /// Fluxes for a velocity per face (`a.len() == n`): `face_flux`'s arithmetic, branch-free.
+    #[inline(always)]
+    fn flux_faces(&self, a: &[f64], ext: &[f64], flux: &mut Vec<f64>, lim: impl Fn(f64, f64) -> f64) {
+        let n = ext.len() - 3;
+        let lambda = self.lambda();
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        let a = &a[..n];
+        flux.resize(n, 0.0);
+        let f = &mut flux[..n];
+        for j in 0..n {
+            let aj = a[j];
+            let d = e2[j] - e1[j];
+            let (sl, sr) = (lim(d, e1[j] - e0[j]), lim(d, e3[j] - e2[j]));
+            let plus = aj * (e1[j] + 0.5 * (1.0 - aj * lambda) * sl);
+            let minus = aj * (e2[j] - 0.5 * (1.0 + aj * lambda) * sr);
+            f[j] = if aj > 0.0 {
+                plus
+            } else if aj < 0.0 {
+                minus
+            } else {
+                0.0
+            };
+        }
+    }
+
+    /// [`Transport::face_lin`] for a velocity per face with the representation's rules, branch-free
+    /// over every face (`fast` as in [`Transport::lin_const`]); faces on a kink (a limiter kink on the
+    /// upwind side, or `a_j = 0`) are redone by `face_lin`. Same arithmetic (`0 + expr`, as `face_lin`
+    /// accumulates into zeros), so the same bits.
+    #[inline(always)]
+    fn lin_faces(
+        &self,
+        a: &[f64],
+        ext: &[f64],
+        cx: &LinCtx,
+        lin: &mut Linearization,
+        fast: impl Fn(f64, f64) -> (f64, f64, f64, bool),
+    ) -> usize {
+        let lambda = self.lambda();
+        let n = ext.len() - 3;
+        let (e0, e1, e2, e3) = (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3]);
+        let a = &a[..n];
+        lin.flags.resize(n, 0.0);
+        let (ca, cm1, c0, cp1, cp2, kf) = (
+            &mut lin.ca[..n],
+            &mut lin.cm1[..n],
+            &mut lin.c0[..n],
+            &mut lin.cp1[..n],
+            &mut lin.cp2[..n],
+            &mut lin.flags[..n],
+        );
+        for j in 0..n {
+            let aj = a[j];
+            let d = e2[j] - e1[j];
+            let (sl, glx, gly, kl) = fast(d, e1[j] - e0[j]);
+            let (sr, grx, gry, kr) = fast(d, e3[j] - e2[j]);
+            let pos = aj > 0.0;
+            // piece a > 0: F = a u_j + a (1 - a lambda)/2 sigma_L
+            let cl = 0.5 * aj * (1.0 - aj * lambda);
+            let p = [
+                0.0 + (e1[j] + 0.5 * (1.0 - 2.0 * aj * lambda) * sl),
+                0.0 + (-cl * gly),
+                0.0 + (aj + cl * (gly - glx)),
+                0.0 + (cl * glx),
+                0.0,
+            ];
+            // piece a < 0: F = a u_{j+1} - a (1 + a lambda)/2 sigma_R
+            let cr = -0.5 * aj * (1.0 + aj * lambda);
+            let m = [
+                0.0 + (e2[j] - 0.5 * (1.0 + 2.0 * aj * lambda) * sr),
+                0.0,
+                0.0 + (-cr * grx),
+                0.0 + (aj + cr * (grx - gry)),
+                0.0 + (cr * gry),
+            ];
+            let c = if pos { p } else { m };
+            ca[j] = c[0];
+            cm1[j] = c[1];
+            c0[j] = c[2];
+            cp1[j] = c[3];
+            cp2[j] = c[4];
+            kf[j] = if (pos & kl) | ((aj < 0.0) & kr) | (aj == 0.0) { 1.0 } else { 0.0 };
+        }
+        let mut kinks = 0;
+        let mut c = [0.0; 5];
+        for j in 0..n {
+            if lin.flags[j] != 0.0 {
+                let f = self.face_lin(a[j], &ext[j..j + 4], cx, &Choose::Rule, &mut c);
+                lin.set(j, &c);
+                kinks += f.kinks as usize;
+            }
+        }
+        kinks
+    }
+
     #[inline(always)]
     fn flux_const(&self, a: f64, ext: &[f64], flux: &mut Vec<f64>, lim: impl Fn(f64, f64) -> f64) {
         let n = ext.len() - 3;
@@ -986,6 +1098,24 @@ impl Transport {
             };
             if let Some(out) = out {
                 self.update(u, flux, s, out);
+            }
+            return kinks;
+        }
+        if a.len() == n && n > 1 && kink_faces.is_none() {
+            let kinks = match (self.scheme, &cx.ruled) {
+                (Scheme::Upwind, _) => self.lin_faces(a, ext, cx, lin, |_, _| (0.0, 0.0, 0.0, false)),
+                (Scheme::LaxWendroff, _) => self.lin_faces(a, ext, cx, lin, |x, _| (x, 1.0, 0.0, false)),
+                (Scheme::Limited(Limiter::Minmod), Some(_)) => {
+                    self.lin_faces(a, ext, cx, lin, super::limiter::minmod_branch_free)
+                }
+                (Scheme::Limited(_), Some(r)) => self.lin_faces(a, ext, cx, lin, |x, y| {
+                    let e = r.eval(x, y);
+                    (e.value, e.gx, e.gy, e.kink)
+                }),
+                _ => unreachable!("a limited scheme always has a tabulated limiter"),
+            };
+            if let Some(out) = out {
+                self.step_values_body(u, a, s, ext, flux, out);
             }
             return kinks;
         }
