@@ -78,7 +78,7 @@ struct TrainArgs {
     /// Data file from `kinkgrad hybrid generate` (or written from Python); default: generate.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Gradient mode of the network: assoc or safe.
+    /// Gradient mode: assoc (the representation at every kink) or safe (kinks locked along probe directions: the network and, in the alpha form with a constant velocity, the scheme).
     #[arg(long, default_value = "assoc", value_parser = ["assoc", "safe"])]
     mode: String,
     /// Representation at kinks: minnorm, pytorch, jax, tensorflow.
