@@ -243,9 +243,10 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
+    // validated in every mode (safe ignores it: its piece tape or tape keeps what it needs)
+    let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
     let (grad, gradient_seconds, peak_bytes, kinks, certificate, schedule) = match args.mode.as_str() {
         "assoc" => {
-            let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
             let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
                 .map_err(|e| e.to_string())?;
             // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
