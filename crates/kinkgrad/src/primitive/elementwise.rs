@@ -54,7 +54,15 @@ impl<P: Piecewise> PiecewiseOp<P> {
         let mut d: Vec<Vec<T>> = (0..a)
             .map(|j| {
                 let table: Vec<T> = self.partials.iter().map(|pp| T::from_f64(pp[j])).collect();
-                self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+                if let [t0, t1] = table[..] {
+                    // two pieces (relu and its kind): a branch-free lookup (the pieces of a relu layer
+                    // alternate at random, which a branch would mispredict half of the time); kink
+                    // elements read 0 and are set below
+                    let tab = [t0, t1, T::ZERO];
+                    self.sel.iter().map(|&s| tab[(s as usize).min(2)]).collect()
+                } else {
+                    self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+                }
             })
             .collect();
         let mut buf = [0.0; MAX_ARITY];
@@ -146,28 +154,32 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let ns = prim.switches();
     let np = prim.pieces().len();
     debug_assert!(ns <= MAX_SWITCHES && np <= MAX_PIECES);
-    let mut sel = vec![0u8; n];
-    let mut out = vec![T::ZERO; n];
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
+    let (mut sel, mut out);
     if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
         // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
-        // NaN takes piece 0's formula, which propagates it, and is not a kink
-        for (&xe, (o, sl)) in data[0].iter().zip(out.iter_mut().zip(sel.iter_mut())) {
-            let xv = xe.to_f64();
-            let pos = xv > 0.0;
-            let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
-            *o = T::from_f64(if pos {
-                v1
-            } else if xv.is_nan() {
-                xv
-            } else {
-                v0
-            });
-            *sl = pos as u8;
-        }
-        // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
-        if data[0].iter().any(|v| v.to_f64() == 0.0) {
+        // NaN takes piece 0's formula, which propagates it, and is not a kink. Each buffer is written
+        // once by a branch-free map (no zero-filling first).
+        out = data[0]
+            .iter()
+            .map(|&xe| {
+                let xv = xe.to_f64();
+                let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+                T::from_f64(if xv > 0.0 {
+                    v1
+                } else if xv.is_nan() {
+                    xv
+                } else {
+                    v0
+                })
+            })
+            .collect::<Vec<T>>();
+        sel = data[0].iter().map(|&xe| (xe.to_f64() > 0.0) as u8).collect::<Vec<u8>>();
+        // kinks are rare: a separate scan keeps the loops above free of pushes (they vectorise)
+        // (an `or` over blocks without early exit vectorises; `any` with its early exit does not)
+        let zero_in = |c: &[T]| c.iter().fold(false, |z, v| z | (v.to_f64() == 0.0));
+        if data[0].chunks(1024).any(zero_in) {
             for (e, v) in data[0].iter().enumerate() {
                 if v.to_f64() == 0.0 {
                     sel[e] = KINK;
@@ -177,6 +189,8 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
             }
         }
     } else {
+        sel = vec![0u8; n];
+        out = vec![T::ZERO; n];
         let (mut x, mut s, mut sg) = ([0.0; MAX_ARITY], [0.0; MAX_SWITCHES], [0i8; MAX_SWITCHES]);
         for e in 0..n {
             for j in 0..a {
