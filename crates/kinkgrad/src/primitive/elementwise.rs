@@ -17,7 +17,9 @@ struct PiecewiseOp<P: Piecewise> {
     prim: P,
     rep: Representation,
     arg_shapes: Vec<Vec<usize>>,
-    /// Active piece per element, `KINK` on a kink.
+    /// Active piece per element, `KINK` on a kink. Empty for a sign-of-argument primitive
+    /// ([`Piecewise::sign_of_argument`]), whose piece is read from its argument instead: piece 1 where
+    /// `x > 0`, piece 0 elsewhere (NaN included), the kinks (`x == 0`) in `kink_at`.
     sel: Vec<u8>,
     /// Elements on a kink and their tied pieces at forward time.
     kink_at: Vec<usize>,
@@ -47,17 +49,23 @@ impl<P: Piecewise> PiecewiseOp<P> {
             }
         }
     }
-    /// Per-argument derivative coefficient tensors `D_j` (shape of the output).
-    fn coefficients<T: Real>(&self, shape: &[usize]) -> Vec<Tensor<T>> {
+    /// Per-argument derivative coefficient tensors `D_j` (shape of the output); `x0` is the first
+    /// argument (read by sign-of-argument primitives, which keep no piece per element).
+    fn coefficients<T: Real>(&self, shape: &[usize], x0: &Tensor<T>) -> Vec<Tensor<T>> {
         let a = self.prim.arity();
-        let n = self.sel.len();
+        let by_sign = self.sel.is_empty() && !x0.is_empty();
         let mut d: Vec<Vec<T>> = (0..a)
             .map(|j| {
                 let table: Vec<T> = self.partials.iter().map(|pp| T::from_f64(pp[j])).collect();
-                if let [t0, t1] = table[..] {
-                    // two pieces (relu and its kind): a branch-free lookup (the pieces of a relu layer
-                    // alternate at random, which a branch would mispredict half of the time); kink
-                    // elements read 0 and are set below
+                if by_sign {
+                    // piece 1 where x > 0, piece 0 elsewhere (a select, which vectorises); the kink
+                    // elements are set below
+                    let (t0, t1) = (table[0], table[1]);
+                    x0.data().iter().map(|&x| if x.to_f64() > 0.0 { t1 } else { t0 }).collect()
+                } else if let [t0, t1] = table[..] {
+                    // two pieces: a branch-free lookup (the pieces of a relu layer alternate at
+                    // random, which a branch would mispredict half of the time); kink elements read 0
+                    // and are set below
                     let tab = [t0, t1, T::ZERO];
                     self.sel.iter().map(|&s| tab[(s as usize).min(2)]).collect()
                 } else {
@@ -72,7 +80,6 @@ impl<P: Piecewise> PiecewiseOp<P> {
                 d[j][e] = T::from_f64(buf[j]);
             }
         }
-        let _ = n;
         d.into_iter().map(|v| Tensor::from_parts(shape.to_vec(), v)).collect()
     }
 }
@@ -83,7 +90,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let shape = g.shape();
-        let d = self.coefficients::<T>(&shape);
+        let d = self.coefficients::<T>(&shape, &cx.inputs[0].value());
         d.into_iter()
             .enumerate()
             .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j])))
@@ -116,7 +123,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
             self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
-        let d = self.coefficients::<T>(&shape);
+        let d = self.coefficients::<T>(&shape, &xs[0]);
         let mut out: Option<Tensor<T>> = None;
         for j in 0..a {
             if let Some(t) = &ts[j] {
@@ -159,30 +166,30 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let (mut sel, mut out);
     if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
         // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
-        // NaN takes piece 0's formula, which propagates it, and is not a kink. Each buffer is written
-        // once by a branch-free map (no zero-filling first).
-        out = data[0]
-            .iter()
-            .map(|&xe| {
-                let xv = xe.to_f64();
-                let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
-                T::from_f64(if xv > 0.0 {
-                    v1
-                } else if xv.is_nan() {
-                    xv
-                } else {
-                    v0
-                })
-            })
-            .collect::<Vec<T>>();
-        sel = data[0].iter().map(|&xe| (xe.to_f64() > 0.0) as u8).collect::<Vec<u8>>();
-        // kinks are rare: a separate scan keeps the loops above free of pushes (they vectorise)
-        // (an `or` over blocks without early exit vectorises; `any` with its early exit does not)
-        let zero_in = |c: &[T]| c.iter().fold(false, |z, v| z | (v.to_f64() == 0.0));
-        if data[0].chunks(1024).any(zero_in) {
+        // NaN takes piece 0's formula, which propagates it, and is not a kink. One branch-free pass
+        // writes the values once (no zero fill) and notes whether any element is a kink; the pieces
+        // are not stored (the backward pass reads them from the argument).
+        sel = Vec::new();
+        out = Vec::with_capacity(n);
+        let mut zero = false;
+        for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
+            let xv = xe.to_f64();
+            zero |= xv == 0.0;
+            let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+            o.write(T::from_f64(if xv > 0.0 {
+                v1
+            } else if xv.is_nan() {
+                xv
+            } else {
+                v0
+            }));
+        }
+        // SAFETY: the loop above wrote all `n` elements (`data[0]` holds `n` elements).
+        unsafe { out.set_len(n) };
+        // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
+        if zero {
             for (e, v) in data[0].iter().enumerate() {
                 if v.to_f64() == 0.0 {
-                    sel[e] = KINK;
                     kink_at.push(e);
                     kink_tied.push(0b11);
                 }
