@@ -250,11 +250,34 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
             let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
             let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
                 .map_err(|e| e.to_string())?;
+            // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
+            st.velocity_gradient = false;
             let t0 = Instant::now();
             let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
             let secs = t0.elapsed().as_secs_f64();
             let cert = if st.kinks > 0 { "representation-dependent" } else { "exact" };
             (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), schedule.to_string())
+        }
+        "safe"
+            if s.a.len() == 1
+                && s.a[0] != 0.0
+                && !matches!(
+                    s.t.scheme,
+                    Scheme::BurgersGodunov | Scheme::Limited(kinkgrad::pde::limiter::Limiter::VanLeer)
+                ) =>
+        {
+            // the stepper's piece tape with lexicographic locking along two probe directions
+            let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
+                .map_err(|e| e.to_string())?;
+            let t0 = Instant::now();
+            let (_, g, stats) = st.loss_gradient_safe(&s.u0, &target, s.steps, 0, 2).map_err(|e| e.to_string())?;
+            let secs = t0.elapsed().as_secs_f64();
+            let cert = match (st.kinks, st.unresolved) {
+                (0, _) => "exact",
+                (_, 0) => "generalized",
+                _ => "generalized, with ties unresolved by the probes",
+            };
+            (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), "piece tape".to_string())
         }
         "safe" => {
             let t0 = Instant::now();

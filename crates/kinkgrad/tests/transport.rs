@@ -354,6 +354,109 @@ fn stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise() {
     }
 }
 
+/// The piece tape (store-all without the velocity gradient: one byte per face and step naming the
+/// limiter's selected pieces instead of the state) gives the state-based store-all gradient bit for
+/// bit, kinks included: square pulses make both slopes exactly 0 on the plateaus, so ties are
+/// resolved by the tie rule at many faces of every step; checked for three rules and both signs.
+#[test]
+fn piece_tape_equals_state_store_all_bitwise() {
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let reps = [
+        Representation::default(),
+        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
+        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+    ];
+    for name in ["lw-minmod", "lw-superbee", "lw-mc", "lw", "upwind"] {
+        for sign in [1.0, -1.0] {
+            for (ri, rep) in reps.iter().enumerate() {
+                let p = problem(name, 80, 150, false, 11);
+                let u0: Vec<f64> = p.t.grid.centers().iter().map(|&x| square(x) + 0.5 * square(x + 0.37)).collect();
+                let a = vec![0.9 * sign];
+                // a zero source keeps the plateaus flat (and still exercises the source gradient)
+                let src = vec![0.0; u0.len()];
+                let mut st = TransportStepper::new(p.t.clone(), a.clone(), Some(src), rep.clone()).unwrap();
+                let (j, g, stats) = st.loss_gradient(&u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
+                let (gs, kinks) = (st.grad_source.clone(), st.kinks);
+                st.velocity_gradient = false;
+                let (jt, gt, stats_t) = st.loss_gradient(&u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
+                let what = format!("{name} a={} rule {ri}", a[0]);
+                assert_eq!(j.to_bits(), jt.to_bits(), "{what}: loss");
+                assert_eq!(bits(&gt), bits(&g), "{what}: dJ/du0");
+                assert_eq!(bits(&st.grad_source), bits(&gs), "{what}: dJ/ds");
+                assert_eq!(st.kinks, kinks, "{what}: kinks");
+                if name.starts_with("lw-") {
+                    assert!(kinks > 500, "{what}: the plateaus should put many faces on kinks ({kinks})");
+                    // one byte per face and step against eight per cell and step
+                    assert_eq!(stats_t.peak_bytes * 8, stats.peak_bytes, "{what}");
+                } else {
+                    assert_eq!(stats_t.peak_bytes, 0, "{what}: a linear scheme needs no tape");
+                }
+            }
+        }
+    }
+}
+
+/// The stepper's safe mode (piece tape with lexicographic locking along probe directions):
+/// - off the kinks it is assoc, bit for bit;
+/// - on a square pulse (both slopes exactly 0 on the plateaus at many faces of every step) it does
+///   not depend on the tie rule, and its dot product with the first probe direction is the one-sided
+///   directional derivative, checked against a forward difference (J(u0 + h d) - J(u0)) / h.
+#[test]
+fn stepper_safe_mode_locks_pieces_along_the_probe() {
+    let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    // off the kinks
+    let p = problem("lw-minmod", 60, 80, false, 5);
+    let mut st = TransportStepper::new(p.t.clone(), p.a.clone(), Some(p.s.clone()), Representation::default()).unwrap();
+    let (_, g_assoc, _) = st.loss_gradient(&p.u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
+    assert_eq!(st.kinks, 0);
+    let (_, g_safe, _) = st.loss_gradient_safe(&p.u0, &p.target, p.steps, 3, 2).unwrap();
+    assert_eq!(bits(&g_safe), bits(&g_assoc), "safe is assoc off the kinks");
+    // on the kinks
+    let reps = [
+        Representation::default(),
+        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
+        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+    ];
+    for name in ["lw-minmod", "lw-superbee", "lw-mc"] {
+        for sign in [1.0, -1.0] {
+            // |a| = 1 at Courant number 1/2 on dyadic data: every state value is a dyadic rational
+            // computed exactly for these few steps, so no switching function is a rounding-level
+            // non-zero. (Otherwise the computed function has kinks at the scale of rounding, e.g.
+            // 3y - x = 1e-17 where it is 0 in exact arithmetic: lex follows the computed function's
+            // pieces there, while a forward difference with h = 1e-7 steps across them.)
+            let mut p = problem(name, 40, 8, false, 6);
+            p.t = Transport::from_courant(p.t.grid, p.t.scheme, 1.0, 0.5, false).unwrap();
+            let n = p.u0.len();
+            let u0: Vec<f64> = p.t.grid.centers().iter().map(|&x| square(x) + 0.5 * square(x + 0.37)).collect();
+            let a = vec![sign];
+            let seed = 9;
+            let mut results = Vec::new();
+            for rep in &reps {
+                let mut st = TransportStepper::new(p.t.clone(), a.clone(), None, rep.clone()).unwrap();
+                let (j, g, _) = st.loss_gradient_safe(&u0, &p.target, p.steps, seed, 2).unwrap();
+                assert!(st.kinks > 50, "{name}: the plateaus should give many kinks ({})", st.kinks);
+                assert_eq!(st.unresolved, 0, "{name}: a random direction resolves every tie");
+                results.push((j, g));
+            }
+            for r in &results[1..] {
+                assert_eq!(bits(&r.1), bits(&results[0].1), "{name} a={}: safe depends on the rule", a[0]);
+            }
+            // the first probe direction, drawn as documented
+            let mut rng = Rng::new(seed);
+            let d: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let loss = |u: &[f64]| {
+                let uf = p.t.simulate(u, &a, None, p.steps).unwrap();
+                uf.iter().zip(&p.target).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() * p.t.grid.dx()
+            };
+            let h = 1e-7;
+            let shifted: Vec<f64> = u0.iter().zip(&d).map(|(u, d)| u + h * d).collect();
+            let fd = (loss(&shifted) - loss(&u0)) / h;
+            let dd: f64 = results[0].1.iter().zip(&d).map(|(g, d)| g * d).sum();
+            assert!((dd - fd).abs() <= 1e-5 * fd.abs().max(1.0), "{name} a={}: {dd} vs forward difference {fd}", a[0]);
+        }
+    }
+}
+
 /// Revolve with 10 snapshots over 1000 steps holds at most 1/20 of store-all's states, and re-runs
 /// exactly t - (l - 1) steps with t = r l - C(s + r, s + 1): for l = 1000, s = 10,
 /// C(13, 10) = 286 < 1000 <= C(14, 10) = 1001 so r = 4, t = 4000 - C(14, 11) = 4000 - 364 = 3636,

@@ -393,7 +393,12 @@ impl Sweeps {
                     st.source.get_or_insert_with(Vec::new).clone_from_slice(s);
                     st
                 }
-                None => st.insert(TransportStepper::new(t.clone(), a.to_vec(), Some(s.to_vec()), rep.clone())?),
+                None => {
+                    let st = st.insert(TransportStepper::new(t.clone(), a.to_vec(), Some(s.to_vec()), rep.clone())?);
+                    // the velocity is data, not trained: store-all keeps a piece tape instead of the states
+                    st.velocity_gradient = false;
+                    st
+                }
             };
             let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
             out.losses.push(loss);

@@ -249,7 +249,7 @@ impl Limiter {
             Limiter::VanLeer => "vanleer",
         }
     }
-    fn piecewise(self) -> Option<&'static dyn Piecewise> {
+    pub(crate) fn piecewise(self) -> Option<&'static dyn Piecewise> {
         match self {
             Limiter::Minmod => Some(&Minmod),
             Limiter::Superbee => Some(&Superbee),
@@ -411,6 +411,18 @@ impl RuledLimiter {
         };
         Self { limiter, rule: rule.clone(), table }
     }
+    /// The active pieces at `(x, y)` as a bit mask (one bit off the kinks, the tied set on a kink);
+    /// `0` for van Leer, which is not piecewise affine.
+    pub(crate) fn mask(&self, x: f64, y: f64) -> u32 {
+        self.limiter.piecewise().map_or(0, |p| active(p, &[x, y]))
+    }
+
+    /// `(∂B/∂x, ∂B/∂y)` per tied set (indexed by [`Self::mask`]'s bit mask) under this rule; empty for
+    /// van Leer.
+    pub(crate) fn table(&self) -> &[(f64, f64)] {
+        &self.table
+    }
+
     /// Value and associated gradient, as [`Limiter::eval`] with this rule.
     #[inline]
     pub fn eval(&self, x: f64, y: f64) -> LimiterEval {

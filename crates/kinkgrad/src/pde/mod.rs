@@ -19,4 +19,5 @@
 pub mod checkpoint;
 pub mod grid;
 pub mod limiter;
+mod piece_tape;
 pub mod scheme;

@@ -65,6 +65,7 @@
 use super::checkpoint::{self, RunStats, Schedule, Stepper};
 use super::grid::{check_cfl, Grid};
 use super::limiter::{rule_weights, Limiter, RuledLimiter};
+use super::piece_tape::{self, Pieces};
 use crate::error::{Error, Result};
 use crate::repr::Representation;
 use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
@@ -426,7 +427,7 @@ impl Transport {
     }
 
     /// Periodic extension `ext[i] = u[(i - 1) mod n]`, `i = 0..n+3`: face `j` reads `ext[j..j+4]`.
-    fn extend(u: &[f64], ext: &mut Vec<f64>) {
+    pub(crate) fn extend(u: &[f64], ext: &mut Vec<f64>) {
         let n = u.len();
         ext.clear();
         ext.push(u[n - 1]);
@@ -599,6 +600,60 @@ impl Transport {
     /// No CFL check here (see [`Transport::check_cfl`]); shapes must fit (checked by the public
     /// entry points).
     pub fn step_values(
+        &self,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        // the same arithmetic compiled for the CPU's vector units (no fused multiply-add: the
+        // results are the same bits on every path)
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU supports these features (checked above); the body is safe code.
+                return unsafe { self.step_values_avx512(u, a, s, ext, flux, out) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.step_values_avx2(u, a, s, ext, flux, out) };
+            }
+        }
+        self.step_values_body(u, a, s, ext, flux, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+    unsafe fn step_values_avx512(
+        &self,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        self.step_values_body(u, a, s, ext, flux, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_values_avx2(
+        &self,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+    ) {
+        self.step_values_body(u, a, s, ext, flux, out)
+    }
+
+    #[inline(always)]
+    fn step_values_body(
         &self,
         u: &[f64],
         a: &[f64],
@@ -844,7 +899,8 @@ impl Transport {
         }
     }
 
-    fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
+    #[inline(always)]
+    pub(crate) fn update(&self, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
         let n = u.len();
         let lambda = self.lambda();
         out[0] = u[0] - lambda * (flux[0] - flux[n - 1]);
@@ -1296,6 +1352,15 @@ pub struct TransportStepper {
     pub grad_source: Vec<f64>,
     /// Kinks met by the adjoint sweep.
     pub kinks: usize,
+    /// Kinks whose tie survived every probe direction ([`Self::loss_gradient_safe`] only).
+    pub unresolved: usize,
+    /// Accumulate [`Self::grad_velocity`] (default `true`). Without it, a store-all gradient of a
+    /// constant-velocity scheme with a piecewise-affine limiter (or none) keeps a *piece tape*, one byte
+    /// per face and step naming the limiter's selected pieces, instead of the states: the same bits,
+    /// an eighth of the memory, and no slopes recomputed in the reverse sweep (see `pde/piece_tape.rs`).
+    pub velocity_gradient: bool,
+    codes: Vec<u8>,
+    tape_scratch: piece_tape::Scratch,
     lin: Linearization,
     ext: Vec<f64>,
     flux: Vec<f64>,
@@ -1336,6 +1401,10 @@ impl TransportStepper {
             rep,
             grad_source,
             kinks: 0,
+            unresolved: 0,
+            velocity_gradient: true,
+            codes: Vec::new(),
+            tape_scratch: piece_tape::Scratch::default(),
             lin: Linearization::default(),
             ext: Vec::new(),
             flux: Vec::new(),
@@ -1361,6 +1430,7 @@ impl TransportStepper {
         self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
         self.grad_source.iter_mut().for_each(|g| *g = 0.0);
         self.kinks = 0;
+        self.unresolved = 0;
         self.ctx = None;
     }
 
@@ -1385,6 +1455,13 @@ impl TransportStepper {
             self.transport.check_cfl(u0)?;
         }
         self.reset();
+        if let (Schedule::StoreAll, false, 1, true) =
+            (schedule, self.velocity_gradient, self.velocity.len(), self.velocity.first().is_some_and(|&a| a != 0.0))
+        {
+            if let Some(r) = self.loss_gradient_taped(u0, target, steps) {
+                return Ok(r);
+            }
+        }
         let dx = self.transport.grid.dx();
         let mut j = 0.0;
         let (_, g0, stats) = checkpoint::gradient(self, &u0.to_vec(), steps, schedule, |u: &Vec<f64>| {
@@ -1392,6 +1469,144 @@ impl TransportStepper {
             u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect()
         });
         Ok((j, g0, stats))
+    }
+}
+
+impl TransportStepper {
+    /// `J = sum_j (u_j(T) - target_j)^2 dx` and `dJ/du0` in mode `safe` (branch-locked reverse mode),
+    /// through a piece tape: the forward sweep carries the tangents of `u` along `directions` probe
+    /// directions in `u0`-space (standard normal from `crate::Rng::new(seed)`, direction by direction,
+    /// component by component), locks the limiter's piece at
+    /// every kink face lexicographically along them, and the reverse sweep differentiates the locked
+    /// pieces. The result is the gradient of one smooth piece-composition that agrees with `J` on a
+    /// cone around the first direction, so it does not depend on the representation (ties that
+    /// survive every direction keep the rule's weights and are counted in [`Self::unresolved`]); its
+    /// dot product with the first direction is the one-sided directional derivative `J'(u0; d_1)`.
+    /// [`Self::grad_source`] accumulates with the locked pieces; the velocity gradient is not formed.
+    ///
+    /// Needs a constant velocity `a != 0` and an upwind, Lax-Wendroff or piecewise-affine limited
+    /// scheme (not van Leer, not Burgers); other cases are an error (the tape path,
+    /// [`Transport::step_var`] with [`crate::Mode::safe`], handles them). Memory: one byte per face
+    /// and step plus the tangents.
+    pub fn loss_gradient_safe(
+        &mut self,
+        u0: &[f64],
+        target: &[f64],
+        steps: usize,
+        seed: u64,
+        directions: usize,
+    ) -> Result<(f64, Vec<f64>, RunStats)> {
+        let n = self.transport.grid.cells;
+        if u0.len() != n || target.len() != n {
+            return Err(Error::shape("transport loss", format!("state and target must have {n} cells")));
+        }
+        if directions == 0 || directions > piece_tape::MAX_DIRECTIONS {
+            return Err(Error::invalid(
+                "directions",
+                format!("safe mode takes 1 to {} probe directions, got {directions}", piece_tape::MAX_DIRECTIONS),
+            ));
+        }
+        self.reset();
+        let unsupported = || {
+            Error::invalid(
+                "safe stepper",
+                "the piece tape needs a constant non-zero velocity and upwind, lw or a minmod/superbee/mc limiter",
+            )
+        };
+        if self.velocity.len() != 1 || self.velocity[0] == 0.0 {
+            return Err(unsupported());
+        }
+        let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
+        let pieces = Pieces::of(self.transport.scheme, ctx.ruled.as_ref()).ok_or_else(unsupported)?;
+        let (t, a) = (&self.transport, self.velocity[0]);
+        let lambda = t.lambda();
+        let mut rng = crate::Rng::new(seed);
+        let mut tang: Vec<Vec<f64>> = (0..directions).map(|_| (0..n).map(|_| rng.normal()).collect()).collect();
+        let tape_len = steps * n;
+        self.codes.resize(tape_len, 0);
+        let mut u = u0.to_vec();
+        let mut next = vec![0.0; n];
+        let (mut text, mut tflux) = (Vec::new(), Vec::new());
+        let src = self.source.as_deref();
+        for k in 0..steps {
+            let codes = &mut self.codes[k * n..(k + 1) * n];
+            self.kinks +=
+                piece_tape::step_taped(t, a, &pieces, &u, src, &mut self.ext, &mut self.flux, codes, &mut next);
+            self.unresolved +=
+                piece_tape::lock_step(lambda, a, &pieces, &self.ext, codes, &mut tang, &mut text, &mut tflux);
+            std::mem::swap(&mut u, &mut next);
+        }
+        let dx = t.grid.dx();
+        let j = u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx;
+        let mut g: Vec<f64> = u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect();
+        let mut out = next;
+        for k in (0..steps).rev() {
+            let codes = &self.codes[k * n..(k + 1) * n];
+            piece_tape::adjoint_taped(lambda, a, &pieces, codes, &g, &mut self.tape_scratch, &mut out);
+            if src.is_some() {
+                for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                    *acc += t.dt * v;
+                }
+            }
+            std::mem::swap(&mut g, &mut out);
+        }
+        let stats = RunStats {
+            steps,
+            forward_steps: steps,
+            recomputed_steps: 0,
+            total_forward_steps: steps,
+            adjoint_steps: steps,
+            peak_stored_states: 0,
+            peak_bytes: tape_len + directions * n * std::mem::size_of::<f64>(),
+        };
+        Ok((j, g, stats))
+    }
+
+    /// [`Self::loss_gradient`] with the store-all schedule through a piece tape (`None` when the
+    /// scheme has none). Velocity `a = velocity[0] != 0`.
+    fn loss_gradient_taped(&mut self, u0: &[f64], target: &[f64], steps: usize) -> Option<(f64, Vec<f64>, RunStats)> {
+        let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
+        let pieces = Pieces::of(self.transport.scheme, ctx.ruled.as_ref())?;
+        let (t, a, n) = (&self.transport, self.velocity[0], u0.len());
+        let taped = matches!(pieces, Pieces::Limited { .. });
+        let tape_len = if taped { steps * n } else { 0 };
+        self.codes.resize(tape_len, 0);
+        let mut u = u0.to_vec();
+        let mut next = std::mem::take(&mut self.spare);
+        next.resize(n, 0.0);
+        let src = self.source.as_deref();
+        for k in 0..steps {
+            let codes = if taped { &mut self.codes[k * n..(k + 1) * n] } else { &mut [][..] };
+            self.kinks +=
+                piece_tape::step_taped(t, a, &pieces, &u, src, &mut self.ext, &mut self.flux, codes, &mut next);
+            std::mem::swap(&mut u, &mut next);
+        }
+        let dx = t.grid.dx();
+        let j = u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx;
+        let mut g: Vec<f64> = u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect();
+        let mut out = next;
+        let lambda = t.lambda();
+        for k in (0..steps).rev() {
+            let codes = if taped { &self.codes[k * n..(k + 1) * n] } else { &[][..] };
+            piece_tape::adjoint_taped(lambda, a, &pieces, codes, &g, &mut self.tape_scratch, &mut out);
+            if src.is_some() {
+                for (acc, v) in self.grad_source.iter_mut().zip(&g) {
+                    *acc += t.dt * v;
+                }
+            }
+            std::mem::swap(&mut g, &mut out);
+        }
+        self.spare = out;
+        let stats = RunStats {
+            steps,
+            forward_steps: steps,
+            recomputed_steps: 0,
+            total_forward_steps: steps,
+            adjoint_steps: steps,
+            peak_stored_states: 0,
+            peak_bytes: tape_len,
+        };
+        Some((j, g, stats))
     }
 }
 
@@ -1410,6 +1625,44 @@ impl Stepper for TransportStepper {
         out
     }
     fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
+        // the same arithmetic compiled for the CPU's vector units (no fused multiply-add, so the same
+        // bits on every path)
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU supports these features (checked above); the body is safe code.
+                return unsafe { self.step_adjoint_avx512(u, g) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.step_adjoint_avx2(u, g) };
+            }
+        }
+        self.step_adjoint_body(u, g)
+    }
+    fn state_bytes(&self, u: &Vec<f64>) -> usize {
+        u.len() * std::mem::size_of::<f64>()
+    }
+    fn recycle(&mut self, state: Vec<f64>) {
+        self.pool.push(state);
+    }
+}
+
+impl TransportStepper {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+    unsafe fn step_adjoint_avx512(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
+        self.step_adjoint_body(u, g)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn step_adjoint_avx2(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
+        self.step_adjoint_body(u, g)
+    }
+
+    #[inline(always)]
+    fn step_adjoint_body(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
         let ctx = self.ctx.get_or_insert_with(|| LinCtx::new(self.transport.scheme, &self.rep));
         let a = &self.velocity;
@@ -1489,11 +1742,5 @@ impl Stepper for TransportStepper {
             }
         }
         out
-    }
-    fn state_bytes(&self, u: &Vec<f64>) -> usize {
-        u.len() * std::mem::size_of::<f64>()
-    }
-    fn recycle(&mut self, state: Vec<f64>) {
-        self.pool.push(state);
     }
 }
