@@ -90,7 +90,21 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let shape = g.shape();
-        let d = self.coefficients::<T>(&shape, &cx.inputs[0].value());
+        let x0 = cx.inputs[0].value();
+        if self.sel.is_empty() && !x0.is_empty() && cx.wanted.len() == 1 {
+            // a sign-of-argument primitive: `g` scaled by each element's piece derivative in one pass
+            let (t0, t1) = (T::from_f64(self.partials[0][0]), T::from_f64(self.partials[1][0]));
+            let mut buf = [0.0; MAX_ARITY];
+            let kinks = (self.kink_at.iter().zip(&self.locked))
+                .map(|(&e, &mask)| {
+                    self.element_partials(mask, &mut buf);
+                    (e, T::from_f64(buf[0]))
+                })
+                .collect();
+            let scale = SignScale { x: x0, t0, t1, kinks };
+            return vec![cx.wanted[0].then(|| scale.record(g).sum_to(&self.arg_shapes[0]))];
+        }
+        let d = self.coefficients::<T>(&shape, &x0);
         d.into_iter()
             .enumerate()
             .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j])))
@@ -141,6 +155,55 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
     fn unlock(&mut self) {
         self.locked.clone_from(&self.kink_tied);
+    }
+}
+
+/// The cotangent (or tangent) `g` of a sign-of-argument primitive scaled by each element's piece
+/// derivative: `g * D` with `D = t1` where the argument `x > 0`, `t0` elsewhere, and the kink rule's
+/// (or the locked piece's) value at the kinks. Linear in `g` with a diagonal matrix (the pieces are
+/// fixed), so its VJP and JVP are the same scaling; the same numbers as `g * D` with `D` a constant.
+struct SignScale<T: Real> {
+    x: Tensor<T>,
+    t0: T,
+    t1: T,
+    kinks: Vec<(usize, T)>,
+}
+
+impl<T: Real> SignScale<T> {
+    /// `g * D` for `g` shaped like `x`, or `[k, ...]` with one block per direction.
+    fn apply(&self, g: &Tensor<T>) -> Tensor<T> {
+        let (x, n) = (self.x.data(), self.x.len());
+        let (t0, t1) = (self.t0, self.t1);
+        let mut out: Vec<T> = Vec::with_capacity(g.len());
+        for gc in g.data().chunks(n) {
+            out.extend(gc.iter().zip(x).map(|(&gv, &xv)| gv * if xv.to_f64() > 0.0 { t1 } else { t0 }));
+        }
+        for c in 0..g.len() / n {
+            for &(e, d) in &self.kinks {
+                out[c * n + e] = g.data()[c * n + e] * d;
+            }
+        }
+        Tensor::from_parts(g.shape().to_vec(), out)
+    }
+    fn record<'t>(&self, g: Var<'t, T>) -> Var<'t, T> {
+        let value = self.apply(&g.value());
+        let op = SignScale { x: self.x.clone(), t0: self.t0, t1: self.t1, kinks: self.kinks.clone() };
+        g.tape().push(Box::new(op), &[g], value)
+    }
+}
+
+impl<T: Real> Op<T> for SignScale<T> {
+    fn name(&self) -> &'static str {
+        "mul"
+    }
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        vec![Some(self.record(g))]
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        match cx.tangents[0] {
+            Some(t) => self.apply(t),
+            None => tangent::zeros(cx.k, cx.out.shape()),
+        }
     }
 }
 
