@@ -242,9 +242,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         let u = s.t.simulate(u0, &s.a, None, s.steps)?;
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
-    let t0 = Instant::now();
-    let j = loss(&s.u0).map_err(|e| e.to_string())?;
-    let forward_seconds = t0.elapsed().as_secs_f64();
+    let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
     let (grad, gradient_seconds, peak_bytes, kinks, certificate, schedule) = match args.mode.as_str() {
         "assoc" => {
             let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
@@ -252,9 +250,10 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
                 .map_err(|e| e.to_string())?;
             // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
             st.velocity_gradient = false;
-            let t0 = Instant::now();
-            let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
-            let secs = t0.elapsed().as_secs_f64();
+            let ((g, stats), secs) = timed(|| {
+                let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
+                Ok((g, stats))
+            })?;
             let cert = if st.kinks > 0 { "representation-dependent" } else { "exact" };
             (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), schedule.to_string())
         }
@@ -269,9 +268,10 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
             // the stepper's piece tape with lexicographic locking along two probe directions
             let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
                 .map_err(|e| e.to_string())?;
-            let t0 = Instant::now();
-            let (_, g, stats) = st.loss_gradient_safe(&s.u0, &target, s.steps, 0, 2).map_err(|e| e.to_string())?;
-            let secs = t0.elapsed().as_secs_f64();
+            let ((g, stats), secs) = timed(|| {
+                let (_, g, stats) = st.loss_gradient_safe(&s.u0, &target, s.steps, 0, 2).map_err(|e| e.to_string())?;
+                Ok((g, stats))
+            })?;
             let cert = match (st.kinks, st.unresolved) {
                 (0, _) => "exact",
                 (_, 0) => "generalized",
@@ -385,4 +385,18 @@ fn plot(path: &str, g: &Grid, u0: &[f64], exact: Option<&[f64]>, u: &[f64], sche
         root.present().map_err(|e| format!("{path}: {e}"))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+}
+
+/// `f()` once to warm up (threads, fresh memory), then three timed calls: the last result and the
+/// median time.
+fn timed<R>(mut f: impl FnMut() -> Result<R, String>) -> Result<(R, f64), String> {
+    let mut r = f()?;
+    let mut ts = Vec::with_capacity(3);
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        r = f()?;
+        ts.push(t0.elapsed().as_secs_f64());
+    }
+    ts.sort_by(f64::total_cmp);
+    Ok((r, ts[1]))
 }

@@ -12,10 +12,16 @@
 //!
 //! The source enters each step **explicitly**: `u^{n+1} = step(u^n) + dt S(u^n)`.
 //!
-//! Gradients: the scheme's adjoint runs through every step with a checkpoint schedule (bounded
-//! memory on long horizons); the network's gradient comes from the tape (`assoc` with the
-//! representation, or `safe`). Both the network (ReLU) and the scheme (upwind switches, limiters) hit
-//! kinks; they are counted separately.
+//! Gradients: in mode `assoc` the scheme's adjoint runs through every step with a checkpoint schedule
+//! (bounded memory on long horizons; store-all keeps a piece tape of one byte per face and step, as the
+//! velocity is not trained) beside the network's tape. In modes `safe` and `lex` (alpha form, constant
+//! velocity) the time loops of all samples are one op on the network's tape
+//! ([`crate::pde::scheme::Transport::time_loop_var`]), so the probe directions in weight space lock
+//! the limiter's pieces at every kink face together with the network's ReLUs: the gradient does not
+//! depend on the representation anywhere (tested with the output layer at zero, where the plateaus of
+//! the data stay flat at every step). That path keeps one byte per face, step and sample and is not
+//! checkpointed. The state form and Burgers' equation lock the network's kinks only. Both the network
+//! (ReLU) and the scheme (upwind switches, limiters) hit kinks; they are counted separately.
 //!
 //! **What the observations determine.** With velocity `a = 1` and a time-independent source, the final
 //! state sees the source only through its integral along characteristics over a window of length
@@ -26,6 +32,8 @@
 //! carry (its mode-64 amplitude is `exp(-2 pi^2 sigma^2 64^2) ~ 1e-88`).
 
 pub mod data;
+pub mod identify;
+mod locked;
 pub mod model;
 pub mod train;
 

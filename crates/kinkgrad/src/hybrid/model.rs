@@ -207,6 +207,11 @@ impl HybridModel {
         }
         let t = d.transport()?;
         match self.form {
+            // modes that lock pieces: the network and the loops on one tape, so that the scheme's kinks
+            // are locked too (constant velocity; Burgers keeps the fast path, locking the network only)
+            SourceForm::Alpha if !matches!(mode, Mode::Assoc) && d.velocity_arg(&t).len() == 1 => {
+                self.gradient_alpha_locked(d, &t, idx, mode, rep)
+            }
             SourceForm::Alpha => self.gradient_alpha(d, &t, idx, mode, rep, schedule),
             SourceForm::State => self.gradient_state(d, &t, idx, mode, rep, schedule),
         }

@@ -19,5 +19,6 @@
 pub mod checkpoint;
 pub mod grid;
 pub mod limiter;
+pub mod loop_op;
 mod piece_tape;
 pub mod scheme;

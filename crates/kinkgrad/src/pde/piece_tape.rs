@@ -252,9 +252,9 @@ pub(crate) fn lock_step(
         text.extend_from_slice(tflux);
     }
     let w = n + 3;
-    let (gx_lin, table) = match pieces {
-        Pieces::Linear { gx } => (*gx, None),
-        Pieces::Limited { r, tx, ty } => (0.0, Some((*r, &**tx, &**ty))),
+    let ruled = match pieces {
+        Pieces::Linear { .. } => None,
+        Pieces::Limited { r, .. } => Some(*r),
     };
     let slopes = |e: &[f64], j: usize| {
         if a > 0.0 {
@@ -264,7 +264,7 @@ pub(crate) fn lock_step(
         }
     };
     let mut unresolved = 0;
-    if let Some((r, _, _)) = table {
+    if let Some(r) = ruled {
         let p = r.limiter.piecewise().expect("a tabulated limiter is piecewise affine");
         let k = tang.len().min(MAX_DIRECTIONS);
         let mut dirs = [[0.0; 2]; MAX_DIRECTIONS];
@@ -283,34 +283,50 @@ pub(crate) fn lock_step(
             unresolved += (mask.count_ones() > 1) as usize;
         }
     }
-    // the selected partials once per face, shared by the directions
-    let (mut gx, mut gy) = (vec![gx_lin; n], vec![0.0; n]);
-    if let Some((_, tx, ty)) = table {
-        for j in 0..n {
-            gx[j] = tx[codes[j] as usize];
-            gy[j] = ty[codes[j] as usize];
-        }
-    }
-    for (d, t) in tang.iter_mut().enumerate() {
-        let e = &text[d * w..(d + 1) * w];
-        tflux.resize(n, 0.0);
-        if a > 0.0 {
-            let k = 0.5 * (1.0 - a * lambda);
-            for j in 0..n {
-                tflux[j] = a * (e[j + 1] + k * (gx[j] * (e[j + 2] - e[j + 1]) + gy[j] * (e[j + 1] - e[j])));
-            }
-        } else {
-            let k = 0.5 * (1.0 + a * lambda);
-            for j in 0..n {
-                tflux[j] = a * (e[j + 2] - k * (gx[j] * (e[j + 2] - e[j + 1]) + gy[j] * (e[j + 3] - e[j + 2])));
-            }
-        }
-        t[0] -= lambda * (tflux[0] - tflux[n - 1]);
-        for j in 1..n {
-            t[j] -= lambda * (tflux[j] - tflux[j - 1]);
-        }
+    for t in tang.iter_mut() {
+        tangent_step(lambda, a, pieces, codes, t, text, tflux);
     }
     unresolved
+}
+
+/// The tangent map of one taped step with its (locked) pieces: `t <- J_u t` (no source term).
+pub(crate) fn tangent_step(
+    lambda: f64,
+    a: f64,
+    pieces: &Pieces<'_>,
+    codes: &[u8],
+    t: &mut [f64],
+    e: &mut Vec<f64>,
+    tflux: &mut Vec<f64>,
+) {
+    let n = t.len();
+    Transport::extend(t, e);
+    tflux.resize(n, 0.0);
+    let (gx_lin, table) = match pieces {
+        Pieces::Linear { gx } => (*gx, None),
+        Pieces::Limited { tx, ty, .. } => (0.0, Some((&**tx, &**ty))),
+    };
+    let coef = |j: usize| match table {
+        None => (gx_lin, 0.0),
+        Some((tx, ty)) => (tx[codes[j] as usize], ty[codes[j] as usize]),
+    };
+    if a > 0.0 {
+        let k = 0.5 * (1.0 - a * lambda);
+        for j in 0..n {
+            let (gx, gy) = coef(j);
+            tflux[j] = a * (e[j + 1] + k * (gx * (e[j + 2] - e[j + 1]) + gy * (e[j + 1] - e[j])));
+        }
+    } else {
+        let k = 0.5 * (1.0 + a * lambda);
+        for j in 0..n {
+            let (gx, gy) = coef(j);
+            tflux[j] = a * (e[j + 2] - k * (gx * (e[j + 2] - e[j + 1]) + gy * (e[j + 3] - e[j + 2])));
+        }
+    }
+    t[0] -= lambda * (tflux[0] - tflux[n - 1]);
+    for j in 1..n {
+        t[j] -= lambda * (tflux[j] - tflux[j - 1]);
+    }
 }
 
 /// Scratch buffers of [`adjoint_taped`].

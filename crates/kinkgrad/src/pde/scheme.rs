@@ -208,6 +208,7 @@ impl Linearization {
         fb.push(self.lambda * (g[0] - g[n - 1]));
     }
     /// Adjoint with respect to `u`: `out = J_u^T g`.
+    #[inline(always)]
     pub fn adj_u(&self, g: &[f64], out: &mut [f64], fb: &mut Vec<f64>) {
         let n = self.n;
         self.face_cotangent(g, fb);
@@ -488,6 +489,15 @@ impl Transport {
                     }
                 }
             }
+            if mask.count_ones() == 1 {
+                // one piece (no tie left): its partials, without the tie machinery
+                match mask {
+                    0b001 => c[2] += ul,
+                    0b010 => c[3] += ur,
+                    _ => {}
+                }
+                return Face { flux, kinks, unresolved };
+            }
             let grads = [vec![ul, 0.0], vec![0.0, ur], vec![0.0, 0.0]];
             let idx: Vec<usize> = (0..3).filter(|i| mask >> i & 1 == 1).collect();
             let g: Vec<Vec<f64>> = idx.iter().map(|&i| grads[i].clone()).collect();
@@ -674,6 +684,12 @@ impl Transport {
                 Limiter::Mc => self.flux_const(a[0], ext, flux, |x, y| Limiter::Mc.value(x, y)),
                 Limiter::VanLeer => self.flux_const(a[0], ext, flux, |x, y| Limiter::VanLeer.value(x, y)),
             }
+            self.update(u, flux, s, out);
+            return;
+        }
+        if let Scheme::BurgersGodunov = self.scheme {
+            let (e1, e2) = (&ext[1..n + 1], &ext[2..n + 2]);
+            flux.extend(e1.iter().zip(e2).map(|(&l, &r)| flux_burgers(l, r)));
             self.update(u, flux, s, out);
             return;
         }
@@ -916,8 +932,9 @@ impl Transport {
     }
 
     /// One step with its linearization (representation's rules at kinks). Returns the kink count and
-    /// the faces that hit kinks.
+    /// the faces that hit kinks. Inlined so that the stepper's vector-unit variants compile it too.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn step_lin(
         &self,
         u: &[f64],
@@ -968,6 +985,40 @@ impl Transport {
                 _ => unreachable!("a limited scheme always has a tabulated limiter"),
             };
             if let Some(out) = out {
+                self.update(u, flux, s, out);
+            }
+            return kinks;
+        }
+        if let (Scheme::BurgersGodunov, None) = (self.scheme, &kink_faces) {
+            // Burgers off its switching surfaces: one piece per face, c0 = u_l (left piece) or
+            // cp1 = u_r (right piece), written as face_lin does (0 + u, so the same bits); faces on a
+            // switching surface (u_l, u_r or u_l + u_r exactly 0) get face_lin's tie rule
+            let (e1, e2) = (&ext[1..n + 1], &ext[2..n + 2]);
+            lin.flags.resize(n, 0.0);
+            lin.ca[..n].fill(0.0);
+            lin.cm1[..n].fill(0.0);
+            lin.cp2[..n].fill(0.0);
+            let (c0, cp1, fl) = (&mut lin.c0[..n], &mut lin.cp1[..n], &mut lin.flags[..n]);
+            for j in 0..n {
+                let (ul, ur) = (e1[j], e2[j]);
+                let sum = ul + ur;
+                let left = (ul > 0.0) & ((ur > 0.0) | (sum > 0.0));
+                let right = (ur < 0.0) & ((ul < 0.0) | (sum < 0.0));
+                c0[j] = if left { 0.0 + ul } else { 0.0 };
+                cp1[j] = if right { 0.0 + ur } else { 0.0 };
+                fl[j] = if (ul == 0.0) | (ur == 0.0) | (sum == 0.0) { 1.0 } else { 0.0 };
+            }
+            let mut kinks = 0;
+            let mut c = [0.0; 5];
+            for j in 0..n {
+                if lin.flags[j] != 0.0 {
+                    let f = self.face_lin(0.0, &ext[j..j + 4], cx, &Choose::Rule, &mut c);
+                    lin.set(j, &c);
+                    kinks += f.kinks as usize;
+                }
+            }
+            if let Some(out) = out {
+                flux.extend(e1.iter().zip(e2).map(|(&l, &r)| flux_burgers(l, r)));
                 self.update(u, flux, s, out);
             }
             return kinks;
@@ -1725,7 +1776,8 @@ impl TransportStepper {
             None,
             None,
         );
-        let mut out = vec![0.0; n];
+        let mut out = std::mem::take(&mut self.spare);
+        out.resize(n, 0.0);
         self.lin.adj_u(&g, &mut out, &mut self.fb);
         if !self.velocity.is_empty() {
             // adj_u left the face cotangents of g in fb
@@ -1741,6 +1793,7 @@ impl TransportStepper {
                 *acc += dt * v;
             }
         }
+        self.spare = g;
         out
     }
 }
