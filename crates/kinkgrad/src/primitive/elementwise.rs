@@ -158,6 +158,38 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
 }
 
+/// Run `body` compiled for the CPU's vector units: inside a function with AVX-512 (or AVX2) enabled
+/// when the CPU has it (detected at run time), so that the element loops it inlines use the wide
+/// registers. Rust never contracts `a * b + c` into a fused multiply-add, so the results are the
+/// same bits on every path.
+#[inline(always)]
+fn wide<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU supports these features (checked above); the body is safe code.
+            return unsafe { wide_avx512(body) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { wide_avx2(body) };
+        }
+    }
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn wide_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn wide_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
 /// The cotangent (or tangent) `g` of a sign-of-argument primitive scaled by each element's piece
 /// derivative: `g * D` with `D = t1` where the argument `x > 0`, `t0` elsewhere, and the kink rule's
 /// (or the locked piece's) value at the kinks. Linear in `g` with a diagonal matrix (the pieces are
@@ -175,9 +207,11 @@ impl<T: Real> SignScale<T> {
         let (x, n) = (self.x.data(), self.x.len());
         let (t0, t1) = (self.t0, self.t1);
         let mut out: Vec<T> = Vec::with_capacity(g.len());
-        for gc in g.data().chunks(n) {
-            out.extend(gc.iter().zip(x).map(|(&gv, &xv)| gv * if xv.to_f64() > 0.0 { t1 } else { t0 }));
-        }
+        wide(|| {
+            for gc in g.data().chunks(n) {
+                out.extend(gc.iter().zip(x).map(|(&gv, &xv)| gv * if xv.to_f64() > 0.0 { t1 } else { t0 }));
+            }
+        });
         for c in 0..g.len() / n {
             for &(e, d) in &self.kinks {
                 out[c * n + e] = g.data()[c * n + e] * d;
@@ -234,19 +268,22 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         // are not stored (the backward pass reads them from the argument).
         sel = Vec::new();
         out = Vec::with_capacity(n);
-        let mut zero = false;
-        for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
-            let xv = xe.to_f64();
-            zero |= xv == 0.0;
-            let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
-            o.write(T::from_f64(if xv > 0.0 {
-                v1
-            } else if xv.is_nan() {
-                xv
-            } else {
-                v0
-            }));
-        }
+        let zero = wide(|| {
+            let mut zero = false;
+            for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
+                let xv = xe.to_f64();
+                zero |= xv == 0.0;
+                let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+                o.write(T::from_f64(if xv > 0.0 {
+                    v1
+                } else if xv.is_nan() {
+                    xv
+                } else {
+                    v0
+                }));
+            }
+            zero
+        });
         // SAFETY: the loop above wrote all `n` elements (`data[0]` holds `n` elements).
         unsafe { out.set_len(n) };
         // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
