@@ -8,6 +8,7 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::elementwise::wide;
 use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 
@@ -156,38 +157,6 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     fn unlock(&mut self) {
         self.locked.clone_from(&self.kink_tied);
     }
-}
-
-/// Run `body` compiled for the CPU's vector units: inside a function with AVX-512 (or AVX2) enabled
-/// when the CPU has it (detected at run time), so that the element loops it inlines use the wide
-/// registers. Rust never contracts `a * b + c` into a fused multiply-add, so the results are the
-/// same bits on every path.
-#[inline(always)]
-fn wide<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU supports these features (checked above); the body is safe code.
-            return unsafe { wide_avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { wide_avx2(body) };
-        }
-    }
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn wide_avx512<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn wide_avx2<R>(body: impl FnOnce() -> R) -> R {
-    body()
 }
 
 /// The cotangent (or tangent) `g` of a sign-of-argument primitive scaled by each element's piece

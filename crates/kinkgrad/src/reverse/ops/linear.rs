@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::elementwise::wide;
 use crate::tensor::Tensor;
 
 struct Linear {
@@ -63,11 +64,13 @@ impl<'t, T: Real> Var<'t, T> {
         let mut data = y.into_vec();
         let bd = bv.data();
         if !bd.is_empty() {
-            for row in data.chunks_mut(bd.len()) {
-                for (v, &c) in row.iter_mut().zip(bd) {
-                    *v = *v + c;
+            wide(|| {
+                for row in data.chunks_mut(bd.len()) {
+                    for (v, &c) in row.iter_mut().zip(bd) {
+                        *v = *v + c;
+                    }
                 }
-            }
+            });
         }
         let value = Tensor::from_parts(shape, data);
         Ok(self.tape.push(Box::new(Linear { bias: bs.to_vec() }), &[self, w, b], value))
