@@ -251,34 +251,34 @@ impl HybridModel {
         // one certificate): one tape. `assoc` decides every kink element by element, so the batch splits
         // into chunks with the same pieces, the same kink count and the same values.
         let per = if *mode == Mode::Assoc { samples_per_chunk(n) } else { idx.len() };
-        let chunks: Vec<ChunkGradient> = idx
-            .par_chunks(per)
-            .map(|c| {
-                let tape = Tape::<f64>::with_representation(rep.clone());
-                let params = self.net.param_vars(&tape);
-                let s = self.net.forward(tape.constant(Self::stacked_features(d, &sx, &cx, c, None)), &params)?;
-                let sv = s.value();
-                // the time loops: sequential inside an `assoc` chunk, in parallel over the one big chunk
-                let sweeps: Vec<Sweeps> = c
-                    .par_chunks(samples_per_chunk(n))
-                    .zip(sv.data().par_chunks(samples_per_chunk(n) * n))
-                    .map(|(cc, src)| Sweeps::run(d, t, &a, rep, schedule, cc, src, m))
-                    .collect::<Result<_>>()?;
-                let mut out = ChunkGradient::default();
-                let mut ds = Vec::with_capacity(c.len() * n);
-                for w in sweeps {
-                    out.losses.extend(w.losses);
-                    ds.extend(w.ds);
-                    out.scheme_kinks += w.kinks;
-                    out.peak_bytes = out.peak_bytes.max(w.peak_bytes);
-                }
-                let sur = s.mul(tape.constant(Tensor::from_parts(vec![c.len() * n, 1], ds)))?.sum();
-                let g = tape.gradient(sur, &params, mode)?;
-                out.net_kinks = g.certificate.kinks.total();
-                out.grads = g.values;
-                Ok(out)
-            })
-            .collect::<Result<_>>()?;
+        let run = |c: &[usize]| -> Result<ChunkGradient> {
+            let tape = Tape::<f64>::with_representation(rep.clone());
+            let params = self.net.param_vars(&tape);
+            let s = self.net.forward(tape.constant(Self::stacked_features(d, &sx, &cx, c, None)), &params)?;
+            let sv = s.value();
+            // the time loops: sequential inside an `assoc` chunk, in parallel over the one big chunk
+            let sweeps: Vec<Sweeps> = c
+                .par_chunks(samples_per_chunk(n))
+                .zip(sv.data().par_chunks(samples_per_chunk(n) * n))
+                .map(|(cc, src)| Sweeps::run(d, t, &a, rep, schedule, cc, src, m))
+                .collect::<Result<_>>()?;
+            let mut out = ChunkGradient::default();
+            let mut ds = Vec::with_capacity(c.len() * n);
+            for w in sweeps {
+                out.losses.extend(w.losses);
+                ds.extend(w.ds);
+                out.scheme_kinks += w.kinks;
+                out.peak_bytes = out.peak_bytes.max(w.peak_bytes);
+            }
+            let sur = s.mul(tape.constant(Tensor::from_parts(vec![c.len() * n, 1], ds)))?.sum();
+            let g = tape.gradient(sur, &params, mode)?;
+            out.net_kinks = g.certificate.kinks.total();
+            out.grads = g.values;
+            Ok(out)
+        };
+        // one chunk runs on this thread (its products then split across the threads themselves)
+        let chunks: Vec<ChunkGradient> =
+            if per >= idx.len() { vec![run(idx)?] } else { idx.par_chunks(per).map(run).collect::<Result<_>>()? };
         // sums in a fixed order (chunk by chunk, sample by sample): reproducible whatever the threads
         let mut grads: Vec<Vec<f64>> = self.net.params.iter().map(|p| vec![0.0; p.len()]).collect();
         for c in &chunks {
