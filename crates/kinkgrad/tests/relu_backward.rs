@@ -30,3 +30,32 @@ fn gradient_of_a_relu_gradient_matches_the_closed_form() {
         }
     }
 }
+
+/// A cotangent large enough to be split across threads (70 000 elements): `d sum(r relu(x)) / dx` is
+/// `r` where `x > 0`, `0` where `x < 0` and `z r` at the zeros.
+#[test]
+fn large_relu_gradient_is_the_masked_weight() {
+    let n = 70_000;
+    let x: Vec<f64> = (0..n).map(|i| ((i % 7) as f64) - 3.0).collect();
+    let r: Vec<f64> = (0..n).map(|i| 1.0 + (i % 11) as f64).collect();
+    let z = 0.25;
+    let tape = Tape::<f64>::with_representation(Representation { relu_at_zero: z, ..Representation::default() });
+    let xv = tape.var(Tensor::vector(x.clone()));
+    let j = xv.relu().mul(tape.constant(Tensor::vector(r.clone()))).unwrap().sum();
+    let g = tape.gradient(j, &[xv], &Mode::Assoc).unwrap();
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&r)
+        .map(|(&x, &r)| {
+            if x > 0.0 {
+                r
+            } else if x == 0.0 {
+                z * r
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    assert_eq!(g.values[0].to_f64_vec(), want);
+    assert_eq!(g.certificate.kinks.total(), n / 7, "one zero in every 7 elements");
+}

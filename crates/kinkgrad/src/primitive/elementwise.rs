@@ -8,9 +8,10 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
-use crate::tensor::elementwise::wide;
+use crate::tensor::elementwise::{wide, PAR_MIN};
 use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 const KINK: u8 = u8::MAX;
 
@@ -176,11 +177,30 @@ impl<T: Real> SignScale<T> {
         let (x, n) = (self.x.data(), self.x.len());
         let (t0, t1) = (self.t0, self.t1);
         let mut out: Vec<T> = Vec::with_capacity(g.len());
-        wide(|| {
-            for gc in g.data().chunks(n) {
-                out.extend(gc.iter().zip(x).map(|(&gv, &xv)| gv * if xv.to_f64() > 0.0 { t1 } else { t0 }));
-            }
-        });
+        let scale = |gv: T, xv: T| gv * if xv.to_f64() > 0.0 { t1 } else { t0 };
+        if g.len() == n && n >= PAR_MIN {
+            // a large cotangent: split across threads by blocks, as the element-wise zips are
+            const BLOCK: usize = 1 << 13;
+            let spare = &mut out.spare_capacity_mut()[..n];
+            spare.par_chunks_mut(BLOCK).zip(g.data().par_chunks(BLOCK).zip(x.par_chunks(BLOCK))).for_each(
+                |(o, (gc, xc))| {
+                    wide(|| {
+                        for ((o, &gv), &xv) in o.iter_mut().zip(gc).zip(xc) {
+                            o.write(scale(gv, xv));
+                        }
+                    })
+                },
+            );
+            // SAFETY: the blocks of `spare`, `g` and `x` pair up one to one (all of length `n`), and
+            // every element of each output block is written.
+            unsafe { out.set_len(n) };
+        } else {
+            wide(|| {
+                for gc in g.data().chunks(n) {
+                    out.extend(gc.iter().zip(x).map(|(&gv, &xv)| scale(gv, xv)));
+                }
+            });
+        }
         for c in 0..g.len() / n {
             for &(e, d) in &self.kinks {
                 out[c * n + e] = g.data()[c * n + e] * d;

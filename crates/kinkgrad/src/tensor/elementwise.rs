@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// Element count above which element-wise kernels run on several threads.
-const PAR_MIN: usize = 1 << 16;
+pub(crate) const PAR_MIN: usize = 1 << 16;
 
 impl<T: Real> Tensor<T> {
     /// Apply `f` to every element.
