@@ -64,8 +64,11 @@ pub trait Real:
     );
 }
 
+/// Threads for one product: all of rayon's for large products, except inside a rayon task (a product
+/// within a parallel loop, e.g. one chunk of a batch), where the loop already keeps every core busy
+/// and a nested split only adds synchronisation.
 fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m * n * k >= 64 * 64 * 64 {
+    if m * n * k >= 64 * 64 * 64 && rayon::current_thread_index().is_none() {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None

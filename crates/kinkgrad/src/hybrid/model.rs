@@ -42,6 +42,30 @@ fn features_x(t: &Transport) -> (Vec<f64>, Vec<f64>) {
     (x.iter().map(|v| (tau * v).sin()).collect(), x.iter().map(|v| (tau * v).cos()).collect())
 }
 
+/// Append one sample's network inputs, row by row, to `f`.
+fn push_features(f: &mut Vec<f64>, alpha: [f64; 2], sx: &[f64], cx: &[f64], u: Option<&[f64]>) {
+    f.reserve(sx.len() * if u.is_some() { 5 } else { 4 });
+    for j in 0..sx.len() {
+        if let Some(u) = u {
+            f.push(u[j]);
+        }
+        f.extend_from_slice(&[alpha[0], alpha[1], sx[j], cx[j]]);
+    }
+}
+
+/// Rows of the network batch evaluated on one tape in the alpha form. The samples are split into
+/// chunks of about this many rows (whole samples), and the chunks run in parallel, each on its own
+/// tape: each chunk's intermediate values stay in cache (a 512 x 32 `f64` activation is 128 KiB)
+/// instead of streaming whole-batch tensors through memory, and the two parts of the work (the
+/// network on the tape, the time loops) run on every core without a serial phase. The chunking
+/// depends only on the number of cells, never on the thread count, so results are reproducible.
+const CHUNK_ROWS: usize = 512;
+
+/// Samples per chunk (at least one).
+fn samples_per_chunk(cells: usize) -> usize {
+    (CHUNK_ROWS / cells.max(1)).max(1)
+}
+
 impl HybridModel {
     /// A seeded model with hidden width `width` (two hidden ReLU layers, He initialisation).
     pub fn new(form: SourceForm, width: usize, seed: u64) -> Result<Self> {
@@ -55,16 +79,9 @@ impl HybridModel {
 
     /// Network inputs per cell: `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`, with `u` first in the state form.
     fn features(&self, alpha: [f64; 2], sx: &[f64], cx: &[f64], u: Option<&[f64]>) -> Tensor<f64> {
-        let n = sx.len();
-        let w = if u.is_some() { 5 } else { 4 };
-        let mut f = Vec::with_capacity(n * w);
-        for j in 0..n {
-            if let Some(u) = u {
-                f.push(u[j]);
-            }
-            f.extend_from_slice(&[alpha[0], alpha[1], sx[j], cx[j]]);
-        }
-        Tensor::from_parts(vec![n, w], f)
+        let mut f = Vec::new();
+        push_features(&mut f, alpha, sx, cx, u);
+        Tensor::from_parts(vec![sx.len(), if u.is_some() { 5 } else { 4 }], f)
     }
 
     /// The learned source per cell for one sample (state form: at state `u`).
@@ -109,14 +126,22 @@ impl HybridModel {
         let m = idx.len() as f64;
         let finals: Vec<f64> = match self.form {
             SourceForm::Alpha => {
-                let tape = Tape::<f64>::new();
-                let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
-                let s = self.net.forward(tape.constant(self.batch_features(d, &t, idx, None)), &p)?.value();
+                // per chunk of samples: the network on the chunk's cells, then the chunk's time loops
+                let (sx, cx) = features_x(&t);
                 let a = d.velocity_arg(&t);
                 let parts: Vec<Vec<f64>> = idx
-                    .par_iter()
-                    .enumerate()
-                    .map(|(k, &i)| t.simulate(&d.beta[i], &a, Some(&s.data()[k * n..(k + 1) * n]), d.steps))
+                    .par_chunks(samples_per_chunk(n))
+                    .map(|c| {
+                        let tape = Tape::<f64>::new();
+                        let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
+                        let x = tape.constant(Self::stacked_features(d, &sx, &cx, c, None));
+                        let s = self.net.forward(x, &p)?.value();
+                        let mut out = Vec::with_capacity(c.len() * n);
+                        for (k, &i) in c.iter().enumerate() {
+                            out.extend(t.simulate(&d.beta[i], &a, Some(&s.data()[k * n..(k + 1) * n]), d.steps)?);
+                        }
+                        Ok(out)
+                    })
                     .collect::<Result<_>>()?;
                 parts.concat()
             }
@@ -195,14 +220,18 @@ impl HybridModel {
     /// Features of a batch of samples, stacked: `[len(idx) * N, 4 or 5]`.
     fn batch_features(&self, d: &Dataset, t: &Transport, idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
         let (sx, cx) = features_x(t);
-        let n = t.grid.cells;
-        let parts: Vec<Tensor<f64>> = idx
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| self.features(d.alpha[i], &sx, &cx, u.map(|u| &u[k * n..(k + 1) * n])))
-            .collect();
-        let w = parts[0].shape()[1];
-        Tensor::from_parts(vec![idx.len() * n, w], parts.iter().flat_map(|p| p.data().iter().copied()).collect())
+        Self::stacked_features(d, &sx, &cx, idx, u)
+    }
+
+    /// [`Self::batch_features`] from the precomputed `sin 2 pi x`, `cos 2 pi x`.
+    fn stacked_features(d: &Dataset, sx: &[f64], cx: &[f64], idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
+        let n = sx.len();
+        let w = if u.is_some() { 5 } else { 4 };
+        let mut f = Vec::with_capacity(idx.len() * n * w);
+        for (k, &i) in idx.iter().enumerate() {
+            push_features(&mut f, d.alpha[i], sx, cx, u.map(|u| &u[k * n..(k + 1) * n]));
+        }
+        Tensor::from_parts(vec![idx.len() * n, w], f)
     }
 
     fn gradient_alpha(
@@ -217,35 +246,52 @@ impl HybridModel {
         let n = t.grid.cells;
         let m = idx.len() as f64;
         let a = d.velocity_arg(t);
-        let tape = Tape::<f64>::with_representation(rep.clone());
-        let params = self.net.param_vars(&tape);
-        let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
-        let sv = s.value();
-        let parts: Vec<(f64, Vec<f64>, usize, usize)> = idx
-            .par_iter()
-            .enumerate()
-            .map(|(k, &i)| {
-                let mut st = TransportStepper::new(
-                    t.clone(),
-                    a.clone(),
-                    Some(sv.data()[k * n..(k + 1) * n].to_vec()),
-                    rep.clone(),
-                )?;
-                // the velocity is data, not trained: store-all keeps a piece tape instead of the states
-                st.velocity_gradient = false;
-                let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
-                Ok((loss, std::mem::take(&mut st.grad_source), st.kinks, stats.peak_bytes))
-            })
-            .collect::<Result<_>>()?;
-        let ds: Vec<f64> = parts.iter().flat_map(|p| p.1.iter().map(|v| v / m)).collect();
-        let sur = s.mul(tape.constant(Tensor::from_parts(vec![idx.len() * n, 1], ds)))?.sum();
-        let g = tape.gradient(sur, &params, mode)?;
+        let (sx, cx) = features_x(t);
+        // `safe` and `lex` select pieces over the whole batch at once (one set of probe directions,
+        // one certificate): one tape. `assoc` decides every kink element by element, so the batch splits
+        // into chunks with the same pieces, the same kink count and the same values.
+        let per = if *mode == Mode::Assoc { samples_per_chunk(n) } else { idx.len() };
+        let run = |c: &[usize]| -> Result<ChunkGradient> {
+            let tape = Tape::<f64>::with_representation(rep.clone());
+            let params = self.net.param_vars(&tape);
+            let s = self.net.forward(tape.constant(Self::stacked_features(d, &sx, &cx, c, None)), &params)?;
+            let sv = s.value();
+            // the time loops: sequential inside an `assoc` chunk, in parallel over the one big chunk
+            let sweeps: Vec<Sweeps> = c
+                .par_chunks(samples_per_chunk(n))
+                .zip(sv.data().par_chunks(samples_per_chunk(n) * n))
+                .map(|(cc, src)| Sweeps::run(d, t, &a, rep, schedule, cc, src, m))
+                .collect::<Result<_>>()?;
+            let mut out = ChunkGradient::default();
+            let mut ds = Vec::with_capacity(c.len() * n);
+            for w in sweeps {
+                out.losses.extend(w.losses);
+                ds.extend(w.ds);
+                out.scheme_kinks += w.kinks;
+                out.peak_bytes = out.peak_bytes.max(w.peak_bytes);
+            }
+            let sur = s.mul(tape.constant(Tensor::from_parts(vec![c.len() * n, 1], ds)))?.sum();
+            let g = tape.gradient(sur, &params, mode)?;
+            out.net_kinks = g.certificate.kinks.total();
+            out.grads = g.values;
+            Ok(out)
+        };
+        // one chunk runs on this thread (its products then split across the threads themselves)
+        let chunks: Vec<ChunkGradient> =
+            if per >= idx.len() { vec![run(idx)?] } else { idx.par_chunks(per).map(run).collect::<Result<_>>()? };
+        // sums in a fixed order (chunk by chunk, sample by sample): reproducible whatever the threads
+        let mut grads: Vec<Vec<f64>> = self.net.params.iter().map(|p| vec![0.0; p.len()]).collect();
+        for c in &chunks {
+            for (acc, g) in grads.iter_mut().zip(&c.grads) {
+                acc.iter_mut().zip(g.data()).for_each(|(a, b)| *a += b);
+            }
+        }
         Ok(LossReport {
-            loss: parts.iter().map(|p| p.0).sum::<f64>() / m,
-            grads: g.values.into_iter().map(|v| v.into_vec()).collect(),
-            net_kinks: g.certificate.kinks.total(),
-            scheme_kinks: parts.iter().map(|p| p.2).sum(),
-            peak_bytes: parts.iter().map(|p| p.3).max().unwrap_or(0),
+            loss: chunks.iter().flat_map(|c| c.losses.iter()).sum::<f64>() / m,
+            grads,
+            net_kinks: chunks.iter().map(|c| c.net_kinks).sum(),
+            scheme_kinks: chunks.iter().map(|c| c.scheme_kinks).sum(),
+            peak_bytes: chunks.iter().map(|c| c.peak_bytes).max().unwrap_or(0),
         })
     }
 
@@ -301,6 +347,71 @@ impl HybridModel {
             }
         }
         Ok((num / den.max(1e-300)).sqrt())
+    }
+}
+
+/// What one chunk of samples contributes to [`LossReport`] in the alpha form.
+#[derive(Default)]
+struct ChunkGradient {
+    losses: Vec<f64>,
+    grads: Vec<Tensor<f64>>,
+    net_kinks: usize,
+    scheme_kinks: usize,
+    peak_bytes: usize,
+}
+
+/// The adjoint sweeps of a few samples, one after the other on one [`TransportStepper`] (its buffers
+/// reused from sample to sample).
+struct Sweeps {
+    losses: Vec<f64>,
+    /// `dJ/ds` per cell of the samples, divided by the number of samples `m`.
+    ds: Vec<f64>,
+    kinks: usize,
+    peak_bytes: usize,
+}
+
+impl Sweeps {
+    /// Samples `idx` with sources `src` (`[len(idx) * N]`).
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        d: &Dataset,
+        t: &Transport,
+        a: &[f64],
+        rep: &Representation,
+        schedule: &Schedule,
+        idx: &[usize],
+        src: &[f64],
+        m: f64,
+    ) -> Result<Self> {
+        let n = t.grid.cells;
+        let mut out = Sweeps {
+            losses: Vec::with_capacity(idx.len()),
+            ds: Vec::with_capacity(src.len()),
+            kinks: 0,
+            peak_bytes: 0,
+        };
+        let mut st: Option<TransportStepper> = None;
+        for (k, &i) in idx.iter().enumerate() {
+            let s = &src[k * n..(k + 1) * n];
+            let st = match &mut st {
+                Some(st) => {
+                    st.source.get_or_insert_with(Vec::new).clone_from_slice(s);
+                    st
+                }
+                None => {
+                    let st = st.insert(TransportStepper::new(t.clone(), a.to_vec(), Some(s.to_vec()), rep.clone())?);
+                    // the velocity is data, not trained: store-all keeps a piece tape instead of the states
+                    st.velocity_gradient = false;
+                    st
+                }
+            };
+            let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
+            out.losses.push(loss);
+            out.ds.extend(st.grad_source.iter().map(|v| v / m));
+            out.kinks += st.kinks;
+            out.peak_bytes = out.peak_bytes.max(stats.peak_bytes);
+        }
+        Ok(out)
     }
 }
 

@@ -8,8 +8,8 @@
 //!
 //! | layer | forward | non-smooth? |
 //! |---|---|---|
-//! | `Linear` | `x W^T + b` (one GEMM, `matmul_t`, no transpose copy) | no |
-//! | `Conv2d` | im2col ([`Var::unfold2d`], a linear gather) then `cols W^T + b` | no |
+//! | `Linear` | `x W^T + b` (one GEMM, no transpose copy, the bias added in place: [`Var::linear`]) | no |
+//! | `Conv2d` | im2col ([`Var::unfold2d`], a linear gather) then `cols W^T + b` ([`Var::linear`]) | no |
 //! | `MaxPool2d` | window maxima ([`Var::max_pool2d_with`]) | ties in a window; rule selectable |
 //! | `Relu`, `LeakyRelu`, `Abs`, `HardTanh` | piecewise primitives | at 0 (±1 for hardtanh) |
 //! | `Tanh` | smooth | no |
@@ -103,7 +103,7 @@ impl Layer {
                 if s.len() != 2 || s[1] != *inputs {
                     return Err(Error::shape("linear", format!("expects [batch, {inputs}], got {s:?}")));
                 }
-                x.matmul_t(p[0], false, true)?.add(p[1])
+                x.linear(p[0], p[1])
             }
             Layer::Conv2d { in_channels, out_channels, kernel, stride, padding } => {
                 let s = x.shape();
@@ -112,7 +112,7 @@ impl Layer {
                 }
                 let (cols, (oh, ow)) = x.unfold2d((*kernel, *kernel), (*stride, *stride), (*padding, *padding))?;
                 let w = p[0].reshape(&[*out_channels, in_channels * kernel * kernel])?;
-                let y = cols.matmul_t(w, false, true)?.add(p[1])?; // [b*oh*ow, out]
+                let y = cols.linear(w, p[1])?; // [b*oh*ow, out]
                 y.reshape(&[s[0], oh * ow, *out_channels])?.permute(&[0, 2, 1])?.reshape(&[s[0], *out_channels, oh, ow])
             }
             Layer::MaxPool2d { kernel, stride, rule } => match rule {

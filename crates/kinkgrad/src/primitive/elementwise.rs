@@ -8,8 +8,10 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::elementwise::{wide, PAR_MIN};
 use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
 
 const KINK: u8 = u8::MAX;
 
@@ -17,7 +19,9 @@ struct PiecewiseOp<P: Piecewise> {
     prim: P,
     rep: Representation,
     arg_shapes: Vec<Vec<usize>>,
-    /// Active piece per element, `KINK` on a kink.
+    /// Active piece per element, `KINK` on a kink. Empty for a sign-of-argument primitive
+    /// ([`Piecewise::sign_of_argument`]), whose piece is read from its argument instead: piece 1 where
+    /// `x > 0`, piece 0 elsewhere (NaN included), the kinks (`x == 0`) in `kink_at`.
     sel: Vec<u8>,
     /// Elements on a kink and their tied pieces at forward time.
     kink_at: Vec<usize>,
@@ -47,14 +51,28 @@ impl<P: Piecewise> PiecewiseOp<P> {
             }
         }
     }
-    /// Per-argument derivative coefficient tensors `D_j` (shape of the output).
-    fn coefficients<T: Real>(&self, shape: &[usize]) -> Vec<Tensor<T>> {
+    /// Per-argument derivative coefficient tensors `D_j` (shape of the output); `x0` is the first
+    /// argument (read by sign-of-argument primitives, which keep no piece per element).
+    fn coefficients<T: Real>(&self, shape: &[usize], x0: &Tensor<T>) -> Vec<Tensor<T>> {
         let a = self.prim.arity();
-        let n = self.sel.len();
+        let by_sign = self.sel.is_empty() && !x0.is_empty();
         let mut d: Vec<Vec<T>> = (0..a)
             .map(|j| {
                 let table: Vec<T> = self.partials.iter().map(|pp| T::from_f64(pp[j])).collect();
-                self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+                if by_sign {
+                    // piece 1 where x > 0, piece 0 elsewhere (a select, which vectorises); the kink
+                    // elements are set below
+                    let (t0, t1) = (table[0], table[1]);
+                    x0.data().iter().map(|&x| if x.to_f64() > 0.0 { t1 } else { t0 }).collect()
+                } else if let [t0, t1] = table[..] {
+                    // two pieces: a branch-free lookup (the pieces of a relu layer alternate at
+                    // random, which a branch would mispredict half of the time); kink elements read 0
+                    // and are set below
+                    let tab = [t0, t1, T::ZERO];
+                    self.sel.iter().map(|&s| tab[(s as usize).min(2)]).collect()
+                } else {
+                    self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+                }
             })
             .collect();
         let mut buf = [0.0; MAX_ARITY];
@@ -64,7 +82,6 @@ impl<P: Piecewise> PiecewiseOp<P> {
                 d[j][e] = T::from_f64(buf[j]);
             }
         }
-        let _ = n;
         d.into_iter().map(|v| Tensor::from_parts(shape.to_vec(), v)).collect()
     }
 }
@@ -75,7 +92,21 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let shape = g.shape();
-        let d = self.coefficients::<T>(&shape);
+        let x0 = cx.inputs[0].value();
+        if self.sel.is_empty() && !x0.is_empty() && cx.wanted.len() == 1 {
+            // a sign-of-argument primitive: `g` scaled by each element's piece derivative in one pass
+            let (t0, t1) = (T::from_f64(self.partials[0][0]), T::from_f64(self.partials[1][0]));
+            let mut buf = [0.0; MAX_ARITY];
+            let kinks = (self.kink_at.iter().zip(&self.locked))
+                .map(|(&e, &mask)| {
+                    self.element_partials(mask, &mut buf);
+                    (e, T::from_f64(buf[0]))
+                })
+                .collect();
+            let scale = SignScale { x: x0, t0, t1, kinks };
+            return vec![cx.wanted[0].then(|| scale.record(g).sum_to(&self.arg_shapes[0]))];
+        }
+        let d = self.coefficients::<T>(&shape, &x0);
         d.into_iter()
             .enumerate()
             .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j])))
@@ -108,7 +139,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
             self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
-        let d = self.coefficients::<T>(&shape);
+        let d = self.coefficients::<T>(&shape, &xs[0]);
         let mut out: Option<Tensor<T>> = None;
         for j in 0..a {
             if let Some(t) = &ts[j] {
@@ -129,6 +160,76 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     }
 }
 
+/// The cotangent (or tangent) `g` of a sign-of-argument primitive scaled by each element's piece
+/// derivative: `g * D` with `D = t1` where the argument `x > 0`, `t0` elsewhere, and the kink rule's
+/// (or the locked piece's) value at the kinks. Linear in `g` with a diagonal matrix (the pieces are
+/// fixed), so its VJP and JVP are the same scaling; the same numbers as `g * D` with `D` a constant.
+struct SignScale<T: Real> {
+    x: Tensor<T>,
+    t0: T,
+    t1: T,
+    kinks: Vec<(usize, T)>,
+}
+
+impl<T: Real> SignScale<T> {
+    /// `g * D` for `g` shaped like `x`, or `[k, ...]` with one block per direction.
+    fn apply(&self, g: &Tensor<T>) -> Tensor<T> {
+        let (x, n) = (self.x.data(), self.x.len());
+        let (t0, t1) = (self.t0, self.t1);
+        let mut out: Vec<T> = Vec::with_capacity(g.len());
+        let scale = |gv: T, xv: T| gv * if xv.to_f64() > 0.0 { t1 } else { t0 };
+        if g.len() == n && n >= PAR_MIN {
+            // a large cotangent: split across threads by blocks, as the element-wise zips are
+            const BLOCK: usize = 1 << 13;
+            let spare = &mut out.spare_capacity_mut()[..n];
+            spare.par_chunks_mut(BLOCK).zip(g.data().par_chunks(BLOCK).zip(x.par_chunks(BLOCK))).for_each(
+                |(o, (gc, xc))| {
+                    wide(|| {
+                        for ((o, &gv), &xv) in o.iter_mut().zip(gc).zip(xc) {
+                            o.write(scale(gv, xv));
+                        }
+                    })
+                },
+            );
+            // SAFETY: the blocks of `spare`, `g` and `x` pair up one to one (all of length `n`), and
+            // every element of each output block is written.
+            unsafe { out.set_len(n) };
+        } else {
+            wide(|| {
+                for gc in g.data().chunks(n) {
+                    out.extend(gc.iter().zip(x).map(|(&gv, &xv)| scale(gv, xv)));
+                }
+            });
+        }
+        for c in 0..g.len() / n {
+            for &(e, d) in &self.kinks {
+                out[c * n + e] = g.data()[c * n + e] * d;
+            }
+        }
+        Tensor::from_parts(g.shape().to_vec(), out)
+    }
+    fn record<'t>(&self, g: Var<'t, T>) -> Var<'t, T> {
+        let value = self.apply(&g.value());
+        let op = SignScale { x: self.x.clone(), t0: self.t0, t1: self.t1, kinks: self.kinks.clone() };
+        g.tape().push(Box::new(op), &[g], value)
+    }
+}
+
+impl<T: Real> Op<T> for SignScale<T> {
+    fn name(&self) -> &'static str {
+        "mul"
+    }
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        vec![Some(self.record(g))]
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        match cx.tangents[0] {
+            Some(t) => self.apply(t),
+            None => tangent::zeros(cx.k, cx.out.shape()),
+        }
+    }
+}
+
 /// Apply a piecewise primitive element-wise to broadcast arguments, recording it on the tape.
 pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<Var<'t, T>> {
     let a = prim.arity();
@@ -146,37 +247,46 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let ns = prim.switches();
     let np = prim.pieces().len();
     debug_assert!(ns <= MAX_SWITCHES && np <= MAX_PIECES);
-    let mut sel = vec![0u8; n];
-    let mut out = vec![T::ZERO; n];
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
+    let (mut sel, mut out);
     if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
         // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
-        // NaN takes piece 0's formula, which propagates it, and is not a kink
-        for (&xe, (o, sl)) in data[0].iter().zip(out.iter_mut().zip(sel.iter_mut())) {
-            let xv = xe.to_f64();
-            let pos = xv > 0.0;
-            let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
-            *o = T::from_f64(if pos {
-                v1
-            } else if xv.is_nan() {
-                xv
-            } else {
-                v0
-            });
-            *sl = pos as u8;
-        }
+        // NaN takes piece 0's formula, which propagates it, and is not a kink. One branch-free pass
+        // writes the values once (no zero fill) and notes whether any element is a kink; the pieces
+        // are not stored (the backward pass reads them from the argument).
+        sel = Vec::new();
+        out = Vec::with_capacity(n);
+        let zero = wide(|| {
+            let mut zero = false;
+            for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
+                let xv = xe.to_f64();
+                zero |= xv == 0.0;
+                let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+                o.write(T::from_f64(if xv > 0.0 {
+                    v1
+                } else if xv.is_nan() {
+                    xv
+                } else {
+                    v0
+                }));
+            }
+            zero
+        });
+        // SAFETY: the loop above wrote all `n` elements (`data[0]` holds `n` elements).
+        unsafe { out.set_len(n) };
         // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
-        if data[0].iter().any(|v| v.to_f64() == 0.0) {
+        if zero {
             for (e, v) in data[0].iter().enumerate() {
                 if v.to_f64() == 0.0 {
-                    sel[e] = KINK;
                     kink_at.push(e);
                     kink_tied.push(0b11);
                 }
             }
         }
     } else {
+        sel = vec![0u8; n];
+        out = vec![T::ZERO; n];
         let (mut x, mut s, mut sg) = ([0.0; MAX_ARITY], [0.0; MAX_SWITCHES], [0i8; MAX_SWITCHES]);
         for e in 0..n {
             for j in 0..a {

@@ -6,16 +6,20 @@ use super::Tensor;
 use crate::error::Result;
 use crate::scalar::Real;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Element count above which element-wise kernels run on several threads.
-const PAR_MIN: usize = 1 << 16;
+pub(crate) const PAR_MIN: usize = 1 << 16;
 
 impl<T: Real> Tensor<T> {
     /// Apply `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let d = self.data();
-        let out: Vec<T> =
-            if d.len() >= PAR_MIN { d.par_iter().map(|&v| f(v)).collect() } else { d.iter().map(|&v| f(v)).collect() };
+        let out: Vec<T> = if d.len() >= PAR_MIN {
+            d.par_iter().map(|&v| f(v)).collect()
+        } else {
+            wide(|| d.iter().map(|&v| f(v)).collect())
+        };
         Tensor::from_parts(self.shape().to_vec(), out)
     }
 
@@ -34,11 +38,14 @@ impl<T: Real> Tensor<T> {
             let out: Vec<T> = if a.len() >= PAR_MIN {
                 a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
             } else {
-                a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+                wide(|| a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect())
             };
             return Ok(Tensor::from_parts(self.shape().to_vec(), out));
         }
         let shape = broadcast_shapes(op, self.shape(), other.shape())?;
+        if self.shape() == shape.as_slice() && !self.is_empty() && repeats_along_leading_axes(other.shape(), &shape) {
+            return Ok(Tensor::from_parts(shape, zip_rows(self.data(), other.data(), &f)));
+        }
         let out = zip_broadcast(self, other, &shape, &f);
         Ok(Tensor::from_parts(shape, out))
     }
@@ -58,6 +65,71 @@ impl<T: Real> Tensor<T> {
         let zero = Tensor::zeros(&[]);
         Ok(Tensor::from_parts(s.clone(), zip_broadcast(self, &zero, &s, &|x, _| x)))
     }
+}
+
+/// Run `body` compiled for the CPU's vector units: inside a function with AVX-512 (or AVX2) enabled
+/// when the CPU has it (detected at run time), so that the element loops it inlines use the wide
+/// registers. Rust never contracts `a * b + c` into a fused multiply-add, so the results are the
+/// same bits on every path.
+#[inline(always)]
+pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the CPU supports these features (checked above); the body is safe code.
+            return unsafe { wide_avx512(body) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { wide_avx2(body) };
+        }
+    }
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn wide_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn wide_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+/// True when a tensor of shape `b` broadcast to `shape` repeats its data along the leading axes: its
+/// shape without leading 1s is a suffix of `shape` (a bias `[c]` added to `[rows, c]`, a scalar).
+fn repeats_along_leading_axes(b: &[usize], shape: &[usize]) -> bool {
+    let first = b.iter().position(|&d| d != 1).unwrap_or(b.len());
+    let b = &b[first..];
+    b.len() <= shape.len() && shape[shape.len() - b.len()..] == *b
+}
+
+/// `f(a, b)` with `b` repeated along the rows of `a` (`b.len()` divides `a.len()`): every output row in
+/// one straight loop, written once (no zero fill); large inputs split across threads by whole rows.
+fn zip_rows<T: Real>(a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T> {
+    let (n, c) = (a.len(), b.len());
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let fill = |o: &mut [MaybeUninit<T>], x: &[T]| {
+        for (o, x) in o.chunks_mut(c).zip(x.chunks(c)) {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(b) {
+                o.write(f(x, y));
+            }
+        }
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n >= PAR_MIN {
+        let block = c * (PAR_MIN / 8 / c).max(1);
+        spare.par_chunks_mut(block).zip(a.par_chunks(block)).for_each(|(o, x)| fill(o, x));
+    } else {
+        wide(|| fill(spare, a));
+    }
+    // SAFETY: `fill` wrote all `n` elements: the chunks of `spare` and `a` pair up one to one
+    // (same lengths, same chunk sizes), and each output row is written from the matching input row.
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// General broadcasting loop: an odometer over the outer dimensions, a strided inner loop.

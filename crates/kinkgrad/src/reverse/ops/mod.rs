@@ -4,6 +4,7 @@
 mod arith;
 pub mod gather;
 mod layout;
+mod linear;
 mod matmul;
 mod reduce;
 mod softmax;
