@@ -711,8 +711,8 @@ impl Transport {
             return;
         }
         if let (Scheme::Upwind, 1) = (self.scheme, a.len()) {
-            let (a0, lambda) = (a[0], self.lambda());
-            flux.extend((0..n).map(|j| flux_linear(a0, lambda, ext[j + 1], ext[j + 2], 0.0, 0.0)));
+            // flux_linear with zero slopes, the sign of a hoisted: a (u + k 0), the same bits
+            self.flux_const(a[0], ext, flux, |_, _| 0.0);
             self.update(u, flux, s, out);
             return;
         }
