@@ -16,6 +16,8 @@
 //! one (minmod at `(0, 0)` takes its zero piece); every offered rule is a convex combination of the
 //! tied pieces, so it stays admissible.
 
+#[macro_use]
+mod wide;
 pub mod checkpoint;
 pub mod grid;
 pub mod limiter;

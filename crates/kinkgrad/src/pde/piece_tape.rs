@@ -84,67 +84,21 @@ fn minmod_coded(x: f64, y: f64) -> (f64, u8) {
     (v, code)
 }
 
-/// One step `u -> out` for the constant velocity `a != 0`, writing the active-piece mask of every
-/// face into `codes` (limited schemes); returns the number of kinks met. Same arithmetic as
-/// [`Transport::step_values`], so the same bits.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn step_taped(
-    t: &Transport,
-    a: f64,
-    pieces: &Pieces<'_>,
-    u: &[f64],
-    s: Option<&[f64]>,
-    ext: &mut Vec<f64>,
-    flux: &mut Vec<f64>,
-    codes: &mut [u8],
-    out: &mut [f64],
-) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU supports these features (checked above); the kernel is safe code.
-            return unsafe { step_taped_avx512(t, a, pieces, u, s, ext, flux, codes, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { step_taped_avx2(t, a, pieces, u, s, ext, flux, codes, out) };
-        }
-    }
-    step_taped_body(t, a, pieces, u, s, ext, flux, codes, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn step_taped_avx512(
-    t: &Transport,
-    a: f64,
-    pieces: &Pieces<'_>,
-    u: &[f64],
-    s: Option<&[f64]>,
-    ext: &mut Vec<f64>,
-    flux: &mut Vec<f64>,
-    codes: &mut [u8],
-    out: &mut [f64],
-) -> usize {
-    step_taped_body(t, a, pieces, u, s, ext, flux, codes, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn step_taped_avx2(
-    t: &Transport,
-    a: f64,
-    pieces: &Pieces<'_>,
-    u: &[f64],
-    s: Option<&[f64]>,
-    ext: &mut Vec<f64>,
-    flux: &mut Vec<f64>,
-    codes: &mut [u8],
-    out: &mut [f64],
-) -> usize {
-    step_taped_body(t, a, pieces, u, s, ext, flux, codes, out)
+wide_fn! {
+    /// One step `u -> out` for the constant velocity `a != 0`, writing the active-piece mask of every
+    /// face into `codes` (limited schemes); returns the number of kinks met. Same arithmetic as
+    /// [`Transport::step_values`], so the same bits.
+    pub(crate) fn step_taped(
+        t: &Transport,
+        a: f64,
+        pieces: &Pieces<'_>,
+        u: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        codes: &mut [u8],
+        out: &mut [f64],
+    ) -> usize = step_taped_body;
 }
 
 #[inline(always)]
@@ -337,57 +291,18 @@ pub(crate) struct Scratch {
     fb: Vec<f64>,
 }
 
-/// The adjoint of one taped step: `out = J_u^T g` from the step's piece codes. The products and the
-/// order of the sums are those of the stepper's state-based adjoint.
-pub(crate) fn adjoint_taped(
-    lambda: f64,
-    a: f64,
-    pieces: &Pieces<'_>,
-    codes: &[u8],
-    g: &[f64],
-    sc: &mut Scratch,
-    out: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU supports these features (checked above); the kernel is safe code.
-            return unsafe { adjoint_avx512(lambda, a, pieces, codes, g, sc, out) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { adjoint_avx2(lambda, a, pieces, codes, g, sc, out) };
-        }
-    }
-    adjoint_kernel(lambda, a, pieces, codes, g, sc, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn adjoint_avx512(
-    lambda: f64,
-    a: f64,
-    pieces: &Pieces<'_>,
-    codes: &[u8],
-    g: &[f64],
-    sc: &mut Scratch,
-    out: &mut [f64],
-) {
-    adjoint_kernel(lambda, a, pieces, codes, g, sc, out)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn adjoint_avx2(
-    lambda: f64,
-    a: f64,
-    pieces: &Pieces<'_>,
-    codes: &[u8],
-    g: &[f64],
-    sc: &mut Scratch,
-    out: &mut [f64],
-) {
-    adjoint_kernel(lambda, a, pieces, codes, g, sc, out)
+wide_fn! {
+    /// The adjoint of one taped step: `out = J_u^T g` from the step's piece codes. The products and
+    /// the order of the sums are those of the stepper's state-based adjoint.
+    pub(crate) fn adjoint_taped(
+        lambda: f64,
+        a: f64,
+        pieces: &Pieces<'_>,
+        codes: &[u8],
+        g: &[f64],
+        sc: &mut Scratch,
+        out: &mut [f64],
+    ) = adjoint_kernel;
 }
 
 #[inline(always)]

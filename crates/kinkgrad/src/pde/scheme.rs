@@ -618,48 +618,8 @@ impl Transport {
         flux: &mut Vec<f64>,
         out: &mut [f64],
     ) {
-        // the same arithmetic compiled for the CPU's vector units (no fused multiply-add: the
-        // results are the same bits on every path)
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the CPU supports these features (checked above); the body is safe code.
-                return unsafe { self.step_values_avx512(u, a, s, ext, flux, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { self.step_values_avx2(u, a, s, ext, flux, out) };
-            }
-        }
-        self.step_values_body(u, a, s, ext, flux, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-    unsafe fn step_values_avx512(
-        &self,
-        u: &[f64],
-        a: &[f64],
-        s: Option<&[f64]>,
-        ext: &mut Vec<f64>,
-        flux: &mut Vec<f64>,
-        out: &mut [f64],
-    ) {
-        self.step_values_body(u, a, s, ext, flux, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn step_values_avx2(
-        &self,
-        u: &[f64],
-        a: &[f64],
-        s: Option<&[f64]>,
-        ext: &mut Vec<f64>,
-        flux: &mut Vec<f64>,
-        out: &mut [f64],
-    ) {
-        self.step_values_body(u, a, s, ext, flux, out)
+        // the same arithmetic compiled for the CPU's vector units (same bits on every path)
+        step_values_wide(self, u, a, s, ext, flux, out)
     }
 
     #[inline(always)]
@@ -1806,20 +1766,8 @@ impl Stepper for TransportStepper {
         out
     }
     fn step_adjoint(&mut self, _n: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
-        // the same arithmetic compiled for the CPU's vector units (no fused multiply-add, so the same
-        // bits on every path)
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the CPU supports these features (checked above); the body is safe code.
-                return unsafe { self.step_adjoint_avx512(u, g) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { self.step_adjoint_avx2(u, g) };
-            }
-        }
-        self.step_adjoint_body(u, g)
+        // the same arithmetic compiled for the CPU's vector units (same bits on every path)
+        step_adjoint_wide(self, u, g)
     }
     fn state_bytes(&self, u: &Vec<f64>) -> usize {
         u.len() * std::mem::size_of::<f64>()
@@ -1830,18 +1778,6 @@ impl Stepper for TransportStepper {
 }
 
 impl TransportStepper {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-    unsafe fn step_adjoint_avx512(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
-        self.step_adjoint_body(u, g)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn step_adjoint_avx2(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
-        self.step_adjoint_body(u, g)
-    }
-
     #[inline(always)]
     fn step_adjoint_body(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
@@ -1926,4 +1862,40 @@ impl TransportStepper {
         self.spare = g;
         out
     }
+}
+
+#[inline(always)]
+fn step_values_free(
+    t: &Transport,
+    u: &[f64],
+    a: &[f64],
+    s: Option<&[f64]>,
+    ext: &mut Vec<f64>,
+    flux: &mut Vec<f64>,
+    out: &mut [f64],
+) {
+    t.step_values_body(u, a, s, ext, flux, out)
+}
+
+wide_fn! {
+    /// [`Transport::step_values`] compiled for the CPU's vector units.
+    fn step_values_wide(
+        t: &Transport,
+        u: &[f64],
+        a: &[f64],
+        s: Option<&[f64]>,
+        ext: &mut Vec<f64>,
+        flux: &mut Vec<f64>,
+        out: &mut [f64],
+    ) = step_values_free;
+}
+
+#[inline(always)]
+fn step_adjoint_free(st: &mut TransportStepper, u: &[f64], g: Vec<f64>) -> Vec<f64> {
+    st.step_adjoint_body(u, g)
+}
+
+wide_fn! {
+    /// The stepper's adjoint step compiled for the CPU's vector units.
+    fn step_adjoint_wide(st: &mut TransportStepper, u: &[f64], g: Vec<f64>) -> Vec<f64> = step_adjoint_free;
 }
