@@ -35,15 +35,7 @@ impl HybridModel {
         }
         let tape = Tape::<f64>::with_representation(rep.clone());
         let params = self.net.param_vars(&tape);
-        let x = t.grid.centers();
-        let tau = 2.0 * std::f64::consts::PI;
-        let mut f = Vec::with_capacity(m * n * 4);
-        for &i in idx {
-            for xj in &x {
-                f.extend_from_slice(&[d.alpha[i][0], d.alpha[i][1], (tau * xj).sin(), (tau * xj).cos()]);
-            }
-        }
-        let s = self.net.forward(tape.constant(Tensor::from_parts(vec![m * n, 4], f)), &params)?;
+        let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
         let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
         tape.set_scope("scheme");
         let u = t.time_loop_var(s, &u0, a[0], d.steps)?;

@@ -218,7 +218,7 @@ impl HybridModel {
     }
 
     /// Features of a batch of samples, stacked: `[len(idx) * N, 4 or 5]`.
-    fn batch_features(&self, d: &Dataset, t: &Transport, idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
+    pub(super) fn batch_features(&self, d: &Dataset, t: &Transport, idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
         let (sx, cx) = features_x(t);
         Self::stacked_features(d, &sx, &cx, idx, u)
     }
