@@ -17,7 +17,7 @@
 //! tied pieces, so it stays admissible.
 
 #[macro_use]
-mod wide;
+pub mod wide;
 pub mod checkpoint;
 pub mod grid;
 pub mod limiter;

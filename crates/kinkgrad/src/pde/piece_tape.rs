@@ -385,8 +385,8 @@ fn adjoint_faces(lambda: f64, a: f64, gx: &[f64], gy: &[f64], g: &[f64], sc: &mu
 fn lookup(codes: &[u8], tx: &[f64; 256], ty: &[f64; 256], len: usize, gx: &mut [f64], gy: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if len <= 8 && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (checked above); the slices have equal lengths.
+        if len <= 8 && super::wide::simd_level() == super::wide::Simd::Avx512 {
+            // SAFETY: the CPU supports AVX-512F (`simd_level` checked it); the slices have equal lengths.
             unsafe { lookup8_avx512(codes, tx, ty, gx, gy) };
             return;
         }
