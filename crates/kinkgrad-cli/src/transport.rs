@@ -8,9 +8,10 @@
 use clap::Args;
 use kinkgrad::check::finite_differences;
 use kinkgrad::pde::checkpoint::Schedule;
+use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
-use kinkgrad::pde::scheme::{Scheme, Transport, TransportStepper};
-use kinkgrad::{Mode, Representation, Tape, Tensor};
+use kinkgrad::pde::scheme::{Scheme, Transport};
+use kinkgrad::{Mode, Representation};
 use serde_json::{json, Value};
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -43,10 +44,12 @@ pub struct TransportArgs {
     /// the domain) with respect to the initial data.
     #[arg(long)]
     pub grad: bool,
-    /// Gradient mode: assoc (checkpointed stepper adjoint) | safe (tape, branch locking).
+    /// Gradient mode: assoc (the representation's pieces) | safe (branch locking along probe
+    /// directions) | lex (lexicographic, one direction per cell).
     #[arg(long, default_value = "assoc")]
     pub mode: String,
-    /// Checkpoint schedule for `--grad --mode assoc`: all | sqrt | revolve:S.
+    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S (the library picks the path that
+    /// serves it: with `all` and a constant velocity, a 1-byte piece tape instead of the states).
     #[arg(long, default_value = "all")]
     pub checkpoint: String,
     /// Run even above the scheme's stability bound.
@@ -129,12 +132,31 @@ fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
     Ok(Setup { grid, t, u0, a, steps, exact })
 }
 
+fn request<'a>(
+    s: &'a Setup,
+    target: &'a [f64],
+    mode: &'a Mode,
+    rep: &'a Representation,
+    schedule: Schedule,
+) -> GradientRequest<'a> {
+    GradientRequest {
+        u0: &s.u0,
+        target,
+        velocity: &s.a,
+        source: None,
+        steps: s.steps,
+        mode,
+        representation: rep,
+        schedule,
+        wanted: Wanted::U0,
+    }
+}
+
 fn kinks_of_run(s: &Setup) -> Result<usize, String> {
-    // kinks are counted by the linearization; the stepper's adjoint sweep counts them once per step
-    let mut st =
-        TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default()).map_err(|e| e.to_string())?;
-    st.loss_gradient(&s.u0, &s.u0, s.steps, &Schedule::Sqrt).map_err(|e| e.to_string())?;
-    Ok(st.kinks)
+    // the kinks met by the run (the gradient's certificate counts them once per step)
+    let (mode, rep) = (Mode::Assoc, Representation::default());
+    let r = s.t.loss_gradient(&request(s, &s.u0, &mode, &rep, Schedule::Sqrt)).map_err(|e| e.to_string())?;
+    Ok(r.certificate.kinks.total())
 }
 
 fn opt(v: Option<f64>) -> Value {
@@ -243,79 +265,22 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
-    // validated in every mode (safe ignores it: its piece tape or tape keeps what it needs)
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
-    let (grad, gradient_seconds, peak_bytes, kinks, certificate, schedule) = match args.mode.as_str() {
-        "assoc" => {
-            let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
-                .map_err(|e| e.to_string())?;
-            // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
-            st.velocity_gradient = false;
-            let ((g, stats), secs) = timed(|| {
-                let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
-                Ok((g, stats))
-            })?;
-            let cert = if st.kinks > 0 { "representation-dependent" } else { "exact" };
-            (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), schedule.to_string())
-        }
-        "safe"
-            if s.a.len() == 1
-                && s.a[0] != 0.0
-                && !matches!(
-                    s.t.scheme,
-                    Scheme::BurgersGodunov | Scheme::Limited(kinkgrad::pde::limiter::Limiter::VanLeer)
-                ) =>
-        {
-            // the stepper's piece tape with lexicographic locking along two probe directions
-            let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
-                .map_err(|e| e.to_string())?;
-            let ((g, stats), secs) = timed(|| {
-                let (_, g, stats) = st.loss_gradient_safe(&s.u0, &target, s.steps, 0, 2).map_err(|e| e.to_string())?;
-                Ok((g, stats))
-            })?;
-            let cert = match (st.kinks, st.unresolved) {
-                (0, _) => "exact",
-                (_, 0) => "generalized",
-                _ => "generalized, with ties unresolved by the probes",
-            };
-            (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), "piece tape".to_string())
-        }
-        "safe" => {
-            let t0 = Instant::now();
-            let tape = Tape::<f64>::new();
-            let u0 = tape.var(Tensor::vector(s.u0.clone()));
-            let a = if s.a.is_empty() {
-                None
-            } else if s.a.len() == 1 {
-                Some(tape.scalar(s.a[0]))
-            } else {
-                Some(tape.constant(Tensor::vector(s.a.clone())))
-            };
-            let mut u = u0;
-            for _ in 0..s.steps {
-                u = s.t.step_var(u, a, None).map_err(|e| e.to_string())?;
-            }
-            let jv = u
-                .sub(tape.constant(Tensor::vector(target.clone())))
-                .map_err(|e| e.to_string())?
-                .square()
-                .sum()
-                .scale(dx);
-            let gr = tape.gradient(jv, &[u0], &Mode::safe()).map_err(|e| e.to_string())?;
-            let secs = t0.elapsed().as_secs_f64();
-            // the tape holds every step's state and its 5 per-face coefficients
-            let peak = s.steps * n * 8 * 6;
-            (
-                gr.values[0].to_f64_vec(),
-                secs,
-                peak,
-                gr.certificate.kinks.total(),
-                gr.certificate.kind.as_str().to_string(),
-                "tape".to_string(),
-            )
-        }
-        m => return Err(format!("invalid --mode '{m}': expected assoc or safe")),
+    let mode = match args.mode.as_str() {
+        "assoc" => Mode::Assoc,
+        "safe" => Mode::safe(),
+        "lex" => Mode::Lex(None),
+        m => return Err(format!("invalid --mode '{m}': expected assoc, safe or lex")),
     };
+    let rep = Representation::default();
+    let req = request(&s, &target, &mode, &rep, schedule);
+    // the library picks the path (piece tape, checkpointed or locked stepper) and measures its memory
+    let mut ws = Workspace::default();
+    let (r, gradient_seconds) = timed(|| s.t.loss_gradient_in(&req, &mut ws).map_err(|e| e.to_string()))?;
+    let grad = r.u0.clone();
+    let (peak_bytes, kinks) = (r.peak_bytes, r.certificate.kinks.total());
+    let (certificate, unresolved) = (r.certificate.kind.as_str(), r.certificate.unresolved_ties);
+    let (schedule, path) = (r.schedule.to_string(), r.path.name());
     let h = 1e-6;
     let report = finite_differences(&mut |x| loss(x), &s.u0, &grad, 4, h, 1).map_err(|e| e.to_string())?;
     let norm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -323,20 +288,19 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     if args.json {
         return Ok(json!({
             "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": args.mode,
-            "checkpoint": schedule, "gradient_norm": norm,
+            "checkpoint": schedule, "path": path, "gradient_norm": norm,
             "grad_check": {"max_rel_error": report.max_rel_error, "directions": report.directions},
             "forward_seconds": forward_seconds, "gradient_seconds": gradient_seconds, "ratio": ratio,
-            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": certificate,
+            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": certificate, "unresolved_ties": unresolved,
         })
         .to_string());
     }
     Ok(format!(
-        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  kinks {kinks}, certificate {certificate}",
+        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  kinks {kinks}, certificate {certificate}, unresolved ties {unresolved}",
         args.scheme,
         n,
         s.steps,
         args.mode,
-        schedule,
         report.directions,
         report.max_rel_error,
         forward_seconds * 1e3,

@@ -59,7 +59,7 @@ fn switching(p: &dyn Piecewise, x: &[f64]) -> Vec<f64> {
 
 fn partials(p: &dyn Piecewise, piece: usize) -> Vec<f64> {
     let mut g = vec![0.0; p.arity()];
-    p.piece_partials(piece, &mut g);
+    p.piece_partials(piece, &vec![0.0; p.arity()], &mut g);
     g
 }
 

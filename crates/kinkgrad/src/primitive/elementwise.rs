@@ -323,7 +323,8 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let partials = (0..prim.pieces().len())
         .map(|p| {
             let mut g = [0.0; MAX_ARITY];
-            prim.piece_partials(p, &mut g[..a]);
+            // piecewise-affine primitives: constant partials, read at the origin
+            prim.piece_partials(p, &[0.0; MAX_ARITY][..a], &mut g[..a]);
             g
         })
         .collect();

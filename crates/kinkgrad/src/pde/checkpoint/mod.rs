@@ -82,13 +82,12 @@
 //! assert!(stats.peak_stored_states <= 4);
 //! ```
 
-
 mod revolve;
 #[cfg(test)]
 mod tests;
 
-pub use revolve::{revolve_advances, revolve_recomputations};
 use revolve::revolve;
+pub use revolve::{revolve_advances, revolve_recomputations};
 
 use std::error::Error;
 use std::fmt;
@@ -440,4 +439,3 @@ fn sqrt<S: Stepper>(
 fn last<T>(v: &[T]) -> &T {
     v.last().expect("non-empty")
 }
-

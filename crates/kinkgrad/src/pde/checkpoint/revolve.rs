@@ -208,4 +208,3 @@ pub(super) fn revolve<S: Stepper>(
     }
     (fin.expect("final state computed"), adj.expect("adjoint computed"))
 }
-

@@ -174,12 +174,9 @@ fn parse_and_display() {
     assert_eq!("all".parse::<Schedule>(), Ok(Schedule::StoreAll));
     assert_eq!("sqrt".parse::<Schedule>(), Ok(Schedule::Sqrt));
     assert_eq!("revolve:7".parse::<Schedule>(), Ok(Schedule::Revolve { snapshots: 7 }));
-    for s in [
-        Schedule::StoreAll,
-        Schedule::Sqrt,
-        Schedule::Revolve { snapshots: 1 },
-        Schedule::Revolve { snapshots: 42 },
-    ] {
+    for s in
+        [Schedule::StoreAll, Schedule::Sqrt, Schedule::Revolve { snapshots: 1 }, Schedule::Revolve { snapshots: 42 }]
+    {
         assert_eq!(s.to_string().parse::<Schedule>(), Ok(s));
     }
     for bad in [
@@ -329,12 +326,7 @@ fn grid_bitwise_formula_and_peak() {
 fn revolve_peak_bytes_is_small() {
     let all = run(Schedule::StoreAll, 1000);
     let rev = run(Schedule::Revolve { snapshots: 10 }, 1000);
-    assert!(
-        rev.stats.peak_bytes * 20 <= all.stats.peak_bytes,
-        "{} vs {}",
-        rev.stats.peak_bytes,
-        all.stats.peak_bytes
-    );
+    assert!(rev.stats.peak_bytes * 20 <= all.stats.peak_bytes, "{} vs {}", rev.stats.peak_bytes, all.stats.peak_bytes);
     assert_eq!(rev.stats.peak_stored_states, 11);
     assert_eq!(all.stats.peak_bytes, 1000 * D * 8);
 }
