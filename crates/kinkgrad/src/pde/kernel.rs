@@ -19,22 +19,31 @@
 use super::face::{cell_partials, Side};
 use std::marker::PhantomData;
 
-/// The per-face partials of a step as the kernels read them.
+/// The per-face partials of a step as the kernels read them: views over runs of faces, so that the
+/// kernels' loops run over equal-length slices (no bounds checks; they vectorise).
 pub(crate) trait FaceCoefs {
     /// Whether `cm1` (the partial on `u_{j-1}`) can be non-zero.
     const M1: bool;
     /// Whether `cp2` (the partial on `u_{j+2}`) can be non-zero.
     const P2: bool;
-    /// Panics unless partials of `n` faces are available (lets the compiler drop bounds checks).
-    fn check(&self, n: usize);
+    /// A view of faces `start..start + len`.
+    type View<'a>: CoefView
+    where
+        Self: 'a;
+    /// The faces `start..start + len` (panics if they are not all available).
+    fn view(&self, start: usize, len: usize) -> Self::View<'_>;
+}
+
+/// The partials of a run of faces, indexed from 0.
+pub(crate) trait CoefView {
     /// `dF_j/du_{j-1}`.
-    fn cm1(&self, j: usize) -> f64;
+    fn cm1(&self, k: usize) -> f64;
     /// `dF_j/du_j`.
-    fn c0(&self, j: usize) -> f64;
+    fn c0(&self, k: usize) -> f64;
     /// `dF_j/du_{j+1}`.
-    fn cp1(&self, j: usize) -> f64;
+    fn cp1(&self, k: usize) -> f64;
     /// `dF_j/du_{j+2}`.
-    fn cp2(&self, j: usize) -> f64;
+    fn cp2(&self, k: usize) -> f64;
 }
 
 /// The partials of a hoisted side `S` (constant velocity `a`) from the selected limiter pieces'
@@ -53,48 +62,55 @@ impl<'a, S: Side> OnTheFly<'a, S> {
         Self { a, c, gx, gy, side: PhantomData }
     }
     #[inline(always)]
-    fn cells(&self, j: usize) -> (f64, f64, f64) {
-        cell_partials::<S>(self.a, self.c, self.gx[j], self.gy[j])
+    fn cells(&self, k: usize) -> (f64, f64, f64) {
+        cell_partials::<S>(self.a, self.c, self.gx[k], self.gy[k])
     }
 }
 
-impl<S: Side> FaceCoefs for OnTheFly<'_, S> {
+impl<'b, S: Side> FaceCoefs for OnTheFly<'b, S> {
     const M1: bool = S::POS;
     const P2: bool = !S::POS;
+    type View<'a>
+        = OnTheFly<'a, S>
+    where
+        Self: 'a;
     #[inline(always)]
-    fn check(&self, n: usize) {
-        assert!(self.gx.len() >= n && self.gy.len() >= n);
+    fn view(&self, start: usize, len: usize) -> OnTheFly<'_, S> {
+        OnTheFly::new(self.a, self.c, &self.gx[start..start + len], &self.gy[start..start + len])
     }
+}
+
+impl<S: Side> CoefView for OnTheFly<'_, S> {
     #[inline(always)]
-    fn cm1(&self, j: usize) -> f64 {
+    fn cm1(&self, k: usize) -> f64 {
         if S::POS {
-            self.cells(j).0
+            self.cells(k).0
         } else {
             0.0
         }
     }
     #[inline(always)]
-    fn c0(&self, j: usize) -> f64 {
+    fn c0(&self, k: usize) -> f64 {
         if S::POS {
-            self.cells(j).1
+            self.cells(k).1
         } else {
-            self.cells(j).2
+            self.cells(k).2
         }
     }
     #[inline(always)]
-    fn cp1(&self, j: usize) -> f64 {
+    fn cp1(&self, k: usize) -> f64 {
         if S::POS {
-            self.cells(j).2
+            self.cells(k).2
         } else {
-            self.cells(j).1
+            self.cells(k).1
         }
     }
     #[inline(always)]
-    fn cp2(&self, j: usize) -> f64 {
+    fn cp2(&self, k: usize) -> f64 {
         if S::POS {
             0.0
         } else {
-            self.cells(j).0
+            self.cells(k).0
         }
     }
 }
@@ -111,6 +127,31 @@ pub(crate) fn face_cotangent(lambda: f64, g: &[f64], fb: &mut Vec<f64>) {
     fb[n - 1] = lambda * (g[0] - g[n - 1]);
 }
 
+/// `g_i + fb_{i+1} cm1_{i+1} + fb_i c0_i + fb_{i-1} cp1_{i-1} + fb_{i-2} cp2_{i-2}` from the views at
+/// the four faces (index `k` in each), the structural zeros skipped.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn adjoint_term<V: CoefView>(
+    m1: bool,
+    p2: bool,
+    g: f64,
+    (f1, v1, k1): (f64, &V, usize),
+    (f0, v0, k0): (f64, &V, usize),
+    (fm, vm, km): (f64, &V, usize),
+    (fmm, vmm, kmm): (f64, &V, usize),
+) -> f64 {
+    let mut s = g;
+    if m1 {
+        s += f1 * v1.cm1(k1);
+    }
+    s += f0 * v0.c0(k0);
+    s += fm * vm.cp1(km);
+    if p2 {
+        s += fmm * vmm.cp2(kmm);
+    }
+    s
+}
+
 /// The adjoint of a step with respect to `u`: `out = J_u^T g`. Leaves the face cotangents of `g` in
 /// `fb` (the velocity's adjoint reads them).
 #[inline(always)]
@@ -118,26 +159,31 @@ pub(crate) fn adjoint<C: FaceCoefs>(lambda: f64, c: &C, g: &[f64], fb: &mut Vec<
     let n = g.len();
     face_cotangent(lambda, g, fb);
     let (fb, out) = (&fb[..n], &mut out[..n]);
-    c.check(n);
     // cell i is read by faces i+1 (as u_{j-1}), i (u_j), i-1 (u_{j+1}) and i-2 (u_{j+2})
-    let term = |i: usize, ip1: usize, im1: usize, im2: usize| {
-        let mut s = g[i];
-        if C::M1 {
-            s += fb[ip1] * c.cm1(ip1);
-        }
-        s += fb[i] * c.c0(i);
-        s += fb[im1] * c.cp1(im1);
-        if C::P2 {
-            s += fb[im2] * c.cp2(im2);
-        }
-        s
-    };
-    out[0] = term(0, 1, n - 1, n - 2);
-    out[1] = term(1, 2, 0, n - 1);
-    out[n - 1] = term(n - 1, 0, n - 2, n - 3);
-    for i in 2..n - 1 {
-        out[i] = term(i, i + 1, i - 1, i - 2);
+    let all = c.view(0, n);
+    let at = |j: usize| (fb[j], &all, j);
+    out[0] = adjoint_term(C::M1, C::P2, g[0], at(1), at(0), at(n - 1), at(n - 2));
+    out[1] = adjoint_term(C::M1, C::P2, g[1], at(2), at(1), at(0), at(n - 1));
+    out[n - 1] = adjoint_term(C::M1, C::P2, g[n - 1], at(0), at(n - 1), at(n - 2), at(n - 3));
+    // the interior i = 2..n-1 on equal-length runs (vectorises)
+    let m = n - 3;
+    let (v1, v0, vm, vmm) = (c.view(3, m), c.view(2, m), c.view(1, m), c.view(0, m));
+    let (f1, f0, fm, fmm) = (&fb[3..n], &fb[2..n - 1], &fb[1..n - 2], &fb[..m]);
+    let (o, gg) = (&mut out[2..n - 1], &g[2..n - 1]);
+    for k in 0..m {
+        o[k] = adjoint_term(C::M1, C::P2, gg[k], (f1[k], &v1, k), (f0[k], &v0, k), (fm[k], &vm, k), (fmm[k], &vmm, k));
     }
+}
+
+/// `dF_j = cm1_j h_{j-1} + c0_j h_j + cp1_j h_{j+1} + cp2_j h_{j+2}`, the structural zeros skipped.
+#[inline(always)]
+fn tangent_term<V: CoefView>(m1: bool, p2: bool, v: &V, k: usize, [hm, h0, hp, hpp]: [f64; 4]) -> f64 {
+    let mut s = if m1 { v.cm1(k) * hm + v.c0(k) * h0 } else { v.c0(k) * h0 };
+    s += v.cp1(k) * hp;
+    if p2 {
+        s += v.cp2(k) * hpp;
+    }
+    s
 }
 
 /// The tangent of a step with respect to `u`: `out = J_u h` (`df` is scratch for the face tangents).
@@ -146,24 +192,23 @@ pub(crate) fn tangent<C: FaceCoefs>(lambda: f64, c: &C, h: &[f64], df: &mut Vec<
     let n = h.len();
     df.resize(n, 0.0);
     let (d, out) = (&mut df[..n], &mut out[..n]);
-    c.check(n);
-    let term = |j: usize, jm1: usize, jp1: usize, jp2: usize| {
-        let mut s = if C::M1 { c.cm1(j) * h[jm1] + c.c0(j) * h[j] } else { c.c0(j) * h[j] };
-        s += c.cp1(j) * h[jp1];
-        if C::P2 {
-            s += c.cp2(j) * h[jp2];
-        }
-        s
-    };
-    d[0] = term(0, n - 1, 1, 2);
-    for j in 1..n - 2 {
-        d[j] = term(j, j - 1, j + 1, j + 2);
+    let all = c.view(0, n);
+    let (m1, p2) = (C::M1, C::P2);
+    d[0] = tangent_term(m1, p2, &all, 0, [h[n - 1], h[0], h[1], h[2]]);
+    d[n - 2] = tangent_term(m1, p2, &all, n - 2, [h[n - 3], h[n - 2], h[n - 1], h[0]]);
+    d[n - 1] = tangent_term(m1, p2, &all, n - 1, [h[n - 2], h[n - 1], h[0], h[1]]);
+    // the interior j = 1..n-2 on equal-length runs (vectorises)
+    let m = n - 3;
+    let v = c.view(1, m);
+    let (hm, h0, hp, hpp) = (&h[..m], &h[1..m + 1], &h[2..m + 2], &h[3..m + 3]);
+    let di = &mut d[1..m + 1];
+    for k in 0..m {
+        di[k] = tangent_term(m1, p2, &v, k, [hm[k], h0[k], hp[k], hpp[k]]);
     }
-    d[n - 2] = term(n - 2, n - 3, n - 1, 0);
-    d[n - 1] = term(n - 1, n - 2, 0, 1);
     out[0] = h[0] - lambda * (d[0] - d[n - 1]);
-    for j in 1..n {
-        out[j] = h[j] - lambda * (d[j] - d[j - 1]);
+    let (o, hh, d1, d0) = (&mut out[1..n], &h[1..n], &d[1..n], &d[..n - 1]);
+    for j in 0..n - 1 {
+        o[j] = hh[j] - lambda * (d1[j] - d0[j]);
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::face::{flux_da, jumps, partials, slope_coef, Neg, Pos};
 use super::forward::{extend, slopes_coded, SlopeKernel};
-use super::kernel::{self, FaceCoefs, OnTheFly};
+use super::kernel::{self, CoefView, FaceCoefs, OnTheFly};
 use super::limiter::{Limiter, PieceTable};
 use super::lock::{is_kink_code, lock_faces, select_face, Decide, Tangents};
 use super::rules::Rules;
@@ -40,25 +40,38 @@ pub struct Linearization {
 impl FaceCoefs for Linearization {
     const M1: bool = true;
     const P2: bool = true;
+    type View<'a> = LinView<'a>;
     #[inline(always)]
-    fn check(&self, n: usize) {
-        assert!(self.cm1.len() >= n && self.c0.len() >= n && self.cp1.len() >= n && self.cp2.len() >= n);
+    fn view(&self, start: usize, len: usize) -> LinView<'_> {
+        let r = start..start + len;
+        LinView { cm1: &self.cm1[r.clone()], c0: &self.c0[r.clone()], cp1: &self.cp1[r.clone()], cp2: &self.cp2[r] }
+    }
+}
+
+/// A run of faces of a [`Linearization`].
+pub(crate) struct LinView<'a> {
+    cm1: &'a [f64],
+    c0: &'a [f64],
+    cp1: &'a [f64],
+    cp2: &'a [f64],
+}
+
+impl CoefView for LinView<'_> {
+    #[inline(always)]
+    fn cm1(&self, k: usize) -> f64 {
+        self.cm1[k]
     }
     #[inline(always)]
-    fn cm1(&self, j: usize) -> f64 {
-        self.cm1[j]
+    fn c0(&self, k: usize) -> f64 {
+        self.c0[k]
     }
     #[inline(always)]
-    fn c0(&self, j: usize) -> f64 {
-        self.c0[j]
+    fn cp1(&self, k: usize) -> f64 {
+        self.cp1[k]
     }
     #[inline(always)]
-    fn cp1(&self, j: usize) -> f64 {
-        self.cp1[j]
-    }
-    #[inline(always)]
-    fn cp2(&self, j: usize) -> f64 {
-        self.cp2[j]
+    fn cp2(&self, k: usize) -> f64 {
+        self.cp2[k]
     }
 }
 
