@@ -85,3 +85,53 @@ fn bad_input_exits_2() {
         assert!(e.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: {e}");
     }
 }
+
+/// The kernels' AVX-512, AVX2 and baseline variants give the same bits: `KINKGRAD_SIMD` lowers the
+/// level the library detects (on a CPU without AVX-512 the first two runs take the same variant).
+/// Compared: the loss, the gradient's norm and the kink count, on every path the library picks
+/// (piece tape, checkpointed, locked) for a limited scheme with a constant and a per-face velocity,
+/// and for Burgers.
+#[test]
+fn simd_levels_give_the_same_bits() {
+    let keys = |level: Option<&str>, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kinkgrad"));
+        c.args(args);
+        match level {
+            Some(l) => c.env("KINKGRAD_SIMD", l),
+            None => c.env_remove("KINKGRAD_SIMD"),
+        };
+        let out = c.output().expect("run kinkgrad");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (j["loss"].as_f64().unwrap().to_bits(), j["gradient_norm"].as_f64().unwrap().to_bits(), j["kinks"].clone())
+    };
+    for (scheme, velocity) in [("lw-minmod", "1.0"), ("lw-superbee", "sine"), ("burgers-godunov", "1.0")] {
+        for mode in ["assoc", "safe"] {
+            for checkpoint in ["all", "sqrt"] {
+                let v = format!("--velocity={velocity}");
+                let args = [
+                    "transport",
+                    "--scheme",
+                    scheme,
+                    "--cells",
+                    "48",
+                    "--t-final",
+                    "0.2",
+                    "--initial",
+                    "square",
+                    &v,
+                    "--grad",
+                    "--mode",
+                    mode,
+                    "--checkpoint",
+                    checkpoint,
+                    "--json",
+                ];
+                let best = keys(None, &args);
+                for level in ["avx2", "baseline"] {
+                    assert_eq!(keys(Some(level), &args), best, "{scheme} {velocity} {mode} {checkpoint}: {level}");
+                }
+            }
+        }
+    }
+}

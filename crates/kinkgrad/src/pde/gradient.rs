@@ -18,7 +18,7 @@
 use super::checkpoint::{self, RunStats, Schedule};
 use super::piece_tape::{self, Probe, Scratch};
 use super::rules::Rules;
-use super::scheme::Transport;
+use super::scheme::{Scheme, Transport};
 use super::stepper::{LockedState, LockedStepper, TransportStepper};
 use crate::error::{Error, Result};
 use crate::kink::{Certificate, CertificateKind, KinkLog};
@@ -127,6 +127,17 @@ pub struct Workspace {
     stepper: Option<TransportStepper>,
     tape: Vec<u8>,
     scratch: Scratch,
+    /// The rules last tabulated, with the scheme and representation they are for.
+    rules: Option<(Scheme, Representation, Rules)>,
+}
+
+impl Workspace {
+    /// Tabulate the rules of `scheme` under `rep` unless the last call did (a training loop).
+    fn tabulate(&mut self, scheme: Scheme, rep: &Representation) {
+        if !matches!(&self.rules, Some((s, r, _)) if *s == scheme && r == rep) {
+            self.rules = Some((scheme, rep.clone(), Rules::new(scheme.slope(), rep)));
+        }
+    }
 }
 
 struct Outcome {
@@ -317,7 +328,8 @@ impl Transport {
     }
 
     fn run_piece_tape(&self, req: &GradientRequest, ws: &mut Workspace, probe: Option<Probe>) -> Result<Outcome> {
-        let rules = Rules::new(self.scheme.slope(), req.representation);
+        ws.tabulate(self.scheme, req.representation);
+        let rules = &ws.rules.as_ref().expect("tabulated").2;
         let a = req.velocity[0];
         let n = self.grid.cells;
         let k = probe.as_ref().map_or(0, |p| p.k);
@@ -325,7 +337,7 @@ impl Transport {
         let reborrow = probe.as_mut().map(|p| Probe { t: &mut *p.t, ds: p.ds, k: p.k, lock_first: p.lock_first });
         let (u, kinks, unresolved, locked) = piece_tape::forward(
             self,
-            &rules,
+            rules,
             a,
             req.u0,
             req.source,
@@ -340,7 +352,7 @@ impl Transport {
             probe.map(|p| (0..k).map(|c| g.iter().zip(&p.t[c * n..(c + 1) * n]).map(|(g, t)| g * t).sum()).collect());
         let mut source = if req.wanted.source { vec![0.0; n] } else { vec![] };
         let src = if req.wanted.source { Some(&mut source[..]) } else { None };
-        let g0 = piece_tape::reverse(self, &rules, a, &ws.tape, req.steps, g, src, &mut ws.scratch)?;
+        let g0 = piece_tape::reverse(self, rules, a, &ws.tape, req.steps, g, src, &mut ws.scratch)?;
         let tape_bytes = ws.tape.len();
         let stats = RunStats {
             steps: req.steps,

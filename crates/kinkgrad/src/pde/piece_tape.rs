@@ -192,8 +192,10 @@ pub(crate) fn forward(
     let n = u0.len();
     let (lambda, dt) = (tr.lambda(), tr.dt);
     let stored = stores_codes(tr.scheme);
-    tape.clear();
-    tape.resize(if stored { steps * n } else { 0 }, 0);
+    // every byte is written below: no need to clear what a previous run left
+    let len = if stored { steps * n } else { 0 };
+    tape.truncate(len);
+    tape.resize(len, 0);
     let mut step_codes = std::mem::take(&mut sc.codes);
     step_codes.resize(n, 0);
     let (mut u, mut next) = (u0.to_vec(), vec![0.0; n]);

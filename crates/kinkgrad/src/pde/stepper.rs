@@ -53,7 +53,8 @@ pub struct TransportStepper {
     pub kinks: usize,
     /// Accumulate [`Self::grad_velocity`] (default `true`).
     pub velocity_gradient: bool,
-    rules: Option<Rules>,
+    /// The rules tabulated for the representation they were read from.
+    rules: Option<(Representation, Rules)>,
     pieces: StepPieces,
     ext: Vec<f64>,
     flux: Vec<f64>,
@@ -102,12 +103,14 @@ impl TransportStepper {
         self.pool = Vec::new();
     }
 
-    /// Reset the accumulated gradients and the kink count (and re-read [`Self::rep`]).
+    /// Reset the accumulated gradients and the kink count (and re-read [`Self::rep`] if it changed).
     pub fn reset(&mut self) {
         self.grad_velocity.iter_mut().for_each(|g| *g = 0.0);
         self.grad_source.iter_mut().for_each(|g| *g = 0.0);
         self.kinks = 0;
-        self.rules = None;
+        if self.rules.as_ref().is_some_and(|(r, _)| *r != self.rep) {
+            self.rules = None;
+        }
     }
 
     /// Bytes of the working buffers (not the states the schedule holds).
@@ -120,7 +123,8 @@ impl TransportStepper {
     fn step_adjoint_body(&mut self, u: &[f64], g: Vec<f64>) -> Vec<f64> {
         let n = u.len();
         let t = &self.transport;
-        let rules = self.rules.get_or_insert_with(|| Rules::new(t.scheme.slope(), &self.rep));
+        let rep = &self.rep;
+        let (_, rules) = self.rules.get_or_insert_with(|| (rep.clone(), Rules::new(t.scheme.slope(), rep)));
         let (kinks, _) = self.pieces.select(rules, t.lambda(), u, &self.velocity, None);
         self.kinks += kinks;
         let mut out = std::mem::take(&mut self.spare);
