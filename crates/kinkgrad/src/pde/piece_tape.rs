@@ -140,8 +140,21 @@ fn adjoint_taped_body(
     })
 }
 
-/// The tangent of one taped step on its codes: `out = J_u h`.
-pub(crate) fn tangent_taped(
+wide_fn! {
+    /// The tangent of one taped step on its codes: `out = J_u h`.
+    pub(crate) fn tangent_taped(
+        lambda: f64,
+        a: f64,
+        table: &PieceTable,
+        codes: &[u8],
+        h: &[f64],
+        sc: &mut Scratch,
+        out: &mut [f64],
+    ) = tangent_taped_body;
+}
+
+#[inline(always)]
+fn tangent_taped_body(
     lambda: f64,
     a: f64,
     table: &PieceTable,

@@ -234,6 +234,8 @@ pub struct LockedStepper {
     ext: Vec<f64>,
     flux: Vec<f64>,
     ga: Vec<f64>,
+    /// Released states, reused by `advance`.
+    pool: Vec<LockedState>,
 }
 
 impl LockedStepper {
@@ -266,9 +268,11 @@ impl LockedStepper {
             ext: Vec::new(),
             flux: Vec::new(),
             ga: Vec::new(),
+            pool: Vec::new(),
         })
     }
 
+    #[inline(always)]
     fn lock(&mut self, x: &LockedState) -> (usize, usize) {
         let tan = Tangents { u: &x.t, a: &self.velocity_tangent, k: self.k };
         self.pieces.select(&self.rules, self.transport.lambda(), &x.u, &self.velocity, Some(tan))
@@ -277,19 +281,25 @@ impl LockedStepper {
     /// One step with the source `s` and its tangents `st` (`k n` values; empty: zero): the new field
     /// and its tangents on the locked pieces.
     pub fn advance(&mut self, x: &LockedState, s: Option<&[f64]>, st: &[f64]) -> LockedState {
+        // the same arithmetic compiled for the CPU's vector units (same bits on every path)
+        advance_wide(self, x, s, st)
+    }
+
+    #[inline(always)]
+    fn advance_body(&mut self, x: &LockedState, s: Option<&[f64]>, st: &[f64]) -> LockedState {
         let n = x.u.len();
         self.lock(x);
-        let mut u = vec![0.0; n];
+        let LockedState { mut u, mut t } = self.pool.pop().unwrap_or(LockedState { u: vec![], t: vec![] });
+        u.resize(n, 0.0);
+        t.resize(self.k * n, 0.0);
         self.transport.step_values(&x.u, &self.velocity, s, &mut self.ext, &mut self.flux, &mut u);
-        let mut t = vec![0.0; self.k * n];
         let dt = self.transport.dt;
         for c in 0..self.k {
             let o = &mut t[c * n..(c + 1) * n];
             self.pieces.tangent(&x.t[c * n..(c + 1) * n], o);
             if !self.velocity_tangent.is_empty() {
                 let per = self.velocity_tangent.len() / self.k;
-                let ha = self.velocity_tangent[c * per..(c + 1) * per].to_vec();
-                self.pieces.add_velocity_tangent(&ha, o);
+                self.pieces.add_velocity_tangent(&self.velocity_tangent[c * per..(c + 1) * per], o);
             }
             if !st.is_empty() {
                 o.iter_mut().zip(&st[c * n..(c + 1) * n]).for_each(|(o, v)| *o += dt * v);
@@ -303,6 +313,11 @@ impl LockedStepper {
     /// The source's adjoint `dt g` is the caller's (the [`Stepper`] impl adds it to
     /// [`Self::grad_source`]).
     pub fn adjoint(&mut self, x: &LockedState, g: &[f64]) -> Vec<f64> {
+        adjoint_wide(self, x, g)
+    }
+
+    #[inline(always)]
+    fn adjoint_body(&mut self, x: &LockedState, g: &[f64]) -> Vec<f64> {
         let (kinks, unresolved) = self.lock(x);
         self.kinks += kinks;
         self.unresolved += unresolved;
@@ -348,4 +363,27 @@ impl Stepper for LockedStepper {
     fn state_bytes(&self, x: &LockedState) -> usize {
         (x.u.len() + x.t.len()) * std::mem::size_of::<f64>()
     }
+    fn recycle(&mut self, state: LockedState) {
+        self.pool.push(state);
+    }
+}
+
+#[inline(always)]
+fn advance_free(st: &mut LockedStepper, x: &LockedState, s: Option<&[f64]>, t: &[f64]) -> LockedState {
+    st.advance_body(x, s, t)
+}
+
+#[inline(always)]
+fn adjoint_free(st: &mut LockedStepper, x: &LockedState, g: &[f64]) -> Vec<f64> {
+    st.adjoint_body(x, g)
+}
+
+wide_fn! {
+    /// [`LockedStepper::advance`] compiled for the CPU's vector units.
+    fn advance_wide(st: &mut LockedStepper, x: &LockedState, s: Option<&[f64]>, t: &[f64]) -> LockedState = advance_free;
+}
+
+wide_fn! {
+    /// [`LockedStepper::adjoint`] compiled for the CPU's vector units.
+    fn adjoint_wide(st: &mut LockedStepper, x: &LockedState, g: &[f64]) -> Vec<f64> = adjoint_free;
 }
