@@ -60,7 +60,7 @@ fn loop_grad(
     let g = tape.gradient(j, &[sv], mode).unwrap();
     let jv = j.value().to_f64_vec()[0];
     let gv = g.values.first().map(|v| v.to_f64_vec()).unwrap_or_default();
-    (jv, gv, g.certificate.kind, g.certificate.unresolved_ties, g.ld_derivative)
+    (jv, gv, g.certificate.kind, g.certificate.unresolved, g.ld_derivative)
 }
 
 fn loss(t: &Transport, a: f64, steps: usize, u0: &[f64], s: &[f64], target: &[f64]) -> f64 {

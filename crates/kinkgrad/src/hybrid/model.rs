@@ -2,12 +2,13 @@
 //! the cost `J(W)` and its gradient through every time step.
 
 use super::data::{true_source, Dataset, SourceForm};
+use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::nn::{Init, Sequential};
 use crate::pde::checkpoint::{self, Schedule, Stepper};
 use crate::pde::scheme::{Transport, TransportStepper};
 use crate::repr::Representation;
-use crate::reverse::{Mode, Tape, Var};
+use crate::reverse::{Tape, Var};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
