@@ -2,7 +2,7 @@
 
 use crate::expr::{self, BinOp, Expr, Func, TieName};
 use crate::output::num;
-use kinkgrad::{Directions, Mode, Representation, Tape, Tensor, TieRule, Var};
+use kinkgrad::{Mode, Representation, Tape, Tensor, TieRule, Var};
 use std::collections::BTreeMap;
 
 /// Arguments of `kinkgrad grad`.
@@ -29,9 +29,9 @@ pub struct Args {
     /// lex mode: direction matrix M, one row per variable (sorted by name), rows separated by ';'.
     #[arg(long, allow_hyphen_values = true)]
     pub directions: Option<String>,
-    /// safe mode: seed of the probe directions.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// safe mode: seed of the probe directions (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -95,17 +95,7 @@ pub fn representation(
     relu_at_zero: Option<f64>,
     ties: Option<&str>,
 ) -> Result<Representation, String> {
-    let mut rep = Representation::preset(convention).map_err(|e| e.to_string())?;
-    if let Some(z) = relu_at_zero {
-        if !z.is_finite() {
-            return Err("--relu-at-zero must be a finite number".into());
-        }
-        rep = rep.with_relu_at_zero(z);
-    }
-    if let Some(t) = ties {
-        rep = rep.with_all_ties(t.parse().map_err(|e: kinkgrad::Error| e.to_string())?);
-    }
-    Ok(rep)
+    Representation::from_options(convention, relu_at_zero, ties, None).map_err(|e| e.to_string())
 }
 
 /// Run the command.
@@ -124,17 +114,7 @@ pub fn run(a: Args) -> Result<String, String> {
         }
     }
     let rep = representation(&a.convention, a.relu_at_zero, a.max_ties.as_deref())?;
-    let mode = match a.mode.as_str() {
-        "assoc" => Mode::Assoc,
-        "lex" => Mode::Lex(match &a.directions {
-            Some(d) => Some(Directions::parse(d).map_err(|e| e.to_string())?),
-            None => None,
-        }),
-        _ => Mode::Safe { seed: a.seed, max_directions: 4 },
-    };
-    if a.directions.is_some() && a.mode != "lex" {
-        return Err("--directions applies to --mode lex only".into());
-    }
+    let mode = Mode::parse(&a.mode, a.seed, a.directions.as_deref()).map_err(|e| e.to_string())?;
     let tape = Tape::<f64>::with_representation(rep);
     let vars: BTreeMap<String, Var<'_, f64>> = names
         .iter()
@@ -157,12 +137,7 @@ pub fn run(a: Args) -> Result<String, String> {
             "value": num(value),
             "gradient": grads.iter().map(|(n, v)| (n.clone(), num(*v))).collect::<serde_json::Map<_, _>>(),
             "mode": c.mode,
-            "certificate": c.kind.as_str(),
-            "representation": c.representation,
-            "kinks": c.kinks.total(),
-            "kink_sites": c.kinks.sites().iter().map(|s| serde_json::json!({"op": s.op, "count": s.count})).collect::<Vec<_>>(),
-            "unresolved_ties": c.unresolved_ties,
-            "directions": c.directions,
+            "certificate": c,
         });
         if let Some(ld) = &g.ld_derivative {
             obj["ld_derivative"] = ld.iter().map(|v| num(*v)).collect();
@@ -184,10 +159,10 @@ pub fn run(a: Args) -> Result<String, String> {
         s += &format!("  [{} x{}]", site.op, site.count);
     }
     s += "\n";
-    if c.unresolved_ties > 0 {
+    if c.unresolved > 0 {
         s += &format!(
             "note         {} tie(s) survived {} direction(s): their pieces agree along every direction drawn\n",
-            c.unresolved_ties, c.directions
+            c.unresolved, c.directions
         );
     }
     if c.kind == kinkgrad::CertificateKind::RepresentationDependent {

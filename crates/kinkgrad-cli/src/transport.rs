@@ -266,12 +266,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
-    let mode = match args.mode.as_str() {
-        "assoc" => Mode::Assoc,
-        "safe" => Mode::safe(),
-        "lex" => Mode::Lex(None),
-        m => return Err(format!("invalid --mode '{m}': expected assoc, safe or lex")),
-    };
+    let mode = Mode::parse(&args.mode, None, None).map_err(|e| e.to_string())?;
     let rep = Representation::default();
     let req = request(&s, &target, &mode, &rep, schedule);
     // the library picks the path (piece tape, checkpointed or locked stepper) and measures its memory
@@ -279,7 +274,6 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     let (r, gradient_seconds) = timed(|| s.t.loss_gradient_in(&req, &mut ws).map_err(|e| e.to_string()))?;
     let grad = r.u0.clone();
     let (peak_bytes, kinks) = (r.peak_bytes, r.certificate.kinks.total());
-    let (certificate, unresolved) = (r.certificate.kind.as_str(), r.certificate.unresolved_ties);
     let (schedule, path) = (r.schedule.to_string(), r.path.name());
     let h = 1e-6;
     let report = finite_differences(&mut |x| loss(x), &s.u0, &grad, 4, h, 1).map_err(|e| e.to_string())?;
@@ -291,12 +285,12 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
             "checkpoint": schedule, "path": path, "gradient_norm": norm,
             "grad_check": {"max_rel_error": report.max_rel_error, "directions": report.directions},
             "forward_seconds": forward_seconds, "gradient_seconds": gradient_seconds, "ratio": ratio,
-            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": certificate, "unresolved_ties": unresolved,
+            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": r.certificate,
         })
         .to_string());
     }
     Ok(format!(
-        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  kinks {kinks}, certificate {certificate}, unresolved ties {unresolved}",
+        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  certificate {}",
         args.scheme,
         n,
         s.steps,
@@ -306,7 +300,8 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         forward_seconds * 1e3,
         gradient_seconds * 1e3,
         ratio,
-        peak_bytes
+        peak_bytes,
+        r.certificate
     ))
 }
 

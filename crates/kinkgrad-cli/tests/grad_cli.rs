@@ -23,8 +23,11 @@ fn json(args: &[&str]) -> serde_json::Value {
 fn relu_difference_assoc() {
     let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json", "--mode", "assoc"]);
     assert_eq!(j["gradient"]["x"], 0.0);
-    assert_eq!(j["certificate"], "representation-dependent");
-    assert_eq!(j["kinks"], 2);
+    assert_eq!(j["certificate"]["kind"], "representation-dependent");
+    assert_eq!(j["certificate"]["kinks_total"], 2);
+    assert_eq!(j["certificate"]["kinks"]["relu"], 2);
+    assert_eq!(j["certificate"]["mode"], "assoc");
+    assert_eq!(j["certificate"]["representation"], "minnorm");
     assert_eq!(j["mode"], "assoc");
     let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json", "--mode", "assoc", "--relu-at-zero", "1"]);
     assert_eq!(j["gradient"]["x"], 2.0);
@@ -38,7 +41,9 @@ fn relu_difference_safe_default() {
     let j = json(&["grad", "relu(x) - relu(-x)", "--at", "x=0", "--json"]);
     assert_eq!(j["gradient"]["x"], 1.0);
     assert_eq!(j["mode"], "safe");
-    assert_eq!(j["certificate"], "generalized");
+    assert_eq!(j["certificate"]["kind"], "generalized");
+    assert_eq!(j["certificate"]["locked"], 2);
+    assert_eq!(j["certificate"]["unresolved"], 0);
 }
 
 /// Khan & Barton (2015), examples: max(min(x1,-x2), x2-x1) at 0 with M = I -> (0, -1);
@@ -90,4 +95,20 @@ fn errors_exit_2_with_one_clear_line() {
     err(&["grad", "log(x)", "--at", "x=0"], "not finite");
     err(&["grad", "x", "--at", "x=abc"], "abc");
     err(&["grad", "x", "--at", "x=1", "--mode", "lex", "--directions", "1,2;3"], "directions");
+}
+
+/// sqrt(x^2) at 0: the derivative of sqrt at 0 is infinite, so no mode may print a number (issue 10:
+/// lex used to print NaN with certificate exact and exit 0).
+#[test]
+fn non_finite_derivative_is_an_error_in_every_mode() {
+    for mode in ["assoc", "lex", "safe"] {
+        err(&["grad", "sqrt(x^2)", "--at", "x=0", "--mode", mode], "non-finite");
+    }
+}
+
+/// A flag the mode does not use is refused, not ignored.
+#[test]
+fn options_of_other_modes_are_refused() {
+    err(&["grad", "relu(x)", "--at", "x=0", "--mode", "assoc", "--seed", "5"], "seed");
+    err(&["grad", "relu(x)", "--at", "x=0", "--mode", "safe", "--directions", "1"], "directions");
 }

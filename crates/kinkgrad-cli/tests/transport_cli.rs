@@ -65,8 +65,10 @@ fn gradient_modes_and_schedules() {
     a.extend_from_slice(&["--mode", "safe", "--json"]);
     let j = json(&a);
     assert_eq!(j["mode"], "safe");
-    let c = j["certificate"].as_str().unwrap();
-    assert!(c == "exact" || c.starts_with("generalized"), "{c}");
+    let c = &j["certificate"];
+    assert_eq!(c["mode"], "safe", "{j}");
+    assert!(c["kind"] == "exact" || c["kind"] == "generalized", "{c}");
+    assert_eq!(c["kinks_total"], j["kinks"], "{j}");
 }
 
 /// Bad input: one line on stderr naming what was wrong, exit code 2, nothing on stdout.

@@ -121,7 +121,7 @@ fn main() -> kinkgrad::Result<()> {
         norm(&gv),
         dist(&gv),
         r.certificate.kinks.total(),
-        r.certificate.unresolved_ties
+        r.certificate.unresolved
     );
     Ok(())
 }

@@ -34,6 +34,45 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// A combination the library has no path for (a mode on a path that cannot lock its kinks, a
+    /// schedule a path cannot follow, ...): refused, never served by a silent fallback.
+    Unsupported {
+        /// What was asked for.
+        what: String,
+        /// What is missing for it.
+        missing: String,
+    },
+    /// Long work stopped at a step boundary because cancellation was requested
+    /// ([`crate::cancel`]).
+    Cancelled {
+        /// Where it stopped (e.g. `step 651 of 5000`).
+        at: String,
+    },
+}
+
+/// The class of an [`Error`], for front ends that map errors to exit codes or JSON error kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A value, an expression, a shape, data or a combination of settings was wrong.
+    Input,
+    /// A file could not be read or written, or its content is malformed.
+    Io,
+    /// A value or a derivative became NaN or infinite.
+    Numeric,
+    /// The work was cancelled.
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// `input`, `io`, `numeric` or `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Input => "input",
+            ErrorKind::Io => "io",
+            ErrorKind::Numeric => "numeric",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
 }
 
 impl Error {
@@ -49,6 +88,19 @@ impl Error {
     pub fn io(path: impl fmt::Display, detail: impl Into<String>) -> Self {
         Error::Io { path: path.to_string(), detail: detail.into() }
     }
+    /// An unsupported combination: `what` was asked for, `missing` says what no path provides.
+    pub fn unsupported(what: impl Into<String>, missing: impl Into<String>) -> Self {
+        Error::Unsupported { what: what.into(), missing: missing.into() }
+    }
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Shape { .. } | Error::Invalid { .. } | Error::Unsupported { .. } => ErrorKind::Input,
+            Error::Io { .. } => ErrorKind::Io,
+            Error::NonFinite { .. } => ErrorKind::Numeric,
+            Error::Cancelled { .. } => ErrorKind::Cancelled,
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -60,6 +112,8 @@ impl fmt::Display for Error {
                 write!(f, "non-finite {stage} first produced by {op}")
             }
             Error::Io { path, detail } => write!(f, "{path}: {detail}"),
+            Error::Unsupported { what, missing } => write!(f, "unsupported: {what}: {missing}"),
+            Error::Cancelled { at } => write!(f, "cancelled at {at}"),
         }
     }
 }

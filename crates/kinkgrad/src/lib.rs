@@ -32,7 +32,10 @@
 // `Result` (shape errors are typed), so they cannot be the `std::ops` traits.
 #![allow(clippy::needless_range_loop, clippy::should_implement_trait)]
 
+pub mod cancel;
+pub mod certificate;
 pub mod check;
+pub mod engine;
 pub mod error;
 pub mod hybrid;
 pub mod io;
@@ -47,12 +50,14 @@ pub mod rng;
 pub mod scalar;
 pub mod tensor;
 
-pub use error::{Error, Result};
+pub use certificate::{Certificate, CertificateKind};
+pub use engine::{Gradients, Mode};
+pub use error::{Error, ErrorKind, Result};
 pub use half::{bf16, f16};
-pub use kink::{Certificate, CertificateKind, KinkLog, KinkSite};
+pub use kink::{KinkLog, KinkSite};
 pub use lex::Directions;
 pub use repr::{Representation, TieRule};
-pub use reverse::{Gradients, Mode, Tape, Var};
+pub use reverse::{Tape, Var};
 pub use rng::Rng;
 pub use scalar::{Precision, Real};
 pub use tensor::Tensor;

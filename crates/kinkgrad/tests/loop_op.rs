@@ -5,7 +5,7 @@ use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::gradient::{GradientRequest, Wanted};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::Transport;
-use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor, TieRule};
+use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor};
 use std::f64::consts::PI;
 
 const N: usize = 40;
@@ -62,7 +62,7 @@ fn loop_grad(
     let g = tape.gradient(j, &[sv], mode).unwrap();
     let jv = j.value().to_f64_vec()[0];
     let gv = g.values.first().map(|v| v.to_f64_vec()).unwrap_or_default();
-    (jv, gv, g.certificate.kind, g.certificate.unresolved_ties, g.ld_derivative)
+    (jv, gv, g.certificate.kind, g.certificate.unresolved, g.ld_derivative)
 }
 
 fn loss(t: &Transport, a: f64, steps: usize, u0: &[f64], s: &[f64], target: &[f64]) -> f64 {
@@ -123,8 +123,8 @@ fn loop_op_locks_scheme_kinks_in_safe_and_lex_modes() {
     let (u0, s, target) = batch(2, false, 2);
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for (scheme, a) in [("lw-minmod", 1.0), ("lw-minmod", -1.0), ("lw-mc", 1.0), ("lw-superbee", -1.0)] {
         let t = transport(scheme, 0.5);

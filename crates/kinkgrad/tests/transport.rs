@@ -391,8 +391,8 @@ fn piece_tape_equals_state_store_all_bitwise() {
     let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for name in ["lw-minmod", "lw-superbee", "lw-mc", "lw", "upwind"] {
         for sign in [1.0, -1.0] {
@@ -457,8 +457,8 @@ fn stepper_safe_mode_locks_pieces_along_the_probe() {
     // on the kinks
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for name in ["lw-minmod", "lw-superbee", "lw-mc"] {
         for sign in [1.0, -1.0] {
@@ -480,7 +480,7 @@ fn stepper_safe_mode_locks_pieces_along_the_probe() {
                     let r = entry(&p.t, &u0, &p.target, &a, None, p.steps, &safe, rep, sched, Wanted::U0);
                     let c = &r.certificate;
                     assert!(c.kinks.total() > 50, "{name}: the plateaus should give many kinks ({})", c.kinks.total());
-                    assert_eq!(c.unresolved_ties, 0, "{name}: a random direction resolves every tie");
+                    assert_eq!(c.unresolved, 0, "{name}: a random direction resolves every tie");
                     assert_eq!(c.kind, CertificateKind::Generalized);
                     results.push((r.loss, r.u0));
                 }

@@ -11,10 +11,11 @@
 
 use super::data::Dataset;
 use super::model::{HybridModel, LossReport};
+use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::pde::scheme::Transport;
 use crate::repr::Representation;
-use crate::reverse::{Mode, Tape};
+use crate::reverse::Tape;
 use crate::tensor::Tensor;
 
 impl HybridModel {

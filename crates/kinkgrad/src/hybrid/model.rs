@@ -2,6 +2,7 @@
 //! the cost `J(W)` and its gradient through every time step.
 
 use super::data::{true_source, Dataset, SourceForm};
+use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::nn::{Init, Sequential};
 use crate::pde::checkpoint::{self, Schedule, Stepper};
@@ -9,7 +10,7 @@ use crate::pde::gradient::{GradientRequest, Wanted, Workspace};
 use crate::pde::scheme::Transport;
 use crate::pde::stepper::TransportStepper;
 use crate::repr::Representation;
-use crate::reverse::{Mode, Tape, Var};
+use crate::reverse::{Tape, Var};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
@@ -315,7 +316,7 @@ impl HybridModel {
         let (_, _, stats) = checkpoint::gradient(&mut st, &u0, d.steps, schedule, |u: &Vec<f64>| {
             loss = u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx / m;
             u.iter().zip(&target).map(|(a, b)| 2.0 * (a - b) * dx / m).collect()
-        });
+        })?;
         if let Some(e) = st.error {
             return Err(e);
         }

@@ -2,11 +2,11 @@
 
 use super::data::Dataset;
 use super::model::HybridModel;
+use crate::engine::Mode;
 use crate::error::Result;
 use crate::nn::{Optimizer, OptimizerKind};
 use crate::pde::checkpoint::Schedule;
 use crate::repr::Representation;
-use crate::reverse::Mode;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 

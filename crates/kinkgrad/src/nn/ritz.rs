@@ -22,8 +22,9 @@
 
 use super::layer::{Init, Sequential};
 use super::optim::{Optimizer, OptimizerKind};
+use crate::engine::Mode;
 use crate::error::{Error, Result};
-use crate::reverse::{Mode, Tape, Var};
+use crate::reverse::{Tape, Var};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
 use std::f64::consts::PI;

@@ -8,12 +8,13 @@
 use super::layer::Sequential;
 use super::loss::{correct, cross_entropy};
 use super::optim::{Optimizer, OptimizerKind};
+use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::io::mnist::{find_mnist_files, load_mnist, Mnist};
 use crate::io::safetensors_io::{self, Dtype, NamedTensor};
 use crate::kink::KinkLog;
 use crate::repr::Representation;
-use crate::reverse::{Mode, Tape};
+use crate::reverse::Tape;
 use crate::rng::Rng;
 use crate::scalar::Real;
 use crate::tensor::Tensor;

@@ -20,11 +20,12 @@ use super::piece_tape::{self, Probe, Scratch};
 use super::rules::Rules;
 use super::scheme::{Scheme, Transport};
 use super::stepper::{LockedState, LockedStepper, TransportStepper};
+use crate::certificate::Certificate;
+use crate::engine::Mode;
 use crate::error::{Error, Result};
-use crate::kink::{Certificate, CertificateKind, KinkLog};
+use crate::kink::KinkLog;
 use crate::lex::Directions;
 use crate::repr::Representation;
-use crate::reverse::Mode;
 use crate::rng::Rng;
 
 /// Which gradients a request wants.
@@ -106,10 +107,9 @@ pub struct TransportGradient {
     pub source: Vec<f64>,
     /// `lex`: the LD-derivative `J'(x; M)`, one value per direction (from the forward tangents).
     pub ld_derivative: Option<Vec<f64>>,
-    /// What the gradient is: kind, kinks per op, unresolved ties, mode, representation, directions.
+    /// What the gradient is: kind, kinks per op, locked and unresolved ties, mode, representation,
+    /// directions.
     pub certificate: Certificate,
-    /// Kink faces whose pieces the directions decided (`safe`, `lex`).
-    pub locked: usize,
     /// The path that served the request.
     pub path: GradientPath,
     /// The schedule the path ran (store-all for the piece tapes).
@@ -148,7 +148,6 @@ struct Outcome {
     ld: Option<Vec<f64>>,
     kinks: usize,
     unresolved: usize,
-    locked: usize,
     peak: usize,
     stats: RunStats,
 }
@@ -185,7 +184,7 @@ impl Transport {
     pub fn loss_gradient_in(&self, req: &GradientRequest, ws: &mut Workspace) -> Result<TransportGradient> {
         self.check_request(req)?;
         let path = self.gradient_path(req);
-        let locks = !matches!(req.mode, Mode::Assoc);
+        let locks = req.mode.locks();
         let mut directions = 0;
         let out = match req.mode {
             Mode::Assoc if path == GradientPath::PieceTape => self.run_piece_tape(req, ws, None)?,
@@ -226,19 +225,14 @@ impl Transport {
         }
         let mut kinks = KinkLog::default();
         kinks.add("", op, out.kinks);
-        let kind = match (out.kinks, locks) {
-            (0, _) => CertificateKind::Exact,
-            (_, false) => CertificateKind::RepresentationDependent,
-            (_, true) => CertificateKind::Generalized,
-        };
-        let certificate = Certificate {
-            kind,
-            mode: req.mode.name(),
-            representation: req.representation.name.clone(),
-            kinks,
-            unresolved_ties: out.unresolved,
-            directions,
-        };
+        let mut certificate = Certificate::for_kinks(req.mode.name(), req.representation.name.clone(), kinks);
+        if locks {
+            // as the tape's modes count them: every kink's pieces were chosen lexicographically (a
+            // tie surviving every direction by taking its first piece, counted as unresolved)
+            certificate.locked = out.kinks;
+            certificate.unresolved = out.unresolved;
+            certificate.directions = directions;
+        }
         let schedule = match path {
             GradientPath::PieceTape | GradientPath::LockedPieceTape => Schedule::StoreAll,
             _ => req.schedule,
@@ -250,7 +244,6 @@ impl Transport {
             source: out.source,
             ld_derivative: out.ld,
             certificate,
-            locked: out.locked,
             path,
             schedule,
             peak_bytes: out.peak,
@@ -301,10 +294,7 @@ impl Transport {
             return Err(Error::invalid("gradients", "no gradient wanted"));
         }
         if w.velocity && req.velocity.is_empty() {
-            return Err(Error::invalid(
-                "gradients",
-                "a velocity gradient was asked for, but the scheme has no velocity",
-            ));
+            return Err(Error::unsupported("the velocity gradient", "Burgers' equation has no velocity"));
         }
         if w.source && req.source.is_none() {
             return Err(Error::invalid("gradients", "a source gradient was asked for, but no source was given"));
@@ -335,7 +325,8 @@ impl Transport {
         let k = probe.as_ref().map_or(0, |p| p.k);
         let mut probe = probe;
         let reborrow = probe.as_mut().map(|p| Probe { t: &mut *p.t, ds: p.ds, k: p.k, lock_first: p.lock_first });
-        let (u, kinks, unresolved, locked) = piece_tape::forward(
+        let (u, kinks, unresolved) = piece_tape::forward(
+            true,
             self,
             rules,
             a,
@@ -352,7 +343,7 @@ impl Transport {
             probe.map(|p| (0..k).map(|c| g.iter().zip(&p.t[c * n..(c + 1) * n]).map(|(g, t)| g * t).sum()).collect());
         let mut source = if req.wanted.source { vec![0.0; n] } else { vec![] };
         let src = if req.wanted.source { Some(&mut source[..]) } else { None };
-        let g0 = piece_tape::reverse(self, rules, a, &ws.tape, req.steps, g, src, &mut ws.scratch)?;
+        let g0 = piece_tape::reverse(true, self, rules, a, &ws.tape, req.steps, g, src, &mut ws.scratch)?;
         let tape_bytes = ws.tape.len();
         let stats = RunStats {
             steps: req.steps,
@@ -371,7 +362,6 @@ impl Transport {
             ld,
             kinks,
             unresolved,
-            locked,
             // the tape, the tangents (and the source's), the state pair and the working buffers
             peak: tape_bytes + 8 * (2 * k * n + 2 * n) + ws.scratch.bytes(),
             stats,
@@ -401,7 +391,7 @@ impl Transport {
             let (j, g) = self.seed(req.target, u);
             loss = j;
             g
-        });
+        })?;
         Ok(Outcome {
             loss,
             u0: if req.wanted.u0 { g0 } else { vec![] },
@@ -410,7 +400,6 @@ impl Transport {
             ld: None,
             kinks: st.kinks,
             unresolved: 0,
-            locked: 0,
             peak: stats.peak_bytes + st.work_bytes(),
             stats,
         })
@@ -470,7 +459,7 @@ impl Transport {
                 *l = g.iter().zip(&x.t[c * n..(c + 1) * n]).map(|(g, t)| g * t).sum();
             }
             g
-        });
+        })?;
         Ok(Outcome {
             loss,
             u0: if req.wanted.u0 { g0 } else { vec![] },
@@ -479,7 +468,6 @@ impl Transport {
             ld: Some(ld),
             kinks: st.kinks,
             unresolved: st.unresolved,
-            locked: st.locked,
             peak: stats.peak_bytes + st.work_bytes(),
             stats,
         })

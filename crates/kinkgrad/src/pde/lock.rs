@@ -108,7 +108,6 @@ pub(crate) fn select_face(rules: &Rules, a: f64, lambda: f64, w: &[f64; 4], deci
     let left = if a >= 0.0 { slope_sel::<Pos>(rules, slope, w, decide) } else { none };
     let right = if a <= 0.0 { slope_sel::<Neg>(rules, slope, w, decide) } else { none };
     sel.kinks = left.kink as u32 + right.kink as u32;
-    sel.unresolved = left.unresolved as u32 + right.unresolved as u32;
     let (wp, wm) = if a > 0.0 {
         sel.flux = flux::<Pos>(a, lambda, w[1], w[2], left.b);
         (sel.code, sel.gx, sel.gy) = (left.code, left.gx, left.gy);
@@ -141,6 +140,8 @@ pub(crate) fn select_face(rules: &Rules, a: f64, lambda: f64, w: &[f64; 4], deci
             }
         }
     };
+    // a surviving tie counts where its side carries weight (at a = 0 the other side's does not)
+    sel.unresolved += (wp != 0.0 && left.unresolved) as u32 + (wm != 0.0 && right.unresolved) as u32;
     if wp != 0.0 {
         let p = partials::<Pos>(a, lambda, w, left.b, left.gx, left.gy);
         sel.c.iter_mut().zip(p).for_each(|(c, v)| *c += wp * v);

@@ -49,13 +49,19 @@ impl Loop {
     }
 
     /// Run sample `i` forward from `u0` with source `s`, recording its codes (locked along `probe`
-    /// when given); returns `(u(T), kinks, unresolved)`.
-    fn forward(&self, u0: &[f64], s: &[f64], codes: &mut Vec<u8>, probe: Option<Probe>) -> (Vec<f64>, usize, usize) {
+    /// when given); returns `(u(T), kinks, unresolved)`. With `cancellable` (the recording, not the
+    /// op's JVP), every step polls the cancellation token.
+    fn forward(
+        &self,
+        cancellable: bool,
+        u0: &[f64],
+        s: &[f64],
+        codes: &mut Vec<u8>,
+        probe: Option<Probe>,
+    ) -> Result<(Vec<f64>, usize, usize)> {
         let mut sc = Scratch::default();
-        let r =
-            piece_tape::forward(&self.transport, &self.rules, self.a, u0, Some(s), self.steps, codes, probe, &mut sc)
-                .expect("a time loop without cancellation");
-        (r.0, r.1, r.2)
+        let (t, r) = (&self.transport, &self.rules);
+        piece_tape::forward(cancellable, t, r, self.a, u0, Some(s), self.steps, codes, probe, &mut sc)
     }
 
     /// `dt Σ_n ḡ^{n+1}` from `ḡ^N = g`, for one sample with its codes.
@@ -63,6 +69,7 @@ impl Loop {
         let mut acc = vec![0.0; self.n];
         let mut sc = Scratch::default();
         piece_tape::reverse(
+            false,
             &self.transport,
             &self.rules,
             self.a,
@@ -72,7 +79,7 @@ impl Loop {
             Some(&mut acc),
             &mut sc,
         )
-        .expect("a time loop without cancellation");
+        .expect("not cancellable: no error");
         acc
     }
 
@@ -161,7 +168,9 @@ impl<T: Real> Op<T> for LoopOp {
                 let mut t = vec![0.0; k * n];
                 let mut codes = Vec::new();
                 let probe = Probe { t: &mut t, ds: &ds, k, lock_first: false };
-                let (_, _, unresolved) = lp.forward(&self.u0[i * n..(i + 1) * n], si, &mut codes, Some(probe));
+                let (_, _, unresolved) = lp
+                    .forward(false, &self.u0[i * n..(i + 1) * n], si, &mut codes, Some(probe))
+                    .expect("not cancellable: no error");
                 (codes, t, unresolved)
             })
             .collect();
@@ -285,10 +294,11 @@ impl Transport {
             .into_par_iter()
             .map(|i| {
                 let mut codes = Vec::new();
-                let (u, kinks, _) = lp.forward(&u0[i * n..(i + 1) * n], &sv[i * n..(i + 1) * n], &mut codes, None);
-                (u, kinks, codes)
+                let (u, kinks, _) =
+                    lp.forward(true, &u0[i * n..(i + 1) * n], &sv[i * n..(i + 1) * n], &mut codes, None)?;
+                Ok((u, kinks, codes))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let kinks = results.iter().map(|r| r.1).sum();
         let mut codes = Vec::with_capacity(m * lp.per());
         let mut out = Vec::with_capacity(m * n);

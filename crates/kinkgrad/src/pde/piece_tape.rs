@@ -189,9 +189,11 @@ pub(crate) struct Probe<'a> {
 /// The forward sweep over `steps` steps from `u0` with the constant velocity `a != 0` and source `s`,
 /// recording every step's codes into `tape` (`steps n` bytes when the scheme stores codes); with a
 /// probe, every step's kink faces are locked along its tangents and the tangents advanced. Returns
-/// `(u(T), kinks, unresolved ties, locked faces)`.
+/// `(u(T), kinks, unresolved ties)`. With `cancellable`, every step first polls the cancellation token
+/// ([`crate::cancel`]; the only error).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
+    cancellable: bool,
     tr: &Transport,
     rules: &Rules,
     a: f64,
@@ -201,7 +203,7 @@ pub(crate) fn forward(
     tape: &mut Vec<u8>,
     mut probe: Option<Probe>,
     sc: &mut Scratch,
-) -> Result<(Vec<f64>, usize, usize, usize)> {
+) -> Result<(Vec<f64>, usize, usize)> {
     let n = u0.len();
     let (lambda, dt) = (tr.lambda(), tr.dt);
     let stored = stores_codes(tr.scheme);
@@ -212,8 +214,11 @@ pub(crate) fn forward(
     let mut step_codes = std::mem::take(&mut sc.codes);
     step_codes.resize(n, 0);
     let (mut u, mut next) = (u0.to_vec(), vec![0.0; n]);
-    let (mut kinks, mut unresolved, mut locked) = (0, 0, 0);
+    let (mut kinks, mut unresolved) = (0, 0);
     for st in 0..steps {
+        if cancellable {
+            crate::cancel::check(format_args!("time step {} of {steps}", st + 1))?;
+        }
         let codes = if stored { &mut tape[st * n..(st + 1) * n] } else { &mut step_codes[..] };
         let kk = step_taped(tr, a, &u, s, sc, codes, &mut next);
         kinks += kk;
@@ -221,9 +226,7 @@ pub(crate) fn forward(
             if kk > 0 && (st > 0 || p.lock_first) {
                 let faces: Vec<usize> = (0..n).filter(|&j| is_kink_code(codes[j])).collect();
                 let tan = Tangents { u: p.t, a: &[], k: p.k };
-                let ur = lock_faces(rules, lambda, &u, &[a], faces.iter().copied(), tan, |j, sel| codes[j] = sel.code);
-                unresolved += ur;
-                locked += faces.len() - ur;
+                unresolved += lock_faces(rules, lambda, &u, &[a], faces.into_iter(), tan, |j, sel| codes[j] = sel.code);
             }
             let mut h = std::mem::take(&mut sc.tmp);
             for c in 0..p.k {
@@ -240,13 +243,14 @@ pub(crate) fn forward(
         std::mem::swap(&mut u, &mut next);
     }
     sc.codes = step_codes;
-    Ok((u, kinks, unresolved, locked))
+    Ok((u, kinks, unresolved))
 }
 
 /// The reverse sweep of a piece tape from `g = ∂J/∂u(T)`: returns `∂J/∂u0`, and accumulates
-/// `dt Σ_n ḡ^{n+1}` into `source` when given.
+/// `dt Σ_n ḡ^{n+1}` into `source` when given. Polls the cancellation token as [`forward`].
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn reverse(
+    cancellable: bool,
     tr: &Transport,
     rules: &Rules,
     a: f64,
@@ -264,6 +268,9 @@ pub(crate) fn reverse(
     one.clear();
     one.resize(n, 1);
     for st in (0..steps).rev() {
+        if cancellable {
+            crate::cancel::check(format_args!("adjoint of time step {} of {steps}", st + 1))?;
+        }
         if let Some(acc) = source.as_deref_mut() {
             acc.iter_mut().zip(&g).for_each(|(a, v)| *a += dt * v);
         }

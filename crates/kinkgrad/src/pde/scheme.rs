@@ -227,7 +227,8 @@ impl Transport {
     }
 
     /// Run `steps` steps from `u0` (value only); checks shapes and the CFL bound (on the velocity,
-    /// or for Burgers on the initial state: Godunov's scheme does not increase `max|u|`).
+    /// or for Burgers on the initial state: Godunov's scheme does not increase `max|u|`). Every step
+    /// polls the cancellation token ([`crate::cancel`]).
     ///
     /// ```
     /// use kinkgrad::pde::{grid::Grid, scheme::{Scheme, Transport}};
@@ -248,7 +249,8 @@ impl Transport {
         let (mut ext, mut flux) = (Vec::new(), Vec::new());
         let mut u = u0.to_vec();
         let mut next = vec![0.0; u.len()];
-        for _ in 0..steps {
+        for k in 0..steps {
+            crate::cancel::check(format_args!("time step {} of {steps}", k + 1))?;
             self.step_values(&u, a, s, &mut ext, &mut flux, &mut next);
             std::mem::swap(&mut u, &mut next);
         }

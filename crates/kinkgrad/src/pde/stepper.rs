@@ -227,8 +227,6 @@ pub struct LockedStepper {
     pub kinks: usize,
     /// Ties that survived every direction with differing partials (their first piece was taken).
     pub unresolved: usize,
-    /// Kink faces whose pieces the directions decided.
-    pub locked: usize,
     rules: Rules,
     pieces: StepPieces,
     ext: Vec<f64>,
@@ -263,7 +261,6 @@ impl LockedStepper {
             grad_source,
             kinks: 0,
             unresolved: 0,
-            locked: 0,
             pieces: StepPieces::default(),
             ext: Vec::new(),
             flux: Vec::new(),
@@ -321,7 +318,6 @@ impl LockedStepper {
         let (kinks, unresolved) = self.lock(x);
         self.kinks += kinks;
         self.unresolved += unresolved;
-        self.locked += self.pieces.kink_faces.len().saturating_sub(unresolved);
         let mut out = vec![0.0; g.len()];
         self.pieces.adjoint(g, &mut out);
         if self.velocity_gradient && !self.velocity.is_empty() {

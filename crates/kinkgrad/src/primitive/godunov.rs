@@ -10,7 +10,8 @@
 //! The pieces are quadratic, so their partials depend on the point: L has `(u_l, 0)`, R `(0, u_r)`,
 //! Z `(0, 0)`. At a kink the tied pieces agree in value and, where the tie is `u_l = 0` or `u_r = 0`,
 //! in partials too (every tied piece's partials vanish there); at a stationary shock L and R differ.
-//! Rule: `Representation::max_ties` over the tied pieces at the point (convex, so admissible).
+//! Rule: the `flux` family's ([`super::flux::FLUX`]) over the tied pieces at the point (convex, so
+//! admissible).
 
 use super::Piecewise;
 
@@ -18,6 +19,9 @@ use super::Piecewise;
 pub struct Godunov;
 
 impl Piecewise for Godunov {
+    fn family(&self) -> &'static crate::repr::Family {
+        &super::flux::FLUX
+    }
     fn name(&self) -> &'static str {
         "godunov"
     }

@@ -3,10 +3,8 @@
 //!
 //! Pieces (tie order): `2y`, `(x + y)/2`, `2x`, `0`. Switching functions: `x`, `y`, `3y - x`,
 //! `y - 3x` (`2y` where `3y <= x`, `2x` where `3x <= y`). Kinks: a slope exactly 0, or `y = 3x`,
-//! `x = 3y`. Rule: `Representation::limiter_ties` over the tied pieces (convex, so admissible;
+//! `x = 3y`. Rule: the `limiter` family's ([`super::minmod::LIMITER`]) over the tied pieces (convex, so admissible;
 //! default minimum norm).
-
-use crate::repr::{Representation, TieRule};
 
 use super::Piecewise;
 
@@ -14,6 +12,9 @@ use super::Piecewise;
 pub struct Mc;
 
 impl Piecewise for Mc {
+    fn family(&self) -> &'static crate::repr::Family {
+        &super::minmod::LIMITER
+    }
     fn name(&self) -> &'static str {
         "mc"
     }
@@ -78,9 +79,6 @@ impl Piecewise for Mc {
         let g = [[0.0, 2.0], [0.5, 0.5], [2.0, 0.0], [0.0, 0.0]][p];
         out[0] = g[0];
         out[1] = g[1];
-    }
-    fn tie_rule(&self, rep: &Representation) -> TieRule {
-        rep.limiter_ties.clone()
     }
 }
 

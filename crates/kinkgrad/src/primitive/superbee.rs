@@ -4,10 +4,8 @@
 //! Pieces (tie order): `2y`, `x`, `y`, `2x`, `0`. Switching functions: `x`, `y`, `2y - x`, `x - y`,
 //! `y - 2x` (with `r = y / x` on `x, y > 0`: `2y` for `r <= 1/2`, `x` for `1/2 <= r <= 1`, `y` for
 //! `1 <= r <= 2`, `2x` for `r >= 2`). Kinks: a slope exactly 0, or `r` exactly 1/2, 1 or 2.
-//! Rule: `Representation::limiter_ties` over the tied pieces (every offered rule is convex, so
+//! Rule: the `limiter` family's ([`super::minmod::LIMITER`]) over the tied pieces (every offered rule is convex, so
 //! admissible; default minimum norm: at `(0, y)` the zero piece).
-
-use crate::repr::{Representation, TieRule};
 
 use super::Piecewise;
 
@@ -15,6 +13,9 @@ use super::Piecewise;
 pub struct Superbee;
 
 impl Piecewise for Superbee {
+    fn family(&self) -> &'static crate::repr::Family {
+        &super::minmod::LIMITER
+    }
     fn name(&self) -> &'static str {
         "superbee"
     }
@@ -88,9 +89,6 @@ impl Piecewise for Superbee {
         let g = [[0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 0.0]][p];
         out[0] = g[0];
         out[1] = g[1];
-    }
-    fn tie_rule(&self, rep: &Representation) -> TieRule {
-        rep.limiter_ties.clone()
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Pieces (tie order): `a u_l` ("a>0"), `a u_r` ("a<0"). Switching function: `a`. Kink: `a = 0`
 //! exactly, where both pieces are 0 and their partials `(u_l, a, 0)` and `(u_r, 0, a)` differ only in
-//! `dF/da` (`u_l` against `u_r`). Rule: `Representation::max_ties` over the two pieces (convex, so
+//! `dF/da` (`u_l` against `u_r`). Rule: the `flux` family's ([`super::flux::FLUX`]) over the two pieces (convex, so
 //! admissible: the composite `R(a) u_l - R(-a) u_r` differentiated with `relu'(0) = z` gives
 //! `z (u_l + u_r)`, which is outside `conv{u_l, u_r}` unless `z = 1/2`). The finite-volume schemes
 //! use it at `a = 0` with their reconstructed face states as `u_l`, `u_r`.
@@ -14,6 +14,9 @@ use super::Piecewise;
 pub struct Upwind;
 
 impl Piecewise for Upwind {
+    fn family(&self) -> &'static crate::repr::Family {
+        &super::flux::FLUX
+    }
     fn name(&self) -> &'static str {
         "upwind"
     }

@@ -11,7 +11,7 @@ pub mod ops;
 mod tape;
 pub(crate) mod var;
 
-pub use backward::{Gradients, Mode};
+pub(crate) use backward::check_scalar;
 pub use op::{JvpCx, Op, OpCx};
 pub use tape::Tape;
 pub use var::Var;

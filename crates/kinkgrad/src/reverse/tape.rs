@@ -126,6 +126,15 @@ impl<T: Real> Tape<T> {
             .find(|n| n.value.first_non_finite().is_some())
             .map(|n| n.op.as_ref().map_or("input".to_string(), |o| o.name().to_string()))
     }
+    /// The op of the first node recorded at or after position `from` whose value is NaN or infinite.
+    pub(crate) fn first_non_finite_after(&self, from: usize) -> Option<String> {
+        let nodes = self.nodes.borrow();
+        nodes
+            .get(from..)?
+            .iter()
+            .find(|n| n.value.first_non_finite().is_some())
+            .and_then(|n| n.op.as_ref().map(|o| o.name().to_string()))
+    }
     /// Check that `v`'s value is finite; name the op where a non-finite value first appeared.
     pub fn check_finite(&self, v: Var<'_, T>) -> Result<()> {
         if self.value(v).first_non_finite().is_some() {

@@ -76,7 +76,7 @@
 //! let schedule: Schedule = "revolve:3".parse().unwrap();
 //! let mut s = Sine { a: 0.1, grad_a: 0.0 };
 //! // J = x_n, so the seed is 1.
-//! let (x_n, dj_dx0, stats) = gradient(&mut s, &0.5, 100, &schedule, |_| 1.0);
+//! let (x_n, dj_dx0, stats) = gradient(&mut s, &0.5, 100, &schedule, |_| 1.0).unwrap();
 //! assert!(x_n > 0.5 && dj_dx0 > 0.0);
 //! assert_eq!(stats.recomputed_steps, kinkgrad::pde::checkpoint::revolve_recomputations(100, 3));
 //! assert!(stats.peak_stored_states <= 4);
@@ -89,7 +89,7 @@ mod tests;
 use revolve::revolve;
 pub use revolve::{revolve_advances, revolve_recomputations};
 
-use std::error::Error;
+use crate::error::Result;
 use std::fmt;
 use std::str::FromStr;
 
@@ -186,7 +186,7 @@ impl fmt::Display for ParseScheduleError {
     }
 }
 
-impl Error for ParseScheduleError {}
+impl std::error::Error for ParseScheduleError {}
 
 impl FromStr for Schedule {
     type Err = ParseScheduleError;
@@ -249,7 +249,9 @@ pub fn forward<S: Stepper>(stepper: &mut S, init: &S::State, n: usize) -> S::Sta
 /// adjoint of the final state, and sweep back.
 ///
 /// Returns the final state, the adjoint of `init`, and the run's counters.
-/// `seed` is called exactly once (also for `n = 0`, with `init`).
+/// `seed` is called exactly once (also for `n = 0`, with `init`). Every step
+/// and adjoint step first polls the cancellation token ([`crate::cancel`]):
+/// a requested cancellation stops the run with [`crate::Error::Cancelled`].
 ///
 /// # Panics
 ///
@@ -261,23 +263,25 @@ pub fn gradient<S: Stepper>(
     n: usize,
     schedule: &Schedule,
     seed: impl FnOnce(&S::State) -> S::Adjoint,
-) -> (S::State, S::Adjoint, RunStats) {
+) -> Result<(S::State, S::Adjoint, RunStats)> {
     if n == 0 {
         let adj = seed(init);
-        return (init.clone(), adj, RunStats::default());
+        return Ok((init.clone(), adj, RunStats::default()));
     }
-    let mut run = Run::new(stepper);
+    let mut run = Run::new(stepper, n);
     let (fin, adj) = match *schedule {
-        Schedule::StoreAll => store_all(&mut run, init, n, seed),
-        Schedule::Sqrt => sqrt(&mut run, init, n, seed),
-        Schedule::Revolve { snapshots } => revolve(&mut run, init, n, snapshots, seed),
+        Schedule::StoreAll => store_all(&mut run, init, n, seed)?,
+        Schedule::Sqrt => sqrt(&mut run, init, n, seed)?,
+        Schedule::Revolve { snapshots } => revolve(&mut run, init, n, snapshots, seed)?,
     };
-    (fin, adj, run.stats(n))
+    Ok((fin, adj, run.stats(n)))
 }
 
 /// Bookkeeping wrapper around the stepper: call counts and held memory.
 struct Run<'a, S: Stepper> {
     stepper: &'a mut S,
+    /// Number of steps (for the cancellation message).
+    n: usize,
     step_calls: usize,
     adjoint_calls: usize,
     forward_steps: usize,
@@ -288,9 +292,10 @@ struct Run<'a, S: Stepper> {
 }
 
 impl<'a, S: Stepper> Run<'a, S> {
-    fn new(stepper: &'a mut S) -> Self {
+    fn new(stepper: &'a mut S, n: usize) -> Self {
         Run {
             stepper,
+            n,
             step_calls: 0,
             adjoint_calls: 0,
             forward_steps: 0,
@@ -301,14 +306,18 @@ impl<'a, S: Stepper> Run<'a, S> {
         }
     }
 
-    fn step(&mut self, k: usize, state: &S::State) -> S::State {
+    /// Step `k`, after polling the cancellation token ([`crate::cancel`]).
+    fn step(&mut self, k: usize, state: &S::State) -> Result<S::State> {
+        crate::cancel::check(format_args!("time step {} of {}", k + 1, self.n))?;
         self.step_calls += 1;
-        self.stepper.step(k, state)
+        Ok(self.stepper.step(k, state))
     }
 
-    fn adjoint(&mut self, k: usize, state: &S::State, adj_next: S::Adjoint) -> S::Adjoint {
+    /// The adjoint of step `k`, after polling the cancellation token.
+    fn adjoint(&mut self, k: usize, state: &S::State, adj_next: S::Adjoint) -> Result<S::Adjoint> {
+        crate::cancel::check(format_args!("adjoint of time step {} of {}", k + 1, self.n))?;
         self.adjoint_calls += 1;
-        self.stepper.step_adjoint(k, state, adj_next)
+        Ok(self.stepper.step_adjoint(k, state, adj_next))
     }
 
     /// Calls the seed on the final state; marks the end of the first sweep.
@@ -351,24 +360,24 @@ fn store_all<S: Stepper>(
     init: &S::State,
     n: usize,
     seed: impl FnOnce(&S::State) -> S::Adjoint,
-) -> (S::State, S::Adjoint) {
+) -> Result<(S::State, S::Adjoint)> {
     let mut states = Vec::with_capacity(n);
     let first = init.clone();
     run.hold(&first);
     states.push(first);
     for k in 0..n - 1 {
-        let next = run.step(k, last(&states));
+        let next = run.step(k, last(&states))?;
         run.hold(&next);
         states.push(next);
     }
-    let fin = run.step(n - 1, last(&states));
+    let fin = run.step(n - 1, last(&states))?;
     let mut adj = run.seed(seed, &fin);
     for k in (0..n).rev() {
         let state = states.pop().expect("state k is stored");
-        adj = run.adjoint(k, &state, adj);
+        adj = run.adjoint(k, &state, adj)?;
         run.release(state);
     }
-    (fin, adj)
+    Ok((fin, adj))
 }
 
 /// `⌈√n⌉`.
@@ -386,7 +395,7 @@ fn sqrt<S: Stepper>(
     init: &S::State,
     n: usize,
     seed: impl FnOnce(&S::State) -> S::Adjoint,
-) -> (S::State, S::Adjoint) {
+) -> Result<(S::State, S::Adjoint)> {
     let k = ceil_sqrt(n);
     // Start of the last segment; checkpoints at 0, k, …, last − k.
     let last_start = (n - 1) / k * k;
@@ -396,9 +405,9 @@ fn sqrt<S: Stepper>(
     for i in 0..last_start {
         let next = if i % k == 0 {
             checkpoints.push(cur);
-            run.step(i, last(&checkpoints))
+            run.step(i, last(&checkpoints))?
         } else {
-            let next = run.step(i, &cur);
+            let next = run.step(i, &cur)?;
             run.release(cur);
             next
         };
@@ -409,18 +418,18 @@ fn sqrt<S: Stepper>(
     let mut segment = Vec::with_capacity(k);
     segment.push(cur);
     for i in last_start..n - 1 {
-        let next = run.step(i, last(&segment));
+        let next = run.step(i, last(&segment))?;
         run.hold(&next);
         segment.push(next);
     }
-    let fin = run.step(n - 1, last(&segment));
+    let fin = run.step(n - 1, last(&segment))?;
     let mut adj = run.seed(seed, &fin);
     let mut start = last_start;
     loop {
         let len = segment.len();
         for i in (start..start + len).rev() {
             let state = segment.pop().expect("segment state is stored");
-            adj = run.adjoint(i, &state, adj);
+            adj = run.adjoint(i, &state, adj)?;
             run.release(state);
         }
         let Some(checkpoint) = checkpoints.pop() else {
@@ -429,12 +438,12 @@ fn sqrt<S: Stepper>(
         start -= k;
         segment.push(checkpoint);
         for i in start..start + k - 1 {
-            let next = run.step(i, last(&segment));
+            let next = run.step(i, last(&segment))?;
             run.hold(&next);
             segment.push(next);
         }
     }
-    (fin, adj)
+    Ok((fin, adj))
 }
 fn last<T>(v: &[T]) -> &T {
     v.last().expect("non-empty")

@@ -65,6 +65,7 @@
 //! schedule plus the one step that produces `x_n`, so `t + 1` calls is optimal.
 
 use super::{Run, Stepper};
+use crate::error::Result;
 
 /// Griewank's minimal number of forward (`advance`) steps `t(l, s)` to reverse
 /// `steps = l` steps with `snapshots = s` slots:
@@ -160,7 +161,7 @@ pub(super) fn revolve<S: Stepper>(
     n: usize,
     snapshots: usize,
     seed: impl FnOnce(&S::State) -> S::Adjoint,
-) -> (S::State, S::Adjoint) {
+) -> Result<(S::State, S::Adjoint)> {
     assert!(snapshots >= 1 || n <= 1, "Schedule::Revolve needs at least one snapshot for {n} steps");
     let mut seed = Some(seed);
     let mut fin = None;
@@ -183,22 +184,22 @@ pub(super) fn revolve<S: Stepper>(
                 Some(a) => a,
                 None => {
                     // First leaf: c = n − 1, end of the first sweep.
-                    let f = run.step(c, &state);
+                    let f = run.step(c, &state)?;
                     let a = run.seed(seed.take().expect("seed is called once"), &f);
                     fin = Some(f);
                     a
                 }
             };
-            adj = Some(run.adjoint(c, &state, adj_next));
+            adj = Some(run.adjoint(c, &state, adj_next)?);
             run.release(state);
             end = c;
         } else {
             let free = snapshots - (stack.len() - 1);
             let m = c + revolve_split(len, free);
-            let mut cur = run.step(c, top);
+            let mut cur = run.step(c, top)?;
             run.hold(&cur);
             for i in c + 1..m {
-                let next = run.step(i, &cur);
+                let next = run.step(i, &cur)?;
                 run.release(cur);
                 run.hold(&next);
                 cur = next;
@@ -206,5 +207,5 @@ pub(super) fn revolve<S: Stepper>(
             stack.push((m, cur));
         }
     }
-    (fin.expect("final state computed"), adj.expect("adjoint computed"))
+    Ok((fin.expect("final state computed"), adj.expect("adjoint computed")))
 }

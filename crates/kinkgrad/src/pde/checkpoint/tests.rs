@@ -91,7 +91,7 @@ struct Outcome {
 
 fn run(schedule: Schedule, n: usize) -> Outcome {
     let mut toy = Toy::new(0.1);
-    let (fin, adj, stats) = gradient(&mut toy, &init(), n, &schedule, |x| seed(x));
+    let (fin, adj, stats) = gradient(&mut toy, &init(), n, &schedule, |x| seed(x)).unwrap();
     assert_eq!(toy.step_calls, stats.total_forward_steps, "{schedule} n={n}");
     assert_eq!(toy.adjoint_calls, n);
     assert_eq!(stats.adjoint_steps, n);
@@ -279,7 +279,7 @@ fn every_split_in_the_documented_interval_is_optimal() {
 fn trace_three_steps_one_snapshot() {
     let mut toy = Toy::new(0.1);
     toy.trace = Some(Vec::new());
-    let (_, _, stats) = gradient(&mut toy, &init(), 3, &Schedule::Revolve { snapshots: 1 }, |x| seed(x));
+    let (_, _, stats) = gradient(&mut toy, &init(), 3, &Schedule::Revolve { snapshots: 1 }, |x| seed(x)).unwrap();
     // First sweep 0,1,2 (state 2 kept as the working state), then state 1
     // is recomputed from the snapshot of state 0.
     assert_eq!(toy.trace.as_deref(), Some(&[0, 1, 2, 0][..]));
@@ -292,7 +292,7 @@ fn trace_three_steps_one_snapshot() {
 fn trace_ten_steps_two_snapshots() {
     let mut toy = Toy::new(0.1);
     toy.trace = Some(Vec::new());
-    let (_, _, stats) = gradient(&mut toy, &init(), 10, &Schedule::Revolve { snapshots: 2 }, |x| seed(x));
+    let (_, _, stats) = gradient(&mut toy, &init(), 10, &Schedule::Revolve { snapshots: 2 }, |x| seed(x)).unwrap();
     let trace = toy.trace.expect("traced");
     assert_eq!(&trace[..10], &(0..10).collect::<Vec<_>>()[..]);
     assert_eq!(trace.len(), 21);
@@ -306,7 +306,7 @@ fn trace_sqrt() {
     let mut toy = Toy::new(0.1);
     toy.trace = Some(Vec::new());
     // n = 7: k = 3, checkpoints 0, 3; last segment 6 kept.
-    let (_, _, stats) = gradient(&mut toy, &init(), 7, &Schedule::Sqrt, |x| seed(x));
+    let (_, _, stats) = gradient(&mut toy, &init(), 7, &Schedule::Sqrt, |x| seed(x)).unwrap();
     assert_eq!(toy.trace.as_deref(), Some(&[0, 1, 2, 3, 4, 5, 6, 3, 4, 0, 1][..]));
     assert_eq!(stats.recomputed_steps, 4);
     assert_eq!(stats.peak_stored_states, 4);
@@ -355,7 +355,7 @@ fn zero_steps() {
         [Schedule::StoreAll, Schedule::Sqrt, Schedule::Revolve { snapshots: 1 }, Schedule::Revolve { snapshots: 0 }]
     {
         let mut toy = Toy::new(0.1);
-        let (fin, adj, stats) = gradient(&mut toy, &init(), 0, &schedule, |x| seed(x));
+        let (fin, adj, stats) = gradient(&mut toy, &init(), 0, &schedule, |x| seed(x)).unwrap();
         assert_eq!(bits(&fin), bits(&init()));
         assert_eq!(bits(&adj), bits(&seed(&init())));
         assert_eq!(stats, RunStats::default());
