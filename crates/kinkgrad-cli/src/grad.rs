@@ -95,17 +95,7 @@ pub fn representation(
     relu_at_zero: Option<f64>,
     ties: Option<&str>,
 ) -> Result<Representation, String> {
-    let mut rep = Representation::preset(convention).map_err(|e| e.to_string())?;
-    if let Some(z) = relu_at_zero {
-        if !z.is_finite() {
-            return Err("--relu-at-zero must be a finite number".into());
-        }
-        rep = rep.with_relu_at_zero(z);
-    }
-    if let Some(t) = ties {
-        rep = rep.with_all_ties(t.parse().map_err(|e: kinkgrad::Error| e.to_string())?);
-    }
-    Ok(rep)
+    Representation::from_options(convention, relu_at_zero, ties, None).map_err(|e| e.to_string())
 }
 
 /// Run the command.

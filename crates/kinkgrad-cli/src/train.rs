@@ -5,7 +5,7 @@
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::nn::{kinks_per_layer, load_split, Init, OptimizerKind, Sequential, Trainer};
-use kinkgrad::{bf16, f16, KinkLog, Mode, Precision, Real, Representation, Rng, TieRule};
+use kinkgrad::{bf16, f16, KinkLog, Mode, Precision, Real, Representation, Rng};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,22 +100,8 @@ pub fn run(args: Args) -> Result<Value, String> {
 }
 
 fn representation(args: &Args) -> kinkgrad::Result<Representation> {
-    let mut rep = Representation::preset(&args.convention)?;
-    if let Some(z) = args.relu_at_zero {
-        if !z.is_finite() {
-            return Err(kinkgrad::Error::invalid("relu-at-zero", "must be a finite number"));
-        }
-        rep = rep.with_relu_at_zero(z);
-    }
-    if let Some(p) = &args.pool_ties {
-        let rule: TieRule = p.parse()?;
-        if !matches!(rule, TieRule::First | TieRule::Last | TieRule::Mean) {
-            return Err(kinkgrad::Error::invalid("pool-ties", format!("'{p}', expected first, last or mean")));
-        }
-        rep.pool_ties = rule;
-        rep.name = "custom".into();
-    }
-    Ok(rep)
+    let pool = args.pool_ties.as_ref().map(|p| format!("maxpool={p}"));
+    Representation::from_options(&args.convention, args.relu_at_zero, None, pool.as_deref())
 }
 
 fn log_json(log: &KinkLog) -> Value {
@@ -197,8 +183,8 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
         "precision": T::NAME,
         "mode": tr.mode.name(),
         "representation": rep.name,
-        "relu_at_zero": rep.relu_at_zero,
-        "pool_ties": format!("{:?}", rep.pool_ties).to_lowercase(),
+        "relu_at_zero": rep.value(&kinkgrad::primitive::relu::RELU),
+        "pool_ties": rep.ties(&kinkgrad::primitive::pool::MAXPOOL).to_string(),
         "optimizer": tr.opt.kind.name(),
         "lr": args.lr,
         "batch": args.batch,
@@ -349,7 +335,7 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().contains("/no/such/dir"));
         assert!(run(args(&["--precision", "f8"])).unwrap_err().contains("precision"));
-        assert!(run(args(&["--pool-ties", "minnorm"])).unwrap_err().contains("pool-ties"));
+        assert!(run(args(&["--pool-ties", "sideways"])).unwrap_err().contains("tie rule"));
         assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().contains("optimizer"));
         assert!(run(args(&["--lr=-1"])).unwrap_err().contains("lr"));
     }

@@ -3,7 +3,12 @@
 //! A piecewise-C^1 primitive is a finite set of smooth **pieces** chosen by the signs of its
 //! **switching functions**. Off the kinks exactly one piece is active and its gradient is *the*
 //! gradient. On a kink (relu input exactly 0, a tie in a max) several pieces are active and the
-//! **representation** decides which gradient is returned. This module holds those decisions.
+//! **representation** decides which gradient is returned. This module holds the types of those
+//! decisions: a [`Representation`] maps each **family** of kinks (relu'(0), ties of element-wise
+//! maxima, ties in a pooling window, ...) to a [`KinkRule`]. Each primitive declares its family
+//! beside its pieces, with the family's minimum-norm rule and the frameworks' conventions
+//! ([`Family`]); the presets are assembled from those declarations by
+//! [`crate::primitive::registry`], so a new primitive brings its own row.
 //!
 //! Admissibility (Despres, TMLR 2025; Murat-Trombetti 2003): at a tie of a max among k entries the
 //! weights must be `>= 0` on tied entries, `0` elsewhere and sum to 1, otherwise the chain rule breaks
@@ -12,22 +17,12 @@
 //! a single point of its argument.
 //!
 //! # Conventions of the frameworks
-//! | op | `minnorm` (default) | `pytorch` | `jax` | `tensorflow` |
-//! |---|---|---|---|---|
-//! | relu'(0) | 0 | 0 | 0 | 0 |
-//! | abs'(0) | 0 | 0 | 1 | 0 |
-//! | leaky_relu'(0) (slope s) | s | s | 1 | s |
-//! | hardtanh' at ±1 | 0 | 0 | 1 | (none) |
-//! | maximum(a, b), a = b | ½, ½ | ½, ½ | ½, ½ | a gets 1 |
-//! | full max reduction, k ties | 1/k each | 1/k each | 1/k each | 1/k each |
-//! | max along an axis, k ties | 1/k each | first index (`torch.max(x, dim)`; `amax` splits 1/k) | 1/k each | 1/k each |
-//! | max-pooling window, k ties | 1/k each | first index | first index | first index |
-//! | clamp at a bound | ½ x, ½ bound | x gets 1 | ½ x, ½ bound (`jnp.clip`) | x gets 1 |
-//!
-//! Sources (file and commit of each framework, quoted verbatim) are in `docs/conventions.md`; every entry is tested in
-//! `tests/conventions.rs`.
+//! The table of every family under every preset is generated from the registry
+//! ([`crate::primitive::registry::conventions_table`]) and printed in `docs/conventions.md` (a test
+//! keeps the two equal); its sources are quoted there.
 
 use crate::error::{Error, Result};
+use std::collections::BTreeMap;
 
 /// How the gradient is split among the tied pieces of a max-like primitive.
 #[derive(Clone, Debug, PartialEq)]
@@ -94,31 +89,139 @@ impl std::str::FromStr for TieRule {
     }
 }
 
-/// The complete rule set of one representation.
+impl std::fmt::Display for TieRule {
+    /// The name [`TieRule::from_str`](std::str::FromStr) parses back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TieRule::First => f.write_str("first"),
+            TieRule::Last => f.write_str("last"),
+            TieRule::Mean => f.write_str("mean"),
+            TieRule::MinNorm => f.write_str("minnorm"),
+            TieRule::Weighted(w) => {
+                let ws: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+                write!(f, "weighted:{}", ws.join(","))
+            }
+        }
+    }
+}
+
+/// What a representation does at the kinks of one family: a tie rule over the tied pieces, or a
+/// number (for the two-piece kinks of relu-like primitives, e.g. `relu'(0) = z`), whose meaning the
+/// family states.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KinkRule {
+    /// How the tied pieces share the weight.
+    Ties(TieRule),
+    /// The family's number (`relu'(0)`, `abs'(0)`, a weight on the identity piece, ...).
+    Value(f64),
+}
+
+impl std::fmt::Display for KinkRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KinkRule::Ties(t) => write!(f, "{t}"),
+            KinkRule::Value(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A [`KinkRule`] that can be written in a constant table (the declarations of [`Family`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// [`TieRule::First`].
+    First,
+    /// [`TieRule::Last`].
+    Last,
+    /// [`TieRule::Mean`].
+    Mean,
+    /// [`TieRule::MinNorm`].
+    MinNorm,
+    /// [`KinkRule::Value`].
+    Value(f64),
+}
+
+impl Rule {
+    /// The rule as a [`KinkRule`].
+    pub fn to_kink_rule(self) -> KinkRule {
+        match self {
+            Rule::First => KinkRule::Ties(TieRule::First),
+            Rule::Last => KinkRule::Ties(TieRule::Last),
+            Rule::Mean => KinkRule::Ties(TieRule::Mean),
+            Rule::MinNorm => KinkRule::Ties(TieRule::MinNorm),
+            Rule::Value(v) => KinkRule::Value(v),
+        }
+    }
+}
+
+/// One framework's convention for a family, with where it comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Convention {
+    /// `pytorch`, `jax` or `tensorflow`.
+    pub framework: &'static str,
+    /// What that framework's autodiff returns at the family's kinks.
+    pub rule: Rule,
+    /// The op it was read from and any caveat (the quotes are in `docs/conventions.md`).
+    pub note: &'static str,
+}
+
+/// The frameworks whose conventions the presets replay.
+pub const FRAMEWORKS: [&str; 3] = ["pytorch", "jax", "tensorflow"];
+
+/// A family of kinks that one rule of a representation decides, declared by the primitive(s) it
+/// belongs to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Family {
+    /// Key used in representations, certificates and on the command line (`relu`, `maxpool`, ...).
+    pub key: &'static str,
+    /// What is decided at the kink, e.g. `relu'(0)` or `ties of a max-pooling window`.
+    pub what: &'static str,
+    /// For a number-valued family: the interval the number must lie in (inclusive; infinite ends
+    /// allowed). `None` for a tie-rule family.
+    pub value_range: Option<(f64, f64)>,
+    /// The minimum-norm rule: the element of smallest norm of the convex hull of the tied pieces'
+    /// gradients (the default representation).
+    pub minnorm: Rule,
+    /// The frameworks' conventions (a framework absent here gets the minimum-norm rule).
+    pub conventions: &'static [Convention],
+}
+
+impl Family {
+    /// The rule of `framework` (its declared convention, else the minimum-norm rule).
+    pub fn convention(&self, framework: &str) -> Rule {
+        self.conventions.iter().find(|c| c.framework == framework).map_or(self.minnorm, |c| c.rule)
+    }
+    /// Check that `rule` fits the family (a tie rule for a tie family, a number in range otherwise).
+    pub fn check(&self, rule: &KinkRule) -> Result<()> {
+        match (self.value_range, rule) {
+            (None, KinkRule::Ties(_)) => Ok(()),
+            (Some((lo, hi)), KinkRule::Value(v)) if v.is_finite() && *v >= lo && *v <= hi => Ok(()),
+            (Some((lo, hi)), _) => Err(Error::invalid(
+                format!("kink rule for {}", self.key),
+                format!("{} is a number in [{lo}, {hi}], got {rule}", self.what),
+            )),
+            (None, KinkRule::Value(v)) => Err(Error::invalid(
+                format!("kink rule for {}", self.key),
+                format!(
+                    "{} takes a tie rule (first, last, mean, minnorm, weighted:...), got the number {v}",
+                    self.what
+                ),
+            )),
+        }
+    }
+}
+
+/// The complete rule set of one representation: a [`KinkRule`] per [`Family`] of kinks.
+///
+/// Families without an entry take their minimum-norm rule, so [`Representation::minnorm`] (the
+/// default) is the empty map. The presets (`pytorch`, `jax`, `tensorflow`), the parser of the
+/// front ends' options and the bulk setters live with the registry of primitives
+/// ([`crate::primitive::registry`]), which knows every family.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Representation {
-    /// Name shown in certificates (`minnorm`, `pytorch`, `jax`, `tensorflow`, `custom`).
+    /// Name shown in certificates: a preset's name, followed by its overrides in brackets
+    /// (`pytorch[relu=0.5]`).
     pub name: String,
-    /// `relu'(0) = z`; any real. Also `leaky_relu'(0) = s + z (1 - s)` unless `leaky_at_zero` is set.
-    pub relu_at_zero: f64,
-    /// `leaky_relu'(0)` as a weight on the identity piece (`None`: use `relu_at_zero`).
-    pub leaky_at_zero: Option<f64>,
-    /// `abs'(0)`, any real in `[-1, 1]`.
-    pub abs_at_zero: f64,
-    /// `hardtanh'(±1)`, the weight on the identity piece at the bounds.
-    pub hardtanh_at_bounds: f64,
-    /// Ties of element-wise `max`/`min` (binary and n-ary).
-    pub max_ties: TieRule,
-    /// Ties of a max/min reduction over all elements.
-    pub reduce_ties: TieRule,
-    /// Ties of a max/min along one axis.
-    pub axis_ties: TieRule,
-    /// Ties inside a max-pooling window.
-    pub pool_ties: TieRule,
-    /// `clamp(x, lo, hi)` at a bound: a tie between `x` (first) and the bound (second).
-    pub clamp_ties: TieRule,
-    /// Ties of limiters (minmod and friends), over their pieces in declared order.
-    pub limiter_ties: TieRule,
+    rules: BTreeMap<&'static str, KinkRule>,
 }
 
 impl Default for Representation {
@@ -130,93 +233,53 @@ impl Default for Representation {
 impl Representation {
     /// The default: minimum-norm element at every kink (`relu'(0) = 0`, even split at ties).
     pub fn minnorm() -> Self {
-        Self {
-            name: "minnorm".into(),
-            relu_at_zero: 0.0,
-            leaky_at_zero: None,
-            abs_at_zero: 0.0,
-            hardtanh_at_bounds: 0.0,
-            max_ties: TieRule::MinNorm,
-            reduce_ties: TieRule::MinNorm,
-            axis_ties: TieRule::MinNorm,
-            pool_ties: TieRule::MinNorm,
-            clamp_ties: TieRule::MinNorm,
-            limiter_ties: TieRule::MinNorm,
+        Self { name: "minnorm".into(), rules: BTreeMap::new() }
+    }
+    /// An empty representation named `name` (every family at its minimum-norm rule until set).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self { name: name.into(), rules: BTreeMap::new() }
+    }
+    /// The rule for `family`.
+    pub fn rule(&self, family: &Family) -> KinkRule {
+        self.rules.get(family.key).cloned().unwrap_or_else(|| family.minnorm.to_kink_rule())
+    }
+    /// The tie rule for `family` (a number-valued family reads as [`TieRule::MinNorm`]).
+    pub fn ties(&self, family: &Family) -> TieRule {
+        match self.rule(family) {
+            KinkRule::Ties(t) => t,
+            KinkRule::Value(_) => TieRule::MinNorm,
         }
     }
-    /// PyTorch's conventions (see the module table).
-    pub fn pytorch() -> Self {
-        Self {
-            name: "pytorch".into(),
-            relu_at_zero: 0.0,
-            leaky_at_zero: Some(0.0),
-            abs_at_zero: 0.0,
-            hardtanh_at_bounds: 0.0,
-            max_ties: TieRule::Mean,
-            reduce_ties: TieRule::Mean,
-            axis_ties: TieRule::First,
-            pool_ties: TieRule::First,
-            clamp_ties: TieRule::First,
-            limiter_ties: TieRule::MinNorm,
+    /// The number for a number-valued `family` (0 for a tie family).
+    pub fn value(&self, family: &Family) -> f64 {
+        match self.rule(family) {
+            KinkRule::Value(v) => v,
+            KinkRule::Ties(_) => match family.minnorm {
+                Rule::Value(v) => v,
+                _ => 0.0,
+            },
         }
     }
-    /// JAX's conventions (see the module table).
-    pub fn jax() -> Self {
-        Self {
-            name: "jax".into(),
-            relu_at_zero: 0.0,
-            leaky_at_zero: Some(1.0),
-            abs_at_zero: 1.0,
-            hardtanh_at_bounds: 1.0,
-            max_ties: TieRule::Mean,
-            reduce_ties: TieRule::Mean,
-            axis_ties: TieRule::Mean,
-            pool_ties: TieRule::First,
-            clamp_ties: TieRule::Mean,
-            limiter_ties: TieRule::MinNorm,
-        }
+    /// Set the rule of `family` (checked against the family). The name is left as it is; see
+    /// [`Self::with`] for the form that records the override in the name.
+    pub fn set(&mut self, family: &Family, rule: KinkRule) -> Result<()> {
+        family.check(&rule)?;
+        self.rules.insert(family.key, rule);
+        Ok(())
     }
-    /// TensorFlow's conventions (see the module table).
-    pub fn tensorflow() -> Self {
-        Self {
-            name: "tensorflow".into(),
-            relu_at_zero: 0.0,
-            leaky_at_zero: Some(0.0),
-            abs_at_zero: 0.0,
-            hardtanh_at_bounds: 0.0,
-            max_ties: TieRule::First,
-            reduce_ties: TieRule::Mean,
-            axis_ties: TieRule::Mean,
-            pool_ties: TieRule::First,
-            clamp_ties: TieRule::First,
-            limiter_ties: TieRule::MinNorm,
-        }
+    /// This representation with `family` set to `rule`, the override appended to the name
+    /// (`minnorm[relu=1]`).
+    pub fn with(mut self, family: &Family, rule: KinkRule) -> Result<Self> {
+        let tag = format!("{}={rule}", family.key);
+        self.set(family, rule)?;
+        self.name = match self.name.strip_suffix(']') {
+            Some(base) => format!("{base},{tag}]"),
+            None => format!("{}[{tag}]", self.name),
+        };
+        Ok(self)
     }
-    /// A preset by name: `minnorm`, `pytorch`, `jax`, `tensorflow`.
-    pub fn preset(name: &str) -> Result<Self> {
-        match name {
-            "minnorm" => Ok(Self::minnorm()),
-            "pytorch" => Ok(Self::pytorch()),
-            "jax" => Ok(Self::jax()),
-            "tensorflow" => Ok(Self::tensorflow()),
-            _ => Err(Error::invalid("convention", format!("'{name}', expected minnorm, pytorch, jax or tensorflow"))),
-        }
-    }
-    /// Set every tie rule at once (the CLI's `--max-ties`).
-    pub fn with_all_ties(mut self, rule: TieRule) -> Self {
-        self.max_ties = rule.clone();
-        self.reduce_ties = rule.clone();
-        self.axis_ties = rule.clone();
-        self.pool_ties = rule.clone();
-        self.clamp_ties = rule.clone();
-        self.limiter_ties = rule;
-        self.name = "custom".into();
-        self
-    }
-    /// Set `relu'(0)`.
-    pub fn with_relu_at_zero(mut self, z: f64) -> Self {
-        self.relu_at_zero = z;
-        self.name = "custom".into();
-        self
+    /// The families set explicitly, with their rules (in key order).
+    pub fn overrides(&self) -> impl Iterator<Item = (&'static str, &KinkRule)> {
+        self.rules.iter().map(|(k, v)| (*k, v))
     }
 }

@@ -188,8 +188,8 @@ fn safe_mode_locks_scheme_kinks() {
     let idx = d.train_indices();
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: kinkgrad::TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: kinkgrad::TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     let bits = |v: &Vec<Vec<f64>>| v.concat().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let mut safe = Vec::new();

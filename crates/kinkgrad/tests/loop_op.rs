@@ -3,7 +3,7 @@
 use kinkgrad::check::finite_differences;
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::{Transport, TransportStepper};
-use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor, TieRule};
+use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor};
 use std::f64::consts::PI;
 
 const N: usize = 40;
@@ -117,8 +117,8 @@ fn loop_op_locks_scheme_kinks_in_safe_and_lex_modes() {
     let (u0, s, target) = batch(2, false, 2);
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for (scheme, a) in [("lw-minmod", 1.0), ("lw-minmod", -1.0), ("lw-mc", 1.0), ("lw-superbee", -1.0)] {
         let t = transport(scheme, 0.5);

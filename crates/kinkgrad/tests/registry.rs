@@ -43,10 +43,7 @@ fn reps() -> Vec<(Representation, bool)> {
     }
     // relu'(0) may be any real: weights (3, -2) still sum to 1, but are not convex
     v.push((Representation::default().with_relu_at_zero(-2.0), false));
-    let mut r = Representation::default().with_all_ties(TieRule::Last);
-    r.abs_at_zero = -1.0;
-    r.hardtanh_at_bounds = 0.5;
-    r.leaky_at_zero = Some(0.25);
+    let r: Representation = "minnorm[ties=last,abs=-1,hardtanh=0.5,leaky_relu=0.25]".parse().unwrap();
     v.push((r, true));
     v
 }
@@ -254,8 +251,9 @@ fn assoc_at_kinks_is_a_weighted_combination_of_tied_pieces() {
 fn assoc_at_kinks_hand_values() {
     let with = |r: TieRule| Representation::default().with_all_ties(r);
     let z = |v: f64| Representation::default().with_relu_at_zero(v);
-    let abs_rep = Representation { abs_at_zero: 0.5, ..Representation::default() };
-    let ht = Representation { hardtanh_at_bounds: 0.25, ..Representation::default() };
+    let lk = |v: f64| format!("minnorm[leaky_relu={v}]").parse::<Representation>().unwrap();
+    let abs_rep: Representation = "minnorm[abs=0.5]".parse().unwrap();
+    let ht: Representation = "minnorm[hardtanh=0.25]".parse().unwrap();
     let w31 = TieRule::Weighted(vec![3.0, 1.0, 2.0]);
     #[rustfmt::skip]
     let cases: Vec<(&str, Vec<f64>, Representation, Vec<f64>)> = vec![
@@ -263,10 +261,11 @@ fn assoc_at_kinks_hand_values() {
         ("relu", vec![0.0], z(0.0), vec![0.0]),
         ("relu", vec![0.0], z(0.5), vec![0.5]),
         ("relu", vec![0.0], z(-2.0), vec![-2.0]),
-        // leaky (slope 0.01): s + z (1 - s)
-        ("leaky_relu", vec![0.0], z(0.0), vec![0.01]),
-        ("leaky_relu", vec![0.0], z(1.0), vec![1.0]),
-        ("leaky_relu", vec![0.0], z(0.5), vec![0.505]),
+        // leaky (slope 0.01), weight w on the identity piece: s + w (1 - s); relu'(0) does not touch it
+        ("leaky_relu", vec![0.0], lk(0.0), vec![0.01]),
+        ("leaky_relu", vec![0.0], lk(1.0), vec![1.0]),
+        ("leaky_relu", vec![0.0], lk(0.5), vec![0.505]),
+        ("leaky_relu", vec![0.0], z(1.0), vec![0.01]),
         // abs'(0) = a; weights (1 - a)/2 on -x and (1 + a)/2 on x
         ("abs", vec![0.0], Representation::default(), vec![0.0]),
         ("abs", vec![0.0], abs_rep.clone(), vec![0.5]),

@@ -13,7 +13,7 @@ use kinkgrad::{Mode, Representation, Tape, Tensor};
 fn gradient_of_a_relu_gradient_matches_the_closed_form() {
     let w0 = 1.5;
     for z in [0.0, 0.5, 1.0] {
-        let rep = Representation { relu_at_zero: z, ..Representation::default() };
+        let rep = Representation::default().with_relu_at_zero(z);
         // pieces: x = 2 and 3 active, x = -1 inactive, x = 0 on the kink
         let sum_d2 = 2.0 + z * z;
         for mode in [Mode::Assoc, Mode::Lex(None)] {
@@ -39,7 +39,7 @@ fn large_relu_gradient_is_the_masked_weight() {
     let x: Vec<f64> = (0..n).map(|i| ((i % 7) as f64) - 3.0).collect();
     let r: Vec<f64> = (0..n).map(|i| 1.0 + (i % 11) as f64).collect();
     let z = 0.25;
-    let tape = Tape::<f64>::with_representation(Representation { relu_at_zero: z, ..Representation::default() });
+    let tape = Tape::<f64>::with_representation(Representation::default().with_relu_at_zero(z));
     let xv = tape.var(Tensor::vector(x.clone()));
     let j = xv.relu().mul(tape.constant(Tensor::vector(r.clone()))).unwrap().sum();
     let g = tape.gradient(j, &[xv], &Mode::Assoc).unwrap();

@@ -363,8 +363,8 @@ fn piece_tape_equals_state_store_all_bitwise() {
     let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for name in ["lw-minmod", "lw-superbee", "lw-mc", "lw", "upwind"] {
         for sign in [1.0, -1.0] {
@@ -414,8 +414,8 @@ fn stepper_safe_mode_locks_pieces_along_the_probe() {
     // on the kinks
     let reps = [
         Representation::default(),
-        Representation { limiter_ties: TieRule::Mean, ..Representation::default() },
-        Representation { limiter_ties: TieRule::First, ..Representation::default() },
+        "minnorm[limiter=mean]".parse::<Representation>().unwrap(),
+        "minnorm[limiter=first]".parse::<Representation>().unwrap(),
     ];
     for name in ["lw-minmod", "lw-superbee", "lw-mc"] {
         for sign in [1.0, -1.0] {

@@ -48,7 +48,7 @@ pub enum Layer {
         padding: usize,
     },
     /// Max-pooling over square windows of the last two axes (no padding). `rule`: the tie rule at
-    /// a tie inside a window; `None` uses the tape's representation (`pool_ties`).
+    /// a tie inside a window; `None` uses the tape's representation (family `maxpool`).
     MaxPool2d {
         /// Window size.
         kernel: usize,

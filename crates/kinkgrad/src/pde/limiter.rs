@@ -12,7 +12,7 @@
 //! | van Leer | `2xy / (x + y)` | harmonic, `0` | `x`, `y` |
 //!
 //! A **kink** is an evaluation exactly on a switching surface where two pieces meet (a slope exactly
-//! 0, equal slopes, ...). The representation's `limiter_ties` rule gives convex weights over the
+//! 0, equal slopes, ...). The representation's rule for the `limiter` family gives convex weights over the
 //! tied pieces (default minimum norm: at `(0, 0)` the zero piece, at `x = y > 0` for minmod half each),
 //! so every offered rule is admissible. The lexicographic rule picks the pieces active along the
 //! first direction whose switching derivatives break the tie.
@@ -62,6 +62,9 @@ pub struct Superbee;
 pub struct Mc;
 
 impl Piecewise for Superbee {
+    fn family(&self) -> &'static crate::repr::Family {
+        &crate::primitive::minmod::LIMITER
+    }
     fn name(&self) -> &'static str {
         "superbee"
     }
@@ -139,6 +142,9 @@ impl Piecewise for Superbee {
 }
 
 impl Piecewise for Mc {
+    fn family(&self) -> &'static crate::repr::Family {
+        &crate::primitive::minmod::LIMITER
+    }
     fn name(&self) -> &'static str {
         "mc"
     }

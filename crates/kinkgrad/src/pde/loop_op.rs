@@ -287,7 +287,9 @@ impl Transport {
         }
         self.check_cfl(&[velocity])?;
         let ruled = match self.scheme {
-            Scheme::Limited(l) => Some(RuledLimiter::new(l, &tape.representation().limiter_ties)),
+            Scheme::Limited(l) => {
+                Some(RuledLimiter::new(l, &tape.representation().ties(&crate::primitive::minmod::LIMITER)))
+            }
             _ => None,
         };
         if Pieces::of(self.scheme, ruled.as_ref()).is_none() {

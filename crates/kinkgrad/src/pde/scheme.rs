@@ -45,7 +45,7 @@
 //! pieces `a > 0` and `a < 0` of the flux tie; they have the same value 0 and the same
 //! `u`-derivatives 0 but `dF/da` is `u_j + sigma_L/2` on one and `u_{j+1} - sigma_R/2` on the other),
 //! and every Burgers face on a switching surface. Limiter ties follow
-//! `Representation::limiter_ties`, flux ties (`a = 0`, Burgers) `Representation::max_ties` over the
+//! the representation's rule for the family `limiter`, flux ties (`a = 0`, Burgers) that for `flux`, over the
 //! pieces in the order (left, right[, zero]). Every rule gives convex weights over the tied pieces
 //! (admissible). The lexicographic rule (modes `lex`, `safe`) decides each switching function by the
 //! sign of the first non-zero of (its value, its derivatives along the tangent directions in order).
@@ -67,6 +67,7 @@ use super::grid::{check_cfl, Grid};
 use super::limiter::{rule_weights, Limiter, RuledLimiter};
 use super::piece_tape::{self, Pieces};
 use crate::error::{Error, Result};
+use crate::primitive::{flux::FLUX, minmod::LIMITER};
 use crate::repr::Representation;
 use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
 use crate::scalar::Real;
@@ -294,7 +295,7 @@ struct LinCtx {
 impl LinCtx {
     fn new(scheme: Scheme, rep: &Representation) -> Self {
         let ruled = match scheme {
-            Scheme::Limited(l) => Some(RuledLimiter::new(l, &rep.limiter_ties)),
+            Scheme::Limited(l) => Some(RuledLimiter::new(l, &rep.ties(&LIMITER))),
             _ => None,
         };
         Self { rep: rep.clone(), ruled }
@@ -510,7 +511,7 @@ impl Transport {
                 w[0] = 1.0;
                 w
             } else {
-                rule_weights(&rep.max_ties, &idx, &g)
+                rule_weights(&rep.ties(&FLUX), &idx, &g)
             };
             for (wq, gq) in wts.iter().zip(&g) {
                 c[2] += wq * gq[0];
@@ -521,7 +522,7 @@ impl Transport {
         // linear transport: slopes with their gradients (gx: d/d(u_{j+1} - u_j), gy: the other jump)
         let d0 = w[2] - w[1];
         let (dm, dp) = (w[1] - w[0], w[3] - w[2]);
-        let lim_rule = &rep.limiter_ties;
+        let lim_rule = &rep.ties(&LIMITER);
         let mut slope = |y: f64, upwind_left: bool| -> (f64, f64, f64) {
             match self.scheme {
                 Scheme::Upwind => (0.0, 0.0, 0.0),
@@ -586,7 +587,7 @@ impl Transport {
                     if matches!(ch, Choose::Lex { .. }) && gp != gm {
                         unresolved += 1;
                     }
-                    let wts = rule_weights(&rep.max_ties, &[0, 1], &[vec![gp], vec![gm]]);
+                    let wts = rule_weights(&rep.ties(&FLUX), &[0, 1], &[vec![gp], vec![gm]]);
                     (wts[0], wts[1])
                 }
             };

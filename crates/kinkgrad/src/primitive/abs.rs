@@ -1,11 +1,11 @@
 //! `abs(x) = |x|`.
 //!
 //! Pieces: `-x` (piece 0), `x` (piece 1); switching function `x`. Kink: `x = 0`. Rule:
-//! `abs'(0) = a` (`Representation::abs_at_zero`, in `[-1, 1]`): weights `(1 - a)/2` and `(1 + a)/2`.
+//! `abs'(0) = a` (family [`ABS`], in `[-1, 1]`): weights `(1 - a)/2` and `(1 + a)/2`.
 //! PyTorch and TensorFlow use `a = 0` (`sign(0) = 0`), JAX uses `a = 1` (`select(x >= 0, g, -g)`).
 
 use super::{apply, Piecewise};
-use crate::repr::Representation;
+use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
 use crate::scalar::Real;
@@ -52,11 +52,28 @@ impl Piecewise for Abs {
     fn piece_partials(&self, p: usize, out: &mut [f64]) {
         out[0] = if p == 1 { 1.0 } else { -1.0 };
     }
+    fn family(&self) -> &'static Family {
+        &ABS
+    }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
-        out[0] = (1.0 - rep.abs_at_zero) / 2.0;
-        out[1] = (1.0 + rep.abs_at_zero) / 2.0;
+        let a = rep.value(&ABS);
+        out[0] = (1.0 - a) / 2.0;
+        out[1] = (1.0 + a) / 2.0;
     }
 }
+
+/// `abs'(0) = a`, a convex combination of the pieces' slopes `-1` and `1`: `a` in `[-1, 1]`.
+pub const ABS: Family = Family {
+    key: "abs",
+    what: "abs'(0)",
+    value_range: Some((-1.0, 1.0)),
+    minnorm: Rule::Value(0.0),
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "torch.abs (sgn(x) * grad)" },
+        Convention { framework: "jax", rule: Rule::Value(1.0), note: "jnp.abs (select(x >= 0, 1, -1))" },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.abs (sign(x) * grad)" },
+    ],
+};
 
 impl<'t, T: Real> Var<'t, T> {
     /// `|x|` element-wise.

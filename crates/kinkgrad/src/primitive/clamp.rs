@@ -2,15 +2,15 @@
 //!
 //! clamp pieces (in tie order): `x`, `lo`, `hi`; switching functions `x - lo`, `x - hi`.
 //! Kinks: `x = lo` or `x = hi`, a tie between `x` and a bound, resolved by
-//! `Representation::clamp_ties` (`first`: x gets 1, as PyTorch and TensorFlow; `mean`: ½ each, as
+//! family [`CLAMP`] (`first`: x gets 1, as PyTorch and TensorFlow; `mean`: ½ each, as
 //! JAX). When `lo = hi` the value is `lo` (the bound pieces win over `x`).
 //!
 //! hardtanh pieces: `x`, `-1`, `1` with constant bounds; at `x = ±1` the weight on `x` is
-//! `Representation::hardtanh_at_bounds` (PyTorch 0, JAX 1).
+//! family [`HARDTANH`] (PyTorch 0, JAX 1).
 
 use super::{apply, Piecewise};
 use crate::error::Result;
-use crate::repr::{Representation, TieRule};
+use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
 use crate::scalar::Real;
@@ -70,10 +70,52 @@ impl Piecewise for Clamp {
     fn piece_partials(&self, p: usize, out: &mut [f64]) {
         out[..3].iter_mut().enumerate().for_each(|(j, o)| *o = if j == p { 1.0 } else { 0.0 });
     }
-    fn tie_rule(&self, rep: &Representation) -> TieRule {
-        rep.clamp_ties.clone()
+    fn family(&self) -> &'static Family {
+        &CLAMP
     }
 }
+
+/// Ties between `x` and a bound of `clamp(x, lo, hi)`, over the pieces `(x, bound)`.
+pub const CLAMP: Family = Family {
+    key: "clamp",
+    what: "ties of clamp(x, lo, hi) between x and a bound",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[
+        Convention {
+            framework: "pytorch",
+            rule: Rule::First,
+            note: "torch.clamp (x >= lo && x <= hi passes the gradient)",
+        },
+        Convention {
+            framework: "jax",
+            rule: Rule::Mean,
+            note: "jnp.clip (minimum(maximum(x, lo), hi): half at a tie)",
+        },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.clip_by_value (x >= lo && x <= hi)" },
+    ],
+};
+
+/// `hardtanh` at `x = ±1`: the weight on the identity piece, any real.
+pub const HARDTANH: Family = Family {
+    key: "hardtanh",
+    what: "the weight on the identity piece of hardtanh at x = -1 or 1",
+    value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
+    minnorm: Rule::Value(0.0),
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.hardtanh (lo < x < hi strictly)" },
+        Convention {
+            framework: "jax",
+            rule: Rule::Value(1.0),
+            note: "jax.nn.hard_tanh (where(x > 1, 1, where(x < -1, -1, x)))",
+        },
+        Convention {
+            framework: "tensorflow",
+            rule: Rule::Value(0.0),
+            note: "no hardtanh; tf.nn.relu6's value at its kinks",
+        },
+    ],
+};
 
 fn s_lin(t: &[f64], ds: &mut [f64]) {
     ds[0] = t[0] - t[1];
@@ -113,11 +155,15 @@ impl Piecewise for HardTanh {
     fn piece_partials(&self, p: usize, out: &mut [f64]) {
         out[0] = if p == 0 { 1.0 } else { 0.0 };
     }
+    fn family(&self) -> &'static Family {
+        &HARDTANH
+    }
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         out.iter_mut().for_each(|w| *w = 0.0);
         let bound = if tied & 0b010 != 0 { 1 } else { 2 };
-        out[0] = rep.hardtanh_at_bounds;
-        out[bound] = 1.0 - rep.hardtanh_at_bounds;
+        let z = rep.value(&HARDTANH);
+        out[0] = z;
+        out[bound] = 1.0 - z;
     }
 }
 

@@ -1,11 +1,11 @@
 //! `leaky_relu(x; s) = x` for `x > 0`, `s x` for `x < 0` (the slope `s` is a constant parameter).
 //!
 //! Pieces: `s x` (piece 0), `x` (piece 1); switching function `x`. Kink: `x = 0`. Rule: weight `z` on
-//! the identity piece, so `leaky_relu'(0) = s + z (1 - s)`, with `z = Representation::leaky_at_zero`
-//! (or `relu_at_zero` when unset). PyTorch and TensorFlow give `s` (z = 0), JAX gives 1 (z = 1).
+//! the identity piece, so `leaky_relu'(0) = s + z (1 - s)`, with `z` the rule of family
+//! [`LEAKY_RELU`]. PyTorch and TensorFlow give `s` (z = 0), JAX gives 1 (z = 1).
 
 use super::{apply, Piecewise};
-use crate::repr::Representation;
+use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
 use crate::scalar::Real;
@@ -52,12 +52,29 @@ impl Piecewise for LeakyRelu {
     fn piece_partials(&self, p: usize, out: &mut [f64]) {
         out[0] = if p == 1 { 1.0 } else { self.0 };
     }
+    fn family(&self) -> &'static Family {
+        &LEAKY_RELU
+    }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
-        let z = rep.leaky_at_zero.unwrap_or(rep.relu_at_zero);
+        let z = rep.value(&LEAKY_RELU);
         out[0] = 1.0 - z;
         out[1] = z;
     }
 }
+
+/// `leaky_relu'(0) = s + w (1 - s)`: `w` is the weight on the identity piece, any real. The
+/// minimum-norm element of `conv{s, 1}` for `0 <= s < 1` is `s` (`w = 0`).
+pub const LEAKY_RELU: Family = Family {
+    key: "leaky_relu",
+    what: "the weight w on the identity piece of leaky_relu at 0 (derivative s + w (1 - s))",
+    value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
+    minnorm: Rule::Value(0.0),
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.leaky_relu (x > 0 ? g : g * s)" },
+        Convention { framework: "jax", rule: Rule::Value(1.0), note: "jax.nn.leaky_relu (where(x >= 0, x, s x))" },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.leaky_relu (LeakyReluGrad: x > 0)" },
+    ],
+};
 
 impl<'t, T: Real> Var<'t, T> {
     /// Leaky relu with negative slope `slope`.

@@ -1,13 +1,13 @@
 //! Binary element-wise `max(a, b)` and `min(a, b)`.
 //!
 //! max pieces: `a` (piece 0), `b` (piece 1); switching function `a - b`. Kink: `a = b`, a tie
-//! resolved by `Representation::max_ties` (or the rule fixed by the call, e.g. `max_first`).
+//! resolved by the rule of family [`MAX`] (or the rule fixed by the call, e.g. `max_first`).
 //! Admissible weights are `>= 0` and sum to 1, so `d/dx max(x, x) = 1` under every rule.
 //! min is the same with the sign of the switching function reversed.
 
 use super::{apply, Piecewise};
 use crate::error::Result;
-use crate::repr::{Representation, TieRule};
+use crate::repr::{Convention, Family, Representation, Rule, TieRule};
 use crate::reverse::Var;
 use crate::scalar::Real;
 
@@ -15,7 +15,7 @@ use crate::scalar::Real;
 pub struct MaxMin2 {
     /// Minimum instead of maximum.
     pub min: bool,
-    /// Tie rule fixed by the call (`None`: the representation's `max_ties`).
+    /// Tie rule fixed by the call (`None`: the representation's rule for [`MAX`]).
     pub rule: Option<TieRule>,
 }
 
@@ -56,10 +56,26 @@ impl Piecewise for MaxMin2 {
         out[0] = if p == 0 { 1.0 } else { 0.0 };
         out[1] = if p == 1 { 1.0 } else { 0.0 };
     }
+    fn family(&self) -> &'static Family {
+        &MAX
+    }
     fn tie_rule(&self, rep: &Representation) -> TieRule {
-        self.rule.clone().unwrap_or_else(|| rep.max_ties.clone())
+        self.rule.clone().unwrap_or_else(|| rep.ties(&MAX))
     }
 }
+
+/// Ties of element-wise `max`/`min` (binary and n-ary), over the arguments in order.
+pub const MAX: Family = Family {
+    key: "max",
+    what: "ties of element-wise maximum and minimum (binary and n-ary)",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Mean, note: "torch.maximum (masked_fill with half at a == b)" },
+        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.maximum (lax.max jvp: half at a == b)" },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.maximum (x >= y gets the gradient)" },
+    ],
+};
 
 impl<'t, T: Real> Var<'t, T> {
     /// Element-wise `max(self, other)` with broadcasting; ties by the representation.

@@ -2,7 +2,7 @@
 //! The talk writes it `R(-max(-a, -b)) - R(-max(a, b))`.
 //!
 //! Pieces (tie order): `a`, `b`, `0`. Switching functions: `a`, `b`, `a - b`.
-//! Kinks: `a = 0`, `b = 0`, or `a = b` with a common sign. Rule: `Representation::limiter_ties`
+//! Kinks: `a = 0`, `b = 0`, or `a = b` with a common sign. Rule: family [`LIMITER`]
 //! (default minimum norm: at `(0, 0)` the zero piece, so `d minmod(0, 0) = (0, 0)`; at `a = b > 0`
 //! half each). Every offered rule is a convex combination of the tied pieces, so no representation can
 //! give the talk's composite formula's `d minmod(0,0) = (2, 0)` (with `R'(0) = 1`), which lies
@@ -10,7 +10,7 @@
 
 use super::{apply, Piecewise};
 use crate::error::Result;
-use crate::repr::{Representation, TieRule};
+use crate::repr::{Family, Rule};
 use crate::reverse::Var;
 use crate::scalar::Real;
 
@@ -79,10 +79,21 @@ impl Piecewise for Minmod {
         out[0] = if p == 0 { 1.0 } else { 0.0 };
         out[1] = if p == 1 { 1.0 } else { 0.0 };
     }
-    fn tie_rule(&self, rep: &Representation) -> TieRule {
-        rep.limiter_ties.clone()
+    fn family(&self) -> &'static Family {
+        &LIMITER
     }
 }
+
+/// Ties of slope limiters (minmod, superbee, MC) over their pieces in declared order. The
+/// frameworks have no limiter primitive (a limiter written with their max/min inherits those ops'
+/// rules, a different representation), so every preset uses the minimum-norm rule.
+pub const LIMITER: Family = Family {
+    key: "limiter",
+    what: "ties of slope limiters (minmod, superbee, MC)",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[],
+};
 
 impl<'t, T: Real> Var<'t, T> {
     /// `minmod(self, other)` element-wise with broadcasting.

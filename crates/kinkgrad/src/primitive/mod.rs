@@ -12,6 +12,7 @@
 pub mod abs;
 pub mod clamp;
 mod elementwise;
+pub mod flux;
 pub mod leaky;
 pub mod maxmin;
 pub mod minmod;
@@ -23,7 +24,7 @@ pub mod window;
 
 pub use elementwise::apply;
 
-use crate::repr::{Representation, TieRule};
+use crate::repr::{Family, Representation, TieRule};
 
 /// At most this many pieces per element-wise primitive (tied sets are bit masks).
 pub const MAX_PIECES: usize = 8;
@@ -65,9 +66,13 @@ pub trait Piecewise: Send + Sync + 'static {
     fn sign_of_argument(&self) -> bool {
         false
     }
-    /// The tie rule that applies to this primitive's kinks.
+    /// The family of kinks this primitive belongs to: the key of its rule in a [`Representation`],
+    /// with its minimum-norm rule and the frameworks' conventions.
+    fn family(&self) -> &'static Family;
+    /// The tie rule that applies to this primitive's kinks (the representation's rule for its
+    /// family, unless the call fixed one).
     fn tie_rule(&self, rep: &Representation) -> TieRule {
-        rep.max_ties.clone()
+        rep.ties(self.family())
     }
 }
 
@@ -106,6 +111,9 @@ impl Piecewise for Box<dyn Piecewise> {
     }
     fn sign_of_argument(&self) -> bool {
         (**self).sign_of_argument()
+    }
+    fn family(&self) -> &'static Family {
+        (**self).family()
     }
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         (**self).tie_rule(rep)

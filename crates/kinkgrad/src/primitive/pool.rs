@@ -1,14 +1,62 @@
 //! The user-facing max/min reductions, all built on [`super::window`]: n-ary max and min, max/min
 //! over all elements or along an axis, and 1-d/2-d max-pooling (kernel, stride; no padding).
 //!
-//! Tie rules: n-ary max uses `Representation::max_ties`, full reductions `reduce_ties`, reductions
-//! along an axis `axis_ties`, pooling `pool_ties`; each call may fix its own rule instead.
+//! Tie rules, one family each (the frameworks differ between them, even inside one framework): n-ary
+//! max uses [`MAX`](super::maxmin::MAX), full reductions [`MAX_REDUCE`], reductions along an axis
+//! [`MAX_AXIS`], pooling [`MAXPOOL`]; each call may fix its own rule instead.
 
 use super::window::{axis_windows, reduce_windows, Windows};
 use crate::error::{Error, Result};
-use crate::repr::TieRule;
+use crate::repr::{Convention, Family, Rule, TieRule};
 use crate::reverse::Var;
 use crate::scalar::Real;
+
+/// Ties of a max/min reduction over all elements.
+pub const MAX_REDUCE: Family = Family {
+    key: "max_reduce",
+    what: "ties of a max/min reduction over all elements",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Mean, note: "torch.max(x) (evenly_distribute_backward)" },
+        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.max (reduce_max jvp: equal locations share)" },
+        Convention { framework: "tensorflow", rule: Rule::Mean, note: "tf.reduce_max (_MinOrMaxGrad: equal / count)" },
+    ],
+};
+
+/// Ties of a max/min along one axis.
+pub const MAX_AXIS: Family = Family {
+    key: "max_axis",
+    what: "ties of a max/min along one axis",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[
+        Convention {
+            framework: "pytorch",
+            rule: Rule::First,
+            note: "torch.max(x, dim) (index of the first maximum; torch.amax splits)",
+        },
+        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.max(x, axis) (reduce_max jvp)" },
+        Convention { framework: "tensorflow", rule: Rule::Mean, note: "tf.reduce_max(x, axis) (_MinOrMaxGrad)" },
+    ],
+};
+
+/// Ties inside a max-pooling window.
+pub const MAXPOOL: Family = Family {
+    key: "maxpool",
+    what: "ties inside a max-pooling window",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::First, note: "F.max_pool2d (first maximum in raster order)" },
+        Convention {
+            framework: "jax",
+            rule: Rule::First,
+            note: "flax/lax reduce_window max (select_and_scatter: first)",
+        },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.nn.max_pool2d (MaxPoolGrad: first)" },
+    ],
+};
 
 fn pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[usize]) -> (Windows, Vec<usize>) {
     let out: Vec<usize> = dims.iter().zip(kernel).zip(stride).map(|((&d, &k), &s)| (d - k) / s + 1).collect();
@@ -54,7 +102,7 @@ impl<'t, T: Real> Var<'t, T> {
         let (w, out) = pool_windows(lead, dims, kernel, stride);
         let mut out_shape = shape[..shape.len() - nd].to_vec();
         out_shape.extend(out);
-        let rule = rule.unwrap_or_else(|| self.tape().representation().pool_ties.clone());
+        let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAXPOOL));
         Ok(reduce_windows(self, name, false, rule, w, out_shape))
     }
     /// 2-d max-pooling over the last two axes, kernel `(kh, kw)`, stride `(sh, sw)`, no padding.
@@ -76,7 +124,7 @@ impl<'t, T: Real> Var<'t, T> {
     fn reduce_all(self, min: bool, rule: Option<TieRule>) -> Var<'t, T> {
         let n: usize = self.shape().iter().product();
         let w = Windows { idx: (0..n as u32).collect(), start: vec![0, n as u32] };
-        let rule = rule.unwrap_or_else(|| self.tape().representation().reduce_ties.clone());
+        let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_REDUCE));
         reduce_windows(self, if min { "min_all" } else { "max_all" }, min, rule, w, vec![])
     }
     /// Maximum over all elements (0-d); ties by `reduce_ties`.
@@ -115,7 +163,7 @@ impl<'t, T: Real> Var<'t, T> {
         } else {
             out.remove(axis);
         }
-        let rule = rule.unwrap_or_else(|| self.tape().representation().axis_ties.clone());
+        let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_AXIS));
         Ok(reduce_windows(self, name, min, rule, w, out))
     }
     /// Maximum along `axis`; ties by `axis_ties`.
@@ -143,7 +191,7 @@ impl<'t, T: Real> Var<'t, T> {
             return Ok(*first);
         }
         let s = Var::stack(args, 0)?;
-        let rule = rule.unwrap_or_else(|| first.tape().representation().max_ties.clone());
+        let rule = rule.unwrap_or_else(|| first.tape().representation().ties(&super::maxmin::MAX));
         s.reduce_axis(0, false, min, Some(rule), if min { "min" } else { "max" })
     }
 }

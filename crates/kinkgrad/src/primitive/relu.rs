@@ -1,18 +1,32 @@
 //! `relu(x) = max(x, 0)`.
 //!
 //! Pieces: `0` (piece 0, `x < 0`) and `x` (piece 1, `x > 0`); switching function `s = x`.
-//! Kink: `x = 0` (or `-0.0`). Rule: `relu'(0) = z`, any real (`Representation::relu_at_zero`): the
+//! Kink: `x = 0` (or `-0.0`). Rule: `relu'(0) = z`, any real (family [`RELU`]): the
 //! weights are `1 - z` on the zero piece and `z` on the identity. Lexicographic rule: the sign of the
 //! first non-zero directional derivative of `x` picks the piece.
 
 use super::{apply, Piecewise};
-use crate::repr::Representation;
+use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
 use crate::scalar::Real;
 
 /// The relu primitive.
 pub struct Relu;
+
+/// `relu'(0) = z`: the weight on the identity piece at `x = 0`; any real (the kink of relu is one
+/// point of its argument, so every `z` is an associated gradient).
+pub const RELU: Family = Family {
+    key: "relu",
+    what: "relu'(0)",
+    value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
+    minnorm: Rule::Value(0.0),
+    conventions: &[
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "torch.relu (threshold_backward: x > 0)" },
+        Convention { framework: "jax", rule: Rule::Value(0.0), note: "jax.nn.relu (custom jvp: x > 0)" },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.relu (ReluGrad: x > 0)" },
+    ],
+};
 
 impl Piecewise for Relu {
     fn name(&self) -> &'static str {
@@ -53,9 +67,13 @@ impl Piecewise for Relu {
     fn piece_partials(&self, p: usize, out: &mut [f64]) {
         out[0] = if p == 1 { 1.0 } else { 0.0 };
     }
+    fn family(&self) -> &'static Family {
+        &RELU
+    }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
-        out[0] = 1.0 - rep.relu_at_zero;
-        out[1] = rep.relu_at_zero;
+        let z = rep.value(&RELU);
+        out[0] = 1.0 - z;
+        out[1] = z;
     }
 }
 

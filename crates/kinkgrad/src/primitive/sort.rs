@@ -4,7 +4,7 @@
 //! `x_π(1) <= ... <= x_π(n)`; switching functions `x_i - x_j`. On each piece `sort` is linear (a
 //! permutation matrix `P_π`), so `sort` is Lipschitz and C^1 piecewise. Kink: a tie `x_i = x_j`
 //! (exact equality, `-0.0 == 0.0`); the value is the same under every ordering of a tied block, the
-//! associated gradient is not. Rule (`Representation::max_ties`, or the call's [`TieRule`]) inside
+//! associated gradient is not. Rule (family [`SORT`], or the call's [`TieRule`]) inside
 //! each tied block of outputs `k..k+m` with inputs `S` (in index order): `first` keeps index order
 //! (a stable sort), `last` reverses it, `mean`/`minnorm`/`weighted` give every output of the block
 //! `1/m` of every input of the block (the barycentre of the block's permutation matrices, the
@@ -16,11 +16,22 @@
 
 use super::window::{Sparse, SparseOp};
 use crate::error::{Error, Result};
-use crate::repr::TieRule;
+use crate::repr::{Family, Rule, TieRule};
 use crate::reverse::ops::tangent;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
+
+/// Ties of `sort` inside a tied block. No preset declares a convention (the frameworks' sorts are
+/// stable, which is `first`, but their gradients were not read from source here), so every preset
+/// uses the minimum-norm rule, the barycentre of the block's permutations.
+pub const SORT: Family = Family {
+    key: "sort",
+    what: "ties of sort inside a tied block",
+    value_range: None,
+    minnorm: Rule::MinNorm,
+    conventions: &[],
+};
 
 struct SortOp {
     rule: TieRule,
@@ -120,9 +131,9 @@ impl<T: Real> Op<T> for SortOp {
 }
 
 impl<'t, T: Real> Var<'t, T> {
-    /// Sort a 1-d variable ascending; ties by the representation's `max_ties`.
+    /// Sort a 1-d variable ascending; ties by the representation's rule for [`SORT`].
     pub fn sort(self) -> Result<Var<'t, T>> {
-        let rule = self.tape().representation().max_ties.clone();
+        let rule = self.tape().representation().ties(&SORT);
         self.sort_with(rule)
     }
     /// Sort a 1-d variable ascending with a tie rule fixed by the call.
