@@ -21,6 +21,7 @@ mod common;
 
 use common::representations;
 use kinkgrad::nn::Layer;
+use kinkgrad::primitive::relu::RELU;
 use kinkgrad::{Certificate, CertificateKind, Mode, Representation, Rng, Tape, Tensor, TieRule, Var};
 use std::sync::Arc;
 
@@ -222,7 +223,7 @@ fn check(p: &Problem) {
     assert!(p.kinks >= 8, "{tag}: the point should sit on kinks ({} hit)", p.kinks);
     let ties_survive = p.pair == Pair::PoolUpsampled;
     for rep in representations() {
-        let at = format!("{tag} under {} (relu'(0) = {})", rep.name, rep.relu_at_zero);
+        let at = format!("{tag} under {} (relu'(0) = {})", rep.name, rep.value(&RELU));
         for mode in modes() {
             let r = first_order(p, &rep, &mode);
             assert_eq!((r.gx, r.gw), (p.gx.clone(), p.gw.clone()), "{at}: first order, {mode}");
@@ -255,7 +256,7 @@ fn check(p: &Problem) {
                     p.c.1
                         .iter()
                         .zip(&p.h)
-                        .map(|(c, h)| if *h == 0.0 { 2.0 * rep.relu_at_zero * c } else { *c })
+                        .map(|(c, h)| if *h == 0.0 { 2.0 * rep.value(&RELU) * c } else { *c })
                         .collect();
                 assert_eq!(r.gw, contract(p.name, &dc, &p.v), "{at}: assoc inner, outer {outer}");
             }
