@@ -81,7 +81,7 @@ pub(crate) fn lock_safe<T: Real>(
         let seeds: Vec<(usize, Tensor<T>)> = ids
             .iter()
             .zip(data)
-            .map(|(&id, d)| (id, ok(Tensor::new(tshape(k, &tape.nodes.borrow()[id].value.shape().to_vec()), d))))
+            .map(|(&id, d)| (id, ok(Tensor::new(tshape(k, tape.nodes.borrow()[id].value.shape()), d))))
             .collect();
         let mut tan = tangent_pass(tape, &todo, seeds, k);
         let unresolved = unresolved_among(tape, to_lock);
