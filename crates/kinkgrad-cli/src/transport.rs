@@ -10,7 +10,7 @@ use kinkgrad::check::finite_differences;
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::{Scheme, Transport, TransportStepper};
-use kinkgrad::{Mode, Representation, Tape, Tensor};
+use kinkgrad::{Certificate, KinkLog, Mode, Representation, Tape, Tensor};
 use serde_json::{json, Value};
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -43,9 +43,10 @@ pub struct TransportArgs {
     /// the domain) with respect to the initial data.
     #[arg(long)]
     pub grad: bool,
-    /// Gradient mode: assoc (checkpointed stepper adjoint) | safe (tape, branch locking).
-    #[arg(long, default_value = "assoc")]
-    pub mode: String,
+    /// Mode and representation of `--grad` (assoc: checkpointed stepper adjoint; safe: branch
+    /// locking; lex is not offered here yet).
+    #[command(flatten)]
+    pub diff: crate::diff_args::DiffArgs,
     /// Checkpoint schedule for `--grad --mode assoc`: all | sqrt | revolve:S.
     #[arg(long, default_value = "all")]
     pub checkpoint: String,
@@ -137,6 +138,13 @@ fn kinks_of_run(s: &Setup) -> Result<usize, String> {
     Ok(st.kinks)
 }
 
+/// The scheme's kinks of a stepper run, under the scheme's step op name.
+fn scheme_kinks(s: &Setup, n: usize) -> KinkLog {
+    let mut log = KinkLog::default();
+    log.add("", &format!("transport-{}", s.t.scheme.name()), n);
+    log
+}
+
 fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |x| json!(x))
 }
@@ -148,6 +156,9 @@ pub fn run(args: &TransportArgs) -> Result<String, String> {
     }
     if args.grad {
         return gradient(args);
+    }
+    if let Some(flag) = args.diff.first_given() {
+        return Err(format!("{flag} applies to --grad only: this run takes no derivative"));
     }
     let s = setup(args, args.cells)?;
     let u = s.t.simulate(&s.u0, &s.a, None, s.steps).map_err(|e| e.to_string())?;
@@ -245,20 +256,23 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
     // validated in every mode (safe ignores it: its piece tape or tape keeps what it needs)
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
-    let (grad, gradient_seconds, peak_bytes, kinks, certificate, schedule) = match args.mode.as_str() {
-        "assoc" => {
-            let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
-                .map_err(|e| e.to_string())?;
+    let (mode, rep) = args.diff.build()?;
+    // TODO(lead): helper pde's library entry point for transport gradients returns the certificate
+    // (and serves lex); until it merges, the certificate is built from what each path returns.
+    let (grad, gradient_seconds, peak_bytes, certificate, schedule) = match &mode {
+        Mode::Assoc => {
+            let mut st =
+                TransportStepper::new(s.t.clone(), s.a.clone(), None, rep.clone()).map_err(|e| e.to_string())?;
             // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
             st.velocity_gradient = false;
             let ((g, stats), secs) = timed(|| {
                 let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
                 Ok((g, stats))
             })?;
-            let cert = if st.kinks > 0 { "representation-dependent" } else { "exact" };
-            (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), schedule.to_string())
+            let cert = Certificate::for_kinks(mode.name(), rep.name.clone(), scheme_kinks(&s, st.kinks));
+            (g, secs, stats.peak_bytes, cert, schedule.to_string())
         }
-        "safe"
+        Mode::Safe { seed, max_directions }
             if s.a.len() == 1
                 && s.a[0] != 0.0
                 && !matches!(
@@ -267,22 +281,22 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
                 ) =>
         {
             // the stepper's piece tape with lexicographic locking along two probe directions
-            let mut st = TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default())
-                .map_err(|e| e.to_string())?;
+            let mut st =
+                TransportStepper::new(s.t.clone(), s.a.clone(), None, rep.clone()).map_err(|e| e.to_string())?;
             let ((g, stats), secs) = timed(|| {
-                let (_, g, stats) = st.loss_gradient_safe(&s.u0, &target, s.steps, 0, 2).map_err(|e| e.to_string())?;
+                let (_, g, stats) = st
+                    .loss_gradient_safe(&s.u0, &target, s.steps, *seed, *max_directions)
+                    .map_err(|e| e.to_string())?;
                 Ok((g, stats))
             })?;
-            let cert = match (st.kinks, st.unresolved) {
-                (0, _) => "exact",
-                (_, 0) => "generalized",
-                _ => "generalized, with ties unresolved by the probes",
-            };
-            (g, secs, stats.peak_bytes, st.kinks, cert.to_string(), "piece tape".to_string())
+            let mut cert = Certificate::for_kinks(mode.name(), rep.name.clone(), scheme_kinks(&s, st.kinks));
+            cert.locked = st.kinks;
+            cert.unresolved = st.unresolved;
+            (g, secs, stats.peak_bytes, cert, "piece tape".to_string())
         }
-        "safe" => {
+        Mode::Safe { .. } => {
             let t0 = Instant::now();
-            let tape = Tape::<f64>::new();
+            let tape = Tape::<f64>::with_representation(rep.clone());
             let u0 = tape.var(Tensor::vector(s.u0.clone()));
             let a = if s.a.is_empty() {
                 None
@@ -301,28 +315,29 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
                 .square()
                 .sum()
                 .scale(dx);
-            let gr = tape.gradient(jv, &[u0], &Mode::safe()).map_err(|e| e.to_string())?;
+            let gr = tape.gradient(jv, &[u0], &mode).map_err(|e| e.to_string())?;
             let secs = t0.elapsed().as_secs_f64();
             // the tape holds every step's state and its 5 per-face coefficients
             let peak = s.steps * n * 8 * 6;
-            (
-                gr.values[0].to_f64_vec(),
-                secs,
-                peak,
-                gr.certificate.kinks.total(),
-                gr.certificate.kind.as_str().to_string(),
-                "tape".to_string(),
-            )
+            (gr.values[0].to_f64_vec(), secs, peak, gr.certificate, "tape".to_string())
         }
-        m => return Err(format!("invalid --mode '{m}': expected assoc or safe")),
+        Mode::Lex(_) => {
+            return Err(kinkgrad::Error::unsupported(
+                "transport --grad in mode lex",
+                "no lexicographic path through the time loop in this build; use safe (the same \
+                 representation-independent derivative) or assoc",
+            )
+            .to_string())
+        }
     };
+    let kinks = certificate.kinks_total();
     let h = 1e-6;
     let report = finite_differences(&mut |x| loss(x), &s.u0, &grad, 4, h, 1).map_err(|e| e.to_string())?;
     let norm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
     let ratio = gradient_seconds / forward_seconds.max(1e-12);
     if args.json {
         return Ok(json!({
-            "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": args.mode,
+            "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": mode.name(),
             "checkpoint": schedule, "gradient_norm": norm,
             "grad_check": {"max_rel_error": report.max_rel_error, "directions": report.directions},
             "forward_seconds": forward_seconds, "gradient_seconds": gradient_seconds, "ratio": ratio,
@@ -335,7 +350,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         args.scheme,
         n,
         s.steps,
-        args.mode,
+        mode.name(),
         schedule,
         report.directions,
         report.max_rel_error,

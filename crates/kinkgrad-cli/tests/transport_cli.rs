@@ -52,6 +52,7 @@ fn gradient_modes_and_schedules() {
     let mut norms = Vec::new();
     for extra in [&["--checkpoint", "all"][..], &["--checkpoint", "sqrt"], &["--checkpoint", "revolve:3"]] {
         let mut a = base.to_vec();
+        a.extend_from_slice(&["--mode", "assoc"]);
         a.extend_from_slice(extra);
         a.push("--json");
         let j = json(&a);
@@ -65,8 +66,39 @@ fn gradient_modes_and_schedules() {
     a.extend_from_slice(&["--mode", "safe", "--json"]);
     let j = json(&a);
     assert_eq!(j["mode"], "safe");
-    let c = j["certificate"].as_str().unwrap();
-    assert!(c == "exact" || c.starts_with("generalized"), "{c}");
+    let c = &j["certificate"];
+    assert_eq!(c["mode"], "safe");
+    assert_eq!(c["kinks_total"], j["kinks"]);
+    let kind = if c["kinks_total"] == 0 { "exact" } else { "generalized" };
+    assert_eq!(c["kind"], kind, "{c}");
+}
+
+/// The certificate of `--grad` on a square wave: its plateaus put the limiter's arguments on kinks
+/// (both slopes exactly 0) at the first steps, so kinks are hit; assoc resolves them by the
+/// representation, safe (the default mode) lexicographically.
+#[test]
+fn gradient_certificates_on_a_square_wave() {
+    let base = ["transport", "--scheme", "lw-minmod", "--cells", "32", "--t-final", "0.1", "--initial", "square"];
+    let mut a = base.to_vec();
+    a.extend_from_slice(&["--grad", "--json", "--mode", "assoc", "--convention", "pytorch"]);
+    let j = json(&a);
+    let c = &j["certificate"];
+    assert!(c["kinks_total"].as_u64().unwrap() > 0, "{c}");
+    assert_eq!(c["kinks"]["transport-lw-minmod"], c["kinks_total"], "{c}");
+    assert_eq!((c["kind"].as_str(), c["mode"].as_str()), (Some("representation-dependent"), Some("assoc")));
+    assert_eq!(c["representation"], "pytorch");
+    let mut a = base.to_vec();
+    a.extend_from_slice(&["--grad", "--json"]);
+    let j = json(&a);
+    let c = &j["certificate"];
+    assert_eq!((c["kind"].as_str(), c["mode"].as_str()), (Some("generalized"), Some("safe")), "{c}");
+    assert!(c["kinks_total"].as_u64().unwrap() > 0 && c["locked"] == c["kinks_total"], "{c}");
+    // a flag of the shared group on a run that takes no derivative is refused, not ignored
+    let mut a = base.to_vec();
+    a.extend_from_slice(&["--mode", "assoc"]);
+    let (code, _, e) = run(&a);
+    assert_eq!(code, 2);
+    assert!(e.contains("--mode applies to --grad only"), "{e}");
 }
 
 /// Bad input: one line on stderr naming what was wrong, exit code 2, nothing on stdout.
@@ -74,7 +106,7 @@ fn gradient_modes_and_schedules() {
 fn bad_input_exits_2() {
     for (args, needle) in [
         (&["transport", "--scheme", "lw-bogus"][..], "bogus"),
-        (&["transport", "--grad", "--checkpoint", "revolve:0"], "checkpoint"),
+        (&["transport", "--grad", "--checkpoint", "revolve:0", "--mode", "assoc"], "checkpoint"),
         (&["transport", "--grad", "--mode", "safe", "--checkpoint", "nope"], "checkpoint"),
         (&["transport", "--cfl", "1.5"], "Courant"),
     ] {

@@ -22,6 +22,8 @@
 
 use super::layer::{Init, Sequential};
 use super::optim::{Optimizer, OptimizerKind};
+use crate::cancel;
+use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::reverse::{Tape, Var};
@@ -103,6 +105,10 @@ pub struct RitzReport {
     pub breakpoints_inside: usize,
     /// Wall-clock seconds of the optimisation.
     pub seconds: f64,
+    /// The certificates of the optimisation's weight gradients, merged ([`Certificate::merge`]):
+    /// gradients taken and kinks hit (sort ties and clamps of the breakpoints, relu zeros, and those
+    /// the recorded derivative `u'` baked), in [`RitzConfig::mode`]; empty for [`report`] alone.
+    pub certificate: Certificate,
 }
 
 /// The trial function `u` at the points `x` (`[n, 1]`).
@@ -272,26 +278,32 @@ pub fn report(model: &Sequential<f64>, method: RitzMethod) -> Result<RitzReport>
         exact_energy: -PI * PI / 4.0,
         breakpoints_inside: inside,
         seconds: 0.0,
+        certificate: Certificate::run(Mode::safe().name(), tape.representation().name.clone()),
     })
 }
 
 /// Minimise the energy with Adam; `progress(step, energy)` after every step. Returns the trained
-/// network and its report.
+/// network and its report, whose certificate sums the run's gradients. Polls [`crate::cancel`]
+/// before every step ([`Error::Cancelled`] names it).
 pub fn solve(cfg: &RitzConfig, progress: &mut dyn FnMut(usize, f64)) -> Result<(Sequential<f64>, RitzReport)> {
     let mut model = network(cfg)?;
     let sizes: Vec<usize> = model.params.iter().map(|p| p.len()).collect();
     let mut opt = Optimizer::new(OptimizerKind::adam(), cfg.lr, &sizes);
     let start = Instant::now();
+    let mut certificate = Certificate::run(cfg.mode.name(), Tape::<f64>::new().representation().name.clone());
     for s in 0..cfg.steps {
+        cancel::check(format_args!("step {} of {}", s + 1, cfg.steps))?;
         let tape = Tape::<f64>::new();
         let p = model.param_vars(&tape);
         let e = energy(&model, &p, cfg)?;
         let g = tape.gradient(e, &p, &cfg.mode)?;
         progress(s + 1, e.item()?);
         opt.update(&mut model.params, &g.values)?;
+        certificate.merge(&g.certificate);
     }
     let seconds = start.elapsed().as_secs_f64();
     let mut rep = report(&model, cfg.method)?;
     rep.seconds = seconds;
+    rep.certificate = certificate;
     Ok((model, rep))
 }
