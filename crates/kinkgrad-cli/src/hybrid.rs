@@ -1,6 +1,7 @@
 //! `kinkgrad hybrid generate|train|eval`: a ReLU network as the source term of a finite-volume
 //! solver, fitted to observations.
 
+use crate::diff_args::DiffArgs;
 use crate::output::{num, write_atomic};
 use crate::plot::{line_chart, Series};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -78,12 +79,10 @@ struct TrainArgs {
     /// Data file from `kinkgrad hybrid generate` (or written from Python); default: generate.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Gradient mode: assoc (the representation at every kink) or safe (kinks locked along probe directions: the network and, in the alpha form with a constant velocity, the scheme).
-    #[arg(long, default_value = "assoc", value_parser = ["assoc", "safe"])]
-    mode: String,
-    /// Representation at kinks: minnorm, pytorch, jax, tensorflow.
-    #[arg(long, default_value = "minnorm")]
-    convention: String,
+    /// Mode and representation: safe locks the network's and the scheme's kinks together (alpha
+    /// form, constant velocity, --checkpoint all); elsewhere use assoc (safe is refused, lex too).
+    #[command(flatten)]
+    diff: DiffArgs,
     /// Checkpoint schedule of the time loop: all, sqrt, revolve:S.
     #[arg(long, default_value = "all")]
     checkpoint: String,
@@ -99,9 +98,9 @@ struct TrainArgs {
     /// Hidden width of the 2-hidden-layer ReLU network.
     #[arg(long, default_value_t = 32)]
     width: usize,
-    /// Seed of the weights and the batches.
+    /// Seed of the weights and the batches (`--seed` is safe mode's probe seed).
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    init_seed: u64,
     /// Evaluate the test loss every this many iterations.
     #[arg(long, default_value_t = 50)]
     eval_every: usize,
@@ -132,6 +131,9 @@ struct EvalArgs {
     /// Saved state from `kinkgrad hybrid train --save`.
     #[arg(long)]
     weights: PathBuf,
+    /// Mode and representation of the test loss's gradient (its norm and certificate are printed).
+    #[command(flatten)]
+    diff: DiffArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -193,17 +195,24 @@ pub fn run(a: Args) -> Result<String, String> {
             })
         }
         Cmd::Eval(e) => {
+            let (mode, rep) = e.diff.build()?;
             let d = dataset(&e.problem, &e.data)?;
             let (m, _, it) = hybrid::load_state(&e.weights).map_err(|e| e.to_string())?;
             check_form(&m, &d)?;
-            let test = m.loss(&d, &d.test_indices()).map_err(|e| e.to_string())?;
-            let train = m.loss(&d, &d.train_indices()).map_err(|e| e.to_string())?;
-            let rel = m.source_rel_l2(&d, &d.test_indices()).map_err(|e| e.to_string())?;
-            let j = serde_json::json!({"iteration": it, "train_loss": num(train), "test_loss": num(test), "source_rel_l2": num(rel)});
+            let err = |e: kinkgrad::Error| e.to_string();
+            // the test loss with its gradient (how far from stationary the weights are) and certificate
+            let g = m.loss_and_gradient(&d, &d.test_indices(), &mode, &rep, &Schedule::StoreAll).map_err(err)?;
+            let test = g.loss;
+            let train = m.loss(&d, &d.train_indices()).map_err(err)?;
+            let rel = m.source_rel_l2(&d, &d.test_indices()).map_err(err)?;
+            let norm = g.grads.iter().flatten().map(|v| v * v).sum::<f64>().sqrt();
+            let c = &g.certificate;
+            let j = serde_json::json!({"iteration": it, "train_loss": num(train), "test_loss": num(test),
+                "source_rel_l2": num(rel), "test_gradient_norm": num(norm), "mode": mode.name(), "certificate": c});
             Ok(if e.json {
                 format!("{j}\n")
             } else {
-                format!("iteration {it}\ntrain loss {train:.4e}\ntest loss  {test:.4e}\nsource relative L2 error (test) {rel:.4}\n")
+                format!("iteration {it}\ntrain loss {train:.4e}\ntest loss  {test:.4e}\nsource relative L2 error (test) {rel:.4}\n|dJ_test/dW| {norm:.4e}\ncertificate {c}\n")
             })
         }
         Cmd::Train(t) => train_cmd(t),
@@ -228,8 +237,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
     }
     let schedule: Schedule =
         a.checkpoint.parse().map_err(|e: kinkgrad::pde::checkpoint::ParseScheduleError| e.to_string())?;
-    let rep = Representation::preset(&a.convention).map_err(|e| e.to_string())?;
-    let mode = if a.mode == "safe" { Mode::safe() } else { Mode::Assoc };
+    let (mode, rep) = a.diff.build()?;
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         return Err(format!("--lr must be a positive number, got {}", a.lr));
     }
@@ -243,7 +251,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
             (m, o, it)
         }
         None => {
-            let m = HybridModel::new(d.source, a.width, a.seed).map_err(|e| e.to_string())?;
+            let m = HybridModel::new(d.source, a.width, a.init_seed).map_err(|e| e.to_string())?;
             let o = hybrid::adam(&m, a.lr);
             (m, o, 0)
         }
@@ -259,7 +267,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
         mode: mode.clone(),
         rep: rep.clone(),
         schedule,
-        seed: a.seed,
+        seed: a.init_seed,
     };
     let (tr, te) = (d.train_indices(), d.test_indices());
     let err = |e: kinkgrad::Error| e.to_string();
@@ -289,18 +297,23 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
     }
     let t0 = Instant::now();
     let mut last_test = test0;
-    let history = hybrid::train(&mut model, &mut opt, &d, &cfg, start, &mut |s| {
+    let run = hybrid::train(&mut model, &mut opt, &d, &cfg, start, &mut |s| {
         if let Some(t) = s.test_loss {
             last_test = t;
         }
         bar.set_message(format!(
             "iter {} train {:.3e} test {:.3e} kinks net {} scheme {}",
-            s.iteration, s.train_loss, last_test, s.net_kinks, s.scheme_kinks
+            s.iteration,
+            s.train_loss,
+            last_test,
+            s.net_kinks(),
+            s.scheme_kinks()
         ));
         bar.inc(1);
-    })
-    .map_err(err)?;
+    });
     bar.finish_and_clear();
+    let run = run.map_err(err)?;
+    let history = &run.steps;
     let seconds = t0.elapsed().as_secs_f64();
     let train1 = model.loss(&d, &tr).map_err(err)?;
     let test1 = model.loss(&d, &te).map_err(err)?;
@@ -315,10 +328,11 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
         hybrid::save_state(p, &model, &opt, iteration).map_err(err)?;
     }
     if let Some(dir) = &a.plot {
-        write_plots(dir, &model, &d, &history)?;
+        write_plots(dir, &model, &d, history)?;
     }
-    let net_kinks: usize = history.iter().map(|s| s.net_kinks).sum();
-    let scheme_kinks: usize = history.iter().map(|s| s.scheme_kinks).sum();
+    let cert = &run.certificate;
+    let (net_kinks, scheme_kinks) =
+        (hybrid::scope_kinks(&cert.kinks, hybrid::NET), hybrid::scope_kinks(&cert.kinks, hybrid::SCHEME));
     let peak = history.iter().map(|s| s.peak_bytes).max().unwrap_or(0);
     let mut j = serde_json::json!({
         "scheme": d.scheme.name(), "source": d.source.name(), "cells": d.cells, "steps": d.steps,
@@ -328,7 +342,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
         "test_loss_reduction": num(test0 / test1),
         "source_rel_l2": num(rel), "observable_rel_l2": observable.map(num), "seconds": num(seconds),
         "forward_seconds": num(fwd), "gradient_seconds": num(grad_s), "gradient_forward_ratio": num(grad_s / fwd),
-        "kinks_network": net_kinks, "kinks_scheme": scheme_kinks,
+        "kinks_network": net_kinks, "kinks_scheme": scheme_kinks, "certificate": cert,
         "peak_state_bytes_per_sample": peak,
         "peak_rss_bytes": peak_rss(),
     });
@@ -361,7 +375,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
         fwd * 1e3,
         grad_s / fwd
     );
-    s += &format!("kinks hit: network {net_kinks}, scheme {scheme_kinks}\n");
+    s += &format!("kinks hit: network {net_kinks}, scheme {scheme_kinks}\ncertificate {cert}\n");
     if let Some(g) = grad_check {
         s += &format!("gradient check: max relative error {g:.2e} over 5 directions\n");
     }

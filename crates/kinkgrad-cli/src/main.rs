@@ -2,9 +2,11 @@
 //! does none of it.
 
 mod bench;
+mod diff_args;
 mod expr;
 mod grad;
 mod hybrid;
+mod interrupt;
 mod output;
 mod paradox;
 mod plot;
@@ -63,6 +65,10 @@ fn tune_allocator() {}
 fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
+    // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
+    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_)) {
+        interrupt::install();
+    }
     let result = match cli.command {
         Command::Grad(a) => grad::run(a),
         Command::Paradox(a) => paradox::run(a),
@@ -71,11 +77,11 @@ fn main() -> ExitCode {
         Command::Transport(a) => transport::run(&a),
         Command::Train(a) => {
             let json = a.json;
-            train::run(a).map(|v| if json { format!("{v}\n") } else { train::human(&v) })
+            train::run(a).map(|(v, c)| if json { format!("{v}\n") } else { train::human(&v, &c) })
         }
         Command::Ritz(a) => {
             let json = a.json;
-            ritz::run(a).map(|v| if json { format!("{v}\n") } else { ritz::human(&v) })
+            ritz::run(a).map(|(v, c)| if json { format!("{v}\n") } else { ritz::human(&v, &c) })
         }
     };
     match result {
@@ -85,6 +91,10 @@ fn main() -> ExitCode {
                 println!();
             }
             ExitCode::SUCCESS
+        }
+        Err(e) if kinkgrad::cancel::requested() => {
+            eprintln!("interrupted: {e}");
+            ExitCode::from(interrupt::EXIT_CODE)
         }
         Err(e) => {
             eprintln!("error: {e}");

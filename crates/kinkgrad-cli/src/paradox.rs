@@ -8,7 +8,7 @@
 //!   the working precision, and rounding leaves a non-zero `f'(t)`.
 
 use crate::output::{num, write_atomic};
-use kinkgrad::{CertificateKind, Mode, Real, Representation, Tape, Tensor, TieRule};
+use kinkgrad::{Certificate, Mode, Real, Representation, Tape, Tensor, TieRule};
 use std::path::PathBuf;
 
 /// Arguments of `kinkgrad paradox`.
@@ -24,15 +24,15 @@ pub struct Args {
 
 const TS: [f64; 7] = [-1.0, -0.5, -0.01, 0.0, 0.01, 0.5, 1.0];
 
-/// `f(t)` and `f'(t)` of Boustany's function with entries `x` in precision `T`.
-fn boustany<T: Real>(x: &[f64], t0: f64, mode: &Mode) -> (f64, f64, CertificateKind) {
+/// `f(t)`, `f'(t)` and its certificate for Boustany's function with entries `x` in precision `T`.
+fn boustany<T: Real>(x: &[f64], t0: f64, mode: &Mode) -> (f64, f64, Certificate) {
     let tape = Tape::<T>::with_representation(Representation::pytorch());
     let t = tape.var(Tensor::scalar(T::from_f64(t0)));
     let xs = tape.constant(Tensor::from_f64(vec![x.len()], x).expect("shape"));
     let tx = t.mul(xs).expect("shapes");
     let f = tx.max_all_with(TieRule::First).sub(tx.max_all_with(TieRule::Mean)).expect("shapes");
     let g = tape.gradient(f, &[t], mode).expect("gradient");
-    (f.item().unwrap_or(f64::NAN), g.values[0].item().map(|v| v.to_f64()).unwrap_or(f64::NAN), g.certificate.kind)
+    (f.item().unwrap_or(f64::NAN), g.values[0].item().map(|v| v.to_f64()).unwrap_or(f64::NAN), g.certificate)
 }
 
 /// What a framework computes for the compensation example: the tie weights `(1,0,0,0)` and
@@ -57,37 +57,39 @@ pub fn run(a: Args) -> Result<String, String> {
     let x = [1.0, 2.0, 3.0, 4.0];
     let mut rows = Vec::new();
     for &t in &TS {
-        let r: Vec<(f64, f64, CertificateKind)> = modes().iter().map(|(_, m)| boustany::<f64>(&x, t, m)).collect();
+        let r: Vec<(f64, f64, Certificate)> = modes().iter().map(|(_, m)| boustany::<f64>(&x, t, m)).collect();
         rows.push((t, r));
     }
     // associated gradients of max1 and max2 at 0
-    let assoc_grad = |rule: TieRule| -> Vec<f64> {
+    let assoc_grad = |rule: TieRule| -> (Vec<f64>, Certificate) {
         let tape = Tape::<f64>::new();
         let y = tape.var(Tensor::vector(vec![0.0; 4]));
         let g = tape.gradient(y.max_all_with(rule), &[y], &Mode::Assoc).expect("gradient");
-        g.values[0].to_f64_vec()
+        (g.values[0].to_f64_vec(), g.certificate)
     };
-    let (g1, g2) = (assoc_grad(TieRule::First), assoc_grad(TieRule::Mean));
+    let ((g1, c1), (g2, c2)) = (assoc_grad(TieRule::First), assoc_grad(TieRule::Mean));
     // Murat-Trombetti
-    let mt: Vec<(&str, f64)> = modes()
+    let mt: Vec<(&str, f64, Certificate)> = modes()
         .iter()
         .map(|(n, m)| {
             let tape = Tape::<f64>::with_representation(Representation::pytorch());
             let v = tape.var(Tensor::scalar(1.0));
             let f = v.maximum(v).expect("shapes");
-            (*n, tape.gradient(f, &[v], m).expect("gradient").values[0].item().expect("scalar"))
+            let g = tape.gradient(f, &[v], m).expect("gradient");
+            (*n, g.values[0].item().expect("scalar"), g.certificate)
         })
         .collect();
     // compensation
     let cx = [1.14; 4];
-    let comp: Vec<(&str, f64, [f64; 3])> = vec![
+    type Row = [(f64, f64, Certificate); 3];
+    let comp: Vec<(&str, f64, Row)> = vec![
         (
             "f16",
             framework_compensation::<kinkgrad::f16>(1.14),
-            modes().map(|(_, m)| boustany::<kinkgrad::f16>(&cx, 0.5, &m).1),
+            modes().map(|(_, m)| boustany::<kinkgrad::f16>(&cx, 0.5, &m)),
         ),
-        ("f32", framework_compensation::<f32>(1.14), modes().map(|(_, m)| boustany::<f32>(&cx, 0.5, &m).1)),
-        ("f64", framework_compensation::<f64>(1.14), modes().map(|(_, m)| boustany::<f64>(&cx, 0.5, &m).1)),
+        ("f32", framework_compensation::<f32>(1.14), modes().map(|(_, m)| boustany::<f32>(&cx, 0.5, &m))),
+        ("f64", framework_compensation::<f64>(1.14), modes().map(|(_, m)| boustany::<f64>(&cx, 0.5, &m))),
     ];
     if let Some(p) = &a.plot {
         write_atomic(p, plot_svg()?.as_bytes())?;
@@ -96,14 +98,21 @@ pub fn run(a: Args) -> Result<String, String> {
         let j = serde_json::json!({
             "boustany": rows.iter().map(|(t, r)| serde_json::json!({
                 "t": t, "f": num(r[0].0),
-                "assoc_pytorch": num(r[0].1), "assoc_certificate": r[0].2.as_str(),
-                "lex": num(r[1].1), "safe": num(r[2].1), "safe_certificate": r[2].2.as_str(),
+                "assoc_pytorch": num(r[0].1), "assoc_certificate": r[0].2,
+                "lex": num(r[1].1), "lex_certificate": r[1].2,
+                "safe": num(r[2].1), "safe_certificate": r[2].2,
             })).collect::<Vec<_>>(),
             "assoc_gradient_max1_at_0": g1,
+            "assoc_gradient_max1_at_0_certificate": c1,
             "assoc_gradient_max2_at_0": g2,
-            "murat_trombetti": mt.iter().map(|(n, v)| (n.to_string(), num(*v))).collect::<serde_json::Map<_, _>>(),
+            "assoc_gradient_max2_at_0_certificate": c2,
+            "murat_trombetti": mt.iter().map(|(n, v, _)| (n.to_string(), num(*v))).collect::<serde_json::Map<_, _>>(),
+            "murat_trombetti_certificates": mt.iter()
+                .map(|(n, _, c)| (n.to_string(), serde_json::json!(c))).collect::<serde_json::Map<_, _>>(),
             "compensation": comp.iter().map(|(p, fw, k)| serde_json::json!({
-                "precision": p, "framework_style": num(*fw), "assoc": num(k[0]), "lex": num(k[1]), "safe": num(k[2]),
+                "precision": p, "framework_style": num(*fw),
+                "assoc": num(k[0].1), "lex": num(k[1].1), "safe": num(k[2].1),
+                "certificates": {"assoc": k[0].2, "lex": k[1].2, "safe": k[2].2},
             })).collect::<Vec<_>>(),
         });
         return Ok(format!("{j}\n"));
@@ -111,28 +120,44 @@ pub fn run(a: Args) -> Result<String, String> {
     let mut s = String::from(
         "Boustany paradox: f(t) = max1(t x) - max2(t x), x = (1,2,3,4); max1 = first index, max2 = torch.max (even split)\n\n",
     );
-    s += "      t      f(t)   f'(t) assoc/pytorch   certificate                f'(t) lex   f'(t) safe   certificate\n";
+    s += "      t      f(t)   f'(t) assoc/pytorch   f'(t) lex   f'(t) safe   certificates (assoc | lex | safe)\n";
     for (t, r) in &rows {
         s += &format!(
-            "{:>7}   {:>6}   {:>19}   {:<24}   {:>9}   {:>10}   {}\n",
+            "{:>7}   {:>6}   {:>19}   {:>9}   {:>10}   {} | {} | {}\n",
             t,
             r[0].0,
             r[0].1,
-            r[0].2.as_str(),
             r[1].1,
             r[2].1,
-            r[2].2.as_str()
+            short(&r[0].2),
+            short(&r[1].2),
+            short(&r[2].2)
         );
     }
-    s += &format!("\nassociated gradient of max1 at 0: {g1:?}\nassociated gradient of max2 at 0: {g2:?}\n");
+    if let Some((_, r)) = rows.iter().find(|(t, _)| *t == 0.0) {
+        s += "certificates at t = 0:\n";
+        for c in r.iter().map(|x| &x.2) {
+            s += &format!("  {c}\n");
+        }
+    }
+    s += &format!("\nassociated gradient of max1 at 0: {g1:?}  certificate: {c1}\n");
+    s += &format!("associated gradient of max2 at 0: {g2:?}  certificate: {c2}\n");
     s += "\nMurat-Trombetti: d/dx max(x, x) at x = 1 (true value 1; a rule giving every tied entry the full gradient would say 2)\n";
-    for (n, v) in &mt {
-        s += &format!("  {n:<6} {v}\n");
+    for (n, v, c) in &mt {
+        s += &format!("  {n:<6} {v}   certificate: {c}\n");
     }
     s += "\nCompensation: x = 1.14 (1,1,1,1) ties at every t; f'(0.5) (true value 0)\n";
-    s += "  precision   framework-style sum   kinkgrad assoc   lex        safe\n";
+    s += "  precision   framework-style sum   kinkgrad assoc   lex        safe        certificates (assoc | lex | safe)\n";
     for (p, fw, k) in &comp {
-        s += &format!("  {p:<9}   {fw:>19e}   {:>14e}   {:<9e}  {:e}\n", k[0], k[1], k[2]);
+        s += &format!(
+            "  {p:<9}   {fw:>19e}   {:>14e}   {:<9e}  {:<10e}  {} | {} | {}\n",
+            k[0].1,
+            k[1].1,
+            k[2].1,
+            short(&k[0].2),
+            short(&k[1].2),
+            short(&k[2].2)
+        );
     }
     s += "  The four pieces are the same function of t, so the tie survives every direction and f' = 0 exactly.\n";
     s += "  framework-style: the weights (1,0,0,0) - (1/4,1/4,1/4,1/4) dotted with x in the working precision, index order.\n";
@@ -142,6 +167,16 @@ pub fn run(a: Args) -> Result<String, String> {
     s += "  safe: the tie survives the probe directions (reported as unresolved in its certificate), so the locked\n";
     s += "    pieces are the representation's and the backward pass rounds like assoc.\n";
     Ok(s)
+}
+
+/// A certificate in a table cell: its kind and, when kinks were hit, their number and the ties left
+/// unresolved (the full line is its `Display`).
+fn short(c: &Certificate) -> String {
+    match (c.kinks_total(), c.unresolved) {
+        (0, _) => c.kind.to_string(),
+        (k, 0) => format!("{} ({k} kinks)", c.kind),
+        (k, u) => format!("{} ({k} kinks, {u} unresolved)", c.kind),
+    }
 }
 
 fn plot_svg() -> Result<String, String> {

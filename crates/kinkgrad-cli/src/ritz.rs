@@ -41,8 +41,8 @@ pub struct Args {
     pub plot: Option<PathBuf>,
 }
 
-/// Run `kinkgrad ritz`; the result as JSON.
-pub fn run(args: Args) -> Result<Value, String> {
+/// Run `kinkgrad ritz`; the result as JSON, and the run's certificate.
+pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
     let method: RitzMethod = args.method.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
     if !(args.lr.is_finite() && args.lr > 0.0) {
         return Err(format!("invalid lr: {}: must be a positive number", args.lr));
@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<Value, String> {
         lr: args.lr,
         points: args.points,
         seed: args.seed,
+        ..RitzConfig::default()
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -65,40 +66,44 @@ pub fn run(args: Args) -> Result<Value, String> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut energies = Vec::with_capacity(args.steps);
-    let (model, r) = solve(&cfg, &mut |s, e| {
+    let res = solve(&cfg, &mut |s, e| {
         energies.push(e);
         if s % 50 == 0 {
             bar.set_position(s as u64);
             bar.set_message(format!("energy {e:.6}"));
         }
-    })
-    .map_err(|e| e.to_string())?;
+    });
     bar.finish_and_clear();
+    let (model, r) = res.map_err(|e| e.to_string())?;
     if let Some(p) = &args.plot {
         let xs: Vec<f64> = (0..=1000).map(|i| i as f64 / 1000.0).collect();
         let u = evaluate(&model, method, &xs).map_err(|e| e.to_string())?;
         plot_solution(p, &xs, &u, &args.method)?;
     }
-    Ok(json!({
-        "method": args.method,
-        "width": args.width,
-        "depth": args.depth,
-        "steps": args.steps,
-        "lr": args.lr,
-        "points": if method == RitzMethod::Quadrature { Some(args.points) } else { None },
-        "seed": args.seed,
-        "l2_rel_error": r.l2_rel_error,
-        "h1_rel_error": r.h1_rel_error,
-        "energy": r.energy,
-        "exact_energy": r.exact_energy,
-        "final_objective": energies.last().copied(),
-        "breakpoints_inside": r.breakpoints_inside,
-        "seconds": r.seconds,
-    }))
+    Ok((
+        json!({
+            "method": args.method,
+            "width": args.width,
+            "depth": args.depth,
+            "steps": args.steps,
+            "lr": args.lr,
+            "points": if method == RitzMethod::Quadrature { Some(args.points) } else { None },
+            "seed": args.seed,
+            "l2_rel_error": r.l2_rel_error,
+            "h1_rel_error": r.h1_rel_error,
+            "energy": r.energy,
+            "exact_energy": r.exact_energy,
+            "final_objective": energies.last().copied(),
+            "breakpoints_inside": r.breakpoints_inside,
+            "seconds": r.seconds,
+            "certificate": r.certificate,
+        }),
+        r.certificate,
+    ))
 }
 
-/// The human-readable summary of a `ritz` result.
-pub fn human(v: &Value) -> String {
+/// The human-readable summary of a `ritz` result, with the run's certificate on one line.
+pub fn human(v: &Value, certificate: &kinkgrad::Certificate) -> String {
     format!(
         "Deep Ritz, method {}, width {}: {} steps in {:.2}s\nrelative L2 error {:.3e}  relative H1 error {:.3e}\nenergy {:.6} (minimum -pi^2/4 = {:.6}), {} breakpoints inside (0, 1)\n",
         v["method"].as_str().unwrap_or(""),
@@ -110,7 +115,7 @@ pub fn human(v: &Value) -> String {
         v["energy"].as_f64().unwrap_or(f64::NAN),
         v["exact_energy"].as_f64().unwrap_or(f64::NAN),
         v["breakpoints_inside"],
-    )
+    ) + &format!("certificate {certificate}\n")
 }
 
 fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(), String> {
@@ -159,7 +164,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kinkgrad-cli-ritz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let svg = dir.join("u.svg");
-        let v = run(args(&["--width", "8", "--steps", "50", "--plot", svg.to_str().unwrap()])).unwrap();
+        let (v, _) = run(args(&["--width", "8", "--steps", "50", "--plot", svg.to_str().unwrap()])).unwrap();
         for key in ["l2_rel_error", "h1_rel_error", "energy", "seconds"] {
             assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}");
         }

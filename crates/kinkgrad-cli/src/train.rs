@@ -2,10 +2,11 @@
 //! default), in any precision and gradient mode, with a progress bar on stderr, the kink log per
 //! layer, checkpoints (`--save`, `--resume`) and an optional SVG plot of the curves.
 
+use crate::diff_args::DiffArgs;
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::nn::{kinks_per_layer, load_split, Init, OptimizerKind, Sequential, Trainer};
-use kinkgrad::{bf16, f16, KinkLog, Mode, Precision, Real, Representation, Rng};
+use kinkgrad::{bf16, f16, Certificate, KinkLog, Precision, Real, Rng};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -51,24 +52,15 @@ pub struct Args {
     /// Precision: f64, f32, f16, bf16.
     #[arg(long, default_value = "f32")]
     pub precision: String,
-    /// Gradient mode: `assoc` (the representation's rule at kinks) or `safe` (branch-locked).
-    #[arg(long, default_value = "assoc", value_parser = ["assoc", "safe"])]
-    pub mode: String,
-    /// Representation preset: minnorm, pytorch, jax, tensorflow.
-    #[arg(long, default_value = "minnorm")]
-    pub convention: String,
-    /// relu'(0) (any real; overrides the preset).
-    #[arg(long)]
-    pub relu_at_zero: Option<f64>,
-    /// Tie rule of max-pooling windows: first, last, mean (overrides the preset).
-    #[arg(long)]
-    pub pool_ties: Option<String>,
+    /// Mode and representation (`lex` is refused: one tangent direction per weight).
+    #[command(flatten)]
+    pub diff: DiffArgs,
     /// Initialisation: pytorch (default of nn.Linear/nn.Conv2d) or he.
     #[arg(long, default_value = "pytorch")]
     pub init: String,
-    /// Seed of the initial weights and the shuffles.
+    /// Seed of the initial weights and the shuffles (`--seed` is safe mode's probe seed).
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub init_seed: u64,
     /// Use only the first N training examples.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -87,8 +79,8 @@ pub struct Args {
     pub plot: Option<PathBuf>,
 }
 
-/// Run `kinkgrad train`; the summary as JSON (printed by the caller).
-pub fn run(args: Args) -> Result<Value, String> {
+/// Run `kinkgrad train`; the summary as JSON (printed by the caller) and the run's certificate.
+pub fn run(args: Args) -> Result<(Value, Certificate), String> {
     let precision: Precision = args.precision.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
     match precision {
         Precision::F64 => train::<f64>(&args),
@@ -99,16 +91,11 @@ pub fn run(args: Args) -> Result<Value, String> {
     .map_err(|e| e.to_string())
 }
 
-fn representation(args: &Args) -> kinkgrad::Result<Representation> {
-    let pool = args.pool_ties.as_ref().map(|p| format!("maxpool={p}"));
-    Representation::from_options(&args.convention, args.relu_at_zero, None, pool.as_deref())
-}
-
 fn log_json(log: &KinkLog) -> Value {
     Value::Array(log.sites().into_iter().map(|s| json!({"layer": s.scope, "op": s.op, "count": s.count})).collect())
 }
 
-fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
+fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     let (mut train, test) = match &args.data {
         Some(dir) => load_split(dir)?,
         None => builtin_split()?,
@@ -119,17 +106,17 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
         }
         train = train.split(n.min(train.n)).0;
     }
-    let rep = representation(args)?;
+    let rep = args.diff.representation()?;
+    let mode = args.diff.mode()?;
     let init: Init = args.init.parse()?;
     let opt: OptimizerKind = args.optimizer.parse()?;
-    let mode = if args.mode == "safe" { Mode::Safe { seed: args.seed, max_directions: 4 } } else { Mode::Assoc };
-    let mut rng = Rng::new(args.seed);
+    let mut rng = Rng::new(args.init_seed);
     let model = match args.model.as_str() {
         "lenet" => Sequential::<T>::lenet(None, init, &mut rng)?,
         _ => Sequential::<T>::mlp(&[train.pixels_per_image(), 256, 10], init, &mut rng)?,
     };
     let epochs = args.epochs.unwrap_or(if args.model == "lenet" { 10 } else { 5 });
-    let mut tr = Trainer::new(model, opt, args.lr, args.batch, mode, rep.clone(), args.seed)?;
+    let mut tr = Trainer::new(model, opt, args.lr, args.batch, mode, rep.clone(), args.init_seed)?;
     if let Some(r) = &args.resume {
         tr.load(r)?;
     }
@@ -141,7 +128,7 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let start = Instant::now();
-    let mut total = KinkLog::default();
+    let mut total = Certificate::run(tr.mode.name(), rep.name.clone());
     let mut history = Vec::new();
     let mut batch_losses: Vec<(f64, f64)> = Vec::new();
     let first_epoch = tr.epoch;
@@ -153,9 +140,16 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
                 b.epoch, b.batch, b.batches, b.loss, b.accuracy
             ));
             batch_losses.push(((b.epoch - 1) as f64 + b.batch as f64 / b.batches as f64, b.loss));
-        })?;
+        });
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e);
+            }
+        };
         let (test_acc, test_loss) = tr.evaluate(&test)?;
-        total.merge(&r.kinks);
+        total.merge(&r.certificate);
         history.push(json!({
             "epoch": r.epoch,
             "loss": r.loss,
@@ -163,8 +157,9 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
             "test_accuracy": test_acc,
             "test_loss": test_loss,
             "seconds": r.seconds,
-            "kinks": log_json(&r.kinks),
-            "kinks_per_layer": per_layer(&tr.model, &r.kinks),
+            "kinks": log_json(&r.certificate.kinks),
+            "kinks_per_layer": per_layer(&tr.model, &r.certificate.kinks),
+            "certificate": r.certificate,
         }));
         if let Some(p) = &args.save {
             tr.save(p)?;
@@ -177,32 +172,36 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<Value> {
     if let Some(p) = &args.plot {
         plot_training(p, &batch_losses, &history).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
     }
-    Ok(json!({
-        "model": args.model,
-        "parameters": tr.model.num_params(),
-        "precision": T::NAME,
-        "mode": tr.mode.name(),
-        "representation": rep.name,
-        "relu_at_zero": rep.value(&kinkgrad::primitive::relu::RELU),
-        "pool_ties": rep.ties(&kinkgrad::primitive::pool::MAXPOOL).to_string(),
-        "optimizer": tr.opt.kind.name(),
-        "lr": args.lr,
-        "batch": args.batch,
-        "seed": args.seed,
-        "train_examples": train.n,
-        "test_examples": test.n,
-        "epochs": tr.epoch,
-        "epochs_this_run": tr.epoch - first_epoch,
-        "seconds": seconds,
-        "seconds_per_epoch": if tr.epoch > first_epoch { seconds / (tr.epoch - first_epoch) as f64 } else { 0.0 },
-        "train_accuracy": train_acc,
-        "train_loss": train_loss,
-        "test_accuracy": test_acc,
-        "test_loss": test_loss,
-        "kinks_per_layer": per_layer(&tr.model, &total),
-        "kinks_total": total.total(),
-        "history": history,
-    }))
+    Ok((
+        json!({
+            "model": args.model,
+            "parameters": tr.model.num_params(),
+            "precision": T::NAME,
+            "mode": tr.mode.name(),
+            "representation": rep.name,
+            "relu_at_zero": rep.value(&kinkgrad::primitive::relu::RELU),
+            "pool_ties": rep.ties(&kinkgrad::primitive::pool::MAXPOOL).to_string(),
+            "optimizer": tr.opt.kind.name(),
+            "lr": args.lr,
+            "batch": args.batch,
+            "seed": args.init_seed,
+            "train_examples": train.n,
+            "test_examples": test.n,
+            "epochs": tr.epoch,
+            "epochs_this_run": tr.epoch - first_epoch,
+            "seconds": seconds,
+            "seconds_per_epoch": if tr.epoch > first_epoch { seconds / (tr.epoch - first_epoch) as f64 } else { 0.0 },
+            "train_accuracy": train_acc,
+            "train_loss": train_loss,
+            "test_accuracy": test_acc,
+            "test_loss": test_loss,
+            "kinks_per_layer": per_layer(&tr.model, &total.kinks),
+            "kinks_total": total.kinks_total(),
+            "certificate": total,
+            "history": history,
+        }),
+        total,
+    ))
 }
 
 fn per_layer<T: Real>(model: &Sequential<T>, log: &KinkLog) -> Value {
@@ -214,8 +213,8 @@ fn per_layer<T: Real>(model: &Sequential<T>, log: &KinkLog) -> Value {
     )
 }
 
-/// The human-readable summary of a `train` result.
-pub fn human(v: &Value) -> String {
+/// The human-readable summary of a `train` result, with the run's certificate on one line.
+pub fn human(v: &Value, certificate: &Certificate) -> String {
     let mut s = format!(
         "{} ({} parameters), {} {}, {} {}: {} epochs in {:.1}s\ntrain accuracy {:.4}  test accuracy {:.4}\n",
         v["model"].as_str().unwrap_or(""),
@@ -229,6 +228,7 @@ pub fn human(v: &Value) -> String {
         v["train_accuracy"].as_f64().unwrap_or(0.0),
         v["test_accuracy"].as_f64().unwrap_or(0.0),
     );
+    s.push_str(&format!("certificate {certificate}\n"));
     s.push_str("kinks per layer (summed over training): layer, relu zeros, pool ties\n");
     for k in v["kinks_per_layer"].as_array().into_iter().flatten() {
         let (r, p) = (k["relu_zeros"].as_u64().unwrap_or(0), k["pool_ties"].as_u64().unwrap_or(0));
@@ -305,7 +305,9 @@ mod tests {
 
     #[test]
     fn json_summary_has_the_documented_keys() {
-        let v = run(args(&["--limit", "256", "--epochs", "1", "--json"])).unwrap();
+        let (v, c) = run(args(&["--limit", "256", "--epochs", "1", "--json"])).unwrap();
+        assert_eq!(v["certificate"], serde_json::to_value(&c).unwrap());
+        assert_eq!(c.gradients, 4, "256 examples in batches of 64");
         for key in ["train_accuracy", "test_accuracy", "epochs", "seconds", "kinks_per_layer"] {
             assert!(v.get(key).is_some(), "missing {key}");
         }
@@ -323,7 +325,7 @@ mod tests {
         let ck = dir.join("ck.safetensors");
         let ck_s = ck.to_str().unwrap();
         run(args(&["--limit", "128", "--epochs", "1", "--save", ck_s])).unwrap();
-        let v = run(args(&["--limit", "128", "--epochs", "2", "--resume", ck_s])).unwrap();
+        let (v, _) = run(args(&["--limit", "128", "--epochs", "2", "--resume", ck_s])).unwrap();
         assert_eq!((v["epochs"].as_u64(), v["epochs_this_run"].as_u64()), (Some(2), Some(1)));
         // a checkpoint of another model is refused with the file named
         let e = run(args(&["--model", "lenet", "--limit", "64", "--epochs", "1", "--resume", ck_s])).unwrap_err();
@@ -335,7 +337,9 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().contains("/no/such/dir"));
         assert!(run(args(&["--precision", "f8"])).unwrap_err().contains("precision"));
-        assert!(run(args(&["--pool-ties", "sideways"])).unwrap_err().contains("tie rule"));
+        assert!(run(args(&["--kink-rule", "maxpool=sideways"])).unwrap_err().contains("tie rule"));
+        assert!(run(args(&["--mode", "lex", "--limit", "64"])).unwrap_err().contains("unsupported"));
+        assert!(run(args(&["--mode", "assoc", "--seed", "3"])).unwrap_err().contains("seed"));
         assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().contains("optimizer"));
         assert!(run(args(&["--lr=-1"])).unwrap_err().contains("lr"));
     }

@@ -44,12 +44,12 @@ pub struct TransportArgs {
     /// the domain) with respect to the initial data.
     #[arg(long)]
     pub grad: bool,
-    /// Gradient mode: assoc (the representation's pieces) | safe (branch locking along probe
-    /// directions) | lex (lexicographic, one direction per cell).
-    #[arg(long, default_value = "assoc")]
-    pub mode: String,
-    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S (the library picks the path that
-    /// serves it: with `all` and a constant velocity, a 1-byte piece tape instead of the states).
+    /// Mode and representation of `--grad` (the library picks the path that serves them:
+    /// piece tape, checkpointed stepper, or their branch-locked versions for safe and lex).
+    #[command(flatten)]
+    pub diff: crate::diff_args::DiffArgs,
+    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S (with `all` and a constant
+    /// velocity the library keeps a 1-byte piece tape instead of the states).
     #[arg(long, default_value = "all")]
     pub checkpoint: String,
     /// Run even above the scheme's stability bound.
@@ -171,6 +171,9 @@ pub fn run(args: &TransportArgs) -> Result<String, String> {
     if args.grad {
         return gradient(args);
     }
+    if let Some(flag) = args.diff.first_given() {
+        return Err(format!("{flag} applies to --grad only: this run takes no derivative"));
+    }
     let s = setup(args, args.cells)?;
     let u = s.t.simulate(&s.u0, &s.a, None, s.steps).map_err(|e| e.to_string())?;
     let (l1, linf) = match &s.exact {
@@ -266,8 +269,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
-    let mode = Mode::parse(&args.mode, None, None).map_err(|e| e.to_string())?;
-    let rep = Representation::default();
+    let (mode, rep) = args.diff.build()?;
     let req = request(&s, &target, &mode, &rep, schedule);
     // the library picks the path (piece tape, checkpointed or locked stepper) and measures its memory
     let mut ws = Workspace::default();
@@ -281,7 +283,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     let ratio = gradient_seconds / forward_seconds.max(1e-12);
     if args.json {
         return Ok(json!({
-            "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": args.mode,
+            "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": mode.name(),
             "checkpoint": schedule, "path": path, "gradient_norm": norm,
             "grad_check": {"max_rel_error": report.max_rel_error, "directions": report.directions},
             "forward_seconds": forward_seconds, "gradient_seconds": gradient_seconds, "ratio": ratio,
@@ -294,7 +296,7 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         args.scheme,
         n,
         s.steps,
-        args.mode,
+        mode.name(),
         report.directions,
         report.max_rel_error,
         forward_seconds * 1e3,

@@ -39,6 +39,8 @@ fn generate_train_resume_eval() {
         "--json",
         "--checkpoint",
         "revolve:3",
+        "--mode",
+        "assoc",
         "--plot",
         dir.to_str().unwrap(),
     ]);
@@ -51,6 +53,13 @@ fn generate_train_resume_eval() {
     }
     assert!(j["train_loss_final"].as_f64().unwrap() < j["train_loss_initial"].as_f64().unwrap());
     assert!(j["grad_check"]["max_rel_error"].as_f64().unwrap() < 1e-6);
+    // the run's certificate: 30 gradients, network and scheme kinks in its log
+    let c = &j["certificate"];
+    assert_eq!((c["mode"].as_str(), c["gradients"].as_u64()), (Some("assoc"), Some(30)), "{c}");
+    let total = j["kinks_network"].as_u64().unwrap() + j["kinks_scheme"].as_u64().unwrap();
+    assert_eq!(c["kinks_total"].as_u64(), Some(total), "{c}");
+    let kind = if total == 0 { "exact" } else { "representation-dependent" };
+    assert_eq!(c["kind"], kind, "{c}");
     for f in ["loss.svg", "source.svg", "states.svg"] {
         assert!(std::fs::read_to_string(dir.join(f)).unwrap().starts_with("<svg"), "{f}");
     }
@@ -75,16 +84,29 @@ fn generate_train_resume_eval() {
     assert_eq!(c, 0, "{e}");
     let j3: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j3["test_loss"], j["test_loss_final"]);
+    // eval differentiates the test loss in the default mode (safe: alpha form, constant velocity)
+    let c = &j3["certificate"];
+    assert_eq!((c["mode"].as_str(), c["gradients"].as_u64()), (Some("safe"), Some(1)), "{c}");
+    assert_eq!(c["kind"], if c["kinks_total"] == 0 { "exact" } else { "generalized" }, "{c}");
+    assert!(j3["test_gradient_norm"].as_f64().unwrap() > 0.0);
     // errors: exit 2, one line
     for (args, needle) in [
         (vec!["hybrid", "train", "--data", "/nonexistent/d.safetensors"], "/nonexistent/d.safetensors"),
-        (vec!["hybrid", "train", "--checkpoint", "revolve:0"], "revolve:0"),
+        (vec!["hybrid", "train", "--checkpoint", "revolve:0", "--mode", "assoc"], "revolve:0"),
+        // safe where the scheme's kinks cannot be locked with the network's: refused, not echoed
+        (vec!["hybrid", "train", "--checkpoint", "revolve:4", "--cells", "16", "--steps", "4"], "revolve:4"),
+        (vec!["hybrid", "train", "--source", "state", "--cells", "16", "--steps", "4"], "state-form"),
+        (
+            vec!["hybrid", "train", "--scheme", "burgers-godunov", "--cells", "16", "--steps", "4", "--n-train", "2"],
+            "burgers-godunov",
+        ),
         (vec!["hybrid", "eval", "--weights", data.to_str().unwrap()], "missing"),
         (vec!["hybrid", "generate", "--cfl", "1.5", "--out", dir.join("x").to_str().unwrap()], "Courant"),
     ] {
         let (c, _, e) = run(&args);
         assert_eq!(c, 2, "{args:?}: {e}");
         assert!(e.contains(needle), "{args:?}: '{e}' lacks '{needle}'");
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
     }
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -21,6 +21,14 @@ fn boustany_table_and_plot() {
         assert_eq!(r["assoc_pytorch"].as_f64().unwrap(), if t == 0.0 { -1.5 } else { 0.0 }, "t = {t}");
         assert_eq!(r["lex"], 0.0);
         assert_eq!(r["safe"], 0.0);
+        // one certificate object per derivative of the row: only t = 0 ties the entries of t x
+        for (m, kinked) in [("assoc", "representation-dependent"), ("lex", "generalized"), ("safe", "generalized")] {
+            let c = &r[format!("{m}_certificate")];
+            assert_eq!(c["mode"], m, "{c}");
+            let k = c["kinks_total"].as_u64().unwrap();
+            assert_eq!(k > 0, t == 0.0, "t = {t} {m}: {c}");
+            assert_eq!(c["kind"], if t == 0.0 { kinked } else { "exact" }, "t = {t} {m}: {c}");
+        }
     }
     assert_eq!(j["assoc_gradient_max1_at_0"], serde_json::json!([1.0, 0.0, 0.0, 0.0]));
     assert_eq!(j["assoc_gradient_max2_at_0"], serde_json::json!([0.25, 0.25, 0.25, 0.25]));

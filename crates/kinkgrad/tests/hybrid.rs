@@ -6,7 +6,7 @@ use kinkgrad::hybrid::{train, GenerateConfig, HybridModel, SourceForm, TrainConf
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::{Scheme, Transport};
-use kinkgrad::{Mode, Representation, Tensor};
+use kinkgrad::{CertificateKind, ErrorKind, Mode, Representation, Tensor};
 
 fn small(scheme: &str, form: SourceForm) -> (kinkgrad::hybrid::Dataset, HybridModel) {
     let cfg = GenerateConfig {
@@ -166,7 +166,9 @@ fn training_lowers_the_test_loss_deterministically() {
         let mut opt = train::adam(&m, cfg.lr);
         let before = m.loss(&d, &d.test_indices()).unwrap();
         let h = train(&mut m, &mut opt, &d, &cfg, 0, &mut |_| {}).unwrap();
-        (before, h.last().unwrap().test_loss.unwrap())
+        // the run's certificate sums its 60 gradients (mode safe by default)
+        assert_eq!((h.certificate.gradients, h.certificate.mode), (60, "safe"));
+        (before, h.steps.last().unwrap().test_loss.unwrap())
     };
     let (b, a) = run();
     assert!(a < b / 3.0, "test loss {b} -> {a}");
@@ -197,8 +199,13 @@ fn safe_mode_locks_scheme_kinks() {
     for rep in &reps {
         let r = m.loss_and_gradient(&d, &idx, &Mode::safe(), rep, &Schedule::StoreAll).unwrap();
         let q = m.loss_and_gradient(&d, &idx, &Mode::Assoc, rep, &Schedule::StoreAll).unwrap();
-        assert!(r.scheme_kinks > 0, "the plateaus put limiter arguments on kinks");
-        assert_eq!(r.scheme_kinks, q.scheme_kinks, "both paths count the same scheme kinks");
+        assert!(r.scheme_kinks() > 0, "the plateaus put limiter arguments on kinks");
+        assert_eq!(r.scheme_kinks(), q.scheme_kinks(), "both paths count the same scheme kinks");
+        // the certificates: safe resolved every kink lexicographically, assoc by the representation
+        assert_eq!(r.certificate.kind, CertificateKind::Generalized);
+        assert_eq!(q.certificate.kind, CertificateKind::RepresentationDependent);
+        assert_eq!(q.certificate.representation, rep.name);
+        assert_eq!(r.certificate.locked, r.certificate.kinks_total(), "safe locks every kink it met");
         assert!((r.loss - q.loss).abs() <= 1e-15 * q.loss, "same loss on both paths");
         safe.push(r.grads);
         assoc.push(q.grads);
@@ -206,4 +213,45 @@ fn safe_mode_locks_scheme_kinks() {
     assert_eq!(bits(&safe[1]), bits(&safe[0]), "safe depends on the limiter's tie rule");
     assert_eq!(bits(&safe[2]), bits(&safe[0]), "safe depends on the limiter's tie rule");
     assert!(assoc.iter().any(|g| bits(g) != bits(&assoc[0])), "assoc should depend on the rule on this data");
+}
+
+/// Where `safe` cannot lock the scheme's kinks together with the network's (the state form, Burgers'
+/// equation, a recompute schedule on the locked loop), it is a typed `Unsupported` error naming what
+/// is missing, never a gradient that locked the network alone (issue 10).
+#[test]
+fn safe_is_refused_where_the_scheme_cannot_be_locked() {
+    let unsupported = |scheme: &str, form: SourceForm, s: Schedule, needle: &str| {
+        let (d, m) = small(scheme, form);
+        let e = m.loss_and_gradient(&d, &d.train_indices(), &Mode::safe(), &Representation::default(), &s).unwrap_err();
+        assert!(matches!(e, kinkgrad::Error::Unsupported { .. }), "{scheme} {form:?} {s}: {e}");
+        assert_eq!(e.kind(), ErrorKind::Input);
+        assert!(e.to_string().contains(needle), "{e}");
+    };
+    unsupported("lw-minmod", SourceForm::State, Schedule::StoreAll, "state-form");
+    unsupported("burgers-godunov", SourceForm::Alpha, Schedule::StoreAll, "burgers-godunov");
+    unsupported("lw-minmod", SourceForm::Alpha, Schedule::Revolve { snapshots: 4 }, "revolve:4");
+    unsupported("lw-minmod", SourceForm::Alpha, Schedule::Sqrt, "sqrt");
+    // lex is refused for training (one tangent direction per weight)
+    let (d, mut m) = small("upwind", SourceForm::Alpha);
+    let cfg = TrainConfig { iterations: 1, mode: Mode::Lex(None), ..Default::default() };
+    let mut opt = train::adam(&m, cfg.lr);
+    assert!(matches!(train(&mut m, &mut opt, &d, &cfg, 0, &mut |_| {}), Err(kinkgrad::Error::Unsupported { .. })));
+}
+
+/// The certificate of an assoc gradient in both forms: the network's kinks under `net`, the scheme's
+/// under `scheme` (the step op's name), the kind from the kinks (the square pulses of the data put
+/// limiter arguments on kinks: the plateaus are flat at the first step).
+#[test]
+fn assoc_certificates_carry_network_and_scheme_kinks() {
+    for form in [SourceForm::Alpha, SourceForm::State] {
+        let (d, m) = small("lw-minmod", form);
+        let rep: Representation = "pytorch".parse().unwrap();
+        let r = m.loss_and_gradient(&d, &d.train_indices(), &Mode::Assoc, &rep, &Schedule::Sqrt).unwrap();
+        let c = &r.certificate;
+        assert_eq!((c.mode, c.representation.as_str(), c.gradients), ("assoc", "pytorch", 1), "{form:?}");
+        assert!(r.scheme_kinks() > 0, "{form:?}: {c}");
+        assert_eq!(c.kinks.count("scheme", "transport-lw-minmod"), r.scheme_kinks(), "{form:?}: {c}");
+        assert_eq!(r.net_kinks() + r.scheme_kinks(), c.kinks_total(), "{form:?}: only the two scopes");
+        assert_eq!(c.kind, CertificateKind::RepresentationDependent, "{form:?}");
+    }
 }

@@ -10,7 +10,7 @@
 //! checkpointing in this mode).
 
 use super::data::Dataset;
-use super::model::{HybridModel, LossReport};
+use super::model::{net_and_scheme, HybridModel, LossReport, SCHEME};
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::pde::scheme::Transport;
@@ -38,7 +38,7 @@ impl HybridModel {
         let params = self.net.param_vars(&tape);
         let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
         let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
-        tape.set_scope("scheme");
+        tape.set_scope(SCHEME);
         let u = t.time_loop_var(s, &u0, a[0], d.steps)?;
         tape.set_scope("");
         let gamma: Vec<f64> = idx.iter().flat_map(|&i| d.gamma[i].iter().copied()).collect();
@@ -48,12 +48,11 @@ impl HybridModel {
             .sum()
             .scale(t.grid.dx() / m as f64);
         let g = tape.gradient(j, &params, mode)?;
-        let scheme_kinks = g.certificate.kinks.count_op("transport-loop");
+        let kinks = net_and_scheme(&g.certificate.kinks);
         Ok(LossReport {
             loss: j.value().to_f64_vec()[0],
             grads: g.values.into_iter().map(|v| v.into_vec()).collect(),
-            net_kinks: g.certificate.kinks.total() - scheme_kinks,
-            scheme_kinks,
+            certificate: crate::Certificate { kinks, ..g.certificate },
             peak_bytes: m * d.steps * n,
         })
     }

@@ -20,8 +20,11 @@
 //! the limiter's pieces at every kink face together with the network's ReLUs: the gradient does not
 //! depend on the representation anywhere (tested with the output layer at zero, where the plateaus of
 //! the data stay flat at every step). That path keeps one byte per face, step and sample and is not
-//! checkpointed. The state form and Burgers' equation lock the network's kinks only. Both the network
-//! (ReLU) and the scheme (upwind switches, limiters) hit kinks; they are counted separately.
+//! checkpointed. The state form and Burgers' equation have no such loop yet: there `safe` and `lex`
+//! are refused ([`crate::Error::Unsupported`]) rather than lock the network's kinks alone, and so is
+//! a recompute schedule other than store-all. Both the network (ReLU) and the scheme (upwind
+//! switches, limiters) hit kinks; the certificate of every gradient ([`LossReport::certificate`])
+//! counts them under the scopes `net` and `scheme`.
 //!
 //! **What the observations determine.** With velocity `a = 1` and a time-independent source, the final
 //! state sees the source only through its integral along characteristics over a window of length
@@ -38,5 +41,5 @@ pub mod model;
 pub mod train;
 
 pub use data::{Dataset, GenerateConfig, SourceForm};
-pub use model::{HybridModel, LossReport};
-pub use train::{adam, load_state, save_state, train, TrainConfig, TrainStep};
+pub use model::{scope_kinks, HybridModel, LossReport, NET, SCHEME};
+pub use train::{adam, load_state, save_state, train, TrainConfig, TrainRun, TrainStep};

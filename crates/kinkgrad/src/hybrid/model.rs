@@ -2,8 +2,11 @@
 //! the cost `J(W)` and its gradient through every time step.
 
 use super::data::{true_source, Dataset, SourceForm};
+use crate::cancel;
+use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
+use crate::kink::KinkLog;
 use crate::nn::{Init, Sequential};
 use crate::pde::checkpoint::{self, Schedule, Stepper};
 use crate::pde::gradient::{GradientRequest, Wanted, Workspace};
@@ -25,18 +28,54 @@ pub struct HybridModel {
 }
 
 /// `J`, its gradient and what the evaluation met.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct LossReport {
     /// `J(W)`, the mean over the samples.
     pub loss: f64,
     /// `dJ/dW`, one vector per parameter tensor (empty when not asked for).
     pub grads: Vec<Vec<f64>>,
-    /// Kinks hit by the network (relu inputs exactly 0) in the gradient evaluation.
-    pub net_kinks: usize,
-    /// Kinks hit by the scheme (upwind switches, limiter arguments on switching surfaces).
-    pub scheme_kinks: usize,
+    /// What `dJ/dW` is: its kind, mode and representation, and the kinks it met under the scopes
+    /// [`NET`] (the network's relu inputs exactly 0, per op) and [`SCHEME`] (upwind switches and
+    /// limiter arguments on switching surfaces, under the scheme's op name).
+    pub certificate: Certificate,
     /// Largest memory held by stored states in one sample's checkpointed sweep.
     pub peak_bytes: usize,
+}
+
+/// Scope of the network's kinks in a hybrid certificate.
+pub const NET: &str = "net";
+/// Scope of the scheme's kinks in a hybrid certificate.
+pub const SCHEME: &str = "scheme";
+
+/// The kinks of `log` under `scope` (summed over its ops).
+pub fn scope_kinks(log: &KinkLog, scope: &str) -> usize {
+    log.sites().iter().filter(|s| s.scope == scope).map(|s| s.count).sum()
+}
+
+/// `log` with the kinks recorded under [`SCHEME`] kept there and every other scope (the network's
+/// layers) folded into [`NET`], per op.
+pub(super) fn net_and_scheme(log: &KinkLog) -> KinkLog {
+    let mut out = KinkLog::default();
+    for s in log.sites() {
+        out.add(if s.scope == SCHEME { SCHEME } else { NET }, &s.op, s.count);
+    }
+    out
+}
+
+/// The op name the scheme's kinks are counted under (the name of the scheme's step op).
+fn scheme_op(t: &Transport) -> String {
+    format!("transport-{}", t.scheme.name())
+}
+
+impl LossReport {
+    /// Kinks hit by the network.
+    pub fn net_kinks(&self) -> usize {
+        scope_kinks(&self.certificate.kinks, NET)
+    }
+    /// Kinks hit by the scheme.
+    pub fn scheme_kinks(&self) -> usize {
+        scope_kinks(&self.certificate.kinks, SCHEME)
+    }
 }
 
 fn features_x(t: &Transport) -> (Vec<f64>, Vec<f64>) {
@@ -106,7 +145,8 @@ impl HybridModel {
             SourceForm::Alpha => Some(self.source(t, d.alpha[i], None)?),
             SourceForm::State => None,
         };
-        for _ in 0..d.steps {
+        for k in 0..d.steps {
+            cancel::check(format_args!("time step {} of {}", k + 1, d.steps))?;
             let s = match &fixed {
                 Some(s) => s.clone(),
                 None => self.source(t, d.alpha[i], Some(&u))?,
@@ -184,16 +224,25 @@ impl HybridModel {
             mode: mode.clone(),
             rep: rep.clone(),
             grads: self.net.params.iter().map(|p| vec![0.0; p.len()]).collect(),
-            net_kinks: 0,
+            net_kinks: KinkLog::default(),
+            steps: d.steps,
             error: None,
         })
     }
 
-    /// `J` over the samples `idx` and `dJ/dW`. The network runs once on all cells of all samples (one
-    /// tape, large matrix products); the time loops run per sample in parallel (alpha form) or in
-    /// lockstep with the network evaluated on the whole batch at every step (state form), checkpointed
-    /// by `schedule`. The network is differentiated in `mode` with `rep` at its kinks; the scheme's
-    /// adjoint uses `rep`'s admissible rules.
+    /// `J` over the samples `idx` and `dJ/dW`, with its certificate.
+    ///
+    /// In mode `assoc` the network runs once on all cells of all samples (one tape, large matrix
+    /// products); the time loops run per sample in parallel (alpha form) or in lockstep with the
+    /// network evaluated on the whole batch at every step (state form), checkpointed by `schedule`;
+    /// the network and the scheme's adjoint use `rep`'s rules at their kinks.
+    ///
+    /// Modes `safe` and `lex` lock the network's and the scheme's kinks together (the loops on the
+    /// network's tape): served for the alpha form with a constant velocity under the store-all
+    /// schedule. Elsewhere they are refused with [`Error::Unsupported`] naming what is missing (the
+    /// state form and Burgers' equation have no time loop that locks the scheme's kinks jointly with
+    /// the network's; the locked loop keeps one byte per face, step and sample and follows no
+    /// recompute schedule), never served by locking the network alone.
     pub fn loss_and_gradient(
         &self,
         d: &Dataset,
@@ -209,15 +258,41 @@ impl HybridModel {
             return Err(Error::invalid("checkpoint schedule", "revolve needs at least one snapshot"));
         }
         let t = d.transport()?;
+        if mode.locks() {
+            self.check_locked_path(d, &t, mode, schedule)?;
+            return self.gradient_alpha_locked(d, &t, idx, mode, rep);
+        }
         match self.form {
-            // modes that lock pieces: the network and the loops on one tape, so that the scheme's kinks
-            // are locked too (constant velocity; Burgers keeps the fast path, locking the network only)
-            SourceForm::Alpha if !matches!(mode, Mode::Assoc) && d.velocity_arg(&t).len() == 1 => {
-                self.gradient_alpha_locked(d, &t, idx, mode, rep)
-            }
             SourceForm::Alpha => self.gradient_alpha(d, &t, idx, mode, rep, schedule),
             SourceForm::State => self.gradient_state(d, &t, idx, mode, rep, schedule),
         }
+    }
+
+    /// Refuse a locking mode where no path locks the scheme's kinks together with the network's.
+    fn check_locked_path(&self, d: &Dataset, t: &Transport, mode: &Mode, schedule: &Schedule) -> Result<()> {
+        let m = mode.name();
+        if self.form == SourceForm::State {
+            return Err(Error::unsupported(
+                format!("mode {m} for the state-form source"),
+                "no time loop locks the scheme's kinks together with the network's at every step (the \
+                 locked loop serves the alpha form with a constant velocity); mode assoc serves this form",
+            ));
+        }
+        if d.velocity_arg(t).len() != 1 {
+            return Err(Error::unsupported(
+                format!("mode {m} with scheme {}", t.scheme.name()),
+                "no time loop locks the kinks of a state-dependent or per-face velocity together with the \
+                 network's; mode assoc serves this scheme",
+            ));
+        }
+        if *schedule != Schedule::StoreAll {
+            return Err(Error::unsupported(
+                format!("mode {m} with checkpoint schedule {schedule}"),
+                "the locked time loop keeps one byte per face, step and sample and follows no recompute \
+                 schedule; use the store-all schedule (all)",
+            ));
+        }
+        Ok(())
     }
 
     /// Features of a batch of samples, stacked: `[len(idx) * N, 4 or 5]`.
@@ -275,7 +350,7 @@ impl HybridModel {
             }
             let sur = s.mul(tape.constant(Tensor::from_parts(vec![c.len() * n, 1], ds)))?.sum();
             let g = tape.gradient(sur, &params, mode)?;
-            out.net_kinks = g.certificate.kinks.total();
+            out.net_kinks = net_and_scheme(&g.certificate.kinks);
             out.grads = g.values;
             Ok(out)
         };
@@ -289,11 +364,15 @@ impl HybridModel {
                 acc.iter_mut().zip(g.data()).for_each(|(a, b)| *a += b);
             }
         }
+        let mut kinks = KinkLog::default();
+        for c in &chunks {
+            kinks.merge(&c.net_kinks);
+            kinks.add(SCHEME, &scheme_op(t), c.scheme_kinks);
+        }
         Ok(LossReport {
             loss: chunks.iter().flat_map(|c| c.losses.iter()).sum::<f64>() / m,
             grads,
-            net_kinks: chunks.iter().map(|c| c.net_kinks).sum(),
-            scheme_kinks: chunks.iter().map(|c| c.scheme_kinks).sum(),
+            certificate: Certificate::for_kinks(mode.name(), rep.name.clone(), kinks),
             peak_bytes: chunks.iter().map(|c| c.peak_bytes).max().unwrap_or(0),
         })
     }
@@ -320,11 +399,12 @@ impl HybridModel {
         if let Some(e) = st.error {
             return Err(e);
         }
+        let mut kinks = st.net_kinks;
+        kinks.add(SCHEME, &scheme_op(t), st.steppers.iter().map(|s| s.kinks).sum());
         Ok(LossReport {
             loss,
             grads: st.grads,
-            net_kinks: st.net_kinks,
-            scheme_kinks: st.steppers.iter().map(|s| s.kinks).sum(),
+            certificate: Certificate::for_kinks(mode.name(), rep.name.clone(), kinks),
             peak_bytes: stats.peak_bytes,
         })
     }
@@ -358,7 +438,7 @@ impl HybridModel {
 struct ChunkGradient {
     losses: Vec<f64>,
     grads: Vec<Tensor<f64>>,
-    net_kinks: usize,
+    net_kinks: KinkLog,
     scheme_kinks: usize,
     peak_bytes: usize,
 }
@@ -434,7 +514,12 @@ struct ClosureStepper<'m> {
     mode: Mode,
     rep: Representation,
     grads: Vec<Vec<f64>>,
-    net_kinks: usize,
+    /// The network's kinks over every step's source adjoint (scope [`NET`]).
+    net_kinks: KinkLog,
+    /// Time steps of the loop (for the cancellation message).
+    steps: usize,
+    /// The first error of a step (the [`Stepper`] trait returns states, not results); once set, the
+    /// remaining steps do no work.
     error: Option<Error>,
 }
 
@@ -460,7 +545,7 @@ impl ClosureStepper<'_> {
         let mut wrt = vec![uv];
         wrt.extend(params);
         let gr = tape.gradient(sur, &wrt, &self.mode)?;
-        self.net_kinks += gr.certificate.kinks.total();
+        self.net_kinks.merge(&net_and_scheme(&gr.certificate.kinks));
         let mut it = gr.values.into_iter();
         let gu = it.next().map(|t| t.into_vec()).unwrap_or_default();
         for (acc, gp) in self.grads.iter_mut().zip(it) {
@@ -474,6 +559,14 @@ impl Stepper for ClosureStepper<'_> {
     type State = Vec<f64>;
     type Adjoint = Vec<f64>;
     fn step(&mut self, k: usize, u: &Vec<f64>) -> Vec<f64> {
+        if self.error.is_none() {
+            if let Err(e) = cancel::check(format_args!("time step {} of {}", k + 1, self.steps)) {
+                self.error = Some(e);
+            }
+        }
+        if self.error.is_some() {
+            return u.clone();
+        }
         let n = self.n;
         let mut out = vec![0.0; u.len()];
         self.steppers
@@ -488,6 +581,14 @@ impl Stepper for ClosureStepper<'_> {
         out
     }
     fn step_adjoint(&mut self, k: usize, u: &Vec<f64>, g: Vec<f64>) -> Vec<f64> {
+        if self.error.is_none() {
+            if let Err(e) = cancel::check(format_args!("adjoint of time step {} of {}", k + 1, self.steps)) {
+                self.error = Some(e);
+            }
+        }
+        if self.error.is_some() {
+            return g;
+        }
         let n = self.n;
         let mut lam = vec![0.0; u.len()];
         self.steppers

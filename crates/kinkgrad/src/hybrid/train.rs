@@ -1,9 +1,13 @@
 //! Training a hybrid model with Adam; progress goes to a callback (the library prints nothing).
+//! Every iteration's gradient comes with its certificate; the run's certificate sums them
+//! ([`Certificate::merge`]). The loop polls [`crate::cancel`] before every iteration.
 
 use super::data::Dataset;
-use super::model::HybridModel;
+use super::model::{scope_kinks, HybridModel, NET, SCHEME};
+use crate::cancel;
+use crate::certificate::Certificate;
 use crate::engine::Mode;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::nn::{Optimizer, OptimizerKind};
 use crate::pde::checkpoint::Schedule;
 use crate::repr::Representation;
@@ -21,7 +25,8 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Evaluate the test loss every this many iterations (and at the end).
     pub eval_every: usize,
-    /// Gradient mode for the network.
+    /// Gradient mode (`assoc`, or `safe` where the scheme's kinks can be locked with the network's:
+    /// see [`HybridModel::loss_and_gradient`]).
     pub mode: Mode,
     /// Representation at kinks.
     pub rep: Representation,
@@ -38,7 +43,7 @@ impl Default for TrainConfig {
             lr: 1e-2,
             batch: 0,
             eval_every: 50,
-            mode: Mode::Assoc,
+            mode: Mode::default(),
             rep: Representation::default(),
             schedule: Schedule::StoreAll,
             seed: 0,
@@ -55,16 +60,38 @@ pub struct TrainStep {
     pub train_loss: f64,
     /// Test loss, on evaluation iterations.
     pub test_loss: Option<f64>,
-    /// Network kinks in this iteration's gradient.
-    pub net_kinks: usize,
-    /// Scheme kinks in this iteration's gradient.
-    pub scheme_kinks: usize,
+    /// The certificate of this iteration's gradient (network kinks under `net`, scheme kinks
+    /// under `scheme`).
+    pub certificate: Certificate,
     /// Peak bytes of stored states (one sample).
     pub peak_bytes: usize,
 }
 
+impl TrainStep {
+    /// Network kinks in this iteration's gradient.
+    pub fn net_kinks(&self) -> usize {
+        scope_kinks(&self.certificate.kinks, NET)
+    }
+    /// Scheme kinks in this iteration's gradient.
+    pub fn scheme_kinks(&self) -> usize {
+        scope_kinks(&self.certificate.kinks, SCHEME)
+    }
+}
+
+/// What a training run did: every iteration, and the certificate of the run (the sum of the
+/// iterations' certificates: gradients taken, kinks hit, ties locked and left unresolved).
+#[derive(Clone, Debug)]
+pub struct TrainRun {
+    /// One entry per iteration of this run.
+    pub steps: Vec<TrainStep>,
+    /// The certificates of the iterations, merged.
+    pub certificate: Certificate,
+}
+
 /// Train `model` on the training split of `d` with Adam, starting from `opt` (fresh or resumed) at
-/// iteration `start`; `progress` sees every iteration.
+/// iteration `start`; `progress` sees every iteration. Mode `lex` is refused (one tangent direction
+/// per weight); a cancellation ([`crate::cancel`]) stops the run before the next iteration with
+/// [`Error::Cancelled`].
 pub fn train(
     model: &mut HybridModel,
     opt: &mut Optimizer,
@@ -72,8 +99,15 @@ pub fn train(
     cfg: &TrainConfig,
     start: usize,
     progress: &mut dyn FnMut(&TrainStep),
-) -> Result<Vec<TrainStep>> {
+) -> Result<TrainRun> {
+    if let Mode::Lex(_) = cfg.mode {
+        return Err(Error::unsupported(
+            "training in mode lex",
+            "lex takes one tangent direction per weight; training takes assoc or safe",
+        ));
+    }
     let mut history = Vec::new();
+    let mut certificate = Certificate::run(cfg.mode.name(), cfg.rep.name.clone());
     let train_idx = d.train_indices();
     let test_idx = d.test_indices();
     let mut rng = Rng::new(cfg.seed ^ start as u64);
@@ -81,6 +115,7 @@ pub fn train(
     let batch = if cfg.batch == 0 { train_idx.len() } else { cfg.batch.min(train_idx.len()) };
     let mut cursor = order.len();
     for it in start + 1..=cfg.iterations {
+        cancel::check(format_args!("iteration {it} of {}", cfg.iterations))?;
         if cursor + batch > order.len() {
             rng.shuffle(&mut order);
             cursor = 0;
@@ -100,18 +135,18 @@ pub fn train(
         } else {
             None
         };
+        certificate.merge(&r.certificate);
         let step = TrainStep {
             iteration: it,
             train_loss: r.loss,
             test_loss,
-            net_kinks: r.net_kinks,
-            scheme_kinks: r.scheme_kinks,
+            certificate: r.certificate,
             peak_bytes: r.peak_bytes,
         };
         progress(&step);
         history.push(step);
     }
-    Ok(history)
+    Ok(TrainRun { steps: history, certificate })
 }
 
 /// A fresh Adam optimiser for the model.

@@ -32,4 +32,4 @@ pub mod train;
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
 pub use optim::{Optimizer, OptimizerKind};
-pub use train::{kinks_per_layer, load_split, BatchInfo, EpochReport, Trainer};
+pub use train::{kinks_per_layer, load_split, BatchInfo, EpochReport, StepReport, Trainer};

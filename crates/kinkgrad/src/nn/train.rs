@@ -1,6 +1,10 @@
 //! Mini-batch training of a [`Sequential`] classifier, generic over the precision `T` and the
-//! gradient [`Mode`], with the kink log aggregated per layer per epoch, and checkpoints (weights,
-//! optimiser state, epoch, RNG) saved atomically as safetensors so that a run can resume.
+//! gradient [`Mode`], with the certificate of every step (its kink log per layer) summed over each
+//! epoch ([`Certificate::merge`]), and checkpoints (weights, optimiser state, epoch, RNG) saved
+//! atomically as safetensors so that a run can resume.
+//!
+//! Cancellation: [`Trainer::train_epoch`] polls [`crate::cancel`] before every batch and stops with
+//! [`Error::Cancelled`] naming the epoch and batch.
 //!
 //! Determinism: the initial weights, the shuffles and `safe` mode's probe directions all come from
 //! seeded generators, and every kernel is deterministic, so the same seed gives the same numbers.
@@ -8,6 +12,8 @@
 use super::layer::Sequential;
 use super::loss::{correct, cross_entropy};
 use super::optim::{Optimizer, OptimizerKind};
+use crate::cancel;
+use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::io::mnist::{find_mnist_files, load_mnist, Mnist};
@@ -66,10 +72,22 @@ pub struct EpochReport {
     pub loss: f64,
     /// Training accuracy measured on the fly (weights changing during the epoch).
     pub train_accuracy: f64,
-    /// Kinks hit by the training forward passes, per layer (scope) and op.
-    pub kinks: KinkLog,
+    /// The epoch's gradients summed ([`Certificate::merge`]): gradients taken, kinks hit per layer
+    /// (scope) and op, ties locked and left unresolved.
+    pub certificate: Certificate,
     /// Wall-clock seconds of the epoch (training only).
     pub seconds: f64,
+}
+
+/// What one gradient step did.
+#[derive(Clone, Debug)]
+pub struct StepReport {
+    /// The batch's mean cross-entropy before the update.
+    pub loss: f64,
+    /// Correct predictions in the batch before the update.
+    pub correct: usize,
+    /// The certificate of the step's gradient (kinks per layer and op).
+    pub certificate: Certificate,
 }
 
 /// A training run: the model, the optimiser, the shuffling generator and the gradient mode.
@@ -130,7 +148,10 @@ impl<T: Real> Trainer<T> {
             return Err(Error::invalid("lr", format!("{lr}: must be a positive number")));
         }
         if let Mode::Lex(_) = mode {
-            return Err(Error::invalid("mode", "training supports assoc and safe"));
+            return Err(Error::unsupported(
+                "training in mode lex",
+                "lex takes one tangent direction per weight; training takes assoc or safe",
+            ));
         }
         let sizes: Vec<usize> = model.params.iter().map(|p| p.len()).collect();
         Ok(Self {
@@ -144,15 +165,15 @@ impl<T: Real> Trainer<T> {
         })
     }
 
-    /// One gradient step on the examples `idx`: returns (loss, correct predictions, kinks).
-    pub fn step(&mut self, data: &Mnist, idx: &[usize]) -> Result<(f64, usize, KinkLog)> {
+    /// One gradient step on the examples `idx`: the loss and correct predictions before the update,
+    /// and the gradient's certificate.
+    pub fn step(&mut self, data: &Mnist, idx: &[usize]) -> Result<StepReport> {
         let tape = Tape::<T>::with_representation(self.representation.clone());
         let x = tape.constant(batch_inputs(data, idx, self.model.takes_images())?);
         let params = self.model.param_vars(&tape);
         let logits = self.model.forward(x, &params)?;
         let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
         let loss = cross_entropy(logits, &labels)?;
-        let kinks = tape.kink_log();
         let ok = correct(&logits.value(), &labels);
         let l = loss.item()?;
         let mode = match &self.mode {
@@ -164,7 +185,7 @@ impl<T: Real> Trainer<T> {
         };
         let g = tape.gradient(loss, &params, &mode)?;
         self.opt.update(&mut self.model.params, &g.values)?;
-        Ok((l, ok, kinks))
+        Ok(StepReport { loss: l, correct: ok, certificate: g.certificate })
     }
 
     /// One epoch over `data` in shuffled mini-batches; `progress` is called after every batch.
@@ -174,18 +195,19 @@ impl<T: Real> Trainer<T> {
         self.rng.shuffle(&mut order);
         let batches = data.n.div_ceil(self.batch);
         let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
-        let mut kinks = KinkLog::default();
+        let mut certificate = Certificate::run(self.mode.name(), self.representation.name.clone());
         for (b, idx) in order.chunks(self.batch).enumerate() {
-            let (l, ok, k) = self.step(data, idx)?;
-            loss_sum += l;
-            right += ok;
+            cancel::check(format_args!("epoch {}, batch {} of {batches}", self.epoch + 1, b + 1))?;
+            let r = self.step(data, idx)?;
+            loss_sum += r.loss;
+            right += r.correct;
             seen += idx.len();
-            kinks.merge(&k);
+            certificate.merge(&r.certificate);
             progress(&BatchInfo {
                 epoch: self.epoch + 1,
                 batch: b + 1,
                 batches,
-                loss: l,
+                loss: r.loss,
                 accuracy: right as f64 / seen as f64,
             });
         }
@@ -194,7 +216,7 @@ impl<T: Real> Trainer<T> {
             epoch: self.epoch,
             loss: loss_sum / batches.max(1) as f64,
             train_accuracy: right as f64 / seen.max(1) as f64,
-            kinks,
+            certificate,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
