@@ -31,6 +31,8 @@ pub fn all() -> Vec<Box<dyn Piecewise>> {
         Box::new(MaxMin2 { min: false, rule: None }),
         Box::new(MaxMin2 { min: true, rule: None }),
         Box::new(Minmod),
+        Box::new(crate::pde::limiter::Superbee),
+        Box::new(crate::pde::limiter::Mc),
     ]
 }
 
