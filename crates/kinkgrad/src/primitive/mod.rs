@@ -23,6 +23,7 @@ pub mod minmod;
 pub mod pool;
 pub mod registry;
 pub mod relu;
+pub mod softshrink;
 pub mod sort;
 pub mod window;
 

@@ -33,6 +33,7 @@ pub fn all() -> Vec<Box<dyn Piecewise>> {
         Box::new(Minmod),
         Box::new(crate::pde::limiter::Superbee),
         Box::new(crate::pde::limiter::Mc),
+        Box::new(super::softshrink::Softshrink(1.0)),
     ]
 }
 
