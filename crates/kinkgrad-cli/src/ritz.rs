@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<Value, String> {
         lr: args.lr,
         points: args.points,
         seed: args.seed,
+        ..RitzConfig::default()
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(

@@ -112,3 +112,23 @@ fn options_of_other_modes_are_refused() {
     err(&["grad", "relu(x)", "--at", "x=0", "--mode", "assoc", "--seed", "5"], "seed");
     err(&["grad", "relu(x)", "--at", "x=0", "--mode", "safe", "--directions", "1"], "directions");
 }
+
+/// Issue 15: max of ten copies of x at x = 1 is x, derivative 1. The tie survives every direction
+/// (the copies move together), and `safe` and `lex` give the whole weight to the first copy: exactly
+/// 1 under every tie rule (the even split 10 * 0.1 would print 0.9999999999999999), in the human
+/// output too; the surviving tie is counted.
+#[test]
+fn max_of_ten_copies_is_exactly_one_under_every_tie_rule() {
+    let e = "max(x, x, x, x, x, x, x, x, x, x)";
+    for ties in ["first", "last", "mean", "minnorm"] {
+        for mode in ["safe", "lex"] {
+            let j = json(&["grad", e, "--at", "x=1", "--mode", mode, "--max-ties", ties, "--json"]);
+            assert_eq!(j["gradient"]["x"], 1.0, "{mode} --max-ties {ties}");
+            assert_eq!(j["certificate"]["unresolved"], 1, "{mode} --max-ties {ties}");
+            let (code, out, err) = run(&["grad", e, "--at", "x=1", "--mode", mode, "--max-ties", ties]);
+            assert_eq!(code, 0, "{err}");
+            let line = out.lines().find(|l| l.starts_with("d/dx")).expect("a d/dx line");
+            assert_eq!(line.split_whitespace().nth(1), Some("1"), "{mode} --max-ties {ties}:\n{out}");
+        }
+    }
+}

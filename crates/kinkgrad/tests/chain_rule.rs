@@ -141,7 +141,7 @@ fn gradient_of_gradient_tanh() {
         let w = tape.var(Tensor::scalar(w0));
         let x = tape.var(Tensor::scalar(x0));
         let y = w.mul(x).unwrap().tanh();
-        let gx = tape.grad_vars(y, &[x]).unwrap()[0];
+        let gx = tape.grad_vars(y, &[x], &Mode::Assoc).unwrap().vars[0];
         let (t, s) = ((w0 * x0).tanh(), 1.0 - (w0 * x0).tanh().powi(2));
         assert!((gx.item().unwrap() - w0 * s).abs() < 1e-14);
         let z = gx.square();
@@ -222,7 +222,7 @@ fn penalty_tape(act: Act, rep: &Representation, x: &[f64], p: &[f64]) -> (f64, V
         Act::ReluPool => pre.relu().max_pool1d(2, 2).unwrap(),
     };
     let u = a.matmul(w2).unwrap();
-    let gx = tape.grad_vars(u.sum(), &[xv]).unwrap()[0];
+    let gx = tape.grad_vars(u.sum(), &[xv], &Mode::Assoc).unwrap().vars[0];
     let loss = gx.square().sum().add(u.mean()).unwrap();
     let g = tape.gradient(loss, &[w1, b1, w2], &Mode::Assoc).unwrap();
     (loss.item().unwrap(), g.values.iter().flat_map(|v| v.to_f64_vec()).collect())

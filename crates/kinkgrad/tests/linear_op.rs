@@ -71,7 +71,7 @@ fn gradients_of_gradients_agree() {
         let w = tape.var(Tensor::new(vec![2, 2], data(4, 1.7)).unwrap());
         let b = tape.var(Tensor::vector(data(2, 0.4)));
         let y = if fused { x.linear(w, b).unwrap() } else { x.matmul_t(w, false, true).unwrap().add(b).unwrap() };
-        let gw = tape.grad_vars(y.square().sum(), &[w]).unwrap()[0];
+        let gw = tape.grad_vars(y.square().sum(), &[w], &Mode::Assoc).unwrap().vars[0];
         let gx = tape.gradient(gw.square().sum(), &[x], &Mode::Assoc).unwrap();
         out.push(gx.values[0].to_f64_vec());
     }

@@ -164,7 +164,7 @@ fn loop_op_hessian_vector_product() {
     let sv = tape.var(Tensor::vector(s.clone()));
     let u = t.time_loop_var(sv, &u0, a, steps).unwrap();
     let j = u.sub(tape.constant(Tensor::vector(target.clone()))).unwrap().square().sum().scale(t.grid.dx());
-    let g = tape.grad_vars(j, &[sv]).unwrap()[0];
+    let g = tape.grad_vars(j, &[sv], &Mode::Assoc).unwrap().vars[0];
     let gv = g.mul(tape.constant(Tensor::vector(v.clone()))).unwrap().sum();
     let hv = tape.gradient(gv, &[sv], &Mode::Assoc).unwrap().values[0].to_f64_vec();
     let grad = |x: &[f64]| loop_grad(&t, a, steps, &u0, x, &target, &Mode::Assoc, Representation::default()).1;

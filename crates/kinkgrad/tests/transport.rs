@@ -661,7 +661,7 @@ fn hessian_vector_product_through_recorded_adjoint() {
         u = p.t.step_var(u, Some(a), Some(s)).unwrap();
     }
     let j = u.sub(tape.constant(Tensor::vector(p.target.clone()))).unwrap().square().sum().scale(p.t.grid.dx());
-    let gv = tape.grad_vars(j, &[u0]).unwrap();
+    let gv = tape.grad_vars(j, &[u0], &Mode::Assoc).unwrap().vars;
     let gdotv = gv[0].mul(tape.constant(Tensor::vector(v.clone()))).unwrap().sum();
     let hv = tape.gradient(gdotv, &[u0], &Mode::Assoc).unwrap().values[0].to_f64_vec();
     let h = 1e-6;

@@ -16,10 +16,21 @@
 //! the point `x + εd` lies inside one piece for small `ε > 0`, so the result is the gradient of a
 //! smooth piece active on an open set touching `x`: a Clarke element, and the derivative itself where
 //! f is differentiable. A tie surviving every direction drawn (its pieces agree along all of them) is
-//! counted in the certificate, never hidden.
+//! counted in the certificate, never hidden, and gives its whole weight to its first tied piece: the
+//! tied pieces give the same derivative along every direction drawn, so the result is exact in bits,
+//! independent of the representation, and the chosen piece is active at the point.
+//!
+//! Locking for a recorded derivative (`grad_vars` in `safe`/`lex`, see [`crate::engine`]) continues
+//! the lexicographic order past the directions of the differentiated variables: ties those leave
+//! are narrowed along probe directions over every variable the kinked ops depend on
+//! ([`lock_joint`]), so that the pieces the recorded pass holds also serve its derivatives with
+//! respect to the other variables.
+
+mod lock;
+
+pub(crate) use lock::{lock_along, lock_joint, lock_safe};
 
 use crate::reverse::{JvpCx, Tape, Var};
-use crate::rng::Rng;
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 
@@ -128,71 +139,12 @@ pub(crate) fn tangent_pass<T: Real>(
     tan
 }
 
-fn unresolved_in<T: Real>(tape: &Tape<T>, todo: &[bool]) -> usize {
-    let nodes = tape.nodes.borrow();
-    todo.iter().enumerate().filter(|(_, &t)| t).filter_map(|(i, _)| nodes[i].op.as_ref()).map(|o| o.unresolved()).sum()
-}
-
-/// Branch locking for `safe` mode. Returns (ties surviving every direction, directions drawn).
-pub(crate) fn lock_safe<T: Real>(
-    tape: &Tape<T>,
-    wrt: &[Var<'_, T>],
-    relevant: &[bool],
-    seed: u64,
-    max_dirs: usize,
-) -> (usize, usize) {
-    // ancestors (inclusive) of the relevant ops that hit kinks
-    let mut todo = vec![false; relevant.len()];
-    {
-        let nodes = tape.nodes.borrow();
-        for i in (0..relevant.len()).rev() {
-            if relevant[i] && nodes[i].op.as_ref().is_some_and(|o| o.kinks() > 0) {
-                todo[i] = true;
-            }
-            if todo[i] {
-                for &j in &nodes[i].inputs {
-                    if relevant[j] {
-                        todo[j] = true;
-                    }
-                }
-            }
-        }
-    }
-    let mut k = 1;
-    loop {
-        let mut rng = Rng::new(seed);
-        let seeds: Vec<(usize, Tensor<T>)> = wrt
-            .iter()
-            .filter(|w| w.id < todo.len() && todo[w.id])
-            .map(|w| {
-                let s = w.shape();
-                let n: usize = s.iter().product();
-                // drawn straight into the tensor's precision (same values as through f64 and from_f64)
-                let data: Vec<T> = (0..k * n).map(|_| T::from_f64(rng.range(-1.0, 1.0))).collect();
-                (w.id, crate::reverse::var::ok(Tensor::new(crate::reverse::ops::tangent::tshape(k, &s), data)))
-            })
-            .collect();
-        tangent_pass(tape, &todo, seeds, k);
-        let unresolved = unresolved_in(tape, &todo);
-        if unresolved == 0 || k >= max_dirs {
-            return (unresolved, k);
-        }
-        k += 1;
-    }
-}
-
-/// The LD-derivative `f'(x; M)` of the scalar `y` and the number of ties that survived.
-pub(crate) fn ld_derivative<T: Real>(
-    tape: &Tape<T>,
-    y: Var<'_, T>,
-    wrt: &[Var<'_, T>],
-    relevant: &[bool],
-    m: &Directions,
-) -> (Vec<f64>, usize) {
+/// The columns of `M` as tangent seeds of `wrt` (`[k, ...shape]` each, rows of `M` in the order of
+/// `wrt`'s elements).
+pub(crate) fn m_seeds<T: Real>(wrt: &[Var<'_, T>], m: &Directions) -> Vec<(usize, Tensor<T>)> {
     let k = m.cols;
     let mut off = 0;
-    let seeds: Vec<(usize, Tensor<T>)> = wrt
-        .iter()
+    wrt.iter()
         .map(|w| {
             let s = w.shape();
             let n: usize = s.iter().product();
@@ -205,14 +157,21 @@ pub(crate) fn ld_derivative<T: Real>(
             off += n;
             (w.id, crate::reverse::var::ok(Tensor::from_f64(crate::reverse::ops::tangent::tshape(k, &s), &data)))
         })
-        .collect();
-    let seeded: Vec<usize> = seeds.iter().map(|s| s.0).collect();
-    let tan = tangent_pass(tape, relevant, seeds, k);
-    let unresolved = unresolved_in(tape, relevant);
-    let ld = match &tan[y.id] {
+        .collect()
+}
+
+/// The LD-derivative `f'(x; M)` of the scalar `y` (one entry per column of `M`). The ops' surviving
+/// ties are left for the caller to read ([`crate::reverse::Op::unresolved`]).
+pub(crate) fn ld_derivative<T: Real>(
+    tape: &Tape<T>,
+    y: Var<'_, T>,
+    wrt: &[Var<'_, T>],
+    relevant: &[bool],
+    m: &Directions,
+) -> Vec<f64> {
+    let tan = tangent_pass(tape, relevant, m_seeds(wrt, m), m.cols);
+    match &tan[y.id] {
         Some(t) => t.to_f64_vec(),
-        None if seeded.contains(&y.id) => vec![0.0; k],
-        None => vec![0.0; k],
-    };
-    (ld, unresolved)
+        None => vec![0.0; m.cols],
+    }
 }

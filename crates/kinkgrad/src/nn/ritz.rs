@@ -67,11 +67,24 @@ pub struct RitzConfig {
     pub points: usize,
     /// Seed of the initial weights.
     pub seed: u64,
+    /// The mode of every derivative of a step: the recorded `u'` in `x` (quadrature energy, and the
+    /// stiffness term of the exact one) and the weight gradient. `assoc` by default (the frameworks'
+    /// recipe, which the comparison of the two methods reproduces).
+    pub mode: Mode,
 }
 
 impl Default for RitzConfig {
     fn default() -> Self {
-        Self { method: RitzMethod::Exact, width: 32, depth: 1, steps: 3000, lr: 1e-2, points: 1000, seed: 0 }
+        Self {
+            method: RitzMethod::Exact,
+            width: 32,
+            depth: 1,
+            steps: 3000,
+            lr: 1e-2,
+            points: 1000,
+            seed: 0,
+            mode: Mode::Assoc,
+        }
     }
 }
 
@@ -113,23 +126,30 @@ pub fn trial<'t>(
     }
 }
 
-/// `u'(x)` at the points `x` (`[n, 1]`, a variable of the tape) by reverse mode in `x`, recorded
-/// on the tape so that it can be differentiated with respect to the weights.
-pub fn trial_derivative<'t>(u: Var<'t, f64>, x: Var<'t, f64>) -> Result<Var<'t, f64>> {
-    Ok(x.tape().grad_vars(u.sum(), &[x])?[0])
+/// `u'(x)` at the points `x` (`[n, 1]`, a variable of the tape) by reverse mode in `x` in `mode`,
+/// recorded on the tape so that it can be differentiated with respect to the weights (a derivative
+/// taken through it inherits its kinks in its certificate).
+pub fn trial_derivative<'t>(u: Var<'t, f64>, x: Var<'t, f64>, mode: &Mode) -> Result<Var<'t, f64>> {
+    Ok(x.tape().grad_vars(u.sum(), &[x], mode)?.vars[0])
 }
 
 fn source<'t>(x: Var<'t, f64>) -> Var<'t, f64> {
     x.scale(PI).sin().scale(PI * PI)
 }
 
-/// The quadrature energy `(1/M) sum_j (u'(x_j)^2 / 2 - f(x_j) u(x_j))`, `x_j = (j + 1/2) / M`.
-pub fn energy_quadrature<'t>(model: &Sequential<f64>, p: &[Var<'t, f64>], points: usize) -> Result<Var<'t, f64>> {
+/// The quadrature energy `(1/M) sum_j (u'(x_j)^2 / 2 - f(x_j) u(x_j))`, `x_j = (j + 1/2) / M`, with
+/// `u'` recorded in `mode`.
+pub fn energy_quadrature<'t>(
+    model: &Sequential<f64>,
+    p: &[Var<'t, f64>],
+    points: usize,
+    mode: &Mode,
+) -> Result<Var<'t, f64>> {
     let tape = p[0].tape();
     let xs: Vec<f64> = (0..points).map(|j| (j as f64 + 0.5) / points as f64).collect();
     let x = tape.var(Tensor::from_f64(vec![points, 1], &xs)?);
     let u = trial(model, p, x, RitzMethod::Quadrature)?;
-    let du = trial_derivative(u, x)?;
+    let du = trial_derivative(u, x, mode)?;
     let f = tape.constant(Tensor::from_f64(
         vec![points, 1],
         &xs.iter().map(|&x| PI * PI * (PI * x).sin()).collect::<Vec<_>>(),
@@ -152,9 +172,9 @@ pub fn breakpoints<'t>(p: &[Var<'t, f64>]) -> Result<Var<'t, f64>> {
     Ok(p[1].div(w)?.neg())
 }
 
-/// The exact energy of a shallow net: sorted breakpoints, `u'^2` exactly and `f u` by Gauss
-/// quadrature on each interval.
-pub fn energy_exact<'t>(model: &Sequential<f64>, p: &[Var<'t, f64>]) -> Result<Var<'t, f64>> {
+/// The exact energy of a shallow net: sorted breakpoints, `u'^2` exactly (`u'` recorded in `mode`)
+/// and `f u` by Gauss quadrature on each interval.
+pub fn energy_exact<'t>(model: &Sequential<f64>, p: &[Var<'t, f64>], mode: &Mode) -> Result<Var<'t, f64>> {
     if p.len() != 4 {
         return Err(Error::invalid("exact method", "needs a shallow network (one hidden layer)"));
     }
@@ -171,7 +191,7 @@ pub fn energy_exact<'t>(model: &Sequential<f64>, p: &[Var<'t, f64>]) -> Result<V
     let len = r.sub(l)?;
     // u'^2 / 2 integrated exactly: constant on each interval, its value at the midpoint
     let mid = l.add(r)?.scale(0.5);
-    let du = trial_derivative(trial(model, p, mid, RitzMethod::Exact)?, mid)?;
+    let du = trial_derivative(trial(model, p, mid, RitzMethod::Exact)?, mid, mode)?;
     let stiff = len.mul(du.square())?.sum().scale(0.5);
     // f u by Gauss-Legendre on each interval: x = l + len (1 + xi) / 2, weight len omega / 2
     let g = GAUSS5.len();
@@ -210,8 +230,8 @@ pub fn network(cfg: &RitzConfig) -> Result<Sequential<f64>> {
 /// The energy of the configured method.
 pub fn energy<'t>(model: &Sequential<f64>, p: &[Var<'t, f64>], cfg: &RitzConfig) -> Result<Var<'t, f64>> {
     match cfg.method {
-        RitzMethod::Quadrature => energy_quadrature(model, p, cfg.points),
-        RitzMethod::Exact => energy_exact(model, p),
+        RitzMethod::Quadrature => energy_quadrature(model, p, cfg.points, &cfg.mode),
+        RitzMethod::Exact => energy_exact(model, p, &cfg.mode),
     }
 }
 
@@ -231,7 +251,8 @@ pub fn report(model: &Sequential<f64>, method: RitzMethod) -> Result<RitzReport>
     let p: Vec<_> = model.params.iter().map(|t| tape.constant(t.clone())).collect();
     let x = tape.var(Tensor::from_f64(vec![n, 1], &xs)?);
     let u = trial(model, &p, x, method)?;
-    let du = trial_derivative(u, x)?;
+    // `safe`: a grid point on a breakpoint gets a one-sided derivative, not the representation's
+    let du = trial_derivative(u, x, &Mode::safe())?;
     let (u, du) = (u.value().to_f64_vec(), du.value().to_f64_vec());
     let (mut e0, mut e1, mut n0, mut n1, mut en) = (0.0, 0.0, 0.0, 0.0, 0.0);
     for j in 0..n {
@@ -265,7 +286,7 @@ pub fn solve(cfg: &RitzConfig, progress: &mut dyn FnMut(usize, f64)) -> Result<(
         let tape = Tape::<f64>::new();
         let p = model.param_vars(&tape);
         let e = energy(&model, &p, cfg)?;
-        let g = tape.gradient(e, &p, &Mode::Assoc)?;
+        let g = tape.gradient(e, &p, &cfg.mode)?;
         progress(s + 1, e.item()?);
         opt.update(&mut model.params, &g.values)?;
     }

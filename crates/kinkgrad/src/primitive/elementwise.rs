@@ -1,5 +1,12 @@
 //! The generic op behind every [`Piecewise`] primitive: forward with kink counting, associated
 //! gradient, lexicographic selection with locking.
+//!
+//! At a kink element the partials are those of the selected piece; while several pieces stay tied
+//! they are the representation's weighted kink rule ([`Piecewise::kink_weights`]) when the op is
+//! unlocked (`assoc`), and those of the first tied piece (lowest piece index) when it is locked
+//! (`lex`, `safe`): the tied pieces agree along every direction drawn, so the first one gives the same
+//! derivative along them, exactly and independently of the representation, and it is active at the
+//! point.
 
 use super::{lex_select, sign, Piecewise, MAX_ARITY, MAX_PIECES, MAX_SWITCHES};
 use crate::error::{Error, Result};
@@ -28,15 +35,21 @@ struct PiecewiseOp<P: Piecewise> {
     kink_tied: Vec<u32>,
     /// The tied pieces after lexicographic selection (equal to `kink_tied` when unlocked).
     locked: Vec<u32>,
+    /// The pieces were selected lexicographically (a `jvp` ran since the last `unlock`): a tie left
+    /// in `locked` goes to its first piece instead of the representation's weights.
+    lexed: bool,
+    /// The locks are kept for good ([`Op::pin`]).
+    pinned: bool,
     /// Partial derivatives of each piece: `partials[p][j]`.
     partials: Vec<[f64; MAX_ARITY]>,
 }
 
 impl<P: Piecewise> PiecewiseOp<P> {
-    /// The partials at element `e`: those of its piece, or the weighted kink rule over `mask`.
+    /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
+    /// weighted kink rule over `mask`.
     fn element_partials(&self, mask: u32, out: &mut [f64; MAX_ARITY]) {
         let a = self.prim.arity();
-        if mask.count_ones() == 1 {
+        if mask.count_ones() == 1 || self.lexed {
             *out = self.partials[mask.trailing_zeros() as usize];
             return;
         }
@@ -124,9 +137,12 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             .enumerate()
             .map(|(j, t)| t.map(|t| tangent::expand(t, k, &self.arg_shapes[j], &shape)))
             .collect();
-        // lexicographic selection at the kink elements (buffers reused across elements)
+        // lexicographic selection at the kink elements (buffers reused across elements); a pinned op
+        // keeps its pieces
         let mut dirs = vec![[0.0; MAX_ARITY]; k];
-        for (q, &e) in self.kink_at.iter().enumerate() {
+        let select = if self.pinned { &[][..] } else { &self.kink_at[..] };
+        self.lexed = true;
+        for (q, &e) in select.iter().enumerate() {
             let mut x = [0.0; MAX_ARITY];
             for j in 0..a {
                 x[j] = xs[j].data()[e].to_f64();
@@ -153,10 +169,22 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         self.kink_at.len()
     }
     fn unresolved(&self) -> usize {
+        if !self.lexed {
+            return 0;
+        }
         self.locked.iter().filter(|m| m.count_ones() > 1).count()
     }
     fn unlock(&mut self) {
-        self.locked.clone_from(&self.kink_tied);
+        if !self.pinned {
+            self.locked.clone_from(&self.kink_tied);
+            self.lexed = false;
+        }
+    }
+    fn pinnable(&self) -> bool {
+        true
+    }
+    fn pin(&mut self) {
+        self.pinned = true;
     }
 }
 
@@ -332,6 +360,8 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         arg_shapes: vals.iter().map(|v| v.shape().to_vec()).collect(),
         sel,
         locked: kink_tied.clone(),
+        lexed: false,
+        pinned: false,
         kink_at,
         kink_tied,
         partials,

@@ -9,8 +9,10 @@
 //! (a stable sort), `last` reverses it, `mean`/`minnorm`/`weighted` give every output of the block
 //! `1/m` of every input of the block (the barycentre of the block's permutation matrices, the
 //! minimum-norm element of their convex hull). Lexicographic rule: tied inputs are ordered by their
-//! first tangent, then their second, and so on; a tie surviving every direction falls back to the
-//! rule. Kinks counted: tied blocks. VJP: the transposed (sparse) selection, recorded on the tape.
+//! first tangent, then their second, and so on; a group still tied after every direction keeps index
+//! order (the `first` piece: its entries agree along every direction drawn, so the result is the same
+//! along them, exact, and independent of the representation). Kinks counted: tied blocks. VJP: the
+//! transposed (sparse) selection, recorded on the tape.
 
 use super::window::{Sparse, SparseOp};
 use crate::error::{Error, Result};
@@ -41,6 +43,11 @@ struct SortOp {
     /// Per block, its groups after lexicographic refinement (in output order); one group when
     /// unlocked.
     locked: Vec<Vec<Vec<u32>>>,
+    /// The blocks were refined lexicographically (a `jvp` ran since the last `unlock`): a group still
+    /// tied keeps index order instead of the tie rule.
+    lexed: bool,
+    /// The locks are kept for good ([`Op::pin`]).
+    pinned: bool,
 }
 
 impl SortOp {
@@ -51,7 +58,8 @@ impl SortOp {
             for group in &self.locked[b] {
                 let m = group.len();
                 for i in 0..m {
-                    rows[k + i] = match self.rule {
+                    let rule = if self.lexed { &TieRule::First } else { &self.rule };
+                    rows[k + i] = match rule {
                         TieRule::First => vec![(group[i], 1.0)],
                         TieRule::Last => vec![(group[m - 1 - i], 1.0)],
                         _ => group.iter().map(|&j| (j, 1.0 / m as f64)).collect(),
@@ -76,7 +84,9 @@ impl<T: Real> Op<T> for SortOp {
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let n = self.n;
-        for (b, (_, tied)) in self.blocks.iter().enumerate() {
+        self.lexed = true;
+        let refine = if self.pinned { &[][..] } else { &self.blocks[..] };
+        for (b, (_, tied)) in refine.iter().enumerate() {
             // refine the block: order by tangent 1, then 2, ...; equal keys stay grouped
             let key = |j: u32| -> Vec<f64> { (0..cx.k).map(|c| t.data()[c * n + j as usize].to_f64()).collect() };
             let mut order = tied.clone();
@@ -101,10 +111,22 @@ impl<T: Real> Op<T> for SortOp {
         self.blocks.len()
     }
     fn unresolved(&self) -> usize {
+        if !self.lexed {
+            return 0;
+        }
         self.locked.iter().filter(|g| g.iter().any(|x| x.len() > 1)).count()
     }
     fn unlock(&mut self) {
-        self.locked = self.blocks.iter().map(|(_, t)| vec![t.clone()]).collect();
+        if !self.pinned {
+            self.locked = self.blocks.iter().map(|(_, t)| vec![t.clone()]).collect();
+            self.lexed = false;
+        }
+    }
+    fn pinnable(&self) -> bool {
+        true
+    }
+    fn pin(&mut self) {
+        self.pinned = true;
     }
 }
 
@@ -148,7 +170,7 @@ impl<'t, T: Real> Var<'t, T> {
         }
         let out: Vec<T> = perm.iter().map(|&p| d[p as usize]).collect();
         let locked = blocks.iter().map(|(_, t): &(usize, Vec<u32>)| vec![t.clone()]).collect();
-        let op = SortOp { rule, n, perm, blocks, locked };
+        let op = SortOp { rule, n, perm, blocks, locked, lexed: false, pinned: false };
         Ok(self.tape().push(Box::new(op), &[self], Tensor::new(vec![n], out)?))
     }
 }

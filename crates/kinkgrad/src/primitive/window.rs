@@ -5,7 +5,10 @@
 //! functions `x_i - x_j`. Kink: a tie for the max. Rule: a [`TieRule`] over the tied positions in
 //! window order (`first`, `last`, `mean`, `weighted`; `minnorm` is the even split, the minimum-norm
 //! point of the simplex of tied unit vectors). Lexicographic rule: among tied entries, keep those
-//! with the largest first tangent, then the largest second tangent, and so on.
+//! with the largest first tangent, then the largest second tangent, and so on; a tie that survives
+//! every direction gives the whole weight to its first tied position (lowest index in the window):
+//! the tied entries agree along every direction drawn, so the result is the same along them, exact,
+//! and independent of the representation.
 //!
 //! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
 //! sparse linear map, itself recorded as an op (so second derivatives flow through it).
@@ -155,6 +158,11 @@ struct WindowOp {
     kink_at: Vec<usize>,
     kink_tied: Vec<Vec<u32>>,
     locked: Vec<Vec<u32>>,
+    /// The ties were narrowed lexicographically (a `jvp` ran since the last `unlock`): a surviving
+    /// tie goes to its first position instead of the tie rule.
+    lexed: bool,
+    /// The locks are kept for good ([`Op::pin`]).
+    pinned: bool,
 }
 
 impl WindowOp {
@@ -167,7 +175,8 @@ impl WindowOp {
             let win = self.windows.window(w);
             if q < self.kink_at.len() && self.kink_at[q] == w {
                 let tied: Vec<usize> = self.locked[q].iter().map(|&i| i as usize).collect();
-                self.rule.weights(&tied, &mut wts);
+                let rule = if self.lexed { &TieRule::First } else { &self.rule };
+                rule.weights(&tied, &mut wts);
                 b.row(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)));
                 q += 1;
             } else {
@@ -191,7 +200,9 @@ impl<T: Real> Op<T> for WindowOp {
         let t = cx.tangents[0].expect("tangent");
         let n: usize = self.in_shape.iter().product();
         let sgn = if self.min { -1.0 } else { 1.0 };
-        for (q, &w) in self.kink_at.iter().enumerate() {
+        self.lexed = true;
+        let select = if self.pinned { &[][..] } else { &self.kink_at[..] };
+        for (q, &w) in select.iter().enumerate() {
             let win = self.windows.window(w);
             let mut tied = self.kink_tied[q].clone();
             for c in 0..cx.k {
@@ -214,10 +225,22 @@ impl<T: Real> Op<T> for WindowOp {
         self.kink_at.len()
     }
     fn unresolved(&self) -> usize {
+        if !self.lexed {
+            return 0;
+        }
         self.locked.iter().filter(|l| l.len() > 1).count()
     }
     fn unlock(&mut self) {
-        self.locked.clone_from(&self.kink_tied);
+        if !self.pinned {
+            self.locked.clone_from(&self.kink_tied);
+            self.lexed = false;
+        }
+    }
+    fn pinnable(&self) -> bool {
+        true
+    }
+    fn pin(&mut self) {
+        self.pinned = true;
     }
 }
 
@@ -271,6 +294,8 @@ pub fn reduce_windows<'t, T: Real>(
         out_shape: out_shape.clone(),
         sel,
         locked: kink_tied.clone(),
+        lexed: false,
+        pinned: false,
         kink_at,
         kink_tied,
     };

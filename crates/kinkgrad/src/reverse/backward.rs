@@ -2,10 +2,10 @@
 //! pass over the pieces the ops hold (the representation's, or the locked ones). The modes and their
 //! certificates are driven from [`crate::engine`].
 
+use super::provenance::KinkSources;
 use super::var::ok;
 use super::{OpCx, Tape, Var};
 use crate::error::{Error, Result};
-use crate::kink::KinkLog;
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 
@@ -37,29 +37,59 @@ impl<T: Real> Tape<T> {
         (0..n).map(|i| dep[i] && reach[i]).collect()
     }
 
-    /// The kinks of the relevant nodes.
-    pub(crate) fn relevant_kinks(&self, relevant: &[bool]) -> KinkLog {
+    /// `out[i]`: node `i` is relevant, hit kinks, and is not pinned (its pieces are for this pass
+    /// to choose).
+    pub(crate) fn unpinned_kinked(&self, relevant: &[bool]) -> Vec<bool> {
         let nodes = self.nodes.borrow();
-        let mut log = KinkLog::default();
-        for (i, r) in relevant.iter().enumerate() {
-            if let (true, Some(op)) = (r, &nodes[i].op) {
-                log.add(&nodes[i].scope, op.name(), op.kinks());
-            }
-        }
-        log
+        (0..relevant.len())
+            .map(|i| relevant[i] && !nodes[i].pinned && nodes[i].op.as_ref().is_some_and(|o| o.kinks() > 0))
+            .collect()
     }
 
+    /// Back to the representation's pieces on the relevant nodes that are not pinned.
     pub(crate) fn unlock(&self, relevant: &[bool]) {
         let mut nodes = self.nodes.borrow_mut();
         for (i, r) in relevant.iter().enumerate() {
+            if nodes[i].pinned {
+                continue;
+            }
             if let (true, Some(op)) = (r, nodes[i].op.as_mut()) {
                 op.unlock();
             }
         }
     }
 
-    /// Reverse sweep recording the cotangents on the tape.
-    pub(crate) fn backward<'t>(&'t self, y: Var<'t, T>, wrt: &[Var<'t, T>], relevant: &[bool]) -> Vec<Var<'t, T>> {
+    /// The first of the marked nodes whose op cannot keep its pieces ([`super::Op::pinnable`]).
+    pub(crate) fn first_unpinnable(&self, marked: &[bool]) -> Option<String> {
+        let nodes = self.nodes.borrow();
+        (0..marked.len())
+            .find(|&i| marked[i] && nodes[i].op.as_ref().is_some_and(|o| !o.pinnable()))
+            .map(|i| nodes[i].op.as_ref().map_or(String::new(), |o| o.name().to_string()))
+    }
+
+    /// Pin the pieces of the marked nodes ([`super::Op::pin`]).
+    pub(crate) fn pin(&self, marked: &[bool]) {
+        let mut nodes = self.nodes.borrow_mut();
+        for (i, &m) in marked.iter().enumerate() {
+            if m {
+                if let Some(op) = nodes[i].op.as_mut() {
+                    op.pin();
+                    nodes[i].pinned = true;
+                }
+            }
+        }
+    }
+
+    /// Reverse sweep recording the cotangents on the tape. With `tag`, every node recorded by the
+    /// VJP of a node is tagged with the kink sources it holds ([`super::provenance`]): `tag` is this
+    /// pass's account of its own kinked ops.
+    pub(crate) fn backward<'t>(
+        &'t self,
+        y: Var<'t, T>,
+        wrt: &[Var<'t, T>],
+        relevant: &[bool],
+        tag: Option<&KinkSources>,
+    ) -> Vec<Var<'t, T>> {
         let mut grads: Vec<Option<Var<'t, T>>> = vec![None; y.id + 1];
         let shape = y.shape();
         grads[y.id] = Some(self.constant(Tensor::ones(&shape)));
@@ -81,8 +111,12 @@ impl<T: Real> Tape<T> {
                 out: Var { tape: self, id: i },
                 wanted: inputs.iter().map(|&j| relevant[j]).collect(),
             };
+            let from = self.len();
             let gs = op.vjp(&cx, g);
             self.nodes.borrow_mut()[i].op = Some(op);
+            if let Some(own) = tag {
+                self.tag_recorded(i, from, own);
+            }
             for (k, gj) in gs.into_iter().enumerate() {
                 let j = inputs[k];
                 if let (true, Some(gj)) = (relevant[j], gj) {
@@ -99,16 +133,6 @@ impl<T: Real> Tape<T> {
                 None => self.constant(Tensor::zeros(&w.shape())),
             })
             .collect()
-    }
-
-    /// Gradients of the scalar `y` with respect to `wrt`, recorded on the tape so that they can be
-    /// differentiated again (gradients of gradients). Associated gradients (`assoc` mode).
-    pub fn grad_vars<'t>(&'t self, y: Var<'t, T>, wrt: &[Var<'t, T>]) -> Result<Vec<Var<'t, T>>> {
-        check_scalar(&y)?;
-        let relevant = self.relevant(y, wrt);
-        // drop the pieces a previous `safe`/`lex` gradient locked: this is the associated gradient
-        self.unlock(&relevant);
-        Ok(self.backward(y, wrt, &relevant))
     }
 }
 

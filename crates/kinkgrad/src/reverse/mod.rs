@@ -8,6 +8,7 @@
 mod backward;
 mod op;
 pub mod ops;
+pub(crate) mod provenance;
 mod tape;
 pub(crate) mod var;
 

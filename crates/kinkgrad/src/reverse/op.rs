@@ -34,7 +34,13 @@ pub struct JvpCx<'a, T: Real> {
 /// Rules: `vjp` builds the input cotangents from tape operations only (so it is differentiable);
 /// a non-smooth op decides its pieces in the forward pass with the tape's representation, counts its
 /// kinks, and in `jvp` re-selects the pieces of its kink elements lexicographically from the input
-/// tangents, locking them for the next `vjp` (branch locking).
+/// tangents, locking them for the next `vjp` (branch locking). A tie that survives every direction
+/// (its pieces agree along all of them) gets the whole weight on its first tied piece while the op is
+/// locked, and the representation's weights once it is unlocked.
+///
+/// Gradients of gradients ([`crate::engine`]): a `safe` or `lex` `grad_vars` **pins** the ops whose
+/// pieces its recorded backward pass holds ([`Op::pin`]); a pinned op keeps its locked pieces for
+/// every later pass over the tape.
 pub trait Op<T: Real> {
     /// Name shown in kink logs and error messages.
     fn name(&self) -> &'static str;
@@ -50,6 +56,17 @@ pub trait Op<T: Real> {
     fn unresolved(&self) -> usize {
         0
     }
-    /// Drop lexicographic locks: back to the representation's choices.
+    /// Drop lexicographic locks: back to the representation's choices. A pinned op keeps its pieces.
     fn unlock(&mut self) {}
+    /// True when the op can hold its locked pieces for good ([`Op::pin`]). Ops that hit no kink never
+    /// need to; the engine refuses a `safe`/`lex` gradient of a gradient through the kinks of an op
+    /// that cannot (the default), rather than let a later pass re-select pieces the recorded
+    /// derivative already holds.
+    fn pinnable(&self) -> bool {
+        false
+    }
+    /// Keep the pieces locked by the last `jvp` for every later pass: later `jvp` calls propagate
+    /// tangents through them without re-selecting, and [`Op::unlock`] keeps them. Called by the
+    /// engine only on ops that are [`Op::pinnable`], after a lexicographic selection.
+    fn pin(&mut self) {}
 }

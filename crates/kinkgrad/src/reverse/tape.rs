@@ -1,5 +1,6 @@
 //! The tape: nodes in creation order (a topological order), the representation, the kink log.
 
+use super::provenance::KinkSource;
 use super::{Op, Var};
 use crate::error::{Error, Result};
 use crate::kink::KinkLog;
@@ -16,6 +17,10 @@ pub(crate) struct Node<T: Real> {
     /// False for constants: never differentiated with respect to.
     pub variable: bool,
     pub scope: Rc<str>,
+    /// The op's pieces are pinned by a recorded `safe`/`lex` derivative ([`crate::reverse::Op::pin`]).
+    pub pinned: bool,
+    /// Recorded by a backward pass: the kinks whose pieces this node holds.
+    pub baked: Option<Rc<[KinkSource]>>,
 }
 
 /// A tape of tensor operations with one representation and one kink log.
@@ -111,7 +116,7 @@ impl<T: Real> Tape<T> {
     ) -> Var<'_, T> {
         let scope = self.scope.borrow().clone();
         let mut nodes = self.nodes.borrow_mut();
-        nodes.push(Node { value, inputs, op, variable, scope });
+        nodes.push(Node { value, inputs, op, variable, scope, pinned: false, baked: None });
         Var { tape: self, id: nodes.len() - 1 }
     }
     /// Remove every node recorded after the first `len` (used to drop a backward pass's nodes).
