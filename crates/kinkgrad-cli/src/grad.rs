@@ -1,13 +1,14 @@
 //! `kinkgrad grad 'EXPR' --at x=0,y=1`: value, gradient, mode, certificate and kinks of an expression.
 
 use crate::diff_args::{DiffArgs, LexArgs};
-use crate::expr::{self, BinOp, Expr, Func, TieName};
+use crate::expr::{self, eval};
 use crate::output::num;
-use kinkgrad::{Tape, Tensor, TieRule, Var};
+use kinkgrad::{Tape, Tensor, Var};
 use std::collections::BTreeMap;
 
 /// Arguments of `kinkgrad grad`.
 #[derive(clap::Args)]
+#[command(after_help = expr::functions_help())]
 pub struct Args {
     /// The expression, e.g. 'relu(x) - relu(-x)'.
     pub expr: String,
@@ -23,58 +24,6 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-fn tie(name: &TieName) -> Option<TieRule> {
-    match name {
-        TieName::FromFlags => None,
-        TieName::First => Some(TieRule::First),
-        TieName::Last => Some(TieRule::Last),
-        TieName::Mean => Some(TieRule::Mean),
-    }
-}
-
-/// Record an expression on the tape.
-pub fn eval<'t>(
-    e: &Expr,
-    tape: &'t Tape<f64>,
-    vars: &BTreeMap<String, Var<'t, f64>>,
-) -> kinkgrad::Result<Var<'t, f64>> {
-    Ok(match e {
-        Expr::Num(v) => tape.scalar(*v),
-        Expr::Var(n) => vars[n],
-        Expr::Neg(a) => eval(a, tape, vars)?.neg(),
-        Expr::Pow(a, n) => eval(a, tape, vars)?.powi(*n),
-        Expr::Bin(op, a, b) => {
-            let (a, b) = (eval(a, tape, vars)?, eval(b, tape, vars)?);
-            match op {
-                BinOp::Add => a.add(b)?,
-                BinOp::Sub => a.sub(b)?,
-                BinOp::Mul => a.mul(b)?,
-                BinOp::Div => a.div(b)?,
-            }
-        }
-        Expr::Call(f, args) => {
-            let a: Vec<Var<'t, f64>> = args.iter().map(|x| eval(x, tape, vars)).collect::<kinkgrad::Result<_>>()?;
-            match f {
-                Func::Relu => a[0].relu(),
-                Func::Abs => a[0].abs(),
-                Func::Exp => a[0].exp(),
-                Func::Log => a[0].log(),
-                Func::Sqrt => a[0].sqrt(),
-                Func::Sin => a[0].sin(),
-                Func::Cos => a[0].cos(),
-                Func::Tanh => a[0].tanh(),
-                Func::Sigmoid => a[0].sigmoid(),
-                Func::Softplus => a[0].softplus(),
-                Func::Max(t) => Var::max_n(&a, tie(t))?,
-                Func::Min(t) => Var::min_n(&a, tie(t))?,
-                Func::Minmod => a[0].minmod(a[1])?,
-                Func::Clamp => a[0].clamp(a[1], a[2])?,
-                Func::LeakyRelu(s) => a[0].leaky_relu(*s),
-            }
-        }
-    })
 }
 
 /// Run the command.

@@ -1,7 +1,12 @@
-//! Every row of the conventions table (`docs/conventions.md`): the op is built exactly at its kink
-//! under each preset, and the associated gradient must be the framework's documented value. The
-//! expected numbers are the frameworks' (quoted in the doc with their sources), not kinkgrad's.
+//! Every family of the conventions table (`docs/conventions.md`): the op is built exactly at its
+//! kink under each preset, and the associated gradient must be the framework's documented value. The
+//! expected numbers are the frameworks' (quoted in the doc with their sources, derived by hand), not
+//! kinkgrad's. Each check iterates the family's declared conventions: a framework with a declared
+//! convention must have a hand-derived value here, one without must get the minimum-norm value. The
+//! table in the doc is generated from the registry and checked to be current.
 
+use kinkgrad::primitive::registry;
+use kinkgrad::repr::{Family, FRAMEWORKS};
 use kinkgrad::{CertificateKind, Mode, Representation, Tape, Tensor, Var};
 
 /// (preset, PyTorch value, JAX value, TensorFlow value) per row; `minnorm` is kinkgrad's default.
@@ -33,9 +38,57 @@ fn scalar(v: f64) -> Tensor<f64> {
     Tensor::scalar(v)
 }
 
+/// `expect`: hand-derived values in the order pytorch, jax, tensorflow, minnorm (a framework
+/// without a declared convention for the family must expect the minnorm value).
 fn check(row: &str, expect: [Vec<f64>; 4], got: impl Fn(&Representation) -> Vec<f64>) {
     for ((name, rep), e) in presets().iter().zip(expect) {
         assert_eq!(got(rep), e, "row {row}, preset {name}");
+    }
+}
+
+/// The family's declared conventions against the hand values: a framework without a declared
+/// convention must have the minnorm value (its preset falls back to the minimum-norm rule); then
+/// every preset's associated gradient at the kink must be the hand-derived value.
+fn check_family(key: &str, expect: [Vec<f64>; 4], got: impl Fn(&Representation) -> Vec<f64>) {
+    let fam: &Family = registry::family(key).unwrap();
+    for (k, fw) in FRAMEWORKS.iter().enumerate() {
+        let declared = fam.conventions.iter().any(|c| c.framework == *fw);
+        if !declared {
+            assert_eq!(expect[k], expect[3], "{key}: {fw} declares no convention, so its value is minnorm's");
+        }
+    }
+    check(key, expect, got);
+}
+
+/// Families without declared conventions (limiters, sort, fluxes) are the minimum-norm rule under
+/// every preset.
+#[test]
+fn families_without_conventions_are_minnorm_in_every_preset() {
+    for fam in registry::families().into_iter().filter(|f| f.conventions.is_empty()) {
+        for (name, rep) in presets() {
+            assert_eq!(rep.rule(fam), fam.minnorm.to_kink_rule(), "{} under {name}", fam.key);
+        }
+    }
+}
+
+/// The table in `docs/conventions.md` is the registry's (`registry::conventions_table`).
+#[test]
+fn docs_table_is_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/conventions.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (begin, end) = ("<!-- conventions_table: begin -->\n", "<!-- conventions_table: end -->");
+    let i = doc.find(begin).expect("begin marker in docs/conventions.md") + begin.len();
+    let j = doc.find(end).expect("end marker in docs/conventions.md");
+    let table = registry::conventions_table();
+    if doc[i..j] != table {
+        if std::env::var_os("KINKGRAD_BLESS").is_some() {
+            std::fs::write(path, format!("{}{table}{}", &doc[..i], &doc[j..])).unwrap();
+            return;
+        }
+        panic!(
+            "the conventions table in docs/conventions.md is stale; regenerate it with \
+             `KINKGRAD_BLESS=1 cargo test -p kinkgrad --test conventions docs_table_is_current`"
+        );
     }
 }
 
@@ -43,13 +96,13 @@ fn check(row: &str, expect: [Vec<f64>; 4], got: impl Fn(&Representation) -> Vec<
 /// `x > 0`, TF `features > 0`).
 #[test]
 fn row1_relu_at_zero() {
-    check("relu", [vec![0.0], vec![0.0], vec![0.0], vec![0.0]], |r| assoc(r, &[scalar(0.0)], |v| v[0].relu()));
+    check_family("relu", [vec![0.0], vec![0.0], vec![0.0], vec![0.0]], |r| assoc(r, &[scalar(0.0)], |v| v[0].relu()));
 }
 
 /// Row 2: abs'(0): PyTorch `grad * sgn(x)` = 0, JAX `select(x >= 0, g, -g)` = 1, TF `sign(x)` = 0.
 #[test]
 fn row2_abs_at_zero() {
-    check("abs", [vec![0.0], vec![1.0], vec![0.0], vec![0.0]], |r| assoc(r, &[scalar(0.0)], |v| v[0].abs()));
+    check_family("abs", [vec![0.0], vec![1.0], vec![0.0], vec![0.0]], |r| assoc(r, &[scalar(0.0)], |v| v[0].abs()));
 }
 
 /// Row 9: leaky_relu'(0) with slope 0.2: PyTorch `a > 0 ? g : g * negval` = 0.2, JAX
@@ -57,7 +110,7 @@ fn row2_abs_at_zero() {
 /// of {0.2, 1} in norm, 0.2.
 #[test]
 fn row9_leaky_relu_at_zero() {
-    check("leaky", [vec![0.2], vec![1.0], vec![0.2], vec![0.2]], |r| {
+    check_family("leaky_relu", [vec![0.2], vec![1.0], vec![0.2], vec![0.2]], |r| {
         assoc(r, &[scalar(0.0)], |v| v[0].leaky_relu(0.2))
     });
 }
@@ -68,7 +121,7 @@ fn row9_leaky_relu_at_zero() {
 #[test]
 fn row8_hardtanh_at_bounds() {
     for b in [-1.0, 1.0] {
-        check("hardtanh", [vec![0.0], vec![1.0], vec![0.0], vec![0.0]], |r| {
+        check_family("hardtanh", [vec![0.0], vec![1.0], vec![0.0], vec![0.0]], |r| {
             assoc(r, &[scalar(b)], |v| v[0].hardtanh())
         });
     }
@@ -80,7 +133,7 @@ fn row8_hardtanh_at_bounds() {
 #[test]
 fn row3_binary_max_min_tie() {
     let e = || [vec![0.5, 0.5], vec![0.5, 0.5], vec![1.0, 0.0], vec![0.5, 0.5]];
-    check("maximum", e(), |r| assoc(r, &[scalar(1.5), scalar(1.5)], |v| v[0].maximum(v[1]).unwrap()));
+    check_family("max", e(), |r| assoc(r, &[scalar(1.5), scalar(1.5)], |v| v[0].maximum(v[1]).unwrap()));
     check("minimum", e(), |r| assoc(r, &[scalar(-2.0), scalar(-2.0)], |v| v[0].minimum(v[1]).unwrap()));
     // JAX's `jnp.maximum(x, 0)` at 0 gives ½ while `jax.nn.relu` gives 0 (table, note 1).
     let zero = || Tensor::scalar(0.0);
@@ -96,7 +149,7 @@ fn row4_full_reduction_ties() {
     let t = || Tensor::vector(vec![3.0, 1.0, 3.0, 3.0]);
     let third = 1.0 / 3.0;
     let e = vec![third, 0.0, third, third];
-    check("max_all", [e.clone(), e.clone(), e.clone(), e.clone()], |r| assoc(r, &[t()], |v| v[0].max_all()));
+    check_family("max_reduce", [e.clone(), e.clone(), e.clone(), e.clone()], |r| assoc(r, &[t()], |v| v[0].max_all()));
     let tm = || Tensor::vector(vec![-3.0, 1.0, -3.0, -3.0]);
     check("min_all", [e.clone(), e.clone(), e.clone(), e], |r| assoc(r, &[tm()], |v| v[0].min_all()));
 }
@@ -110,7 +163,7 @@ fn row5_axis_reduction_ties() {
     let third = 1.0 / 3.0;
     let first = vec![0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
     let split = vec![0.0, 0.5, 0.5, third, third, third];
-    check("max_axis", [first, split.clone(), split.clone(), split], |r| {
+    check_family("max_axis", [first, split.clone(), split.clone(), split], |r| {
         assoc(r, &[t()], |v| v[0].max_axis(1, false).unwrap().sum())
     });
 }
@@ -123,7 +176,7 @@ fn row5_axis_reduction_ties() {
 fn row6_maxpool_ties() {
     let t = || Tensor::from_f64(vec![1, 2, 2], &[1.0, 4.0, 4.0, 0.0]).unwrap();
     let first = vec![0.0, 1.0, 0.0, 0.0];
-    check("max_pool2d", [first.clone(), first.clone(), first, vec![0.0, 0.5, 0.5, 0.0]], |r| {
+    check_family("maxpool", [first.clone(), first.clone(), first, vec![0.0, 0.5, 0.5, 0.0]], |r| {
         assoc(r, &[t()], |v| v[0].max_pool2d((2, 2), (2, 2)).unwrap().sum())
     });
     // 1-d pooling, kernel 3 stride 3 over (2, 9, 9 | 1, 1, 0): windows tie at positions 1, 2 and 3, 4.
@@ -142,7 +195,7 @@ fn row6_maxpool_ties() {
 fn row7_clamp_at_bounds() {
     let (lo, hi) = (-1.0, 2.0);
     // x = lo
-    check("clamp lo", [vec![1.0, 0.0, 0.0], vec![0.5, 0.5, 0.0], vec![1.0, 0.0, 0.0], vec![0.5, 0.5, 0.0]], |r| {
+    check_family("clamp", [vec![1.0, 0.0, 0.0], vec![0.5, 0.5, 0.0], vec![1.0, 0.0, 0.0], vec![0.5, 0.5, 0.0]], |r| {
         assoc(r, &[scalar(lo), scalar(lo), scalar(hi)], |v| v[0].clamp(v[1], v[2]).unwrap())
     });
     // x = hi

@@ -18,11 +18,12 @@
 //! the right-hand side of `^` must be an integer literal, optionally preceded by
 //! a unary minus (`x^2`, `x^-1`); `^` cannot be chained without parentheses.
 //!
-//! Known functions: `relu`, `abs`, `exp`, `log`, `sqrt`, `sin`, `cos`, `tanh`,
-//! `sigmoid`, `softplus` (one argument each); `max`, `min`, `max_first`,
-//! `max_last`, `max_mean`, `min_first`, `min_last`, `min_mean` (one or more
-//! arguments); `minmod(a, b)`; `clamp(x, lo, hi)`; `leaky_relu(x, slope)` where
-//! `slope` must be a constant expression that is evaluated at parse time.
+//! Known functions: those of the library's function registry
+//! (`kinkgrad::primitive::functions`: smooth functions, n-ary `max`/`min` and
+//! their tie-fixed variants, every registered primitive), listed with their
+//! one-line docs by `kinkgrad grad --help`. Constant parameters (the `slope` of
+//! `leaky_relu(x, slope)`) are written after the arguments and must be constant
+//! expressions, evaluated at parse time and checked against their range.
 //! Function names are reserved: they cannot be used as variables.
 //!
 //! ```text
@@ -41,6 +42,7 @@
 //! ```
 
 mod bindings;
+mod eval;
 mod lexer;
 mod parser;
 #[cfg(test)]
@@ -50,6 +52,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub use bindings::parse_bindings;
+pub use eval::{eval, functions_help};
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,10 +67,11 @@ pub enum Expr {
     Bin(BinOp, Box<Expr>, Box<Expr>),
     /// A power with an integer exponent, `base ^ n`.
     Pow(Box<Expr>, i32),
-    /// A call of a known function. The argument count has already been checked
-    /// against the function's arity; for [`Func::LeakyRelu`] the vector holds
-    /// only the `x` argument (the slope lives in the `Func` value).
-    Call(Func, Vec<Expr>),
+    /// A call of a known function: its name (in the library's function
+    /// registry), the variable arguments (the count has been checked against the
+    /// function's arity) and the values of its constant parameters, evaluated at
+    /// parse time (`leaky_relu(x, 0.1)`: args `[x]`, params `[0.1]`).
+    Call(String, Vec<Expr>, Vec<f64>),
 }
 
 /// A binary arithmetic operator.
@@ -81,55 +85,6 @@ pub enum BinOp {
     Mul,
     /// Division, `/`.
     Div,
-}
-
-/// A known function.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Func {
-    /// `relu(x)`, one argument.
-    Relu,
-    /// `abs(x)`, one argument.
-    Abs,
-    /// `exp(x)`, one argument.
-    Exp,
-    /// `log(x)`, one argument.
-    Log,
-    /// `sqrt(x)`, one argument.
-    Sqrt,
-    /// `sin(x)`, one argument.
-    Sin,
-    /// `cos(x)`, one argument.
-    Cos,
-    /// `tanh(x)`, one argument.
-    Tanh,
-    /// `sigmoid(x)`, one argument.
-    Sigmoid,
-    /// `softplus(x)`, one argument.
-    Softplus,
-    /// `max`, `max_first`, `max_last` or `max_mean`: one or more arguments.
-    Max(TieName),
-    /// `min`, `min_first`, `min_last` or `min_mean`: one or more arguments.
-    Min(TieName),
-    /// `minmod(a, b)`, two arguments.
-    Minmod,
-    /// `clamp(x, lo, hi)`, three arguments.
-    Clamp,
-    /// `leaky_relu(x, slope)`: the constant slope, evaluated at parse time.
-    /// The corresponding [`Expr::Call`] holds only `x`.
-    LeakyRelu(f64),
-}
-
-/// How a `max`/`min` variant breaks ties, as selected by its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TieName {
-    /// Plain `max` / `min`: the tie rule comes from command-line flags.
-    FromFlags,
-    /// `max_first` / `min_first`.
-    First,
-    /// `max_last` / `min_last`.
-    Last,
-    /// `max_mean` / `min_mean`.
-    Mean,
 }
 
 /// An error from [`parse`], with the 1-based character column it refers to.
@@ -183,6 +138,17 @@ pub enum ParseErrorKind {
         /// The first non-constant part, e.g. `variable 'a'`.
         found: String,
     },
+    /// A constant argument outside its declared range (a negative `lambda`).
+    ParamOutOfRange {
+        /// The function name.
+        function: String,
+        /// Which argument.
+        argument: String,
+        /// The value it evaluated to.
+        value: f64,
+        /// The range, as the library describes it (`>= 0`).
+        range: String,
+    },
     /// A constant argument evaluated to infinity or NaN (e.g. `1/0`).
     NonFiniteConstant {
         /// The function name, e.g. `leaky_relu`.
@@ -229,6 +195,9 @@ impl fmt::Display for ParseError {
                 "the {argument} of '{function}' must be a constant expression \
                  (numbers and arithmetic only), found {found} (column {col})"
             ),
+            ParseErrorKind::ParamOutOfRange { function, argument, value, range } => {
+                write!(f, "the {argument} of '{function}' must be {range}, found {value} (column {col})")
+            }
             ParseErrorKind::NonFiniteConstant { function, argument, value } => write!(
                 f,
                 "the {argument} of '{function}' evaluates to {value}, which is not a \
@@ -245,10 +214,10 @@ impl std::error::Error for ParseError {}
 /// Returns the first (leftmost) error found, with its 1-based character column.
 ///
 /// ```
-/// use expr::{parse, Expr, Func, ParseErrorKind};
+/// use expr::{parse, Expr, ParseErrorKind};
 ///
 /// let e = parse("leaky_relu(x, 1/10)").unwrap();
-/// assert_eq!(e, Expr::Call(Func::LeakyRelu(0.1), vec![Expr::Var("x".into())]));
+/// assert_eq!(e, Expr::Call("leaky_relu".into(), vec![Expr::Var("x".into())], vec![0.1]));
 ///
 /// let err = parse("minmod(a, b, c)").unwrap_err();
 /// assert_eq!(err.to_string(), "function 'minmod' takes 2 arguments, found 3 (column 1)");
@@ -272,7 +241,7 @@ impl Expr {
                     walk(lhs, out);
                     walk(rhs, out);
                 }
-                Expr::Call(_, args) => args.iter().for_each(|a| walk(a, out)),
+                Expr::Call(_, args, _) => args.iter().for_each(|a| walk(a, out)),
             }
         }
         let mut names = BTreeSet::new();

@@ -1,64 +1,16 @@
 //! Recursive-descent parser over the tokens from [`crate::expr::lexer`].
 
 use crate::expr::lexer::{tokenize, Tok, Token};
-use crate::expr::{BinOp, Expr, Func, ParseError, ParseErrorKind, TieName};
+use crate::expr::{BinOp, Expr, ParseError, ParseErrorKind};
+use kinkgrad::primitive::functions::{self, Function};
 
 /// Maximum nesting of parentheses, calls and unary minus. Keeps hostile input
 /// from overflowing the stack; far beyond anything written by hand.
 const MAX_DEPTH: usize = 64;
 
-/// How many arguments a function accepts.
-#[derive(Debug, Clone, Copy)]
-enum Arity {
-    Exactly(usize),
-    AtLeast(usize),
-}
-
-impl Arity {
-    fn accepts(self, n: usize) -> bool {
-        match self {
-            Arity::Exactly(k) => n == k,
-            Arity::AtLeast(k) => n >= k,
-        }
-    }
-
-    fn describe(self) -> String {
-        match self {
-            Arity::Exactly(k) => k.to_string(),
-            Arity::AtLeast(k) => format!("at least {k}"),
-        }
-    }
-}
-
-/// The function table. `leaky_relu` maps to a placeholder slope that is
-/// replaced once the slope argument has been evaluated.
-fn lookup(name: &str) -> Option<(Func, Arity)> {
-    use Arity::{AtLeast, Exactly};
-    let entry = match name {
-        "relu" => (Func::Relu, Exactly(1)),
-        "abs" => (Func::Abs, Exactly(1)),
-        "exp" => (Func::Exp, Exactly(1)),
-        "log" => (Func::Log, Exactly(1)),
-        "sqrt" => (Func::Sqrt, Exactly(1)),
-        "sin" => (Func::Sin, Exactly(1)),
-        "cos" => (Func::Cos, Exactly(1)),
-        "tanh" => (Func::Tanh, Exactly(1)),
-        "sigmoid" => (Func::Sigmoid, Exactly(1)),
-        "softplus" => (Func::Softplus, Exactly(1)),
-        "max" => (Func::Max(TieName::FromFlags), AtLeast(1)),
-        "max_first" => (Func::Max(TieName::First), AtLeast(1)),
-        "max_last" => (Func::Max(TieName::Last), AtLeast(1)),
-        "max_mean" => (Func::Max(TieName::Mean), AtLeast(1)),
-        "min" => (Func::Min(TieName::FromFlags), AtLeast(1)),
-        "min_first" => (Func::Min(TieName::First), AtLeast(1)),
-        "min_last" => (Func::Min(TieName::Last), AtLeast(1)),
-        "min_mean" => (Func::Min(TieName::Mean), AtLeast(1)),
-        "minmod" => (Func::Minmod, Exactly(2)),
-        "clamp" => (Func::Clamp, Exactly(3)),
-        "leaky_relu" => (Func::LeakyRelu(0.0), Exactly(2)),
-        _ => return None,
-    };
-    Some(entry)
+/// The function named `name` in the library's registry.
+fn lookup(name: &str) -> Option<&'static Function> {
+    functions::lookup(name)
 }
 
 /// Evaluates a constant expression; `None` if it contains a variable or call.
@@ -266,7 +218,7 @@ impl Parser {
 
     /// A call `name(args)`; the current token is the '('.
     fn call(&mut self, name: String, column: usize) -> Result<Expr, ParseError> {
-        let Some((func, arity)) = lookup(&name) else {
+        let Some(func) = lookup(&name) else {
             return Err(ParseError { column, kind: ParseErrorKind::UnknownFunction(name) });
         };
         self.non_constant.push((column, format!("a call to '{name}'")));
@@ -308,6 +260,7 @@ impl Parser {
         }
         self.leave();
 
+        let arity = func.arity();
         if !arity.accepts(args.len()) {
             return Err(ParseError {
                 column,
@@ -315,36 +268,45 @@ impl Parser {
             });
         }
 
-        if let Func::LeakyRelu(_) = func {
-            let (slope_column, nc_range) = spans[1].clone();
+        // constant parameters: the last `params.len()` arguments
+        let first_param = args.len() - func.params.len();
+        let mut values = Vec::with_capacity(func.params.len());
+        for (k, param) in func.params.iter().enumerate() {
+            let (param_column, nc_range) = spans[first_param + k].clone();
             let non_constant = |found: String, column: usize| ParseError {
                 column,
                 kind: ParseErrorKind::NonConstantArgument {
                     function: name.clone(),
-                    argument: "slope".to_string(),
+                    argument: param.name.to_string(),
                     found,
                 },
             };
             if let Some((col, found)) = self.non_constant[nc_range].first() {
                 return Err(non_constant(found.clone(), *col));
             }
-            let Some(slope) = eval_const(&args[1]) else {
-                return Err(non_constant("a non-constant term".to_string(), slope_column));
+            let Some(value) = eval_const(&args[first_param + k]) else {
+                return Err(non_constant("a non-constant term".to_string(), param_column));
             };
-            if !slope.is_finite() {
+            if !value.is_finite() {
                 return Err(ParseError {
-                    column: slope_column,
-                    kind: ParseErrorKind::NonFiniteConstant {
+                    column: param_column,
+                    kind: ParseErrorKind::NonFiniteConstant { function: name, argument: param.name.to_string(), value },
+                });
+            }
+            if value < param.range.0 || value > param.range.1 {
+                return Err(ParseError {
+                    column: param_column,
+                    kind: ParseErrorKind::ParamOutOfRange {
                         function: name,
-                        argument: "slope".to_string(),
-                        value: slope,
+                        argument: param.name.to_string(),
+                        value,
+                        range: param.describe_range(),
                     },
                 });
             }
-            args.truncate(1);
-            return Ok(Expr::Call(Func::LeakyRelu(slope), args));
+            values.push(value);
         }
-
-        Ok(Expr::Call(func, args))
+        args.truncate(first_param);
+        Ok(Expr::Call(name, args, values))
     }
 }

@@ -4,7 +4,7 @@
 //! `abs'(0) = a` (family [`ABS`], in `[-1, 1]`): weights `(1 - a)/2` and `(1 + a)/2`.
 //! PyTorch and TensorFlow use `a = 0` (`sign(0) = 0`), JAX uses `a = 1` (`select(x >= 0, g, -g)`).
 
-use super::{apply, Piecewise};
+use super::{apply, Piecewise, Signature};
 use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
@@ -55,6 +55,9 @@ impl Piecewise for Abs {
     fn family(&self) -> &'static Family {
         &ABS
     }
+    fn signature(&self) -> Signature {
+        Signature { args: &["x"], params: &[], doc: "|x|", ordered: &[] }
+    }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
         let a = rep.value(&ABS);
         out[0] = (1.0 - a) / 2.0;
@@ -69,9 +72,17 @@ pub const ABS: Family = Family {
     value_range: Some((-1.0, 1.0)),
     minnorm: Rule::Value(0.0),
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "torch.abs (sgn(x) * grad)" },
-        Convention { framework: "jax", rule: Rule::Value(1.0), note: "jnp.abs (select(x >= 0, 1, -1))" },
-        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.abs (sign(x) * grad)" },
+        Convention {
+            framework: "pytorch",
+            rule: Rule::Value(0.0),
+            note: "torch.abs: grad * self.sgn(), sgn(0) = 0 [P4]",
+        },
+        Convention {
+            framework: "jax",
+            rule: Rule::Value(1.0),
+            note: "jnp.abs = lax.abs: JVP select(ge(x, 0), g, neg(g)) [J2, J3]",
+        },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.abs: grad * sign(x) [T3]" },
     ],
 };
 

@@ -8,7 +8,7 @@
 //! hardtanh pieces: `x`, `-1`, `1` with constant bounds; at `x = ±1` the weight on `x` is
 //! family [`HARDTANH`] (PyTorch 0, JAX 1).
 
-use super::{apply, Piecewise};
+use super::{apply, Piecewise, Signature};
 use crate::error::Result;
 use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
@@ -73,6 +73,9 @@ impl Piecewise for Clamp {
     fn family(&self) -> &'static Family {
         &CLAMP
     }
+    fn signature(&self) -> Signature {
+        Signature { args: &["x", "lo", "hi"], params: &[], doc: "min(max(x, lo), hi), lo <= hi", ordered: &[(1, 2)] }
+    }
 }
 
 /// Ties between `x` and a bound of `clamp(x, lo, hi)`, over the pieces `(x, bound)`.
@@ -85,14 +88,14 @@ pub const CLAMP: Family = Family {
         Convention {
             framework: "pytorch",
             rule: Rule::First,
-            note: "torch.clamp (x >= lo && x <= hi passes the gradient)",
+            note: "torch.clamp: clamp_backward where(self >= min && self <= max, grad, 0), so x gets 1 at both bounds; tensor bounds get 0 at a tie [P15]",
         },
         Convention {
             framework: "jax",
             rule: Rule::Mean,
-            note: "jnp.clip (minimum(maximum(x, lo), hi): half at a tie)",
+            note: "jnp.clip: maximum(min, arr) then minimum(max, arr), and lax.max/min split a tie in half (_balanced_eq) [J11, J4]; lax.clamp gives every operand 0 at a tie (weights summing to 0: not offered) [J12]",
         },
-        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.clip_by_value (x >= lo && x <= hi)" },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.clip_by_value: maximum(minimum(t, clip_value_max), clip_value_min), and tf.minimum/maximum give a tie to their first argument, the value path [T8, T4]" },
     ],
 };
 
@@ -103,16 +106,16 @@ pub const HARDTANH: Family = Family {
     value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
     minnorm: Rule::Value(0.0),
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.hardtanh (lo < x < hi strictly)" },
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.hardtanh: hardtanh_backward (self <= min_val || self >= max_val) ? 0 : grad, unlike torch.clamp [P16-P18]" },
         Convention {
             framework: "jax",
             rule: Rule::Value(1.0),
-            note: "jax.nn.hard_tanh (where(x > 1, 1, where(x < -1, -1, x)))",
+            note: "jax.nn.hard_tanh: where(x > 1, 1, where(x < -1, -1, x)), the identity at -1 and 1 [J13]",
         },
         Convention {
             framework: "tensorflow",
             rule: Rule::Value(0.0),
-            note: "no hardtanh; tf.nn.relu6's value at its kinks",
+            note: "no hardtanh in TensorFlow: 0 as tf.nn.relu6 at its kinks, (features > 0) * (features < 6) [T2]; tf.clip_by_value(x, -1, 1) would give 1",
         },
     ],
 };
@@ -157,6 +160,9 @@ impl Piecewise for HardTanh {
     }
     fn family(&self) -> &'static Family {
         &HARDTANH
+    }
+    fn signature(&self) -> Signature {
+        Signature { args: &["x"], params: &[], doc: "clamp(x, -1, 1)", ordered: &[] }
     }
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         out.iter_mut().for_each(|w| *w = 0.0);

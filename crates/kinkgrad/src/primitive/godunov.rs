@@ -25,6 +25,9 @@ impl Piecewise for Godunov {
     fn name(&self) -> &'static str {
         "godunov"
     }
+    fn affine(&self) -> bool {
+        false
+    }
     fn arity(&self) -> usize {
         2
     }

@@ -4,7 +4,8 @@
 //! the identity piece, so `leaky_relu'(0) = s + z (1 - s)`, with `z` the rule of family
 //! [`LEAKY_RELU`]. PyTorch and TensorFlow give `s` (z = 0), JAX gives 1 (z = 1).
 
-use super::{apply, Piecewise};
+use super::{apply, check_params, Param, Piecewise, Signature};
+use crate::error::Result;
 use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
@@ -55,6 +56,18 @@ impl Piecewise for LeakyRelu {
     fn family(&self) -> &'static Family {
         &LEAKY_RELU
     }
+    fn signature(&self) -> Signature {
+        Signature {
+            args: &["x"],
+            params: &[Param { name: "slope", range: (f64::NEG_INFINITY, f64::INFINITY), sample: 0.25 }],
+            doc: "x for x > 0, slope * x for x < 0",
+            ordered: &[],
+        }
+    }
+    fn with_params(&self, params: &[f64]) -> Result<Box<dyn Piecewise>> {
+        check_params(self.name(), self.signature().params, params)?;
+        Ok(Box::new(LeakyRelu(params[0])))
+    }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
         let z = rep.value(&LEAKY_RELU);
         out[0] = 1.0 - z;
@@ -70,9 +83,9 @@ pub const LEAKY_RELU: Family = Family {
     value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
     minnorm: Rule::Value(0.0),
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.leaky_relu (x > 0 ? g : g * s)" },
-        Convention { framework: "jax", rule: Rule::Value(1.0), note: "jax.nn.leaky_relu (where(x >= 0, x, s x))" },
-        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.leaky_relu (LeakyReluGrad: x > 0)" },
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "F.leaky_relu: leaky_relu_backward a > 0 ? grad : grad * negval, a = the input [P16, P19, P20]" },
+        Convention { framework: "jax", rule: Rule::Value(1.0), note: "jax.nn.leaky_relu: where(x >= 0, x, negative_slope * x), the identity at 0 [J13]" },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.leaky_relu: LeakyReluGrad (features > 0).select(gradients, gradients * alpha), features = the input [T2, T9]" },
     ],
 };
 

@@ -5,7 +5,7 @@
 //! Admissible weights are `>= 0` and sum to 1, so `d/dx max(x, x) = 1` under every rule.
 //! min is the same with the sign of the switching function reversed.
 
-use super::{apply, Piecewise};
+use super::{apply, Piecewise, Signature};
 use crate::error::Result;
 use crate::repr::{Convention, Family, Representation, Rule, TieRule};
 use crate::reverse::Var;
@@ -59,6 +59,14 @@ impl Piecewise for MaxMin2 {
     fn family(&self) -> &'static Family {
         &MAX
     }
+    fn signature(&self) -> Signature {
+        Signature {
+            args: &["a", "b"],
+            params: &[],
+            doc: if self.min { "min(a, b)" } else { "max(a, b)" },
+            ordered: &[],
+        }
+    }
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         self.rule.clone().unwrap_or_else(|| rep.ties(&MAX))
     }
@@ -71,9 +79,9 @@ pub const MAX: Family = Family {
     value_range: None,
     minnorm: Rule::MinNorm,
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Mean, note: "torch.maximum (masked_fill with half at a == b)" },
-        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.maximum (lax.max jvp: half at a == b)" },
-        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.maximum (x >= y gets the gradient)" },
+        Convention { framework: "pytorch", rule: Rule::Mean, note: "torch.maximum/minimum: where(self == other, grad / 2, grad) (before about 1.10: all to other) [P5, P6, H1, H5]" },
+        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.maximum/minimum = lax.max/min: JVP _balanced_eq, half each [J4, J5]" },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.maximum/minimum: selector greater_equal / less_equal, a tie goes to the first argument [T4]" },
     ],
 };
 

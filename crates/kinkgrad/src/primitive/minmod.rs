@@ -8,7 +8,7 @@
 //! give the talk's composite formula's `d minmod(0,0) = (2, 0)` (with `R'(0) = 1`), which lies
 //! outside Clarke's generalized gradient `conv{(1,0), (0,1), (0,0)}`.
 
-use super::{apply, Piecewise};
+use super::{apply, Piecewise, Signature};
 use crate::error::Result;
 use crate::repr::{Family, Rule};
 use crate::reverse::Var;
@@ -81,6 +81,14 @@ impl Piecewise for Minmod {
     }
     fn family(&self) -> &'static Family {
         &LIMITER
+    }
+    fn signature(&self) -> Signature {
+        Signature {
+            args: &["a", "b"],
+            params: &[],
+            doc: "min(a, b) if both > 0, max(a, b) if both < 0, else 0",
+            ordered: &[],
+        }
     }
 }
 

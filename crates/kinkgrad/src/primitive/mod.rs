@@ -7,12 +7,16 @@
 //! selection (`lex`, `safe`), and the tests driven by [`registry`]. Max-like reductions over windows
 //! (n-ary max, max along an axis, max-pooling) share one op in [`window`].
 //!
-//! Adding a primitive: one file with its `Piecewise` impl and `Var` method, one line in [`registry`].
+//! Adding a primitive: one file with its `Piecewise` impl (and its [`Signature`] and
+//! [`Family`]) and `Var` method, its `mod` line here, one line in [`registry`]. Its name in
+//! expressions ([`functions`]), its row in the presets and the conventions table, and the generic
+//! tests follow from the registry.
 
 pub mod abs;
 pub mod clamp;
 mod elementwise;
 pub mod flux;
+pub mod functions;
 pub mod godunov;
 pub mod leaky;
 pub mod maxmin;
@@ -21,6 +25,7 @@ pub mod minmod;
 pub mod pool;
 pub mod registry;
 pub mod relu;
+pub mod softshrink;
 pub mod sort;
 pub mod superbee;
 pub mod upwind;
@@ -28,6 +33,7 @@ pub mod window;
 
 pub use elementwise::apply;
 
+use crate::error::{Error, Result};
 use crate::repr::{Family, Representation, TieRule};
 
 /// At most this many pieces per element-wise primitive (tied sets are bit masks).
@@ -36,6 +42,57 @@ pub const MAX_PIECES: usize = 8;
 pub const MAX_ARITY: usize = 4;
 /// At most this many switching functions.
 pub const MAX_SWITCHES: usize = 8;
+
+/// A constant parameter of a primitive (leaky_relu's slope), passed after its arguments.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Param {
+    /// Its name in messages and signatures (`slope`).
+    pub name: &'static str,
+    /// The closed interval it must lie in (infinite ends allowed).
+    pub range: (f64, f64),
+    /// A value for generated tests: dyadic, so that piece values at dyadic points are exact.
+    pub sample: f64,
+}
+
+impl Param {
+    /// `"any finite number"`, `">= 0"`, `"in [0, 1]"`.
+    pub fn describe_range(&self) -> String {
+        match self.range {
+            (lo, hi) if lo == f64::NEG_INFINITY && hi == f64::INFINITY => "any finite number".into(),
+            (lo, hi) if hi == f64::INFINITY => format!(">= {lo}"),
+            (lo, hi) if lo == f64::NEG_INFINITY => format!("<= {hi}"),
+            (lo, hi) => format!("in [{lo}, {hi}]"),
+        }
+    }
+}
+
+/// How a primitive is called by name (the expression language of `kinkgrad grad`, generated tests).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Signature {
+    /// Names of the variable arguments, [`Piecewise::arity`] of them.
+    pub args: &'static [&'static str],
+    /// Constant parameters, passed after the arguments ([`Piecewise::with_params`] builds with them).
+    pub params: &'static [Param],
+    /// One line: what the primitive computes (empty: the function registry lists its pieces).
+    pub doc: &'static str,
+    /// Pairs `(i, j)`: the primitive is meant for `x_i <= x_j` only (clamp's `lo <= hi`).
+    pub ordered: &'static [(usize, usize)],
+}
+
+static DEFAULT_ARGS: [&str; MAX_ARITY] = ["x", "y", "z", "w"];
+
+/// Check constant parameters against their declarations (number, finiteness, range).
+pub fn check_params(name: &str, decl: &[Param], values: &[f64]) -> Result<()> {
+    if values.len() != decl.len() {
+        return Err(Error::invalid(name, format!("takes {} constant parameters, got {}", decl.len(), values.len())));
+    }
+    for (p, &v) in decl.iter().zip(values) {
+        if !v.is_finite() || v < p.range.0 || v > p.range.1 {
+            return Err(Error::invalid(name, format!("the {} must be {}, got {v}", p.name, p.describe_range())));
+        }
+    }
+    Ok(())
+}
 
 /// A piecewise-affine element-wise primitive: `f(x) = f_p(x)` where the piece `p` is chosen by the
 /// signs of the switching functions `s_i(x)`.
@@ -61,6 +118,13 @@ pub trait Piecewise: Send + Sync + 'static {
     /// one the generic element-wise op records); they depend on `x` for a piecewise-smooth one (the
     /// Godunov flux of Burgers' equation).
     fn piece_partials(&self, p: usize, x: &[f64], out: &mut [f64]);
+    /// True (the default) when every piece is affine, so its partials are the same everywhere and the
+    /// generic element-wise op reads them once; false for a piecewise-smooth primitive whose partials
+    /// depend on the point (the upwind flux `a u_l`, Godunov's `u^2/2`): the op then keeps each
+    /// element's arguments and weighs its ties at the point with [`tie_weights`].
+    fn affine(&self) -> bool {
+        true
+    }
     /// Weights (summing to 1) of the tied pieces `tied` under the representation; `out[p]` for each
     /// piece. The default applies the tie rule of [`Piecewise::tie_rule`] to the partials at the
     /// origin, which is exact for piecewise-affine primitives; a primitive whose partials depend on
@@ -81,6 +145,16 @@ pub trait Piecewise: Send + Sync + 'static {
     /// family, unless the call fixed one).
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         rep.ties(self.family())
+    }
+    /// How it is called by name: argument names, constant parameters, doc, domain. The default:
+    /// arguments `x, y, ...`, no parameters, no doc.
+    fn signature(&self) -> Signature {
+        Signature { args: &DEFAULT_ARGS[..self.arity().min(MAX_ARITY)], params: &[], doc: "", ordered: &[] }
+    }
+    /// The same primitive with the constant parameters `params` (checked against
+    /// [`Signature::params`]). The default refuses: the primitive has none.
+    fn with_params(&self, params: &[f64]) -> Result<Box<dyn Piecewise>> {
+        Err(Error::invalid(self.name(), format!("takes no constant parameters, got {}", params.len())))
     }
 }
 
@@ -114,6 +188,9 @@ impl Piecewise for Box<dyn Piecewise> {
     fn piece_partials(&self, p: usize, x: &[f64], out: &mut [f64]) {
         (**self).piece_partials(p, x, out)
     }
+    fn affine(&self) -> bool {
+        (**self).affine()
+    }
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         (**self).kink_weights(tied, rep, out)
     }
@@ -125,6 +202,12 @@ impl Piecewise for Box<dyn Piecewise> {
     }
     fn tie_rule(&self, rep: &Representation) -> TieRule {
         (**self).tie_rule(rep)
+    }
+    fn signature(&self) -> Signature {
+        (**self).signature()
+    }
+    fn with_params(&self, params: &[f64]) -> Result<Box<dyn Piecewise>> {
+        (**self).with_params(params)
     }
 }
 

@@ -18,9 +18,21 @@ pub const MAX_REDUCE: Family = Family {
     value_range: None,
     minnorm: Rule::MinNorm,
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Mean, note: "torch.max(x) (evenly_distribute_backward)" },
-        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.max (reduce_max jvp: equal locations share)" },
-        Convention { framework: "tensorflow", rule: Rule::Mean, note: "tf.reduce_max (_MinOrMaxGrad: equal / count)" },
+        Convention {
+            framework: "pytorch",
+            rule: Rule::Mean,
+            note: "torch.max(x), torch.amax(x): evenly_distribute_backward, scale_grad_by_count: 1/k each [P7-P9]",
+        },
+        Convention {
+            framework: "jax",
+            rule: Rule::Mean,
+            note: "jnp.max: reduce_max JVP _reduce_chooser_jvp_rule divides by the count [J6, J7]",
+        },
+        Convention {
+            framework: "tensorflow",
+            rule: Rule::Mean,
+            note: "tf.reduce_max: _MinOrMaxGrad, indicators / num_selected [T5]",
+        },
     ],
 };
 
@@ -34,10 +46,10 @@ pub const MAX_AXIS: Family = Family {
         Convention {
             framework: "pytorch",
             rule: Rule::First,
-            note: "torch.max(x, dim) (index of the first maximum; torch.amax splits)",
+            note: "torch.max(x, dim): value_selecting_reduction_backward to the returned index, the first on CPU [P10, P12]; torch.amax(x, dim) splits 1/k (set max_axis=mean) [P9]",
         },
-        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.max(x, axis) (reduce_max jvp)" },
-        Convention { framework: "tensorflow", rule: Rule::Mean, note: "tf.reduce_max(x, axis) (_MinOrMaxGrad)" },
+        Convention { framework: "jax", rule: Rule::Mean, note: "jnp.max(x, axis): _reduce_chooser_jvp_rule, 1/k per slice [J6]" },
+        Convention { framework: "tensorflow", rule: Rule::Mean, note: "tf.reduce_max(x, axis): _MinOrMaxGrad, 1/k per slice [T5]" },
     ],
 };
 
@@ -48,13 +60,13 @@ pub const MAXPOOL: Family = Family {
     value_range: None,
     minnorm: Rule::MinNorm,
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::First, note: "F.max_pool2d (first maximum in raster order)" },
+        Convention { framework: "pytorch", rule: Rule::First, note: "F.max_pool2d, CPU kernel: strict val > maxval scan, the first maximum in window order gets all [P13, P14]; CUDA not checked" },
         Convention {
             framework: "jax",
             rule: Rule::First,
-            note: "flax/lax reduce_window max (select_and_scatter: first)",
+            note: "flax max_pool = lax.reduce_window max: reverse mode select_and_scatter_add with ge, the lexicographically smallest index [J8-J10, X1]; the forward-mode tie is unspecified",
         },
-        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.nn.max_pool2d (MaxPoolGrad: first)" },
+        Convention { framework: "tensorflow", rule: Rule::First, note: "tf.nn.max_pool2d, CPU MaxPoolGrad: strict output_ref < input_ref scan, the first in raster order [T6, T7]; GPU (cuDNN) not checked" },
     ],
 };
 

@@ -31,6 +31,11 @@ pub fn all() -> Vec<Box<dyn Piecewise>> {
         Box::new(MaxMin2 { min: false, rule: None }),
         Box::new(MaxMin2 { min: true, rule: None }),
         Box::new(Minmod),
+        Box::new(super::superbee::Superbee),
+        Box::new(super::mc::Mc),
+        Box::new(super::upwind::Upwind),
+        Box::new(super::godunov::Godunov),
+        Box::new(super::softshrink::Softshrink(1.0)),
     ]
 }
 
@@ -57,6 +62,40 @@ pub fn family(key: &str) -> Result<&'static Family> {
         let keys: Vec<&str> = fams.iter().map(|f| f.key).collect();
         Error::invalid("kink family", format!("'{key}', expected one of {}", keys.join(", ")))
     })
+}
+
+/// The markdown table of every family under every preset (embedded in `docs/conventions.md`
+/// between the markers `<!-- conventions_table: begin -->` and `<!-- conventions_table: end -->`; a
+/// test keeps it current). One row per family: what is decided, the primitives that declare it,
+/// each framework preset's rule and the minimum-norm rule; then the notes of the declared
+/// conventions. A preset without a declared convention uses the minimum-norm rule (marked `*`).
+pub fn conventions_table() -> String {
+    let prims = all();
+    let mut s = String::from("| family | decides | primitives |");
+    for fw in FRAMEWORKS {
+        s += &format!(" `{fw}()` |");
+    }
+    s += " `minnorm()` |\n|---|---|---|";
+    s += &"---|".repeat(FRAMEWORKS.len() + 1);
+    s += "\n";
+    for f in families() {
+        let names: Vec<String> =
+            prims.iter().filter(|p| p.family().key == f.key).map(|p| format!("`{}`", p.name())).collect();
+        let names = if names.is_empty() { "(window ops, sort, fluxes)".to_string() } else { names.join(", ") };
+        s += &format!("| `{}` | {} | {names} |", f.key, f.what);
+        for fw in FRAMEWORKS {
+            let declared = f.conventions.iter().any(|c| c.framework == fw);
+            s += &format!(" `{}`{} |", f.convention(fw).to_kink_rule(), if declared { "" } else { "*" });
+        }
+        s += &format!(" `{}` |\n", f.minnorm.to_kink_rule());
+    }
+    s += "\n`*`: no convention declared (the framework has no such op, or its rule was not read from source); the preset uses the minimum-norm rule.\n\nNotes (where each convention was read; the quotes are below):\n\n";
+    for f in families() {
+        for c in f.conventions {
+            s += &format!("- `{}`, {}: {}\n", f.key, c.framework, c.note);
+        }
+    }
+    s
 }
 
 impl Representation {

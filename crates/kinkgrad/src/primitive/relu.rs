@@ -5,7 +5,7 @@
 //! weights are `1 - z` on the zero piece and `z` on the identity. Lexicographic rule: the sign of the
 //! first non-zero directional derivative of `x` picks the piece.
 
-use super::{apply, Piecewise};
+use super::{apply, Piecewise, Signature};
 use crate::repr::{Convention, Family, Representation, Rule};
 use crate::reverse::var::ok;
 use crate::reverse::Var;
@@ -22,9 +22,9 @@ pub const RELU: Family = Family {
     value_range: Some((f64::NEG_INFINITY, f64::INFINITY)),
     minnorm: Rule::Value(0.0),
     conventions: &[
-        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "torch.relu (threshold_backward: x > 0)" },
-        Convention { framework: "jax", rule: Rule::Value(0.0), note: "jax.nn.relu (custom jvp: x > 0)" },
-        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.relu (ReluGrad: x > 0)" },
+        Convention { framework: "pytorch", rule: Rule::Value(0.0), note: "torch.relu: threshold_backward(grad, result, 0) zeroes the gradient where the output result <= 0 [P1-P3]" },
+        Convention { framework: "jax", rule: Rule::Value(0.0), note: "jax.nn.relu: custom JVP select(x > 0, g, 0) on the input [J1]; a hand-written jnp.maximum(x, 0) gives 1/2 (family max)" },
+        Convention { framework: "tensorflow", rule: Rule::Value(0.0), note: "tf.nn.relu: ReluGrad gradients * (features > 0), features = the relu output [T1, T2]" },
     ],
 };
 
@@ -69,6 +69,9 @@ impl Piecewise for Relu {
     }
     fn family(&self) -> &'static Family {
         &RELU
+    }
+    fn signature(&self) -> Signature {
+        Signature { args: &["x"], params: &[], doc: "max(x, 0)", ordered: &[] }
     }
     fn kink_weights(&self, _tied: u32, rep: &Representation, out: &mut [f64]) {
         let z = rep.value(&RELU);

@@ -20,6 +20,9 @@ impl Piecewise for Upwind {
     fn name(&self) -> &'static str {
         "upwind"
     }
+    fn affine(&self) -> bool {
+        false
+    }
     fn arity(&self) -> usize {
         3
     }

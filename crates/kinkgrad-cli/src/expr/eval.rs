@@ -1,0 +1,45 @@
+//! Recording a parsed expression on a tape: every call goes through the library's function registry.
+
+use crate::expr::{BinOp, Expr};
+use kinkgrad::primitive::functions;
+use kinkgrad::{Tape, Var};
+use std::collections::BTreeMap;
+
+/// Record an expression on the tape (`vars` holds every variable of the expression).
+pub fn eval<'t>(
+    e: &Expr,
+    tape: &'t Tape<f64>,
+    vars: &BTreeMap<String, Var<'t, f64>>,
+) -> kinkgrad::Result<Var<'t, f64>> {
+    Ok(match e {
+        Expr::Num(v) => tape.scalar(*v),
+        Expr::Var(n) => vars[n],
+        Expr::Neg(a) => eval(a, tape, vars)?.neg(),
+        Expr::Pow(a, n) => eval(a, tape, vars)?.powi(*n),
+        Expr::Bin(op, a, b) => {
+            let (a, b) = (eval(a, tape, vars)?, eval(b, tape, vars)?);
+            match op {
+                BinOp::Add => a.add(b)?,
+                BinOp::Sub => a.sub(b)?,
+                BinOp::Mul => a.mul(b)?,
+                BinOp::Div => a.div(b)?,
+            }
+        }
+        Expr::Call(name, args, params) => {
+            let a: Vec<Var<'t, f64>> = args.iter().map(|x| eval(x, tape, vars)).collect::<kinkgrad::Result<_>>()?;
+            let f = functions::lookup(name).ok_or_else(|| {
+                kinkgrad::Error::invalid("function", format!("unknown function '{name}' (not in the registry)"))
+            })?;
+            f.build(&a, params)?
+        }
+    })
+}
+
+/// The functions an expression may call, one line each with its doc (for `kinkgrad grad --help`).
+pub fn functions_help() -> String {
+    format!(
+        "Functions (from the library's registry; constant parameters such as a slope come last and must be \
+         constant expressions):\n{}\nOperators: + - * /, ^ with an integer exponent.",
+        functions::help()
+    )
+}
