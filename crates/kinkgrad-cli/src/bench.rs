@@ -15,8 +15,9 @@
 use crate::output::num;
 use kinkgrad::hybrid::{data, GenerateConfig, HybridModel, SourceForm};
 use kinkgrad::pde::checkpoint::Schedule;
+use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
-use kinkgrad::pde::scheme::{Transport, TransportStepper};
+use kinkgrad::pde::scheme::Transport;
 use kinkgrad::{Mode, Representation, Rng, Tape, Tensor};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -124,13 +125,23 @@ fn transport(reps: usize) -> Result<(f64, f64), String> {
         },
         reps,
     );
-    let mut st = TransportStepper::new(t.clone(), vec![1.0], None, Representation::default()).map_err(e)?;
-    // JAX's workload differentiates with respect to u0 only: no velocity gradient, so the stepper keeps
-    // a piece tape instead of the states
-    st.velocity_gradient = false;
+    // JAX's workload differentiates with respect to u0 only: the library keeps a piece tape
+    let (mode, rep) = (Mode::Assoc, Representation::default());
+    let req = GradientRequest {
+        u0: &u0,
+        target: &g,
+        velocity: &[1.0],
+        source: None,
+        steps,
+        mode: &mode,
+        representation: &rep,
+        schedule: Schedule::StoreAll,
+        wanted: Wanted::U0,
+    };
+    let mut ws = Workspace::default();
     let grad = median(
         || {
-            std::hint::black_box(st.loss_gradient(&u0, &g, steps, &Schedule::StoreAll).expect("gradient"));
+            std::hint::black_box(t.loss_gradient_in(&req, &mut ws).expect("gradient"));
         },
         reps,
     );

@@ -8,9 +8,10 @@
 use clap::Args;
 use kinkgrad::check::finite_differences;
 use kinkgrad::pde::checkpoint::Schedule;
+use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
-use kinkgrad::pde::scheme::{Scheme, Transport, TransportStepper};
-use kinkgrad::{Certificate, KinkLog, Mode, Representation, Tape, Tensor};
+use kinkgrad::pde::scheme::{Scheme, Transport};
+use kinkgrad::{Mode, Representation};
 use serde_json::{json, Value};
 use std::f64::consts::PI;
 use std::time::Instant;
@@ -43,11 +44,12 @@ pub struct TransportArgs {
     /// the domain) with respect to the initial data.
     #[arg(long)]
     pub grad: bool,
-    /// Mode and representation of `--grad` (assoc: checkpointed stepper adjoint; safe: branch
-    /// locking; lex is not offered here yet).
+    /// Mode and representation of `--grad` (the library picks the path that serves them:
+    /// piece tape, checkpointed stepper, or their branch-locked versions for safe and lex).
     #[command(flatten)]
     pub diff: crate::diff_args::DiffArgs,
-    /// Checkpoint schedule for `--grad --mode assoc`: all | sqrt | revolve:S.
+    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S (with `all` and a constant
+    /// velocity the library keeps a 1-byte piece tape instead of the states).
     #[arg(long, default_value = "all")]
     pub checkpoint: String,
     /// Run even above the scheme's stability bound.
@@ -130,19 +132,31 @@ fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
     Ok(Setup { grid, t, u0, a, steps, exact })
 }
 
-fn kinks_of_run(s: &Setup) -> Result<usize, String> {
-    // kinks are counted by the linearization; the stepper's adjoint sweep counts them once per step
-    let mut st =
-        TransportStepper::new(s.t.clone(), s.a.clone(), None, Representation::default()).map_err(|e| e.to_string())?;
-    st.loss_gradient(&s.u0, &s.u0, s.steps, &Schedule::Sqrt).map_err(|e| e.to_string())?;
-    Ok(st.kinks)
+fn request<'a>(
+    s: &'a Setup,
+    target: &'a [f64],
+    mode: &'a Mode,
+    rep: &'a Representation,
+    schedule: Schedule,
+) -> GradientRequest<'a> {
+    GradientRequest {
+        u0: &s.u0,
+        target,
+        velocity: &s.a,
+        source: None,
+        steps: s.steps,
+        mode,
+        representation: rep,
+        schedule,
+        wanted: Wanted::U0,
+    }
 }
 
-/// The scheme's kinks of a stepper run, under the scheme's step op name.
-fn scheme_kinks(s: &Setup, n: usize) -> KinkLog {
-    let mut log = KinkLog::default();
-    log.add("", &format!("transport-{}", s.t.scheme.name()), n);
-    log
+fn kinks_of_run(s: &Setup) -> Result<usize, String> {
+    // the kinks met by the run (the gradient's certificate counts them once per step)
+    let (mode, rep) = (Mode::Assoc, Representation::default());
+    let r = s.t.loss_gradient(&request(s, &s.u0, &mode, &rep, Schedule::Sqrt)).map_err(|e| e.to_string())?;
+    Ok(r.certificate.kinks.total())
 }
 
 fn opt(v: Option<f64>) -> Value {
@@ -254,83 +268,15 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
-    // validated in every mode (safe ignores it: its piece tape or tape keeps what it needs)
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
     let (mode, rep) = args.diff.build()?;
-    // TODO(lead): helper pde's library entry point for transport gradients returns the certificate
-    // (and serves lex); until it merges, the certificate is built from what each path returns.
-    let (grad, gradient_seconds, peak_bytes, certificate, schedule) = match &mode {
-        Mode::Assoc => {
-            let mut st =
-                TransportStepper::new(s.t.clone(), s.a.clone(), None, rep.clone()).map_err(|e| e.to_string())?;
-            // only dJ/du0 is reported: store-all can keep a piece tape instead of the states
-            st.velocity_gradient = false;
-            let ((g, stats), secs) = timed(|| {
-                let (_, g, stats) = st.loss_gradient(&s.u0, &target, s.steps, &schedule).map_err(|e| e.to_string())?;
-                Ok((g, stats))
-            })?;
-            let cert = Certificate::for_kinks(mode.name(), rep.name.clone(), scheme_kinks(&s, st.kinks));
-            (g, secs, stats.peak_bytes, cert, schedule.to_string())
-        }
-        Mode::Safe { seed, max_directions }
-            if s.a.len() == 1
-                && s.a[0] != 0.0
-                && !matches!(
-                    s.t.scheme,
-                    Scheme::BurgersGodunov | Scheme::Limited(kinkgrad::pde::limiter::Limiter::VanLeer)
-                ) =>
-        {
-            // the stepper's piece tape with lexicographic locking along two probe directions
-            let mut st =
-                TransportStepper::new(s.t.clone(), s.a.clone(), None, rep.clone()).map_err(|e| e.to_string())?;
-            let ((g, stats), secs) = timed(|| {
-                let (_, g, stats) = st
-                    .loss_gradient_safe(&s.u0, &target, s.steps, *seed, *max_directions)
-                    .map_err(|e| e.to_string())?;
-                Ok((g, stats))
-            })?;
-            let mut cert = Certificate::for_kinks(mode.name(), rep.name.clone(), scheme_kinks(&s, st.kinks));
-            cert.locked = st.kinks;
-            cert.unresolved = st.unresolved;
-            (g, secs, stats.peak_bytes, cert, "piece tape".to_string())
-        }
-        Mode::Safe { .. } => {
-            let t0 = Instant::now();
-            let tape = Tape::<f64>::with_representation(rep.clone());
-            let u0 = tape.var(Tensor::vector(s.u0.clone()));
-            let a = if s.a.is_empty() {
-                None
-            } else if s.a.len() == 1 {
-                Some(tape.scalar(s.a[0]))
-            } else {
-                Some(tape.constant(Tensor::vector(s.a.clone())))
-            };
-            let mut u = u0;
-            for _ in 0..s.steps {
-                u = s.t.step_var(u, a, None).map_err(|e| e.to_string())?;
-            }
-            let jv = u
-                .sub(tape.constant(Tensor::vector(target.clone())))
-                .map_err(|e| e.to_string())?
-                .square()
-                .sum()
-                .scale(dx);
-            let gr = tape.gradient(jv, &[u0], &mode).map_err(|e| e.to_string())?;
-            let secs = t0.elapsed().as_secs_f64();
-            // the tape holds every step's state and its 5 per-face coefficients
-            let peak = s.steps * n * 8 * 6;
-            (gr.values[0].to_f64_vec(), secs, peak, gr.certificate, "tape".to_string())
-        }
-        Mode::Lex(_) => {
-            return Err(kinkgrad::Error::unsupported(
-                "transport --grad in mode lex",
-                "no lexicographic path through the time loop in this build; use safe (the same \
-                 representation-independent derivative) or assoc",
-            )
-            .to_string())
-        }
-    };
-    let kinks = certificate.kinks_total();
+    let req = request(&s, &target, &mode, &rep, schedule);
+    // the library picks the path (piece tape, checkpointed or locked stepper) and measures its memory
+    let mut ws = Workspace::default();
+    let (r, gradient_seconds) = timed(|| s.t.loss_gradient_in(&req, &mut ws).map_err(|e| e.to_string()))?;
+    let grad = r.u0.clone();
+    let (peak_bytes, kinks) = (r.peak_bytes, r.certificate.kinks.total());
+    let (schedule, path) = (r.schedule.to_string(), r.path.name());
     let h = 1e-6;
     let report = finite_differences(&mut |x| loss(x), &s.u0, &grad, 4, h, 1).map_err(|e| e.to_string())?;
     let norm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -338,26 +284,26 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
     if args.json {
         return Ok(json!({
             "scheme": args.scheme, "cells": n, "steps": s.steps, "loss": j, "mode": mode.name(),
-            "checkpoint": schedule, "gradient_norm": norm,
+            "checkpoint": schedule, "path": path, "gradient_norm": norm,
             "grad_check": {"max_rel_error": report.max_rel_error, "directions": report.directions},
             "forward_seconds": forward_seconds, "gradient_seconds": gradient_seconds, "ratio": ratio,
-            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": certificate,
+            "peak_bytes": peak_bytes, "kinks": kinks, "certificate": r.certificate,
         })
         .to_string());
     }
     Ok(format!(
-        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  kinks {kinks}, certificate {certificate}",
+        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  certificate {}",
         args.scheme,
         n,
         s.steps,
         mode.name(),
-        schedule,
         report.directions,
         report.max_rel_error,
         forward_seconds * 1e3,
         gradient_seconds * 1e3,
         ratio,
-        peak_bytes
+        peak_bytes,
+        r.certificate
     ))
 }
 

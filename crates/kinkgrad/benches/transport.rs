@@ -8,9 +8,10 @@
 
 use criterion::{criterion_group, Criterion};
 use kinkgrad::pde::checkpoint::Schedule;
+use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::limiter::Limiter;
-use kinkgrad::pde::scheme::{Scheme, Transport, TransportStepper};
+use kinkgrad::pde::scheme::{Scheme, Transport};
 use kinkgrad::{Mode, Representation, Tape, Tensor};
 use std::hint::black_box;
 use std::time::Instant;
@@ -40,14 +41,26 @@ fn forward(w: &Work) -> f64 {
     u.iter().zip(&w.target).map(|(a, b)| (a - b) * (a - b)).sum()
 }
 
-fn stepper(w: &Work) -> TransportStepper {
-    TransportStepper::new(w.t.clone(), vec![1.0], None, Representation::default()).unwrap()
+fn stepper(_w: &Work) -> Workspace {
+    Workspace::default()
 }
 
-/// One gradient with a stepper reused across calls (as in a training loop: its state buffers are
-/// recycled).
-fn gradient(st: &mut TransportStepper, w: &Work, schedule: &Schedule) -> Vec<f64> {
-    st.loss_gradient(&w.u0, &w.target, STEPS, schedule).unwrap().1
+/// One gradient `dJ/du0` (and `dJ/da`: the states are kept, no piece tape) with a workspace reused
+/// across calls (as in a training loop: its state buffers are recycled).
+fn gradient(st: &mut Workspace, w: &Work, schedule: &Schedule) -> Vec<f64> {
+    let (mode, rep) = (Mode::Assoc, Representation::default());
+    let req = GradientRequest {
+        u0: &w.u0,
+        target: &w.target,
+        velocity: &[1.0],
+        source: None,
+        steps: STEPS,
+        mode: &mode,
+        representation: &rep,
+        schedule: *schedule,
+        wanted: Wanted { u0: true, velocity: true, source: false },
+    };
+    w.t.loss_gradient_in(&req, st).unwrap().u0
 }
 
 fn tape_gradient(w: &Work) -> Vec<f64> {

@@ -100,16 +100,28 @@ fn main() -> kinkgrad::Result<()> {
         norm(&gv),
         dist(&gv)
     );
-    // the same mode through the stepper's piece tape (no tape; J without the dx factor, as above)
-    let mut st = kinkgrad::pde::scheme::TransportStepper::new(t.clone(), vec![1.0], None, Representation::default())?;
-    let (_, gv, _) = st.loss_gradient_safe(&u0, &target, steps, 0, 2)?;
-    let gv: Vec<f64> = gv.iter().map(|v| v / t.grid.dx()).collect();
+    // the same mode through the library's entry point (the locked piece tape; J without the dx factor)
+    let (mode, rep) = (Mode::safe(), Representation::default());
+    let req = kinkgrad::pde::gradient::GradientRequest {
+        u0: &u0,
+        target: &target,
+        velocity: &[1.0],
+        source: None,
+        steps,
+        mode: &mode,
+        representation: &rep,
+        schedule: kinkgrad::pde::checkpoint::Schedule::StoreAll,
+        wanted: kinkgrad::pde::gradient::Wanted::U0,
+    };
+    let r = t.loss_gradient(&req)?;
+    let gv: Vec<f64> = r.u0.iter().map(|v| v / t.grid.dx()).collect();
     println!(
-        "  safe (stepper)         |g| = {:.4}  rel. distance to fd {:.3e}  kinks {}  unresolved {}",
+        "  safe ({})   |g| = {:.4}  rel. distance to fd {:.3e}  kinks {}  unresolved {}",
+        r.path.name(),
         norm(&gv),
         dist(&gv),
-        st.kinks,
-        st.unresolved
+        r.certificate.kinks.total(),
+        r.certificate.unresolved
     );
     Ok(())
 }

@@ -1,8 +1,10 @@
 //! The time loop recorded as one tape op (`Transport::time_loop_var`), differentiated in the source.
 
 use kinkgrad::check::finite_differences;
+use kinkgrad::pde::checkpoint::Schedule;
+use kinkgrad::pde::gradient::{GradientRequest, Wanted};
 use kinkgrad::pde::grid::Grid;
-use kinkgrad::pde::scheme::{Transport, TransportStepper};
+use kinkgrad::pde::scheme::Transport;
 use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor};
 use std::f64::consts::PI;
 
@@ -90,18 +92,22 @@ fn loop_op_gradient_matches_finite_differences_and_the_stepper() {
         // is formed by different operations, so compare to rounding)
         for i in 0..3 {
             let sl = &s[i * N..(i + 1) * N];
-            let mut st =
-                TransportStepper::new(t.clone(), vec![a], Some(sl.to_vec()), Representation::default()).unwrap();
-            st.loss_gradient(
-                &u0[i * N..(i + 1) * N],
-                &target[i * N..(i + 1) * N],
+            let (mode, rep) = (Mode::Assoc, Representation::default());
+            let req = GradientRequest {
+                u0: &u0[i * N..(i + 1) * N],
+                target: &target[i * N..(i + 1) * N],
+                velocity: &[a],
+                source: Some(sl),
                 steps,
-                &kinkgrad::pde::checkpoint::Schedule::StoreAll,
-            )
-            .unwrap();
+                mode: &mode,
+                representation: &rep,
+                schedule: Schedule::StoreAll,
+                wanted: Wanted { u0: false, velocity: false, source: true },
+            };
+            let r = t.loss_gradient(&req).unwrap();
             let gi = &g[i * N..(i + 1) * N];
             let scale = gi.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for (x, y) in st.grad_source.iter().zip(gi) {
+            for (x, y) in r.source.iter().zip(gi) {
                 assert!((x - y).abs() <= 1e-13 * scale, "{scheme}: stepper {x} vs loop op {y}");
             }
         }

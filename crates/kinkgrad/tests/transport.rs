@@ -3,11 +3,34 @@
 
 use kinkgrad::check::finite_differences;
 use kinkgrad::pde::checkpoint::{revolve_recomputations, Schedule};
+use kinkgrad::pde::gradient::{GradientRequest, TransportGradient, Wanted};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::limiter::Limiter;
-use kinkgrad::pde::scheme::{Scheme, Transport, TransportStepper};
+use kinkgrad::pde::scheme::{Scheme, Transport};
 use kinkgrad::{CertificateKind, Mode, Representation, Rng, Tape, Tensor, TieRule, Var};
 use std::f64::consts::PI;
+
+/// The library's entry point for `J = sum (u(T) - target)^2 dx`.
+#[allow(clippy::too_many_arguments)]
+fn entry(
+    t: &Transport,
+    u0: &[f64],
+    target: &[f64],
+    a: &[f64],
+    s: Option<&[f64]>,
+    steps: usize,
+    mode: &Mode,
+    rep: &Representation,
+    schedule: Schedule,
+    wanted: Wanted,
+) -> TransportGradient {
+    let req =
+        GradientRequest { u0, target, velocity: a, source: s, steps, mode, representation: rep, schedule, wanted };
+    t.loss_gradient(&req).unwrap()
+}
+
+const ALL: Wanted = Wanted { u0: true, velocity: true, source: true };
+const U0_S: Wanted = Wanted { u0: true, velocity: false, source: true };
 
 fn sine(x: f64) -> f64 {
     (2.0 * PI * x).sin()
@@ -323,33 +346,38 @@ fn stepper_adjoint_equals_tape_vjp_and_checkpoints_are_bitwise() {
         let mut p = problem(name, 60, 120, per_face, 3);
         p.a.iter_mut().for_each(|a| *a *= sign);
         let (gu, ga, gs, _, _) = p.tape_grad(&Mode::Assoc, Representation::default());
-        let mut st =
-            TransportStepper::new(p.t.clone(), p.a.clone(), Some(p.s.clone()), Representation::default()).unwrap();
-        let (j, g_all, stats_all) = st.loss_gradient(&p.u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
+        let rep = Representation::default();
+        let wanted = Wanted { velocity: !p.a.is_empty(), ..ALL };
+        let run = |sched: Schedule| {
+            entry(&p.t, &p.u0, &p.target, &p.a, Some(&p.s), p.steps, &Mode::Assoc, &rep, sched, wanted)
+        };
+        let all = run(Schedule::StoreAll);
+        assert_eq!(all.path.name(), "checkpointed");
+        let (j, g_all, stats_all) = (all.loss, all.u0.clone(), all.stats);
         assert!((j - p.loss(&p.u0, &p.a, &p.s)).abs() <= 1e-14 * j.abs());
         let close = |x: &[f64], y: &[f64]| {
             let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
             x.iter().zip(y).all(|(a, b)| (a - b).abs() <= 1e-13 * scale)
         };
         // the same products in the same order on both paths: equal numbers (== treats -0 as 0; the
-        // fused stepper adjoint leaves out the structurally zero terms, which can only flip a zero's sign)
+        // stepper's kernel leaves out the structurally zero terms, which can only flip a zero's sign)
         assert_eq!(g_all, gu, "{name} {sign}: stepper vs tape dJ/du0");
-        assert_eq!(st.grad_velocity, ga, "{name} {sign}: stepper vs tape dJ/da");
-        assert_eq!(st.grad_source, gs, "{name} {sign}: stepper vs tape dJ/ds");
+        assert_eq!(all.velocity, ga, "{name} {sign}: stepper vs tape dJ/da");
+        assert_eq!(all.source, gs, "{name} {sign}: stepper vs tape dJ/ds");
         assert!(close(&g_all, &gu), "{name} {sign}: stepper vs tape dJ/du0");
-        assert!(close(&st.grad_velocity, &ga), "{name}: stepper vs tape dJ/da");
-        assert!(close(&st.grad_source, &gs), "{name}: stepper vs tape dJ/ds");
-        let (ga_all, gs_all) = (st.grad_velocity.clone(), st.grad_source.clone());
+        assert!(close(&all.velocity, &ga), "{name}: stepper vs tape dJ/da");
+        assert!(close(&all.source, &gs), "{name}: stepper vs tape dJ/ds");
         for sched in [Schedule::Sqrt, Schedule::Revolve { snapshots: 4 }, Schedule::Revolve { snapshots: 10 }] {
-            let (_, g, stats) = st.loss_gradient(&p.u0, &p.target, p.steps, &sched).unwrap();
+            let r = run(sched);
             let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&g), bits(&g_all), "{name} {sched}");
-            assert_eq!(bits(&st.grad_velocity), bits(&ga_all), "{name} {sched}");
-            assert_eq!(bits(&st.grad_source), bits(&gs_all), "{name} {sched}");
+            assert_eq!(bits(&r.u0), bits(&g_all), "{name} {sched}");
+            assert_eq!(bits(&r.velocity), bits(&all.velocity), "{name} {sched}");
+            assert_eq!(bits(&r.source), bits(&all.source), "{name} {sched}");
             if let Schedule::Revolve { snapshots } = sched {
-                assert_eq!(stats.recomputed_steps, revolve_recomputations(p.steps, snapshots));
+                assert_eq!(r.stats.recomputed_steps, revolve_recomputations(p.steps, snapshots));
             }
-            assert!(stats.peak_bytes < stats_all.peak_bytes);
+            assert!(r.stats.peak_bytes < stats_all.peak_bytes);
+            assert_eq!(r.schedule, sched);
         }
     }
 }
@@ -374,16 +402,25 @@ fn piece_tape_equals_state_store_all_bitwise() {
                 let a = vec![0.9 * sign];
                 // a zero source keeps the plateaus flat (and still exercises the source gradient)
                 let src = vec![0.0; u0.len()];
-                let mut st = TransportStepper::new(p.t.clone(), a.clone(), Some(src), rep.clone()).unwrap();
-                let (j, g, stats) = st.loss_gradient(&u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
-                let (gs, kinks) = (st.grad_source.clone(), st.kinks);
-                st.velocity_gradient = false;
-                let (jt, gt, stats_t) = st.loss_gradient(&u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
+                let run = |w: Wanted| {
+                    entry(&p.t, &u0, &p.target, &a, Some(&src), p.steps, &Mode::Assoc, rep, Schedule::StoreAll, w)
+                };
+                let states = run(ALL);
+                let (j, g, stats, gs, kinks) = (
+                    states.loss,
+                    states.u0.clone(),
+                    states.stats,
+                    states.source.clone(),
+                    states.certificate.kinks.total(),
+                );
+                let taped = run(U0_S);
+                assert_eq!((states.path.name(), taped.path.name()), ("checkpointed", "piece-tape"));
+                let (jt, gt, stats_t) = (taped.loss, taped.u0.clone(), taped.stats);
                 let what = format!("{name} a={} rule {ri}", a[0]);
                 assert_eq!(j.to_bits(), jt.to_bits(), "{what}: loss");
                 assert_eq!(bits(&gt), bits(&g), "{what}: dJ/du0");
-                assert_eq!(bits(&st.grad_source), bits(&gs), "{what}: dJ/ds");
-                assert_eq!(st.kinks, kinks, "{what}: kinks");
+                assert_eq!(bits(&taped.source), bits(&gs), "{what}: dJ/ds");
+                assert_eq!(taped.certificate.kinks.total(), kinks, "{what}: kinks");
                 if name.starts_with("lw-") {
                     assert!(kinks > 500, "{what}: the plateaus should put many faces on kinks ({kinks})");
                     // one byte per face and step against eight per cell and step
@@ -396,21 +433,27 @@ fn piece_tape_equals_state_store_all_bitwise() {
     }
 }
 
-/// The stepper's safe mode (piece tape with lexicographic locking along probe directions):
+/// Safe mode through the entry point (the locked piece tape for store-all, the locked checkpointed
+/// stepper for sqrt and revolve: lexicographic locking along probe directions):
 /// - off the kinks it is assoc, bit for bit;
 /// - on a square pulse (both slopes exactly 0 on the plateaus at many faces of every step) it does
-///   not depend on the tie rule, and its dot product with the first probe direction is the one-sided
-///   directional derivative, checked against a forward difference (J(u0 + h d) - J(u0)) / h.
+///   not depend on the tie rule nor on the schedule (bit for bit), and its dot product with the first
+///   probe direction is the one-sided directional derivative, checked against a forward difference
+///   (J(u0 + h d) - J(u0)) / h.
 #[test]
 fn stepper_safe_mode_locks_pieces_along_the_probe() {
     let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     // off the kinks
     let p = problem("lw-minmod", 60, 80, false, 5);
-    let mut st = TransportStepper::new(p.t.clone(), p.a.clone(), Some(p.s.clone()), Representation::default()).unwrap();
-    let (_, g_assoc, _) = st.loss_gradient(&p.u0, &p.target, p.steps, &Schedule::StoreAll).unwrap();
-    assert_eq!(st.kinks, 0);
-    let (_, g_safe, _) = st.loss_gradient_safe(&p.u0, &p.target, p.steps, 3, 2).unwrap();
-    assert_eq!(bits(&g_safe), bits(&g_assoc), "safe is assoc off the kinks");
+    let rep = Representation::default();
+    let safe = Mode::Safe { seed: 3, max_directions: 2 };
+    let assoc =
+        entry(&p.t, &p.u0, &p.target, &p.a, Some(&p.s), p.steps, &Mode::Assoc, &rep, Schedule::StoreAll, Wanted::U0);
+    assert_eq!(assoc.certificate.kinks.total(), 0);
+    let locked = entry(&p.t, &p.u0, &p.target, &p.a, Some(&p.s), p.steps, &safe, &rep, Schedule::StoreAll, Wanted::U0);
+    assert_eq!(locked.path.name(), "locked-piece-tape");
+    assert_eq!(bits(&locked.u0), bits(&assoc.u0), "safe is assoc off the kinks");
+    assert_eq!(locked.certificate.kind, CertificateKind::Exact);
     // on the kinks
     let reps = [
         Representation::default(),
@@ -431,19 +474,24 @@ fn stepper_safe_mode_locks_pieces_along_the_probe() {
             let a = vec![sign];
             let seed = 9;
             let mut results = Vec::new();
+            let safe = Mode::Safe { seed, max_directions: 2 };
             for rep in &reps {
-                let mut st = TransportStepper::new(p.t.clone(), a.clone(), None, rep.clone()).unwrap();
-                let (j, g, _) = st.loss_gradient_safe(&u0, &p.target, p.steps, seed, 2).unwrap();
-                assert!(st.kinks > 50, "{name}: the plateaus should give many kinks ({})", st.kinks);
-                assert_eq!(st.unresolved, 0, "{name}: a random direction resolves every tie");
-                results.push((j, g));
+                for sched in [Schedule::StoreAll, Schedule::Sqrt, Schedule::Revolve { snapshots: 3 }] {
+                    let r = entry(&p.t, &u0, &p.target, &a, None, p.steps, &safe, rep, sched, Wanted::U0);
+                    let c = &r.certificate;
+                    assert!(c.kinks.total() > 50, "{name}: the plateaus should give many kinks ({})", c.kinks.total());
+                    assert_eq!(c.unresolved, 0, "{name}: a random direction resolves every tie");
+                    assert_eq!(c.kind, CertificateKind::Generalized);
+                    results.push((r.loss, r.u0));
+                }
             }
+            // every rule and every schedule (the piece tape, the locked checkpointed stepper): the same bits
             for r in &results[1..] {
-                assert_eq!(bits(&r.1), bits(&results[0].1), "{name} a={}: safe depends on the rule", a[0]);
+                assert_eq!(bits(&r.1), bits(&results[0].1), "{name} a={}: safe depends on the rule or schedule", a[0]);
             }
-            // the first probe direction, drawn as documented
+            // the first probe direction, drawn as documented (uniform on [-1, 1), as the tape's safe mode)
             let mut rng = Rng::new(seed);
-            let d: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+            let d: Vec<f64> = (0..n).map(|_| rng.range(-1.0, 1.0)).collect();
             let loss = |u: &[f64]| {
                 let uf = p.t.simulate(u, &a, None, p.steps).unwrap();
                 uf.iter().zip(&p.target).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() * p.t.grid.dx()
@@ -467,9 +515,12 @@ fn revolve_memory_and_recomputations_on_1000_steps() {
     let t = Transport::from_courant(g, Scheme::Limited(Limiter::Minmod), 1.0, 0.5, false).unwrap();
     let u0: Vec<f64> = g.centers().iter().map(|&x| square(x)).collect();
     let target = vec![0.5; 50];
-    let mut st = TransportStepper::new(t, vec![1.0], None, Representation::default()).unwrap();
-    let (_, g_all, all) = st.loss_gradient(&u0, &target, 1000, &Schedule::StoreAll).unwrap();
-    let (_, g_rev, rev) = st.loss_gradient(&u0, &target, 1000, &"revolve:10".parse().unwrap()).unwrap();
+    let rep = Representation::default();
+    // the velocity gradient is asked for, so store-all keeps the states (no piece tape)
+    let w = Wanted { u0: true, velocity: true, source: false };
+    let run = |sched: Schedule| entry(&t, &u0, &target, &[1.0], None, 1000, &Mode::Assoc, &rep, sched, w);
+    let (ra, rr) = (run(Schedule::StoreAll), run("revolve:10".parse().unwrap()));
+    let (g_all, all, g_rev, rev) = (ra.u0, ra.stats, rr.u0, rr.stats);
     assert_eq!(rev.recomputed_steps, 2637);
     assert_eq!(revolve_recomputations(1000, 10), 2637);
     assert!(rev.peak_bytes * 20 <= all.peak_bytes, "{} vs {}", rev.peak_bytes, all.peak_bytes);

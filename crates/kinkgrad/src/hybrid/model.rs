@@ -9,7 +9,9 @@ use crate::error::{Error, Result};
 use crate::kink::KinkLog;
 use crate::nn::{Init, Sequential};
 use crate::pde::checkpoint::{self, Schedule, Stepper};
-use crate::pde::scheme::{Transport, TransportStepper};
+use crate::pde::gradient::{GradientRequest, Wanted, Workspace};
+use crate::pde::scheme::Transport;
+use crate::pde::stepper::TransportStepper;
 use crate::repr::Representation;
 use crate::reverse::{Tape, Var};
 use crate::rng::Rng;
@@ -393,7 +395,7 @@ impl HybridModel {
         let (_, _, stats) = checkpoint::gradient(&mut st, &u0, d.steps, schedule, |u: &Vec<f64>| {
             loss = u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx / m;
             u.iter().zip(&target).map(|(a, b)| 2.0 * (a - b) * dx / m).collect()
-        });
+        })?;
         if let Some(e) = st.error {
             return Err(e);
         }
@@ -471,26 +473,28 @@ impl Sweeps {
             kinks: 0,
             peak_bytes: 0,
         };
-        let mut st: Option<TransportStepper> = None;
+        // one workspace for the samples of this chunk: its buffers are reused from sample to sample
+        let mut ws = Workspace::default();
+        let (mode, wanted) = (Mode::Assoc, Wanted { u0: false, velocity: false, source: true });
         for (k, &i) in idx.iter().enumerate() {
             let s = &src[k * n..(k + 1) * n];
-            let st = match &mut st {
-                Some(st) => {
-                    st.source.get_or_insert_with(Vec::new).clone_from_slice(s);
-                    st
-                }
-                None => {
-                    let st = st.insert(TransportStepper::new(t.clone(), a.to_vec(), Some(s.to_vec()), rep.clone())?);
-                    // the velocity is data, not trained: store-all keeps a piece tape instead of the states
-                    st.velocity_gradient = false;
-                    st
-                }
+            // the velocity is data, not trained: store-all keeps a piece tape instead of the states
+            let req = GradientRequest {
+                u0: &d.beta[i],
+                target: &d.gamma[i],
+                velocity: a,
+                source: Some(s),
+                steps: d.steps,
+                mode: &mode,
+                representation: rep,
+                schedule: *schedule,
+                wanted,
             };
-            let (loss, _, stats) = st.loss_gradient(&d.beta[i], &d.gamma[i], d.steps, schedule)?;
-            out.losses.push(loss);
-            out.ds.extend(st.grad_source.iter().map(|v| v / m));
-            out.kinks += st.kinks;
-            out.peak_bytes = out.peak_bytes.max(stats.peak_bytes);
+            let r = t.loss_gradient_in(&req, &mut ws)?;
+            out.losses.push(r.loss);
+            out.ds.extend(r.source.iter().map(|v| v / m));
+            out.kinks += r.certificate.kinks.total();
+            out.peak_bytes = out.peak_bytes.max(r.stats.peak_bytes);
         }
         Ok(out)
     }

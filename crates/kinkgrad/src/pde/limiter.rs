@@ -4,29 +4,49 @@
 //! a flat state (`x = y = 0`) gives `0`, never NaN. All four limiters are symmetric,
 //! `B(x, y) = B(y, x)`, and odd, `B(-x, -y) = -B(x, y)`; each is `0` when `x y <= 0`.
 //!
-//! | limiter | `B(x, y)` for `x, y > 0` | pieces | switching functions |
-//! |---|---|---|---|
-//! | minmod | `min(x, y)` | `x`, `y`, `0` | `x`, `y`, `x - y` |
-//! | superbee | `max(min(2x, y), min(x, 2y))` | `2y`, `x`, `y`, `2x`, `0` | `x`, `y`, `2y - x`, `x - y`, `y - 2x` |
-//! | MC | `min(2x, (x + y)/2, 2y)` | `2y`, `(x+y)/2`, `2x`, `0` | `x`, `y`, `3y - x`, `y - 3x` |
-//! | van Leer | `2xy / (x + y)` | harmonic, `0` | `x`, `y` |
+//! | limiter | `B(x, y)` for `x, y > 0` | pieces | switching functions | declared in |
+//! |---|---|---|---|---|
+//! | minmod | `min(x, y)` | `x`, `y`, `0` | `x`, `y`, `x - y` | `primitive/minmod.rs` |
+//! | superbee | `max(min(2x, y), min(x, 2y))` | `2y`, `x`, `y`, `2x`, `0` | `x`, `y`, `2y - x`, `x - y`, `y - 2x` | `primitive/superbee.rs` |
+//! | MC | `min(2x, (x + y)/2, 2y)` | `2y`, `(x+y)/2`, `2x`, `0` | `x`, `y`, `3y - x`, `y - 3x` | `primitive/mc.rs` |
+//! | van Leer | `2xy / (x + y)` | harmonic, `0` | `x`, `y` | here (not piecewise C^1) |
+//!
+//! minmod, superbee and MC are piecewise affine: each is one [`Piecewise`] declaration plus one
+//! branch-free kernel (`value_and_pieces`, tested equal to the declaration), and everything here is
+//! derived from those two: values, tied sets, the rule's partials per tied set ([`PieceTable`]) and
+//! the lexicographic selection ([`crate::primitive::lex_select`]).
 //!
 //! A **kink** is an evaluation exactly on a switching surface where two pieces meet (a slope exactly
-//! 0, equal slopes, ...). The representation's rule for the `limiter` family gives convex weights over the
-//! tied pieces (default minimum norm: at `(0, 0)` the zero piece, at `x = y > 0` for minmod half each),
-//! so every offered rule is admissible. The lexicographic rule picks the pieces active along the
-//! first direction whose switching derivatives break the tie.
+//! 0, equal slopes, ...). The representation's limiter tie rule gives convex weights over the tied
+//! pieces (default minimum norm: at `(0, 0)` the zero piece, at `x = y > 0` for minmod half each), so
+//! every offered rule is admissible. The lexicographic rule keeps the pieces active along the first
+//! direction whose switching derivatives break the tie; a tie that survives every direction gives the
+//! whole weight to its first piece (the pieces agree along every direction probed; the result does
+//! not depend on the representation) and is counted as unresolved when the pieces' partials differ.
 //!
-//! minmod, superbee and MC are piecewise affine and implement [`Piecewise`], so they share the
-//! library's generic selection and tie machinery. Van Leer's harmonic piece is rational: its
-//! gradient `(2y^2, 2x^2) / (x + y)^2` is homogeneous of degree 0 and has no limit at `(0, 0)`; there
-//! the lexicographic rule takes its limit along the first non-zero direction `d`
-//! (`(2 d_y^2, 2 d_x^2) / (d_x + d_y)^2`) and a rule that weights the harmonic piece without a
-//! direction takes the diagonal limit `(1/2, 1/2)`.
+//! # Van Leer
+//! `B(x, y) = 2xy / (x + y)` for `x y > 0`, else `0`: pieces harmonic (0) and zero (1), switching
+//! functions `x` and `y`. It is **not** piecewise C^1 at `(0, 0)`: the harmonic piece's gradient
+//! `(2y^2, 2x^2) / (x + y)^2` is homogeneous of degree 0 and has no limit there (every
+//! `(2t^2, 2) / (1 + t)^2`, `t >= 0`, is a limit along some ray), so it does not fit the
+//! [`Piecewise`] contract (constant or continuous partials per piece) and stays special here.
+//! Its rules:
+//! * off the origin (`x = 0` or `y = 0`, not both) the harmonic and zero pieces tie with gradients
+//!   `(2, 0)` or `(0, 2)` and `(0, 0)`: the tie rule weights them (minimum norm: the zero piece);
+//! * at the origin a rule that weights the harmonic piece without a direction uses its diagonal limit
+//!   `(1/2, 1/2)` (the gradient along `x = y`);
+//! * `lex` and `safe` decide `x` and `y` by the signs along the directions; if the harmonic piece is
+//!   kept at the origin its gradient is the limit along the first non-zero direction `d`,
+//!   `(2 d_y^2, 2 d_x^2) / (d_x + d_y)^2`, whose product with `d` is the one-sided directional
+//!   derivative `B'(0; d) = 2 d_x d_y / (d_x + d_y)` (an element of Clarke's generalized gradient: a
+//!   limit of gradients along the ray). A tie surviving every direction at the origin keeps the
+//!   first piece, harmonic, with the diagonal limit `(1/2, 1/2)`, and is counted as unresolved.
 
 use crate::error::{Error, Result};
+use crate::primitive::mc::Mc;
 use crate::primitive::minmod::Minmod;
-use crate::primitive::{active, lex_select, min_norm_weights, Piecewise};
+use crate::primitive::superbee::Superbee;
+use crate::primitive::{lex_select_by, sign, tie_weights, Piecewise};
 use crate::repr::TieRule;
 
 /// A slope limiter.
@@ -56,174 +76,6 @@ impl std::str::FromStr for Limiter {
     }
 }
 
-/// Superbee as a piecewise primitive (see the module table).
-pub struct Superbee;
-/// MC as a piecewise primitive (see the module table).
-pub struct Mc;
-
-impl Piecewise for Superbee {
-    fn family(&self) -> &'static crate::repr::Family {
-        &crate::primitive::minmod::LIMITER
-    }
-    fn name(&self) -> &'static str {
-        "superbee"
-    }
-    fn arity(&self) -> usize {
-        2
-    }
-    fn pieces(&self) -> &'static [&'static str] {
-        &["2y", "x", "y", "2x", "zero"]
-    }
-    fn switches(&self) -> usize {
-        5
-    }
-    fn switching(&self, x: &[f64], s: &mut [f64]) {
-        s[0] = x[0];
-        s[1] = x[1];
-        s[2] = 2.0 * x[1] - x[0];
-        s[3] = x[0] - x[1];
-        s[4] = x[1] - 2.0 * x[0];
-    }
-    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
-        self.switching(t, ds)
-    }
-    fn select(&self, sg: &[i8]) -> u32 {
-        let (sx, sy, s2, s3, s4) = (sg[0], sg[1], sg[2], sg[3], sg[4]);
-        let mut m = 0;
-        if sx * sy <= 0 {
-            m |= 0b10000;
-        }
-        // positive quadrant: r = y / x; 2y for r <= 1/2, x for 1/2 <= r <= 1, y for 1 <= r <= 2, 2x for r >= 2
-        if sx >= 0 && sy >= 0 {
-            if s2 <= 0 {
-                m |= 0b0001;
-            }
-            if s2 >= 0 && s3 >= 0 {
-                m |= 0b0010;
-            }
-            if s3 <= 0 && s4 <= 0 {
-                m |= 0b0100;
-            }
-            if s4 >= 0 {
-                m |= 0b1000;
-            }
-        }
-        // negative quadrant: B(x, y) = -B(-x, -y), every switching function flips sign
-        if sx <= 0 && sy <= 0 {
-            if s2 >= 0 {
-                m |= 0b0001;
-            }
-            if s2 <= 0 && s3 <= 0 {
-                m |= 0b0010;
-            }
-            if s3 >= 0 && s4 >= 0 {
-                m |= 0b0100;
-            }
-            if s4 <= 0 {
-                m |= 0b1000;
-            }
-        }
-        m
-    }
-    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
-        match p {
-            0 => 2.0 * x[1],
-            1 => x[0],
-            2 => x[1],
-            3 => 2.0 * x[0],
-            _ => 0.0,
-        }
-    }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
-        let g = [[0.0, 2.0], [1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 0.0]][p];
-        out[0] = g[0];
-        out[1] = g[1];
-    }
-}
-
-impl Piecewise for Mc {
-    fn family(&self) -> &'static crate::repr::Family {
-        &crate::primitive::minmod::LIMITER
-    }
-    fn name(&self) -> &'static str {
-        "mc"
-    }
-    fn arity(&self) -> usize {
-        2
-    }
-    fn pieces(&self) -> &'static [&'static str] {
-        &["2y", "mean", "2x", "zero"]
-    }
-    fn switches(&self) -> usize {
-        4
-    }
-    fn switching(&self, x: &[f64], s: &mut [f64]) {
-        s[0] = x[0];
-        s[1] = x[1];
-        s[2] = 3.0 * x[1] - x[0];
-        s[3] = x[1] - 3.0 * x[0];
-    }
-    fn switching_linear(&self, t: &[f64], ds: &mut [f64]) {
-        self.switching(t, ds)
-    }
-    fn select(&self, sg: &[i8]) -> u32 {
-        let (sx, sy, s2, s3) = (sg[0], sg[1], sg[2], sg[3]);
-        let mut m = 0;
-        if sx * sy <= 0 {
-            m |= 0b1000;
-        }
-        // positive quadrant: 2y when 2y <= (x+y)/2 (3y <= x), 2x when 2x <= (x+y)/2 (3x <= y)
-        if sx >= 0 && sy >= 0 {
-            if s2 <= 0 {
-                m |= 0b001;
-            }
-            if s2 >= 0 && s3 <= 0 {
-                m |= 0b010;
-            }
-            if s3 >= 0 {
-                m |= 0b100;
-            }
-        }
-        if sx <= 0 && sy <= 0 {
-            if s2 >= 0 {
-                m |= 0b001;
-            }
-            if s2 <= 0 && s3 >= 0 {
-                m |= 0b010;
-            }
-            if s3 <= 0 {
-                m |= 0b100;
-            }
-        }
-        m
-    }
-    fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
-        match p {
-            0 => 2.0 * x[1],
-            1 => 0.5 * (x[0] + x[1]),
-            2 => 2.0 * x[0],
-            _ => 0.0,
-        }
-    }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
-        let g = [[0.0, 2.0], [0.5, 0.5], [2.0, 0.0], [0.0, 0.0]][p];
-        out[0] = g[0];
-        out[1] = g[1];
-    }
-}
-
-/// Convex weights of a tie rule over the tied pieces `idx` (piece indices in declared order) whose
-/// gradients are `grads`: the minimum-norm point of their convex hull for [`TieRule::MinNorm`], the
-/// rule's own weights otherwise. Always `>= 0` and summing to 1 (admissible).
-pub fn rule_weights(rule: &TieRule, idx: &[usize], grads: &[Vec<f64>]) -> Vec<f64> {
-    if let TieRule::MinNorm = rule {
-        return min_norm_weights(grads);
-    }
-    let mut w = Vec::new();
-    rule.weights(idx, &mut w);
-    w
-}
-
 /// A limiter evaluation: value, gradient `(d/dx, d/dy)`, and whether it sat on a kink.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LimiterEval {
@@ -236,13 +88,8 @@ pub struct LimiterEval {
     /// The evaluation sat exactly on a kink (two or more pieces tied).
     pub kink: bool,
     /// After a lexicographic selection: the tie survived every direction and the tied pieces'
-    /// gradients differ (the representation's rule decided).
+    /// gradients differ (the first tied piece was taken).
     pub unresolved: bool,
-}
-
-fn vl_harmonic_grad(x: f64, y: f64) -> (f64, f64) {
-    let s = x + y;
-    (2.0 * y * y / (s * s), 2.0 * x * x / (s * s))
 }
 
 impl Limiter {
@@ -255,6 +102,7 @@ impl Limiter {
             Limiter::VanLeer => "vanleer",
         }
     }
+    /// The declared piecewise-affine form (`None` for van Leer).
     pub(crate) fn piecewise(self) -> Option<&'static dyn Piecewise> {
         match self {
             Limiter::Minmod => Some(&Minmod),
@@ -273,244 +121,194 @@ impl Limiter {
     /// assert_eq!(Limiter::VanLeer.value(1.0, 3.0), 1.5);
     /// assert_eq!(Limiter::VanLeer.value(0.0, 0.0), 0.0); // no NaN on a flat state
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn value(self, x: f64, y: f64) -> f64 {
-        if let Limiter::Minmod = self {
-            return minmod_branch_free(x, y).0;
-        }
-        let same = (x > 0.0 && y > 0.0) || (x < 0.0 && y < 0.0);
-        if !same {
-            return 0.0;
-        }
-        let (ax, ay) = (x.abs(), y.abs());
-        let m = match self {
-            Limiter::Minmod => ax.min(ay),
-            Limiter::Superbee => (2.0 * ax).min(ay).max(ax.min(2.0 * ay)),
-            Limiter::Mc => (2.0 * ax).min(0.5 * (ax + ay)).min(2.0 * ay),
-            Limiter::VanLeer => return 2.0 * x * y / (x + y),
-        };
-        if x > 0.0 {
-            m
-        } else {
-            -m
+        match self {
+            Limiter::Minmod => Minmod::value_and_pieces(x, y).0,
+            Limiter::Superbee => Superbee::value_and_pieces(x, y).0,
+            Limiter::Mc => Mc::value_and_pieces(x, y).0,
+            Limiter::VanLeer => vanleer_value(x, y),
         }
     }
 
     /// Value and associated gradient; at a kink the tie rule `rule` weights the tied pieces.
     pub fn eval(self, x: f64, y: f64, rule: &TieRule) -> LimiterEval {
-        // fast path for minmod off its kinks (the benchmark's inner loop)
-        if let Limiter::Minmod = self {
-            if let Some((value, gx, gy)) = minmod_smooth(x, y) {
-                return LimiterEval { value, gx, gy, kink: false, unresolved: false };
-            }
-        }
-        self.select_eval(x, y, &[], rule)
+        self.select(x, y, 0, |_, _| {}, rule)
     }
 
     /// Value and gradient with the pieces chosen lexicographically along `dirs` (each a tangent
     /// `(dx, dy)` of the arguments): the sign of the first non-zero of (switching value, its
     /// derivatives along the directions in order) decides each switching function. A tie that
-    /// survives every direction is weighted by `rule`.
+    /// survives every direction takes its first piece (flagged `unresolved` when the tied pieces'
+    /// gradients differ); `rule` is not used then.
     pub fn eval_lex(self, x: f64, y: f64, dirs: &[[f64; 2]], rule: &TieRule) -> LimiterEval {
-        self.select_eval(x, y, dirs, rule)
+        self.select(x, y, dirs.len(), |c, t| t.copy_from_slice(&dirs[c]), rule)
     }
 
-    fn select_eval(self, x: f64, y: f64, dirs: &[[f64; 2]], rule: &TieRule) -> LimiterEval {
-        let value = self.value(x, y);
-        match self.piecewise() {
-            Some(p) => {
-                let kink = active(p, &[x, y]).count_ones() > 1;
-                let refs: Vec<&[f64]> = dirs.iter().map(|d| d.as_slice()).collect();
-                let mask = if dirs.is_empty() { active(p, &[x, y]) } else { lex_select(p, &[x, y], &refs) };
-                let idx: Vec<usize> = (0..p.pieces().len()).filter(|i| mask >> i & 1 == 1).collect();
-                let grads: Vec<Vec<f64>> = idx
-                    .iter()
-                    .map(|&q| {
-                        let mut g = vec![0.0; 2];
-                        p.piece_partials(q, &mut g);
-                        g
-                    })
-                    .collect();
-                let (gx, gy, unresolved) = combine(rule, &idx, &grads);
-                LimiterEval { value, gx, gy, kink, unresolved: unresolved && !dirs.is_empty() }
-            }
-            None => {
-                // van Leer: pieces harmonic (0) and zero (1); switching functions x and y
-                let (mut sx, mut sy) = (sgn(x), sgn(y));
-                let kink = sx == 0 || sy == 0;
-                let mut first_dir: Option<[f64; 2]> = None;
-                for d in dirs {
-                    if sx != 0 && sy != 0 {
-                        break;
-                    }
-                    if first_dir.is_none() && (d[0] != 0.0 || d[1] != 0.0) {
-                        first_dir = Some(*d);
-                    }
-                    if sx == 0 {
-                        sx = sgn(d[0]);
-                    }
-                    if sy == 0 {
-                        sy = sgn(d[1]);
-                    }
-                }
-                let harmonic = sx * sy >= 0;
-                let zero = sx * sy <= 0;
-                // the harmonic piece's gradient at (x, y), or its limit along the first direction
-                let (hx, hy) = if x != 0.0 || y != 0.0 {
-                    vl_harmonic_grad(x, y)
-                } else {
-                    match first_dir {
-                        Some(d) if d[0] + d[1] != 0.0 => vl_harmonic_grad(d[0], d[1]),
-                        _ => (0.5, 0.5),
-                    }
-                };
-                match (harmonic, zero) {
-                    (true, false) => LimiterEval { value, gx: hx, gy: hy, kink, unresolved: false },
-                    (false, _) => LimiterEval { value, gx: 0.0, gy: 0.0, kink, unresolved: false },
-                    (true, true) => {
-                        let (gx, gy, unresolved) = combine(rule, &[0, 1], &[vec![hx, hy], vec![0.0, 0.0]]);
-                        LimiterEval { value, gx, gy, kink, unresolved: unresolved && !dirs.is_empty() }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A limiter with a fixed tie rule, for the inner loops: the associated gradient at a kink of an
-/// affine limiter depends only on the tied set, so the rule's weights are tabulated once per tied
-/// set (bit mask) instead of being recomputed at every kink. Gives exactly [`Limiter::eval`]'s numbers.
-pub struct RuledLimiter {
-    /// The limiter.
-    pub limiter: Limiter,
-    rule: TieRule,
-    /// `(gx, gy)` per tied set, for the piecewise-affine limiters.
-    table: Vec<(f64, f64)>,
-}
-
-impl RuledLimiter {
-    /// Tabulate `rule` for `limiter`.
-    pub fn new(limiter: Limiter, rule: &TieRule) -> Self {
-        let table = match limiter.piecewise() {
-            Some(p) => {
-                let np = p.pieces().len();
-                (0u32..1 << np)
-                    .map(|mask| {
-                        let idx: Vec<usize> = (0..np).filter(|i| mask >> i & 1 == 1).collect();
-                        if idx.is_empty() {
-                            return (0.0, 0.0);
-                        }
-                        let grads: Vec<Vec<f64>> = idx
-                            .iter()
-                            .map(|&q| {
-                                let mut g = vec![0.0; 2];
-                                p.piece_partials(q, &mut g);
-                                g
-                            })
-                            .collect();
-                        let (gx, gy, _) = combine(rule, &idx, &grads);
-                        (gx, gy)
-                    })
-                    .collect()
-            }
-            None => vec![],
+    /// The one selection behind [`Self::eval`] (`k = 0`: the rule decides ties) and
+    /// [`Self::eval_lex`] (`k` directions written by `dir`).
+    pub(crate) fn select(
+        self,
+        x: f64,
+        y: f64,
+        k: usize,
+        dir: impl FnMut(usize, &mut [f64]),
+        rule: &TieRule,
+    ) -> LimiterEval {
+        let Some(p) = self.piecewise() else {
+            return vanleer_select(x, y, k, dir, rule);
         };
-        Self { limiter, rule: rule.clone(), table }
-    }
-    /// The active pieces at `(x, y)` as a bit mask (one bit off the kinks, the tied set on a kink);
-    /// `0` for van Leer, which is not piecewise affine.
-    pub(crate) fn mask(&self, x: f64, y: f64) -> u32 {
-        self.limiter.piecewise().map_or(0, |p| active(p, &[x, y]))
-    }
-
-    /// `(∂B/∂x, ∂B/∂y)` per tied set (indexed by [`Self::mask`]'s bit mask) under this rule; empty for
-    /// van Leer.
-    pub(crate) fn table(&self) -> &[(f64, f64)] {
-        &self.table
-    }
-
-    /// Value and associated gradient, as [`Limiter::eval`] with this rule.
-    #[inline]
-    pub fn eval(&self, x: f64, y: f64) -> LimiterEval {
-        if let Limiter::Minmod = self.limiter {
-            if let Some((value, gx, gy)) = minmod_smooth(x, y) {
-                return LimiterEval { value, gx, gy, kink: false, unresolved: false };
-            }
+        let value = self.value(x, y);
+        let tied = crate::primitive::active(p, &[x, y]);
+        let kink = tied.count_ones() > 1;
+        if !kink {
+            let (gx, gy) = piece_partials(p, tied);
+            return LimiterEval { value, gx, gy, kink, unresolved: false };
         }
-        match self.limiter.piecewise() {
-            Some(p) => {
-                let mask = active(p, &[x, y]);
-                let (gx, gy) = self.table[mask as usize];
-                LimiterEval { value: self.limiter.value(x, y), gx, gy, kink: mask.count_ones() > 1, unresolved: false }
-            }
-            None => self.limiter.eval(x, y, &self.rule),
+        if k == 0 {
+            let (gx, gy) = rule_partials(p, tied, rule);
+            return LimiterEval { value, gx, gy, kink, unresolved: false };
         }
+        let mask = lex_select_by(p, &[x, y], k, dir);
+        let (first, unresolved) = first_piece(p, mask);
+        let (gx, gy) = piece_partials(p, first);
+        LimiterEval { value, gx, gy, kink, unresolved }
     }
 }
 
-/// minmod without branches (vectorises): `(value, d/dx, d/dy, kink)`; the gradient is the active
-/// piece's off the kinks and must be replaced by the representation's rule where `kink` is set.
+/// `(dB/dx, dB/dy)` of the single piece `mask` (one bit).
+pub(crate) fn piece_partials(p: &dyn Piecewise, mask: u32) -> (f64, f64) {
+    let mut g = [0.0; 2];
+    p.piece_partials(mask.trailing_zeros() as usize, &[0.0, 0.0], &mut g);
+    (g[0], g[1])
+}
+
+/// The rule's associated partials over the tied set `mask`: the tie weights of
+/// [`crate::primitive::tie_weights`] applied to the tied pieces' partials (summed in piece order).
+pub(crate) fn rule_partials(p: &dyn Piecewise, mask: u32, rule: &TieRule) -> (f64, f64) {
+    let mut w = [0.0; crate::primitive::MAX_PIECES];
+    let np = p.pieces().len();
+    tie_weights(p, &[0.0, 0.0], mask, rule, &mut w[..np]);
+    let (mut gx, mut gy) = (0.0, 0.0);
+    for q in (0..np).filter(|q| mask >> q & 1 == 1) {
+        let mut g = [0.0; 2];
+        p.piece_partials(q, &[0.0, 0.0], &mut g);
+        gx += w[q] * g[0];
+        gy += w[q] * g[1];
+    }
+    (gx, gy)
+}
+
+/// The first piece of a tied set that survived every direction, and whether the tie is unresolved
+/// (the survivors' partials differ, so another choice would change the derivative).
+pub(crate) fn first_piece(p: &dyn Piecewise, mask: u32) -> (u32, bool) {
+    let first = mask & mask.wrapping_neg();
+    if mask == first {
+        return (mask, false);
+    }
+    let g0 = piece_partials(p, first);
+    let differ = (0..p.pieces().len()).filter(|q| mask >> q & 1 == 1).any(|q| piece_partials(p, 1 << q) != g0);
+    (first, differ)
+}
+
+/// The partials of a slope per tied set of its pieces under one tie rule, indexed by the set's bit
+/// mask (the 1-byte code of the piece tape): the associated partials the kernels read. A single
+/// piece's entry is its partials; a tied set's entry is the rule's weighted partials.
+pub(crate) struct PieceTable {
+    /// `dB/dx` per code (32 entries: at most 5 pieces).
+    pub gx: [f64; 32],
+    /// `dB/dy` per code.
+    pub gy: [f64; 32],
+    /// Number of codes (`2^pieces`).
+    pub len: usize,
+}
+
+impl PieceTable {
+    /// Tabulate `rule` over the tied sets of `p`.
+    pub(crate) fn new(p: &dyn Piecewise, rule: &TieRule) -> Self {
+        let len = 1usize << p.pieces().len();
+        debug_assert!(len <= 32);
+        let (mut gx, mut gy) = ([0.0; 32], [0.0; 32]);
+        for m in 1..len as u32 {
+            (gx[m as usize], gy[m as usize]) =
+                if m.count_ones() == 1 { piece_partials(p, m) } else { rule_partials(p, m, rule) };
+        }
+        Self { gx, gy, len }
+    }
+    /// A slope with one piece of partials `(gx, 0)` (upwind: 0, unlimited Lax-Wendroff: 1), code 1.
+    pub(crate) fn single(gx: f64) -> Self {
+        let mut t = Self { gx: [0.0; 32], gy: [0.0; 32], len: 2 };
+        t.gx[1] = gx;
+        t
+    }
+}
+
 #[inline(always)]
-pub fn minmod_branch_free(x: f64, y: f64) -> (f64, f64, f64, bool) {
-    let (ax, ay) = (x.abs(), y.abs());
-    let pos = (x > 0.0) & (y > 0.0);
-    let neg = (x < 0.0) & (y < 0.0);
-    let same = pos | neg;
-    let opp = ((x > 0.0) & (y < 0.0)) | ((x < 0.0) & (y > 0.0));
-    let m = ax.min(ay);
-    let v = if pos {
-        m
-    } else if neg {
-        -m
+fn vanleer_value(x: f64, y: f64) -> f64 {
+    if (x > 0.0 && y > 0.0) || (x < 0.0 && y < 0.0) {
+        2.0 * x * y / (x + y)
     } else {
         0.0
-    };
-    let gx = if same & (ax < ay) { 1.0 } else { 0.0 };
-    let gy = if same & (ay < ax) { 1.0 } else { 0.0 };
-    (v, gx, gy, !(opp | (same & (ax != ay))))
+    }
 }
 
-/// minmod off its kinks: `Some((value, d/dx, d/dy))`, `None` on a kink (or where a product of signs
-/// is not decided by strict comparisons).
-#[inline(always)]
-pub(crate) fn minmod_smooth(x: f64, y: f64) -> Option<(f64, f64, f64)> {
-    if (x > 0.0 && y > 0.0) || (x < 0.0 && y < 0.0) {
-        if x.abs() < y.abs() {
-            Some((x, 1.0, 0.0))
-        } else if y.abs() < x.abs() {
-            Some((y, 0.0, 1.0))
-        } else {
-            None
+fn vl_harmonic_grad(x: f64, y: f64) -> (f64, f64) {
+    let s = x + y;
+    (2.0 * y * y / (s * s), 2.0 * x * x / (s * s))
+}
+
+/// Van Leer's selection (see the module docs): the rule at kinks when `k = 0`, else the signs of `x`
+/// and `y` along the directions, the harmonic gradient's limit along the first non-zero direction at
+/// the origin, and the first piece (harmonic) for a tie that survives every direction.
+fn vanleer_select(x: f64, y: f64, k: usize, mut dir: impl FnMut(usize, &mut [f64]), rule: &TieRule) -> LimiterEval {
+    let value = vanleer_value(x, y);
+    let (mut sx, mut sy) = (sign(x), sign(y));
+    let kink = sx == 0 || sy == 0;
+    let mut first_dir: Option<[f64; 2]> = None;
+    let mut d = [0.0; 2];
+    for c in 0..k {
+        if sx != 0 && sy != 0 {
+            break;
         }
-    } else if (x > 0.0 && y < 0.0) || (x < 0.0 && y > 0.0) {
-        Some((0.0, 0.0, 0.0))
+        dir(c, &mut d);
+        if first_dir.is_none() && (d[0] != 0.0 || d[1] != 0.0) {
+            first_dir = Some(d);
+        }
+        if sx == 0 {
+            sx = sign(d[0]);
+        }
+        if sy == 0 {
+            sy = sign(d[1]);
+        }
+    }
+    let harmonic = sx * sy >= 0;
+    let zero = sx * sy <= 0;
+    // the harmonic piece's gradient at (x, y), or its limit along the first direction
+    let (hx, hy) = if x != 0.0 || y != 0.0 {
+        vl_harmonic_grad(x, y)
     } else {
-        None
+        match first_dir {
+            Some(d) if d[0] + d[1] != 0.0 => vl_harmonic_grad(d[0], d[1]),
+            _ => (0.5, 0.5),
+        }
+    };
+    match (harmonic, zero) {
+        (true, false) => LimiterEval { value, gx: hx, gy: hy, kink, unresolved: false },
+        (false, _) => LimiterEval { value, gx: 0.0, gy: 0.0, kink, unresolved: false },
+        (true, true) if k > 0 => {
+            // a tie that survived every direction: the first piece (harmonic)
+            LimiterEval { value, gx: hx, gy: hy, kink, unresolved: hx != 0.0 || hy != 0.0 }
+        }
+        (true, true) => {
+            let (gx, gy) = if hx == 0.0 && hy == 0.0 {
+                (0.0, 0.0)
+            } else {
+                let w = crate::primitive::rule_weights(rule, &[0, 1], &[vec![hx, hy], vec![0.0, 0.0]]);
+                (w[0] * hx, w[0] * hy)
+            };
+            LimiterEval { value, gx, gy, kink, unresolved: false }
+        }
     }
-}
-
-fn sgn(v: f64) -> i8 {
-    if v > 0.0 {
-        1
-    } else if v < 0.0 {
-        -1
-    } else {
-        0
-    }
-}
-
-/// Weighted gradient over the tied pieces; `unresolved` when more than one piece is tied and their
-/// gradients differ.
-fn combine(rule: &TieRule, idx: &[usize], grads: &[Vec<f64>]) -> (f64, f64, bool) {
-    let differ = grads.iter().any(|g| g != &grads[0]);
-    if idx.len() == 1 || !differ {
-        // one piece, or tied pieces with one gradient: every convex weighting gives it
-        return (grads[0][0], grads[0][1], false);
-    }
-    let w = rule_weights(rule, idx, grads);
-    let gx = w.iter().zip(grads).map(|(w, g)| w * g[0]).sum();
-    let gy = w.iter().zip(grads).map(|(w, g)| w * g[1]).sum();
-    (gx, gy, differ)
 }
 
 #[cfg(test)]
@@ -594,6 +392,9 @@ mod tests {
         assert_eq!((e.gx, e.gy), (0.0, 0.0));
         let e = Limiter::VanLeer.eval(0.0, 1.0, &TieRule::First);
         assert_eq!((e.gx, e.gy), (2.0, 0.0));
+        // van Leer at the origin: `first` weights the harmonic piece with its diagonal limit
+        let e = Limiter::VanLeer.eval(0.0, 0.0, &TieRule::First);
+        assert_eq!((e.gx, e.gy), (0.5, 0.5));
     }
 
     #[test]
@@ -614,6 +415,19 @@ mod tests {
                     assert!(!e.unresolved);
                 }
             }
+        }
+    }
+
+    /// A tie that survives every direction takes its first piece whatever the rule, and is counted
+    /// when the tied pieces' partials differ: minmod at (0, 0) along a zero direction keeps all three
+    /// pieces and returns the x piece's (1, 0).
+    #[test]
+    fn surviving_ties_take_the_first_piece() {
+        for rule in [TieRule::MinNorm, TieRule::Mean, TieRule::Last] {
+            let e = Limiter::Minmod.eval_lex(0.0, 0.0, &[[0.0, 0.0], [0.0, 0.0]], &rule);
+            assert_eq!((e.gx, e.gy, e.unresolved), (1.0, 0.0, true));
+            let e = Limiter::VanLeer.eval_lex(0.0, 0.0, &[[0.0, 0.0]], &rule);
+            assert_eq!((e.gx, e.gy, e.unresolved), (0.5, 0.5, true));
         }
     }
 }

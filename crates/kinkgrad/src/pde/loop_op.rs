@@ -17,9 +17,9 @@
 //! VJP), so gradients of gradients through the loop are exact (the pieces are locally constant).
 //! Memory: one byte per face, step and sample.
 
-use super::limiter::RuledLimiter;
-use super::piece_tape::{self, Pieces};
-use super::scheme::{Scheme, Transport};
+use super::piece_tape::{self, Probe, Scratch};
+use super::rules::Rules;
+use super::scheme::Transport;
 use crate::error::{Error, Result};
 use crate::reverse::{JvpCx, Op, OpCx, Tape, Var};
 use crate::scalar::Real;
@@ -28,10 +28,10 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 /// What the loop's linear maps need: the scheme and its constants, and the pieces of every face,
-/// step and sample (`codes[(i * steps + k) * n + j]`).
+/// step and sample (`codes[(i * steps + k) * n + j]`; none for upwind and Lax-Wendroff).
 struct Loop {
     transport: Transport,
-    ruled: Option<RuledLimiter>,
+    rules: Rules,
     a: f64,
     steps: usize,
     m: usize,
@@ -39,56 +39,61 @@ struct Loop {
 }
 
 impl Loop {
-    fn pieces(&self) -> Pieces<'_> {
-        Pieces::of(self.transport.scheme, self.ruled.as_ref()).expect("checked when the op was recorded")
+    /// The codes of one sample (`steps n` bytes, or none).
+    fn per(&self) -> usize {
+        if piece_tape::stores_codes(self.transport.scheme) {
+            self.steps * self.n
+        } else {
+            0
+        }
     }
 
-    /// Run sample `i` forward from `u0` with source `s`, writing its codes; returns `(u(T), kinks)`.
-    fn forward(&self, u0: &[f64], s: &[f64], codes: &mut [u8]) -> (Vec<f64>, usize) {
-        let (n, pieces) = (self.n, self.pieces());
-        let (mut u, mut next) = (u0.to_vec(), vec![0.0; n]);
-        let (mut ext, mut flux) = (Vec::new(), Vec::new());
-        let mut kinks = 0;
-        for k in 0..self.steps {
-            let c = &mut codes[k * n..(k + 1) * n];
-            kinks += piece_tape::step_taped(
-                &self.transport,
-                self.a,
-                &pieces,
-                &u,
-                Some(s),
-                &mut ext,
-                &mut flux,
-                c,
-                &mut next,
-            );
-            std::mem::swap(&mut u, &mut next);
-        }
-        (u, kinks)
+    /// Run sample `i` forward from `u0` with source `s`, recording its codes (locked along `probe`
+    /// when given); returns `(u(T), kinks, unresolved)`. With `cancellable` (the recording, not the
+    /// op's JVP), every step polls the cancellation token.
+    fn forward(
+        &self,
+        cancellable: bool,
+        u0: &[f64],
+        s: &[f64],
+        codes: &mut Vec<u8>,
+        probe: Option<Probe>,
+    ) -> Result<(Vec<f64>, usize, usize)> {
+        let mut sc = Scratch::default();
+        let (t, r) = (&self.transport, &self.rules);
+        piece_tape::forward(cancellable, t, r, self.a, u0, Some(s), self.steps, codes, probe, &mut sc)
     }
 
     /// `dt Σ_n ḡ^{n+1}` from `ḡ^N = g`, for one sample with its codes.
     fn adjoint(&self, codes: &[u8], g: &[f64]) -> Vec<f64> {
-        let (n, pieces, lambda, dt) = (self.n, self.pieces(), self.transport.lambda(), self.transport.dt);
-        let mut g = g.to_vec();
-        let mut out = vec![0.0; n];
-        let mut acc = vec![0.0; n];
-        let mut sc = piece_tape::Scratch::default();
-        for k in (0..self.steps).rev() {
-            acc.iter_mut().zip(&g).for_each(|(a, v)| *a += dt * v);
-            piece_tape::adjoint_taped(lambda, self.a, &pieces, &codes[k * n..(k + 1) * n], &g, &mut sc, &mut out);
-            std::mem::swap(&mut g, &mut out);
-        }
+        let mut acc = vec![0.0; self.n];
+        let mut sc = Scratch::default();
+        piece_tape::reverse(
+            false,
+            &self.transport,
+            &self.rules,
+            self.a,
+            codes,
+            self.steps,
+            g.to_vec(),
+            Some(&mut acc),
+            &mut sc,
+        )
+        .expect("not cancellable: no error");
         acc
     }
 
     /// `Σ_n J_{N-1} ⋯ J_{n+1} dt δs`, for one sample with its codes.
     fn tangent(&self, codes: &[u8], ds: &[f64]) -> Vec<f64> {
-        let (n, pieces, lambda, dt) = (self.n, self.pieces(), self.transport.lambda(), self.transport.dt);
+        let (n, lambda, dt) = (self.n, self.transport.lambda(), self.transport.dt);
         let mut t = vec![0.0; n];
-        let (mut e, mut f) = (Vec::new(), Vec::new());
+        let mut h = vec![0.0; n];
+        let ones = vec![1u8; n];
+        let mut sc = Scratch::default();
         for k in 0..self.steps {
-            piece_tape::tangent_step(lambda, self.a, &pieces, &codes[k * n..(k + 1) * n], &mut t, &mut e, &mut f);
+            let c = if codes.is_empty() { &ones[..] } else { &codes[k * n..(k + 1) * n] };
+            h.copy_from_slice(&t);
+            piece_tape::tangent_taped(lambda, self.a, &self.rules.table, c, &h, &mut sc, &mut t);
             t.iter_mut().zip(ds).for_each(|(t, d)| *t += dt * d);
         }
         t
@@ -96,7 +101,7 @@ impl Loop {
 
     /// Apply the adjoint (`adjoint = true`) or the tangent map to every sample of `x` (`m n` values).
     fn apply(&self, codes: &[u8], x: &[f64], adjoint: bool) -> Vec<f64> {
-        let (n, per) = (self.n, self.steps * self.n);
+        let (n, per) = (self.n, self.per());
         let parts: Vec<Vec<f64>> = (0..self.m)
             .into_par_iter()
             .map(|i| {
@@ -143,40 +148,30 @@ impl<T: Real> Op<T> for LoopOp {
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let k = cx.k;
         let lp = self.lp.clone();
-        let (n, m, per) = (lp.n, lp.m, lp.steps * lp.n);
+        let (n, m) = (lp.n, lp.m);
         let out_shape = [&[k][..], &self.shape[..]].concat();
         let Some(ts) = cx.tangents[0] else {
             // s has no tangent: neither has u(T), and nothing can be locked
             return Tensor::zeros(&out_shape);
         };
         let ts = ts.to_f64_vec();
-        let (lambda, dt, a) = (lp.transport.lambda(), lp.transport.dt, lp.a);
-        // per sample: rerun the forward sweep with the tangents, lock, record the locked pieces
-        let results: Vec<(Vec<u8>, Vec<Vec<f64>>, usize)> = (0..m)
+        let per = lp.per();
+        // per sample: rerun the forward sweep with the tangents, locking every kink face along them
+        let results: Vec<(Vec<u8>, Vec<f64>, usize)> = (0..m)
             .into_par_iter()
             .map(|i| {
-                let pieces = lp.pieces();
                 let si = &self.s[i * n..(i + 1) * n];
-                let mut codes = self.codes[i * per..(i + 1) * per].to_vec();
-                let mut tang: Vec<Vec<f64>> = vec![vec![0.0; n]; k];
-                let (mut u, mut next) = (self.u0[i * n..(i + 1) * n].to_vec(), vec![0.0; n]);
-                let (mut ext, mut flux, mut text, mut tflux) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                let mut unresolved = 0;
-                for st in 0..lp.steps {
-                    let c = &mut codes[st * n..(st + 1) * n];
-                    piece_tape::step_taped(&lp.transport, a, &pieces, &u, Some(si), &mut ext, &mut flux, c, &mut next);
-                    if st > 0 {
-                        // at step 0 the tangent of u is zero: its ties are constant in s
-                        unresolved +=
-                            piece_tape::lock_step(lambda, a, &pieces, &ext, c, &mut tang, &mut text, &mut tflux);
-                    }
-                    for (d, t) in tang.iter_mut().enumerate() {
-                        let dsi = &ts[d * m * n + i * n..d * m * n + (i + 1) * n];
-                        t.iter_mut().zip(dsi).for_each(|(t, v)| *t += dt * v);
-                    }
-                    std::mem::swap(&mut u, &mut next);
+                let mut ds = vec![0.0; k * n];
+                for d in 0..k {
+                    ds[d * n..(d + 1) * n].copy_from_slice(&ts[d * m * n + i * n..d * m * n + (i + 1) * n]);
                 }
-                (codes, tang, unresolved)
+                let mut t = vec![0.0; k * n];
+                let mut codes = Vec::new();
+                let probe = Probe { t: &mut t, ds: &ds, k, lock_first: false };
+                let (_, _, unresolved) = lp
+                    .forward(false, &self.u0[i * n..(i + 1) * n], si, &mut codes, Some(probe))
+                    .expect("not cancellable: no error");
+                (codes, t, unresolved)
             })
             .collect();
         let mut locked = Vec::with_capacity(m * per);
@@ -184,8 +179,8 @@ impl<T: Real> Op<T> for LoopOp {
         let mut unresolved = 0;
         for (i, (codes, tang, u)) in results.into_iter().enumerate() {
             locked.extend_from_slice(&codes);
-            for (d, t) in tang.iter().enumerate() {
-                out[d * m * n + i * n..d * m * n + (i + 1) * n].copy_from_slice(t);
+            for d in 0..k {
+                out[d * m * n + i * n..d * m * n + (i + 1) * n].copy_from_slice(&tang[d * n..(d + 1) * n]);
             }
             unresolved += u;
         }
@@ -286,32 +281,31 @@ impl Transport {
             return Err(Error::invalid("velocity", "the loop op needs a constant, finite, non-zero velocity"));
         }
         self.check_cfl(&[velocity])?;
-        let ruled = match self.scheme {
-            Scheme::Limited(l) => {
-                Some(RuledLimiter::new(l, &tape.representation().ties(&crate::primitive::minmod::LIMITER)))
-            }
-            _ => None,
-        };
-        if Pieces::of(self.scheme, ruled.as_ref()).is_none() {
+        if !piece_tape::eligible(self.scheme, &[velocity]) {
             return Err(Error::invalid(
                 "scheme",
                 format!("the loop op needs upwind, lw or a minmod/superbee/mc limiter, not {}", self.scheme.name()),
             ));
         }
         let m = u0.len() / n;
-        let lp = Arc::new(Loop { transport: self.clone(), ruled, a: velocity, steps, m, n });
-        let mut codes = vec![0u8; m * steps * n];
-        let per = steps * n;
-        let results: Vec<(Vec<f64>, usize)> = codes
-            .par_chunks_mut(per.max(1))
-            .take(m)
-            .enumerate()
-            .map(|(i, c)| lp.forward(&u0[i * n..(i + 1) * n], &sv[i * n..(i + 1) * n], c))
-            .collect();
-        let results: Vec<(Vec<f64>, usize)> =
-            if per == 0 { (0..m).map(|i| (u0[i * n..(i + 1) * n].to_vec(), 0)).collect() } else { results };
+        let rules = Rules::new(self.scheme.slope(), tape.representation());
+        let lp = Arc::new(Loop { transport: self.clone(), rules, a: velocity, steps, m, n });
+        let results: Vec<(Vec<f64>, usize, Vec<u8>)> = (0..m)
+            .into_par_iter()
+            .map(|i| {
+                let mut codes = Vec::new();
+                let (u, kinks, _) =
+                    lp.forward(true, &u0[i * n..(i + 1) * n], &sv[i * n..(i + 1) * n], &mut codes, None)?;
+                Ok((u, kinks, codes))
+            })
+            .collect::<Result<_>>()?;
         let kinks = results.iter().map(|r| r.1).sum();
-        let out: Vec<f64> = results.into_iter().flat_map(|r| r.0).collect();
+        let mut codes = Vec::with_capacity(m * lp.per());
+        let mut out = Vec::with_capacity(m * n);
+        for (u, _, c) in results {
+            out.extend(u);
+            codes.extend(c);
+        }
         let shape = s.shape();
         let op = LoopOp {
             lp,

@@ -67,7 +67,7 @@ impl Piecewise for Clamp {
     fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
         x[p]
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+    fn piece_partials(&self, p: usize, _x: &[f64], out: &mut [f64]) {
         out[..3].iter_mut().enumerate().for_each(|(j, o)| *o = if j == p { 1.0 } else { 0.0 });
     }
     fn family(&self) -> &'static Family {
@@ -155,7 +155,7 @@ impl Piecewise for HardTanh {
     fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
         [x[0], -1.0, 1.0][p]
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+    fn piece_partials(&self, p: usize, _x: &[f64], out: &mut [f64]) {
         out[0] = if p == 0 { 1.0 } else { 0.0 };
     }
     fn family(&self) -> &'static Family {

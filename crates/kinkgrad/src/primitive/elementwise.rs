@@ -40,23 +40,49 @@ struct PiecewiseOp<P: Piecewise> {
     lexed: bool,
     /// The locks are kept for good ([`Op::pin`]).
     pinned: bool,
-    /// Partial derivatives of each piece: `partials[p][j]`.
+    /// Partial derivatives of each piece: `partials[p][j]` (at the origin, the same everywhere for an
+    /// affine primitive).
     partials: Vec<[f64; MAX_ARITY]>,
+    /// Each element's arguments, kept only for a primitive whose partials depend on the point
+    /// ([`Piecewise::affine`] false); empty otherwise.
+    points: Vec<[f64; MAX_ARITY]>,
 }
 
 impl<P: Piecewise> PiecewiseOp<P> {
     /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
-    /// weighted kink rule over `mask`.
-    fn element_partials(&self, mask: u32, out: &mut [f64; MAX_ARITY]) {
+    /// weighted kink rule over `mask` (all read at the element's point when the primitive is not
+    /// affine).
+    fn element_partials(&self, e: usize, mask: u32, out: &mut [f64; MAX_ARITY]) {
         let a = self.prim.arity();
+        let np = self.prim.pieces().len();
+        if !self.points.is_empty() {
+            let x = &self.points[e][..a];
+            *out = [0.0; MAX_ARITY];
+            if mask.count_ones() == 1 || self.lexed {
+                self.prim.piece_partials(mask.trailing_zeros() as usize, x, &mut out[..a]);
+                return;
+            }
+            let mut w = [0.0; MAX_PIECES];
+            super::tie_weights(&self.prim, x, mask, &self.prim.tie_rule(&self.rep), &mut w[..np]);
+            let mut g = [0.0; MAX_ARITY];
+            for (p, wp) in w.iter().enumerate().take(np) {
+                if *wp != 0.0 {
+                    self.prim.piece_partials(p, x, &mut g[..a]);
+                    for j in 0..a {
+                        out[j] += wp * g[j];
+                    }
+                }
+            }
+            return;
+        }
         if mask.count_ones() == 1 || self.lexed {
             *out = self.partials[mask.trailing_zeros() as usize];
             return;
         }
         let mut w = [0.0; MAX_PIECES];
-        self.prim.kink_weights(mask, &self.rep, &mut w[..self.prim.pieces().len()]);
+        self.prim.kink_weights(mask, &self.rep, &mut w[..np]);
         *out = [0.0; MAX_ARITY];
-        for (p, wp) in w.iter().enumerate().take(self.prim.pieces().len()) {
+        for (p, wp) in w.iter().enumerate().take(np) {
             if *wp != 0.0 {
                 for j in 0..a {
                     out[j] += wp * self.partials[p][j];
@@ -89,8 +115,19 @@ impl<P: Piecewise> PiecewiseOp<P> {
             })
             .collect();
         let mut buf = [0.0; MAX_ARITY];
+        if !self.points.is_empty() {
+            // partials that depend on the point: each element's piece read at its arguments
+            for (e, &p) in self.sel.iter().enumerate() {
+                if p != KINK {
+                    self.element_partials(e, 1 << p, &mut buf);
+                    for j in 0..a {
+                        d[j][e] = T::from_f64(buf[j]);
+                    }
+                }
+            }
+        }
         for (k, &e) in self.kink_at.iter().enumerate() {
-            self.element_partials(self.locked[k], &mut buf);
+            self.element_partials(e, self.locked[k], &mut buf);
             for j in 0..a {
                 d[j][e] = T::from_f64(buf[j]);
             }
@@ -112,7 +149,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             let mut buf = [0.0; MAX_ARITY];
             let kinks = (self.kink_at.iter().zip(&self.locked))
                 .map(|(&e, &mask)| {
-                    self.element_partials(mask, &mut buf);
+                    self.element_partials(e, mask, &mut buf);
                     (e, T::from_f64(buf[0]))
                 })
                 .collect();
@@ -278,6 +315,7 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
     let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
     let (mut sel, mut out);
+    let mut points = Vec::new();
     if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
         // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
         // NaN takes piece 0's formula, which propagates it, and is not a kink. One branch-free pass
@@ -315,6 +353,9 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     } else {
         sel = vec![0u8; n];
         out = vec![T::ZERO; n];
+        if !prim.affine() {
+            points = vec![[0.0; MAX_ARITY]; n];
+        }
         let (mut x, mut s, mut sg) = ([0.0; MAX_ARITY], [0.0; MAX_SWITCHES], [0i8; MAX_SWITCHES]);
         for e in 0..n {
             for j in 0..a {
@@ -325,6 +366,9 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
                 sel[e] = 0;
                 out[e] = T::from_f64(f64::NAN);
                 continue;
+            }
+            if let Some(pt) = points.get_mut(e) {
+                *pt = x;
             }
             prim.switching(&x[..a], &mut s[..ns]);
             for i in 0..ns {
@@ -351,7 +395,9 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     let partials = (0..prim.pieces().len())
         .map(|p| {
             let mut g = [0.0; MAX_ARITY];
-            prim.piece_partials(p, &mut g[..a]);
+            // piecewise-affine primitives: constant partials, read at the origin (the others read
+            // theirs at each element's point)
+            prim.piece_partials(p, &[0.0; MAX_ARITY][..a], &mut g[..a]);
             g
         })
         .collect();
@@ -365,6 +411,7 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         kink_at,
         kink_tied,
         partials,
+        points,
         prim,
     };
     Ok(tape.push(Box::new(op), args, Tensor::from_parts(shape, out)))

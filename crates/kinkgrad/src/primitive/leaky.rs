@@ -50,7 +50,7 @@ impl Piecewise for LeakyRelu {
             self.0 * x[0]
         }
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+    fn piece_partials(&self, p: usize, _x: &[f64], out: &mut [f64]) {
         out[0] = if p == 1 { 1.0 } else { self.0 };
     }
     fn family(&self) -> &'static Family {

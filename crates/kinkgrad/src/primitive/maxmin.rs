@@ -52,7 +52,7 @@ impl Piecewise for MaxMin2 {
     fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
         x[p]
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+    fn piece_partials(&self, p: usize, _x: &[f64], out: &mut [f64]) {
         out[0] = if p == 0 { 1.0 } else { 0.0 };
         out[1] = if p == 1 { 1.0 } else { 0.0 };
     }

@@ -17,14 +17,18 @@ pub mod clamp;
 mod elementwise;
 pub mod flux;
 pub mod functions;
+pub mod godunov;
 pub mod leaky;
 pub mod maxmin;
+pub mod mc;
 pub mod minmod;
 pub mod pool;
 pub mod registry;
 pub mod relu;
 pub mod softshrink;
 pub mod sort;
+pub mod superbee;
+pub mod upwind;
 pub mod window;
 
 pub use elementwise::apply;
@@ -110,12 +114,23 @@ pub trait Piecewise: Send + Sync + 'static {
     fn select(&self, signs: &[i8]) -> u32;
     /// The value of piece `p` at `x`.
     fn piece_value(&self, p: usize, x: &[f64]) -> f64;
-    /// The (constant) partial derivatives of piece `p`.
-    fn piece_partials(&self, p: usize, out: &mut [f64]);
+    /// The partial derivatives of piece `p` at `x`: constant for a piecewise-affine primitive (every
+    /// one the generic element-wise op records); they depend on `x` for a piecewise-smooth one (the
+    /// Godunov flux of Burgers' equation).
+    fn piece_partials(&self, p: usize, x: &[f64], out: &mut [f64]);
+    /// True (the default) when every piece is affine, so its partials are the same everywhere and the
+    /// generic element-wise op reads them once; false for a piecewise-smooth primitive whose partials
+    /// depend on the point (the upwind flux `a u_l`, Godunov's `u^2/2`): the op then keeps each
+    /// element's arguments and weighs its ties at the point with [`tie_weights`].
+    fn affine(&self) -> bool {
+        true
+    }
     /// Weights (summing to 1) of the tied pieces `tied` under the representation; `out[p]` for each
-    /// piece. The default applies the tie rule of [`Piecewise::tie_rule`].
+    /// piece. The default applies the tie rule of [`Piecewise::tie_rule`] to the partials at the
+    /// origin, which is exact for piecewise-affine primitives; a primitive whose partials depend on
+    /// `x` is weighted at its point with [`tie_weights`].
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
-        tie_weights(self, tied, &self.tie_rule(rep), out)
+        tie_weights(self, &[0.0; MAX_ARITY][..self.arity()], tied, &self.tie_rule(rep), out)
     }
     /// True for a one-argument primitive with two pieces and the single switching function `s = x`
     /// (piece 0 for `x < 0`, piece 1 for `x > 0`, both at 0): relu, leaky relu, abs. Such primitives
@@ -170,8 +185,11 @@ impl Piecewise for Box<dyn Piecewise> {
     fn piece_value(&self, p: usize, x: &[f64]) -> f64 {
         (**self).piece_value(p, x)
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
-        (**self).piece_partials(p, out)
+    fn piece_partials(&self, p: usize, x: &[f64], out: &mut [f64]) {
+        (**self).piece_partials(p, x, out)
+    }
+    fn affine(&self) -> bool {
+        (**self).affine()
     }
     fn kink_weights(&self, tied: u32, rep: &Representation, out: &mut [f64]) {
         (**self).kink_weights(tied, rep, out)
@@ -224,6 +242,12 @@ pub fn value<P: Piecewise + ?Sized>(p: &P, x: &[f64]) -> f64 {
 /// Lexicographic selection: the pieces active along the directions `t[c]` (each of length arity),
 /// narrowing the tie at `x` one direction at a time.
 pub fn lex_select<P: Piecewise + ?Sized>(p: &P, x: &[f64], dirs: &[&[f64]]) -> u32 {
+    lex_select_by(p, x, dirs.len(), |c, t| t.copy_from_slice(dirs[c]))
+}
+
+/// [`lex_select`] with `k` directions written on demand: `dir(c, t)` fills `t` (length arity) with
+/// direction `c`. Directions after the one that resolves the tie are not asked for.
+pub fn lex_select_by<P: Piecewise + ?Sized>(p: &P, x: &[f64], k: usize, mut dir: impl FnMut(usize, &mut [f64])) -> u32 {
     let n = p.switches();
     let mut s = [0.0; MAX_SWITCHES];
     p.switching(x, &mut s[..n]);
@@ -232,10 +256,13 @@ pub fn lex_select<P: Piecewise + ?Sized>(p: &P, x: &[f64], dirs: &[&[f64]]) -> u
         sg[i] = sign(s[i]);
     }
     let mut mask = p.select(&sg[..n]);
-    for t in dirs {
+    let mut t = [0.0; MAX_ARITY];
+    for c in 0..k {
         if mask.count_ones() <= 1 {
             break;
         }
+        let t = &mut t[..p.arity()];
+        dir(c, t);
         let mut ds = [0.0; MAX_SWITCHES];
         p.switching_linear(t, &mut ds[..n]);
         for i in 0..n {
@@ -248,31 +275,45 @@ pub fn lex_select<P: Piecewise + ?Sized>(p: &P, x: &[f64], dirs: &[&[f64]]) -> u
     mask
 }
 
-/// Apply a tie rule over the tied pieces (bits of `tied`), writing one weight per piece.
-pub fn tie_weights<P: Piecewise + ?Sized>(p: &P, tied: u32, rule: &TieRule, out: &mut [f64]) {
+/// Weights (summing to 1) of a tie rule over the tied pieces of `p` at `x` (bits of `tied`), one per
+/// piece in `out` (0 off the tied set): [`rule_weights`] applied to the tied pieces' partials at `x`.
+pub fn tie_weights<P: Piecewise + ?Sized>(p: &P, x: &[f64], tied: u32, rule: &TieRule, out: &mut [f64]) {
     out.iter_mut().for_each(|w| *w = 0.0);
     let idx: Vec<usize> = (0..p.pieces().len()).filter(|i| tied >> i & 1 == 1).collect();
-    if let TieRule::MinNorm = rule {
-        let a = p.arity();
-        let pts: Vec<Vec<f64>> = idx
-            .iter()
-            .map(|&q| {
-                let mut g = vec![0.0; a];
-                p.piece_partials(q, &mut g);
-                g
-            })
-            .collect();
-        let w = min_norm_weights(&pts);
-        for (k, &q) in idx.iter().enumerate() {
-            out[q] = w[k];
-        }
+    if idx.is_empty() {
         return;
     }
-    let mut w = Vec::new();
-    rule.weights(&idx, &mut w);
-    for (k, &q) in idx.iter().enumerate() {
-        out[q] = w[k];
+    let a = p.arity();
+    let pts: Vec<Vec<f64>> = idx
+        .iter()
+        .map(|&q| {
+            let mut g = vec![0.0; a];
+            p.piece_partials(q, x, &mut g);
+            g
+        })
+        .collect();
+    for (k, w) in rule_weights(rule, &idx, &pts).into_iter().enumerate() {
+        out[idx[k]] = w;
     }
+}
+
+/// The one tie-weight function: convex weights of `rule` over tied pieces (their indices `idx` in
+/// declared order, their partials `grads`). [`TieRule::MinNorm`] takes the minimum-norm point of the
+/// convex hull of the partials, the other rules their own weights. When the partials are all equal
+/// every rule gives the same derivative, and the first tied piece gets the whole weight (no rounding
+/// from splitting equal values). Every offered rule is convex (admissible).
+pub fn rule_weights(rule: &TieRule, idx: &[usize], grads: &[Vec<f64>]) -> Vec<f64> {
+    if grads.iter().all(|g| g == &grads[0]) {
+        let mut w = vec![0.0; grads.len()];
+        w[0] = 1.0;
+        return w;
+    }
+    if let TieRule::MinNorm = rule {
+        return min_norm_weights(grads);
+    }
+    let mut w = Vec::new();
+    rule.weights(idx, &mut w);
+    w
 }
 
 /// Barycentric weights of the minimum-norm point of the convex hull of `pts` (few points, exact by
@@ -340,4 +381,38 @@ fn affine_min_norm(pts: &[Vec<f64>], idx: &[usize]) -> Option<Vec<f64>> {
         }
     }
     Some((0..k).map(|i| a[i][n] / a[i][i]).collect())
+}
+
+/// The check every fast limiter kernel passes: on every pair of arguments drawn from signed zeros,
+/// subnormals and normal numbers and their multiples by 2, 3 and 1/2 (so that every switching surface
+/// `x = y`, `2x = y`, `3x = y`, ... is hit exactly, on both signs), the kernel's tied set is the
+/// declared [`active`] set and its value equals the declared value and every tied piece's value
+/// (`==`: a tie between the pieces `x` and `0` at `x = -0.0` may give either zero).
+#[cfg(test)]
+pub(crate) mod fast_kernel_tests {
+    use super::{active, value, Piecewise};
+
+    pub(crate) fn assert_fast_equals_declared(p: &dyn Piecewise, fast: impl Fn(f64, f64) -> (f64, u32)) {
+        let mut vals = vec![0.0, -0.0];
+        for b in [5e-324, 1e-310, 0.5, 1.0, 1.5, 3.0] {
+            for m in [1.0, 2.0, 3.0, 0.5] {
+                vals.push(b * m);
+                vals.push(-b * m);
+            }
+        }
+        let mut kinks = 0;
+        for &x in &vals {
+            for &y in &vals {
+                let (v, mask) = fast(x, y);
+                assert_eq!(mask, active(p, &[x, y]), "{}: tied set at ({x:e}, {y:e})", p.name());
+                assert!(v == value(p, &[x, y]), "{}: value at ({x:e}, {y:e}): {v:e}", p.name());
+                for q in (0..p.pieces().len()).filter(|q| mask >> q & 1 == 1) {
+                    assert!(v == p.piece_value(q, &[x, y]), "{}: piece {q} at ({x:e}, {y:e})", p.name());
+                }
+                kinks += (mask.count_ones() > 1) as usize;
+            }
+        }
+        // the grid must put many pairs on switching surfaces, or the check would be vacuous
+        assert!(kinks > vals.len(), "{}: only {kinks} kinks on the grid", p.name());
+    }
 }

@@ -31,8 +31,10 @@ pub fn all() -> Vec<Box<dyn Piecewise>> {
         Box::new(MaxMin2 { min: false, rule: None }),
         Box::new(MaxMin2 { min: true, rule: None }),
         Box::new(Minmod),
-        Box::new(crate::pde::limiter::Superbee),
-        Box::new(crate::pde::limiter::Mc),
+        Box::new(super::superbee::Superbee),
+        Box::new(super::mc::Mc),
+        Box::new(super::upwind::Upwind),
+        Box::new(super::godunov::Godunov),
         Box::new(super::softshrink::Softshrink(1.0)),
     ]
 }

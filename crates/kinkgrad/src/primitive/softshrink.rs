@@ -81,7 +81,7 @@ impl Piecewise for Softshrink {
             _ => x[0] - self.0,
         }
     }
-    fn piece_partials(&self, p: usize, out: &mut [f64]) {
+    fn piece_partials(&self, p: usize, _x: &[f64], out: &mut [f64]) {
         out[0] = if p == 1 { 0.0 } else { 1.0 };
     }
     fn family(&self) -> &'static Family {
