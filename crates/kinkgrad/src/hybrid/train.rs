@@ -202,7 +202,7 @@ pub fn load_state(path: &std::path::Path) -> Result<(HybridModel, Optimizer, usi
     let shapes: Vec<(String, Vec<usize>)> =
         model.net.param_names.iter().cloned().zip(model.net.params.iter().map(|p| p.shape().to_vec())).collect();
     let exp: Vec<(&str, &[usize])> = shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
-    expect_shapes(&t, &exp).map_err(|e| bad(e.message().to_string()))?;
+    expect_shapes(&t, &exp).map_err(|e| bad(e.io_detail().to_string()))?;
     for (p, name) in model.net.params.iter_mut().zip(&model.net.param_names) {
         let src = t.iter().find(|x| &x.name == name).expect("checked by expect_shapes");
         *p = Tensor::new(src.shape.clone(), src.data.clone())?;

@@ -144,14 +144,19 @@ impl ElemType {
 ///
 /// # Errors
 ///
-/// An [`IoError`] naming `path` and saying what was wrong: the file is missing
+/// An [`Error::Io`](crate::Error::Io) naming `path` and saying what was wrong: the file is missing
 /// ([`IoErrorKind::NotFound`]) or unreadable ([`IoErrorKind::Io`]), bad magic,
 /// an unknown type byte, truncated header or data ("expected N bytes of data,
 /// found M"), trailing bytes after the data, dims whose byte size overflows
 /// `usize`, or a corrupt gzip stream.
-pub fn read_idx(path: &Path) -> Result<IdxArray, IoError> {
+pub fn read_idx(path: &Path) -> crate::Result<IdxArray> {
+    Ok(read_idx_file(path)?)
+}
+
+/// [`read_idx`] with the crate-private error builder, for the readers built on it.
+pub(crate) fn read_idx_file(path: &Path) -> Result<IdxArray, IoError> {
     let bytes = std::fs::read(path).map_err(|e| IoError::os(WHAT, path, "cannot read", e))?;
-    read_idx_bytes(&bytes).map_err(|e| e.with_path(path))
+    parse_bytes(&bytes).map_err(|e| e.with_path(path))
 }
 
 /// Parses an IDX array from bytes in memory, raw or gzip-compressed
@@ -160,8 +165,13 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, IoError> {
 /// # Errors
 ///
 /// The same checks as [`read_idx`]; the error says "IDX data" instead of
-/// naming a file (attach one with [`IoError::with_path`]).
-pub fn read_idx_bytes(bytes: &[u8]) -> Result<IdxArray, IoError> {
+/// naming a file (attach one with [`Error::with_path`](crate::Error::with_path)).
+pub fn read_idx_bytes(bytes: &[u8]) -> crate::Result<IdxArray> {
+    Ok(parse_bytes(bytes)?)
+}
+
+/// [`read_idx_bytes`] with the crate-private error builder.
+pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<IdxArray, IoError> {
     if bytes.starts_with(&GZIP_MAGIC) {
         parse(&mut MultiGzDecoder::new(bytes), true)
     } else {
@@ -177,7 +187,11 @@ pub fn read_idx_bytes(bytes: &[u8]) -> Result<IdxArray, IoError> {
 /// [`IoErrorKind::InvalidInput`] if `arr.data` does not hold exactly
 /// `product(arr.dims)` elements; [`IoErrorKind::DimsOverflow`] if there are
 /// more than 255 dims, a dim exceeds `u32::MAX`, or the product overflows.
-pub fn encode_idx(arr: &IdxArray) -> Result<Vec<u8>, IoError> {
+pub fn encode_idx(arr: &IdxArray) -> crate::Result<Vec<u8>> {
+    Ok(encode(arr)?)
+}
+
+fn encode(arr: &IdxArray) -> Result<Vec<u8>, IoError> {
     if arr.dims.len() > 255 {
         return Err(IoError::memory(
             IoErrorKind::DimsOverflow,
@@ -241,9 +255,9 @@ pub fn encode_idx(arr: &IdxArray) -> Result<Vec<u8>, IoError> {
 /// The checks of [`encode_idx`], then any failure to create, write, sync or
 /// rename the file; the error names `path`, and on error an existing file at
 /// `path` is left untouched.
-pub fn write_idx(path: &Path, arr: &IdxArray, gzip: bool) -> Result<(), IoError> {
-    let bytes = encode_idx(arr).map_err(|e| e.with_path(path))?;
-    write_atomic_as(WHAT, path, |w| {
+pub fn write_idx(path: &Path, arr: &IdxArray, gzip: bool) -> crate::Result<()> {
+    let bytes = encode(arr).map_err(|e| e.with_path(path))?;
+    Ok(write_atomic_as(WHAT, path, |w| {
         if gzip {
             let mut enc = GzEncoder::new(w, Compression::default());
             enc.write_all(&bytes)?;
@@ -252,7 +266,7 @@ pub fn write_idx(path: &Path, arr: &IdxArray, gzip: bool) -> Result<(), IoError>
         } else {
             w.write_all(&bytes)
         }
-    })
+    })?)
 }
 
 /// The number of elements for `dims`, or `None` on overflow.
@@ -416,14 +430,14 @@ mod tests {
         IdxArray { dims: vec![2], data: IdxData::F32(vec![1.5, -2.0]) }
     }
 
-    fn read_err(dir: &TempDir, name: &str, bytes: &[u8]) -> IoError {
+    fn read_err(dir: &TempDir, name: &str, bytes: &[u8]) -> crate::Error {
         let path = dir.path().join(name);
         fs::write(&path, bytes).unwrap();
         let e = read_idx(&path).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains(name), "error does not name the file: {msg}");
         assert!(!msg.contains('\n'), "error is not one line: {msg}");
-        assert_eq!(e.path(), Some(path.as_path()));
+        assert!(matches!(&e, crate::Error::Io { path: p, .. } if *p == path.display().to_string()), "{e:?}");
         e
     }
 
@@ -509,8 +523,8 @@ mod tests {
         bytes.truncate(bytes.len() - 2);
         for (name, content) in [("t.idx", bytes.clone()), ("t.idx.gz", gzip(&bytes))] {
             let e = read_err(&dir, name, &content);
-            assert_eq!(e.kind(), IoErrorKind::Truncated, "{e}");
-            assert!(e.message().contains("need 6 bytes of data, found 4"), "{e}");
+            assert_eq!(e.io_kind(), Some(IoErrorKind::Truncated), "{e}");
+            assert!(e.io_detail().contains("need 6 bytes of data, found 4"), "{e}");
         }
     }
 
@@ -518,16 +532,16 @@ mod tests {
     fn truncated_header() {
         let dir = TempDir::new("idx-trunc-header");
         let e = read_err(&dir, "short", &[0, 0, 8]);
-        assert_eq!(e.kind(), IoErrorKind::Truncated);
-        assert!(e.message().contains("only 3 bytes"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Truncated));
+        assert!(e.io_detail().contains("only 3 bytes"), "{e}");
 
         // Declares 3 dims but holds only one.
         let e = read_err(&dir, "short-dims", &[0, 0, 8, 3, 0, 0, 0, 1]);
-        assert_eq!(e.kind(), IoErrorKind::Truncated);
-        assert!(e.message().contains("3 dims"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Truncated));
+        assert!(e.io_detail().contains("3 dims"), "{e}");
 
         let e = read_err(&dir, "empty", &[]);
-        assert_eq!(e.kind(), IoErrorKind::Truncated);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Truncated));
     }
 
     #[test]
@@ -536,13 +550,13 @@ mod tests {
         let mut bytes = u8_bytes();
         bytes[0] = 0x01;
         let e = read_err(&dir, "bad.idx", &bytes);
-        assert_eq!(e.kind(), IoErrorKind::BadMagic);
-        assert!(e.message().contains("bad magic"), "{e}");
-        assert!(e.message().contains("01 00 08 02"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::BadMagic));
+        assert!(e.io_detail().contains("bad magic"), "{e}");
+        assert!(e.io_detail().contains("01 00 08 02"), "{e}");
 
         let e = read_err(&dir, "text.gz", &gzip(b"hello, world"));
-        assert_eq!(e.kind(), IoErrorKind::BadMagic);
-        assert!(e.message().contains("after gunzip"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::BadMagic));
+        assert!(e.io_detail().contains("after gunzip"), "{e}");
     }
 
     #[test]
@@ -551,8 +565,8 @@ mod tests {
         let mut bytes = u8_bytes();
         bytes[2] = 0x07;
         let e = read_err(&dir, "type.idx", &bytes);
-        assert_eq!(e.kind(), IoErrorKind::UnknownType);
-        assert!(e.message().contains("0x07"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::UnknownType));
+        assert!(e.io_detail().contains("0x07"), "{e}");
     }
 
     #[test]
@@ -562,8 +576,8 @@ mod tests {
         bytes.extend_from_slice(&[9, 9, 9]);
         for (name, content) in [("x.idx", bytes.clone()), ("x.idx.gz", gzip(&bytes))] {
             let e = read_err(&dir, name, &content);
-            assert_eq!(e.kind(), IoErrorKind::TrailingBytes, "{e}");
-            assert!(e.message().contains("expected 6 bytes of data") && e.message().contains("found 9"), "{e}");
+            assert_eq!(e.io_kind(), Some(IoErrorKind::TrailingBytes), "{e}");
+            assert!(e.io_detail().contains("expected 6 bytes of data") && e.io_detail().contains("found 9"), "{e}");
         }
     }
 
@@ -575,7 +589,7 @@ mod tests {
             bytes.extend_from_slice(&u32::MAX.to_be_bytes());
         }
         let e = read_err(&dir, "huge.idx", &bytes);
-        assert_eq!(e.kind(), IoErrorKind::DimsOverflow, "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::DimsOverflow), "{e}");
     }
 
     #[test]
@@ -586,8 +600,8 @@ mod tests {
         bytes.extend_from_slice(&4_000_000_000u32.to_be_bytes());
         bytes.extend_from_slice(&[1, 2]);
         let e = read_err(&dir, "big.idx", &bytes);
-        assert_eq!(e.kind(), IoErrorKind::Truncated, "{e}");
-        assert!(e.message().contains("found 2"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Truncated), "{e}");
+        assert!(e.io_detail().contains("found 2"), "{e}");
     }
 
     #[test]
@@ -597,21 +611,21 @@ mod tests {
 
         // Cut the compressed stream in half.
         let e = read_err(&dir, "cut.gz", &good[..good.len() / 2]);
-        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
-        assert!(e.message().contains("gzip"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Gzip), "{e}");
+        assert!(e.io_detail().contains("gzip"), "{e}");
 
         // Damage the CRC in the trailer: only noticed at the end of the stream.
         let mut bad_crc = good.clone();
         let n = bad_crc.len();
         bad_crc[n - 8] ^= 0xFF;
         let e = read_err(&dir, "crc.gz", &bad_crc);
-        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Gzip), "{e}");
 
         // A gzip header followed by garbage.
         let mut garbage = good[..10].to_vec();
         garbage.extend_from_slice(&[0xFF; 40]);
         let e = read_err(&dir, "garbage.gz", &garbage);
-        assert_eq!(e.kind(), IoErrorKind::Gzip, "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Gzip), "{e}");
     }
 
     #[test]
@@ -619,7 +633,7 @@ mod tests {
         let dir = TempDir::new("idx-missing");
         let path = dir.path().join("nope-idx3-ubyte");
         let e = read_idx(&path).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::NotFound);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::NotFound));
         let msg = e.to_string();
         assert!(msg.contains("nope-idx3-ubyte") && msg.contains("no such file"), "{msg}");
     }
@@ -627,7 +641,7 @@ mod tests {
     #[test]
     fn bytes_errors_say_data() {
         let e = read_idx_bytes(&[1, 2, 3, 4]).unwrap_err();
-        assert_eq!(e.path(), None);
+        assert!(matches!(&e, crate::Error::Io { path, .. } if path.is_empty()));
         assert!(e.to_string().starts_with("IDX data: bad magic"), "{e}");
     }
 
@@ -637,19 +651,19 @@ mod tests {
         let path = dir.path().join("bad.idx");
         let arr = IdxArray { dims: vec![2, 3], data: IdxData::U8(vec![1, 2, 3]) };
         let e = write_idx(&path, &arr, false).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::InvalidInput);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::InvalidInput));
         assert!(e.to_string().contains("bad.idx"), "{e}");
-        assert!(e.message().contains("need 6 elements but the data has 3"), "{e}");
+        assert!(e.io_detail().contains("need 6 elements but the data has 3"), "{e}");
         assert!(!path.exists());
 
         let arr = IdxArray { dims: vec![1; 256], data: IdxData::U8(vec![1]) };
-        assert_eq!(encode_idx(&arr).unwrap_err().kind(), IoErrorKind::DimsOverflow);
+        assert_eq!(encode_idx(&arr).unwrap_err().io_kind(), Some(IoErrorKind::DimsOverflow));
     }
 
     #[cfg(target_pointer_width = "64")]
     #[test]
     fn write_rejects_dims_beyond_u32() {
         let arr = IdxArray { dims: vec![1 << 32, 0], data: IdxData::U8(vec![]) };
-        assert_eq!(encode_idx(&arr).unwrap_err().kind(), IoErrorKind::DimsOverflow);
+        assert_eq!(encode_idx(&arr).unwrap_err().io_kind(), Some(IoErrorKind::DimsOverflow));
     }
 }
