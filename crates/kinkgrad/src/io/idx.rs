@@ -155,8 +155,22 @@ pub fn read_idx(path: &Path) -> crate::Result<IdxArray> {
 
 /// [`read_idx`] with the crate-private error builder, for the readers built on it.
 pub(crate) fn read_idx_file(path: &Path) -> Result<IdxArray, IoError> {
+    read_idx_file_within(path, u64::MAX)
+}
+
+/// [`read_idx`], refusing (before reading the data) a header whose data take more than `max_bytes`
+/// bytes: a gzip stream is decompressed only as far as the header allows.
+///
+/// # Errors
+///
+/// Those of [`read_idx`]; [`IoErrorKind::DimsOverflow`] for data over `max_bytes`.
+pub fn read_idx_within(path: &Path, max_bytes: u64) -> crate::Result<IdxArray> {
+    Ok(read_idx_file_within(path, max_bytes)?)
+}
+
+pub(crate) fn read_idx_file_within(path: &Path, max_bytes: u64) -> Result<IdxArray, IoError> {
     let bytes = std::fs::read(path).map_err(|e| IoError::os(WHAT, path, "cannot read", e))?;
-    parse_bytes(&bytes).map_err(|e| e.with_path(path))
+    parse_bytes_within(&bytes, max_bytes).map_err(|e| e.with_path(path))
 }
 
 /// Parses an IDX array from bytes in memory, raw or gzip-compressed
@@ -172,11 +186,16 @@ pub fn read_idx_bytes(bytes: &[u8]) -> crate::Result<IdxArray> {
 
 /// [`read_idx_bytes`] with the crate-private error builder.
 pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<IdxArray, IoError> {
+    parse_bytes_within(bytes, u64::MAX)
+}
+
+/// [`parse_bytes`] refusing data of more than `max_bytes` bytes.
+pub(crate) fn parse_bytes_within(bytes: &[u8], max_bytes: u64) -> Result<IdxArray, IoError> {
     if bytes.starts_with(&GZIP_MAGIC) {
-        parse(&mut MultiGzDecoder::new(bytes), true)
+        parse(&mut MultiGzDecoder::new(bytes), true, max_bytes)
     } else {
         let mut reader = bytes;
-        parse(&mut reader, false)
+        parse(&mut reader, false, max_bytes)
     }
 }
 
@@ -281,7 +300,7 @@ fn read_up_to(r: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn parse(r: &mut dyn Read, gz: bool) -> Result<IdxArray, IoError> {
+fn parse(r: &mut dyn Read, gz: bool, max_bytes: u64) -> Result<IdxArray, IoError> {
     let err = |kind, message: String| IoError::memory(kind, WHAT, message);
     let gz_err = |e: io::Error| {
         IoError::memory(IoErrorKind::Gzip, WHAT, format!("gzip data is corrupt or cut short: {e}")).with_source(e)
@@ -345,6 +364,18 @@ fn parse(r: &mut dyn Read, gz: bool) -> Result<IdxArray, IoError> {
         )
     })?;
 
+    if n_bytes as u64 > max_bytes {
+        return Err(err(
+            IoErrorKind::DimsOverflow,
+            format!(
+                "dims {} of {} need {} of data, more than the memory budget of {}",
+                fmt_dims(&dims),
+                elem.name(),
+                crate::limits::human_bytes(n_bytes as u64),
+                crate::limits::human_bytes(max_bytes)
+            ),
+        ));
+    }
     // Reads at most `n_bytes`, so a header that claims huge dims over a
     // short file only allocates what the file really holds.
     let raw = read_up_to(r, n_bytes).map_err(gz_err)?;

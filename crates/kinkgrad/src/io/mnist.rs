@@ -7,7 +7,7 @@
 use super::error::{fmt_dims, IoError, IoErrorKind};
 #[cfg(doc)]
 use super::idx::read_idx;
-use super::idx::{parse_bytes, read_idx_file, IdxArray, IdxData};
+use super::idx::{parse_bytes, read_idx_file_within, IdxArray, IdxData};
 use std::path::{Path, PathBuf};
 
 /// The number of classes; every label must be below this.
@@ -76,9 +76,37 @@ impl Mnist {
 /// `[n]`, the two counts differ, or a label is 10 or more. Each message names
 /// the offending file.
 pub fn load_mnist(images: &Path, labels: &Path) -> crate::Result<Mnist> {
-    let img = read_idx_file(images).map_err(|e| e.with_what("MNIST images"))?;
-    let lbl = read_idx_file(labels).map_err(|e| e.with_what("MNIST labels"))?;
-    Ok(assemble(img, lbl, images, labels)?)
+    load_mnist_within(images, labels, None, &crate::limits::Budget::default())
+}
+
+/// [`load_mnist`] within a memory budget, keeping only the first `keep` examples (all if `None`):
+/// the files' headers are checked against the budget before their data are read (so a gzip bomb
+/// is refused, not decompressed), and only the kept images are converted to `f32`, whose size is
+/// checked too.
+///
+/// # Errors
+///
+/// Those of [`load_mnist`]; [`IoErrorKind::DimsOverflow`] for a file over the budget, and
+/// [`crate::Error::Invalid`] if the kept images as `f32` exceed it.
+pub fn load_mnist_within(
+    images: &Path,
+    labels: &Path,
+    keep: Option<usize>,
+    budget: &crate::limits::Budget,
+) -> crate::Result<Mnist> {
+    let img = read_idx_file_within(images, budget.max_bytes).map_err(|e| e.with_what("MNIST images"))?;
+    let lbl = read_idx_file_within(labels, budget.max_bytes).map_err(|e| e.with_what("MNIST labels"))?;
+    if let (&[n, rows, cols], Some(k)) = (&img.dims[..], keep) {
+        budget.check_elements(
+            &format!("MNIST images {}: {} of the {n} images as f32", images.display(), k.min(n)),
+            &[k.min(n), rows, cols],
+            4,
+        )?;
+    } else if let &[n, rows, cols] = &img.dims[..] {
+        budget.check_elements(&format!("MNIST images {}: {n} images as f32", images.display()), &[n, rows, cols], 4)?;
+    }
+    let m = assemble(img, lbl, images, labels, keep)?;
+    Ok(m)
 }
 
 /// Loads images and labels from IDX bytes in memory (each raw or gzip'd), for data sets shipped
@@ -90,11 +118,11 @@ pub fn load_mnist(images: &Path, labels: &Path) -> crate::Result<Mnist> {
 pub fn mnist_from_bytes(image_bytes: &[u8], label_bytes: &[u8], images: &Path, labels: &Path) -> crate::Result<Mnist> {
     let img = parse_bytes(image_bytes).map_err(|e| e.with_what("MNIST images").with_path(images))?;
     let lbl = parse_bytes(label_bytes).map_err(|e| e.with_what("MNIST labels").with_path(labels))?;
-    Ok(assemble(img, lbl, images, labels)?)
+    Ok(assemble(img, lbl, images, labels, None)?)
 }
 
 /// Check the shapes and labels of a decoded images/labels pair.
-fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path) -> Result<Mnist, IoError> {
+fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path, keep: Option<usize>) -> Result<Mnist, IoError> {
     let invalid = |what, path, message: String| IoError::file(IoErrorKind::Invalid, what, path, message);
     let describe = |a: &IdxArray| format!("{} data with dims {}", a.data.type_name(), fmt_dims(&a.dims));
 
@@ -135,7 +163,12 @@ fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path) -> Resul
         ));
     }
 
-    Ok(Mnist { images: pixels.iter().map(|&b| f32::from(b) / 255.0).collect(), labels: label_values, n, rows, cols })
+    // keep the first `keep` examples before converting (the labels were all checked above)
+    let n = keep.map_or(n, |k| k.min(n));
+    let mut label_values = label_values;
+    label_values.truncate(n);
+    let kept = &pixels[..n * rows * cols];
+    Ok(Mnist { images: kept.iter().map(|&b| f32::from(b) / 255.0).collect(), labels: label_values, n, rows, cols })
 }
 
 /// File-name pairs `(images, labels)` that [`find_mnist_files`] accepts,
