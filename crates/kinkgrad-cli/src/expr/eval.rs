@@ -34,6 +34,19 @@ pub fn eval<'t>(
             let f = functions::lookup(name).ok_or_else(|| {
                 kinkgrad::Error::invalid("function", format!("unknown function '{name}' (not in the registry)"))
             })?;
+            // the registry's order constraints (clamp's lo <= hi): refused, never a silent jump
+            for &(i, j) in f.ordered {
+                let (lo, hi) = (a[i].item()?, a[j].item()?);
+                if lo > hi {
+                    return Err(kinkgrad::Error::invalid(
+                        format!("arguments of '{name}'"),
+                        format!(
+                            "{} = {lo} is above {} = {hi} ({} <= {} required)",
+                            f.args[i], f.args[j], f.args[i], f.args[j]
+                        ),
+                    ));
+                }
+            }
             f.build(&a, params)?
         }
     })
