@@ -143,8 +143,30 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// One line: control characters in the message (a newline in a tensor name or a metadata
+    /// value read from a file) are written as escapes (`\n`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let raw = Raw(self).to_string();
+        if !raw.chars().any(char::is_control) {
+            return f.write_str(&raw);
+        }
+        for c in raw.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message before escaping.
+struct Raw<'a>(&'a Error);
+
+impl fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Error::Shape { op, detail } => write!(f, "shape error in {op}: {detail}"),
             Error::Invalid { what, detail } => write!(f, "invalid {what}: {detail}"),
             Error::NonFinite { op, stage } => {
@@ -166,3 +188,15 @@ impl std::error::Error for Error {}
 
 /// Result with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_one_line() {
+        let e = Error::io("/tmp/a\nb", "metadata: 'scheme' = 'x\ny'");
+        assert_eq!(e.to_string(), "/tmp/a\\nb: metadata: 'scheme' = 'x\\ny'");
+        assert_eq!(Error::invalid("x", "tab\there").to_string(), "invalid x: tab\\there");
+    }
+}

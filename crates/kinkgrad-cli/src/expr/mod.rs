@@ -42,6 +42,8 @@
 
 mod bindings;
 mod eval;
+#[cfg(test)]
+mod fuzz;
 mod lexer;
 mod parser;
 #[cfg(test)]

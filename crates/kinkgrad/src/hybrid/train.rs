@@ -191,7 +191,7 @@ pub fn load_state(path: &std::path::Path) -> Result<(HybridModel, Optimizer, usi
     let (t, meta) = load(path)?;
     let bad = |d: String| Error::io(path.display(), d);
     let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata: missing key '{k}'")));
-    let form: super::SourceForm = get("form")?.parse()?;
+    let form: super::SourceForm = get("form")?.parse().map_err(|e: Error| bad(format!("metadata: {e}")))?;
     let width: usize = get("width")?.parse().map_err(|_| bad("metadata: 'width' is not an integer".into()))?;
     let iteration: usize =
         get("iteration")?.parse().map_err(|_| bad("metadata: 'iteration' is not an integer".into()))?;
