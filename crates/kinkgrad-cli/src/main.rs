@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         return fail(&CliError::new("usage", e), json);
     }
     // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
-    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_)) {
+    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)) {
         interrupt::install();
     }
     let result: Result<String, CliError> = match cli.command {
