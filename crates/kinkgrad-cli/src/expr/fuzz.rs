@@ -7,7 +7,7 @@
 //! `cargo test` runs 2 000 cases; `KINKGRAD_FUZZ_CASES=100000 cargo test -p kinkgrad-cli --bin
 //! kinkgrad expr::fuzz` runs 100 000.
 
-use crate::expr::{eval, parse};
+use crate::expr::{eval, parse, Expr};
 use kinkgrad::primitive::functions;
 use kinkgrad::{Mode, Tape, Tensor};
 use proptest::prelude::*;
@@ -123,4 +123,41 @@ proptest! {
             }
         }
     }
+}
+
+/// A sum or product of 1 000 000 terms parses, is walked, evaluated, cloned, compared and dropped
+/// on a 2 MiB stack: chains are flat, so no walk recurses along them. The value is the term count
+/// (x = 1; each of x*x*...*x is 1), derived by hand.
+#[test]
+fn chains_of_a_million_terms_do_not_recurse() {
+    let worker = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            const N: usize = 1_000_000;
+            for (sep, value, dx) in
+                [("+", N as f64, N as f64), ("*", 1.0, N as f64), ("-", 2.0 - N as f64, 2.0 - N as f64)]
+            {
+                let src = vec!["x"; N].join(sep);
+                let e = parse(&src).unwrap();
+                assert_eq!(e.variables(), ["x"]);
+                let copy = e.clone();
+                assert_eq!(copy, e);
+                let Expr::Chain(_, rest) = &e else { panic!("not a chain: {sep}") };
+                assert_eq!(rest.len(), N - 1);
+                let tape = kinkgrad::Tape::<f64>::new();
+                let x = tape.var(kinkgrad::Tensor::scalar(1.0));
+                let vars = std::collections::BTreeMap::from([("x".to_string(), x)]);
+                let y = crate::expr::eval(&e, &tape, &vars).unwrap();
+                assert_eq!(y.item().unwrap(), value, "{sep}");
+                let g = tape.gradient(y, &[x], &kinkgrad::Mode::Assoc).unwrap();
+                // d/dx of N x is N; of x^N is N x^(N-1) = N; of x - (N-1) x is 2 - N
+                assert_eq!(g.values[0].item().unwrap(), dx, "{sep}");
+            }
+            // a chain inside each of 60 nested parentheses: flat chains under a bounded nesting
+            let inner = vec!["x"; 10_000].join("+");
+            let nested = format!("{}{inner}{}", "(".repeat(60), ")".repeat(60));
+            assert_eq!(parse(&nested).unwrap().variables(), ["x"]);
+        })
+        .expect("spawn test thread");
+    worker.join().expect("long-chain checks failed");
 }
