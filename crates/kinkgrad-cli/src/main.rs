@@ -52,13 +52,13 @@ fn parse() -> Result<Cli, ExitCode> {
     let matches = allow_negative_numbers(Cli::command()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
     matches.map_err(|e| {
         use clap::error::ErrorKind as K;
-        if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand) {
+        if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
             let _ = e.print();
-            return if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::SUCCESS;
+        }
+        if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+            let usage = CliError::new("usage", "a subcommand is required (see --help for the list)");
+            return fail(&usage, json_requested());
         }
         fail(&usage_error(&e), json_requested())
     })

@@ -200,6 +200,7 @@ fn one_line_or_one_json_object() {
     assert!(!err.trim_end().contains('\n'));
     refused(&["transport", "--cells"], &["--cells", "see --help"]);
     refused(&["transport", "--no-such-flag"], &["--no-such-flag", "see --help"]);
+    refused(&["hybrid"], &["a subcommand is required"]);
     refused(&["transport", "--cfl", "-1"], &["invalid --cfl -1", "positive"]);
     for (args, kind) in [
         (vec!["transport", "--bogus", "--json"], "usage"),
