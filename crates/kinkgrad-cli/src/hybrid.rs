@@ -236,8 +236,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
     if d.test_indices().is_empty() {
         return Err("the data set has no test samples (n_train equals the number of samples)".into());
     }
-    let schedule: Schedule =
-        a.checkpoint.parse().map_err(|e: kinkgrad::pde::checkpoint::ParseScheduleError| e.to_string())?;
+    let schedule: Schedule = a.checkpoint.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
     let (mode, rep) = a.diff.build()?;
     if !(a.lr > 0.0 && a.lr.is_finite()) {
         return Err(format!("--lr must be a positive number, got {}", a.lr));

@@ -32,7 +32,11 @@ pub struct Args {
     pub points: usize,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub init_seed: u64,
+    /// Mode and representation of every derivative of a step (the recorded `u'` and the weight
+    /// gradient).
+    #[command(flatten)]
+    pub diff: crate::diff_args::DiffArgs,
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -50,6 +54,7 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
     if args.points == 0 {
         return Err("invalid points: must be positive".into());
     }
+    let (mode, representation) = args.diff.build()?;
     let cfg = RitzConfig {
         method,
         width: args.width,
@@ -57,8 +62,9 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
         steps: args.steps,
         lr: args.lr,
         points: args.points,
-        seed: args.seed,
-        ..RitzConfig::default()
+        seed: args.init_seed,
+        mode,
+        representation,
     };
     let bar = ProgressBar::new(args.steps as u64);
     bar.set_style(
@@ -88,7 +94,7 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
             "steps": args.steps,
             "lr": args.lr,
             "points": if method == RitzMethod::Quadrature { Some(args.points) } else { None },
-            "seed": args.seed,
+            "init_seed": args.init_seed,
             "l2_rel_error": r.l2_rel_error,
             "h1_rel_error": r.h1_rel_error,
             "energy": r.energy,

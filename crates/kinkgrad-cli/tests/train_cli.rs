@@ -66,13 +66,21 @@ fn lenet_run_certificate_counts_pooling_ties() {
     assert!(e.contains("unsupported") && e.trim().lines().count() == 1, "{e}");
 }
 
-/// Deep Ritz: the certificate sums the optimisation's gradients (assoc: the recorded derivative u'
-/// is taken in assoc); its kind follows its kinks.
+/// Deep Ritz: the certificate sums the optimisation's gradients, in the mode and representation of
+/// the shared flags (default safe: `generalized` where kinks were hit; assoc: `representation-dependent`).
 #[test]
 fn ritz_run_certificate() {
     let j = json(&["ritz", "--width", "8", "--steps", "20", "--json"]);
     let c = &j["certificate"];
-    assert_eq!((c["mode"].as_str(), c["gradients"].as_u64()), (Some("assoc"), Some(20)), "{c}");
+    assert_eq!((c["mode"].as_str(), c["gradients"].as_u64()), (Some("safe"), Some(20)), "{c}");
+    let kind = if c["kinks_total"] == 0 { "exact" } else { "generalized" };
+    assert_eq!(c["kind"], kind, "{c}");
+    let j = json(&["ritz", "--width", "8", "--steps", "20", "--json", "--mode", "assoc", "--convention", "pytorch"]);
+    let c = &j["certificate"];
+    assert_eq!((c["mode"].as_str(), c["representation"].as_str()), (Some("assoc"), Some("pytorch")), "{c}");
     let kind = if c["kinks_total"] == 0 { "exact" } else { "representation-dependent" };
     assert_eq!(c["kind"], kind, "{c}");
+    // the shared group's --seed is safe's probe seed: refused in assoc, never taken for the weights'
+    let (code, _, e) = run(&["ritz", "--width", "8", "--steps", "2", "--mode", "assoc", "--seed", "3"]);
+    assert_eq!(code, 2, "{e}");
 }

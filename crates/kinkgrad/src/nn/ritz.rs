@@ -26,6 +26,7 @@ use crate::cancel;
 use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
+use crate::repr::Representation;
 use crate::reverse::{Tape, Var};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -73,6 +74,9 @@ pub struct RitzConfig {
     /// stiffness term of the exact one) and the weight gradient. `assoc` by default (the frameworks'
     /// recipe, which the comparison of the two methods reproduces).
     pub mode: Mode,
+    /// The representation: the rules `assoc` applies at the kinks of every step (and what the
+    /// certificates name).
+    pub representation: Representation,
 }
 
 impl Default for RitzConfig {
@@ -86,6 +90,7 @@ impl Default for RitzConfig {
             points: 1000,
             seed: 0,
             mode: Mode::Assoc,
+            representation: Representation::default(),
         }
     }
 }
@@ -290,10 +295,10 @@ pub fn solve(cfg: &RitzConfig, progress: &mut dyn FnMut(usize, f64)) -> Result<(
     let sizes: Vec<usize> = model.params.iter().map(|p| p.len()).collect();
     let mut opt = Optimizer::new(OptimizerKind::adam(), cfg.lr, &sizes);
     let start = Instant::now();
-    let mut certificate = Certificate::run(cfg.mode.name(), Tape::<f64>::new().representation().name.clone());
+    let mut certificate = Certificate::run(cfg.mode.name(), cfg.representation.name.clone());
     for s in 0..cfg.steps {
         cancel::check(format_args!("step {} of {}", s + 1, cfg.steps))?;
-        let tape = Tape::<f64>::new();
+        let tape = Tape::<f64>::with_representation(cfg.representation.clone());
         let p = model.param_vars(&tape);
         let e = energy(&model, &p, cfg)?;
         let g = tape.gradient(e, &p, &cfg.mode)?;

@@ -157,44 +157,19 @@ impl fmt::Display for Schedule {
     }
 }
 
-/// Error returned when parsing a [`Schedule`] fails; names the offending text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseScheduleError {
-    text: String,
-    reason: &'static str,
-}
-
-impl ParseScheduleError {
-    /// The text that failed to parse.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// Why it failed.
-    pub fn reason(&self) -> &str {
-        self.reason
-    }
-}
-
-impl fmt::Display for ParseScheduleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid checkpoint schedule {:?}: {} (expected \"all\", \"sqrt\" or \"revolve:S\" with S >= 1)",
-            self.text, self.reason
-        )
-    }
-}
-
-impl std::error::Error for ParseScheduleError {}
-
 impl FromStr for Schedule {
-    type Err = ParseScheduleError;
+    type Err = crate::Error;
 
     /// Parses `"all"`, `"sqrt"` or `"revolve:S"` (`S` decimal digits, `S ≥ 1`).
-    /// Case-sensitive; no surrounding whitespace.
+    /// Case-sensitive; no surrounding whitespace. The error ([`crate::Error::Invalid`]) quotes the
+    /// text (escaped) and says why it failed and what is expected.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| ParseScheduleError { text: text.to_owned(), reason };
+        let fail = |reason: &str| {
+            crate::Error::invalid(
+                format!("checkpoint schedule {text:?}"),
+                format!("{reason} (expected \"all\", \"sqrt\" or \"revolve:S\" with S >= 1)"),
+            )
+        };
         match text {
             "all" => Ok(Schedule::StoreAll),
             "sqrt" => Ok(Schedule::Sqrt),

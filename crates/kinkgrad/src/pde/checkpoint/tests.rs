@@ -194,12 +194,11 @@ fn parse_and_display() {
         "binomial:3",
     ] {
         let err = bad.parse::<Schedule>().expect_err(bad);
-        assert_eq!(err.text(), bad);
+        assert!(matches!(&err, crate::Error::Invalid { what, .. } if what.contains(&format!("{bad:?}"))), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains(&format!("{bad:?}")), "{msg}");
-        assert!(!err.reason().is_empty());
+        assert!(msg.contains(&format!("{bad:?}")) && !msg.contains('\n'), "{msg}");
     }
-    assert!("revolve:0".parse::<Schedule>().unwrap_err().reason().contains("at least 1"));
+    assert!("revolve:0".parse::<Schedule>().unwrap_err().to_string().contains("at least 1"));
 }
 
 #[test]
