@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     tune_allocator();
     let cli = Cli::parse();
     // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
-    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_)) {
+    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)) {
         interrupt::install();
     }
     let result = match cli.command {

@@ -32,6 +32,8 @@
 // `Result` (shape errors are typed), so they cannot be the `std::ops` traits.
 #![allow(clippy::needless_range_loop, clippy::should_implement_trait)]
 
+#[macro_use]
+pub mod simd;
 pub mod cancel;
 pub mod certificate;
 pub mod check;

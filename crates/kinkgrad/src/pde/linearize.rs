@@ -399,7 +399,7 @@ pub(crate) fn lookup(codes: &[u8], table: &PieceTable, gx: &mut Vec<f64>, gy: &m
     let (gx, gy) = (&mut gx[..n], &mut gy[..n]);
     #[cfg(target_arch = "x86_64")]
     {
-        if table.len <= 8 && super::wide::simd_level() == super::wide::Simd::Avx512 {
+        if table.len <= 8 && crate::simd::simd_level() == crate::simd::Simd::Avx512 {
             // SAFETY: the CPU supports AVX-512F (`simd_level` checked it); the slices have equal lengths.
             unsafe { lookup8_avx512(codes, &table.gx, &table.gy, gx, gy) };
             return;

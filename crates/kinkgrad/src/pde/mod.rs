@@ -29,8 +29,6 @@
 //! * [`gradient`]: the one entry point ([`scheme::Transport::loss_gradient`]) that picks the path.
 
 #[macro_use]
-pub mod wide;
-#[macro_use]
 mod forward;
 pub mod checkpoint;
 mod face;
@@ -47,5 +45,5 @@ pub mod scheme;
 pub mod stepper;
 mod tape_op;
 
+pub use crate::simd::{simd_level, Simd};
 pub use linearize::Linearization;
-pub use wide::{simd_level, Simd};

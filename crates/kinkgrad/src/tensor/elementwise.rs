@@ -67,37 +67,7 @@ impl<T: Real> Tensor<T> {
     }
 }
 
-/// Run `body` compiled for the CPU's vector units: inside a function with AVX-512 (or AVX2) enabled
-/// when the CPU has it (detected at run time), so that the element loops it inlines use the wide
-/// registers. Rust never contracts `a * b + c` into a fused multiply-add, so the results are the
-/// same bits on every path.
-#[inline(always)]
-pub(crate) fn wide<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the CPU supports these features (checked above); the body is safe code.
-            return unsafe { wide_avx512(body) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { wide_avx2(body) };
-        }
-    }
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
-unsafe fn wide_avx512<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn wide_avx2<R>(body: impl FnOnce() -> R) -> R {
-    body()
-}
+pub(crate) use crate::simd::wide;
 
 /// True when a tensor of shape `b` broadcast to `shape` repeats its data along the leading axes: its
 /// shape without leading 1s is a suffix of `shape` (a bias `[c]` added to `[rows, c]`, a scalar).

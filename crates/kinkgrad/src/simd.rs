@@ -1,17 +1,19 @@
-//! `wide_fn!`: a free function whose body runs compiled for the CPU's vector units.
+//! The one SIMD dispatch: the instruction-set level detected once ([`simd_level`]), checking every
+//! feature a variant enables, and two ways to run code compiled for it:
 //!
-//! `wide_fn! { fn name(args) -> R = body; }` defines `name`, which calls `body(args)` (an
-//! `#[inline(always)]` function) from a variant compiled with AVX-512 or AVX2 when the CPU has every
-//! feature the variant enables, else from the baseline. The level is detected once ([`simd_level`]);
-//! the environment variable `KINKGRAD_SIMD=avx2` or `KINKGRAD_SIMD=baseline` lowers it (for
-//! benchmarking the paths a CI machine without AVX-512 takes; it never raises it). The bodies are
-//! inlined into each variant, so the loops use the wide registers. (A closure passed to a generic
-//! dispatcher is not reliably inlined when it is large: the transport step ran 3x slower that way.)
-//! Rust never contracts `a * b + c` into a fused multiply-add, so every variant gives the same bits.
+//! * [`wide`]`(closure)`: small element loops (the tensor element-wise ops, the primitives' forward);
+//! * `wide_fn! { fn name(args) -> R = body; }`: defines `name`, which calls `body(args)` (an
+//!   `#[inline(always)]` function) from a variant compiled with AVX-512 or AVX2, else from the
+//!   baseline. For large bodies (a whole scheme step): a closure passed to a generic dispatcher is not
+//!   reliably inlined when it is large (the transport step ran 3x slower that way).
+//!
+//! The environment variable `KINKGRAD_SIMD=avx2` or `KINKGRAD_SIMD=baseline` lowers the level (to
+//! time the paths a machine without AVX-512 takes; it never raises it). Rust never contracts
+//! `a * b + c` into a fused multiply-add, so every variant gives the same bits.
 
 use std::sync::OnceLock;
 
-/// The instruction-set level the wide kernels of [`crate::pde`] run with.
+/// The instruction-set level the wide kernels run with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Simd {
     /// The target's baseline (SSE2 on x86-64).
@@ -82,16 +84,48 @@ macro_rules! wide_fn {
                 unsafe fn avx2$(<$($lt),*>)?($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
-                match $crate::pde::wide::simd_level() {
+                match $crate::simd::simd_level() {
                     // SAFETY: the CPU supports every feature the variant enables (checked once by
                     // `simd_level`); the body is safe code.
-                    $crate::pde::wide::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::simd::Simd::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    $crate::pde::wide::Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                    $crate::pde::wide::Simd::Baseline => {}
+                    $crate::simd::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::simd::Simd::Baseline => {}
                 }
             }
             $body($($arg),*)
         }
     };
+}
+
+/// Run `body` compiled for the CPU's vector units: inside a function with the features of
+/// [`simd_level`] enabled, so that the element loops it inlines use the wide registers. For small
+/// bodies; a large one is not reliably inlined into the variant (use `wide_fn!`). Every variant gives
+/// the same bits (no fused multiply-add is ever formed).
+#[inline(always)]
+pub fn wide<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match simd_level() {
+            // SAFETY: the CPU supports every feature the variant enables (checked once by
+            // `simd_level`); the body is safe code.
+            Simd::Avx512 => return unsafe { wide_avx512(body) },
+            // SAFETY: as above.
+            Simd::Avx2 => return unsafe { wide_avx2(body) },
+            Simd::Baseline => {}
+        }
+    }
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
+unsafe fn wide_avx512<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn wide_avx2<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }
