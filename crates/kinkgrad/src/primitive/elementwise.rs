@@ -205,6 +205,9 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     fn kinks(&self) -> usize {
         self.kink_at.len()
     }
+    fn held_bytes(&self) -> usize {
+        self.sel.len() + 8 * self.kink_at.len() + 4 * (self.kink_tied.len() + self.locked.len())
+    }
     fn unresolved(&self) -> usize {
         if !self.lexed {
             return 0;

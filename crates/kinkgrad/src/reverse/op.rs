@@ -69,4 +69,10 @@ pub trait Op<T: Real> {
     /// tangents through them without re-selecting, and [`Op::unlock`] keeps them. Called by the
     /// engine only on ops that are [`Op::pinnable`], after a lexicographic selection.
     fn pin(&mut self) {}
+    /// Bytes the op stores beside its output value (linearisations, piece codes, kink lists, locked
+    /// copies), as reported by the op; 0 for ops that report nothing. [`crate::Tape::bytes`] adds
+    /// them to the node values.
+    fn held_bytes(&self) -> usize {
+        0
+    }
 }
