@@ -52,6 +52,22 @@ pub trait Op<T: Real> {
     fn kinks(&self) -> usize {
         0
     }
+    /// Output elements that are constant on a neighbourhood of the evaluation point (not on a kink,
+    /// and the selected piece is a constant), given the op's input values: their derivative is
+    /// exactly zero whatever any later pass chooses. Forward information only, never the
+    /// representation. `None` (the default): not known.
+    fn constant_elements(&self, _inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+        None
+    }
+    /// True when the outcome of every kink of this op cannot change any derivative, given which
+    /// elements of each input are locally constant (`None`: not known): `safe` then leaves the op to
+    /// the representation without a tangent pass (counted as skipped in the certificate). The
+    /// default is false. Rule for a max over windows: a tie whose tied entries are all locally
+    /// constant (e.g. relu outputs of strictly negative inputs) is inert — see
+    /// [`crate::primitive::window`].
+    fn kinks_inert(&self, _constant_inputs: &[Option<Vec<bool>>]) -> bool {
+        false
+    }
     /// Kink elements whose tie survived the last lexicographic selection.
     fn unresolved(&self) -> usize {
         0
