@@ -81,8 +81,9 @@ struct TrainArgs {
     /// Data file from `kinkgrad hybrid generate` (or written from Python); default: generate.
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Mode and representation: safe locks the network's and the scheme's kinks together (alpha
-    /// form, constant velocity, --checkpoint all); elsewhere use assoc (safe is refused, lex too).
+    /// Mode and representation: safe locks the network's and the scheme's kinks together (both
+    /// source forms, every scheme; it records every time step, so only --checkpoint all); assoc
+    /// follows any schedule; lex is refused for training (one direction per weight).
     #[command(flatten)]
     diff: DiffArgs,
     /// Checkpoint schedule of the time loop: all, sqrt, revolve:S.

@@ -276,3 +276,66 @@ fn surviving_ties_are_reported() {
         assert_eq!(g.values[0].item().unwrap().abs(), 1.0);
     }
 }
+
+/// `L(w) = sum_k c_k maxpool2x2(relu(w))_k` on a 4x4 grid, with its certificate under `mode`.
+fn pooled_relu(w: &[f64], rep: &Representation, mode: &Mode) -> (Vec<f64>, kinkgrad::Certificate) {
+    let tape = Tape::<f64>::with_representation(rep.clone());
+    let wv = tape.var(Tensor::new(vec![1, 1, 4, 4], w.to_vec()).unwrap());
+    let p = wv.relu().max_pool2d((2, 2), (2, 2)).unwrap();
+    let c = tape.constant(Tensor::new(vec![1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]).unwrap());
+    let l = p.mul(c).unwrap().sum();
+    let g = tape.gradient(l, &[wv], mode).unwrap();
+    (g.values[0].to_f64_vec(), g.certificate)
+}
+
+/// `safe`'s skip rule (the speed issue's item 2; the rule and its proof are in
+/// `primitive/window.rs`): a pooling tie among relu outputs of strictly negative inputs is inert —
+/// the window's output is locally constant 0 and every tie weight multiplies relu's zero slope — so
+/// `safe` leaves it to the representation without a tangent pass, counts it as skipped, and still
+/// returns the representation-independent gradient. Ties that are not inert (positive tied values,
+/// or a tied entry whose relu input is exactly 0) are locked as before.
+#[test]
+fn safe_skips_inert_pooling_ties_and_locks_the_rest() {
+    // windows (2x2, row-major): W00 and W10 all strictly negative (two inert ties of zeros), W01
+    // with a unique maximum 3 at (0, 2), W11 with a unique maximum 4 at (2, 2); by hand, dL/dw is
+    // c_01 = 2 at (0, 2), c_11 = 4 at (2, 2) and 0 elsewhere
+    #[rustfmt::skip]
+    let w = vec![
+        -1.0, -2.0, 3.0, 1.0,
+        -3.0, -0.5, 2.0, 0.5,
+        -1.0, -1.0, 4.0, -2.0,
+        -2.0, -1.0, 1.0, 1.0,
+    ];
+    let mut truth = vec![0.0; 16];
+    truth[2] = 2.0;
+    truth[10] = 4.0;
+    let (g, c) = pooled_relu(&w, &Representation::default(), &Mode::safe());
+    assert_eq!(g, truth);
+    assert_eq!((c.kinks_total(), c.skipped, c.locked, c.directions), (2, 2, 0, 0), "{c}");
+    assert_eq!(c.kind, CertificateKind::Generalized, "{c}");
+    // every rule for the tie gives the same values (each weight multiplies relu's zero slope), and so
+    // does lex, which locks every kink
+    for rule in ["first", "last", "mean", "minnorm"] {
+        let rep: Representation = format!("minnorm[maxpool={rule}]").parse().unwrap();
+        assert_eq!(pooled_relu(&w, &rep, &Mode::Assoc).0, truth, "{rule}");
+        assert_eq!(pooled_relu(&w, &rep, &Mode::safe()).0, truth, "{rule}");
+    }
+    assert_eq!(pooled_relu(&w, &Representation::default(), &Mode::Lex(None)).0, truth);
+
+    // W11 tied between two positive values 4 at (2, 2) and (3, 2): not inert, locked along a probe;
+    // the whole weight c_11 = 4 goes to one of the tied entries (a piece active at the point)
+    let mut w2 = w.clone();
+    w2[14] = 4.0;
+    let (g, c) = pooled_relu(&w2, &Representation::default(), &Mode::safe());
+    assert_eq!((c.skipped, c.locked), (0, 3), "{c}");
+    assert!(c.directions >= 1, "{c}");
+    assert_eq!(g[10] + g[14], 4.0);
+    assert!(g[10] == 0.0 || g[14] == 0.0, "{g:?}");
+
+    // a tied entry of W00 whose relu input is exactly 0 (a relu kink): not inert either
+    let mut w3 = w.clone();
+    w3[1] = 0.0;
+    let (_, c) = pooled_relu(&w3, &Representation::default(), &Mode::safe());
+    assert_eq!(c.skipped, 0, "{c}");
+    assert!(c.locked >= 2 && c.directions >= 1, "{c}");
+}

@@ -373,3 +373,52 @@ fn bad_requests_are_typed_errors() {
     let e = err(&Mode::Lex(Some(Directions::identity(3))), Wanted::U0, None, Schedule::Sqrt);
     assert!(e.contains("rows"), "{e}");
 }
+
+/// Plateaus through the library's entry point ([`Transport::loss_gradient`]) on the linear cases
+/// (constant velocity of either sign, a velocity per face with zeros): `safe` and `lex` (three
+/// random directions over `u0` and the source) give the same bits under every tie rule. The first
+/// LD column is the one-sided directional derivative along the first direction `m1`; expected value:
+/// `J` is piecewise quadratic along the ray (`u(T)` is piecewise linear in `(u0, s)` for a fixed
+/// velocity), so the one-sided quotient `(-3 J(0) + 4 J(h) - J(2h)) / (2h)` is exact on the piece
+/// the ray enters, up to round-off (`h = 2^-16`; the nearest other switching surface is a plateau
+/// step of 1/2 away). Van Leer's limiter is rational, not piecewise linear: its quotient is checked
+/// to `O(h^2)` only.
+#[test]
+fn plateaus_give_tie_rule_invariant_gradients_and_the_one_sided_derivative() {
+    for case in cases().into_iter().filter(|c| !c.a.is_empty()) {
+        let wanted = Wanted { u0: true, velocity: false, source: true };
+        let rows = 2 * N;
+        let mut rng = Rng::new(11);
+        let m = Directions { rows, cols: 3, data: (0..rows * 3).map(|_| rng.normal()).collect() };
+        let lex = Mode::Lex(Some(m.clone()));
+        let (mut first_safe, mut first_lex): (Option<Vec<f64>>, Option<Vec<f64>>) = (None, None);
+        for rep in reps() {
+            let what = format!("{} {:?}", case.name, rep.name);
+            let s = case.entry(&Mode::safe(), &rep, Schedule::StoreAll, wanted);
+            let l = case.entry(&lex, &rep, Schedule::StoreAll, wanted);
+            for r in [&s, &l] {
+                assert_eq!(r.certificate.kind, CertificateKind::Generalized, "{what}");
+                assert!(r.certificate.kinks.total() > 0, "{what}: the plateaus are kinks");
+            }
+            let ld = l.ld_derivative.clone().unwrap();
+            for (first, g) in [(&mut first_safe, concat(&s)), (&mut first_lex, ld)] {
+                match first {
+                    None => *first = Some(g),
+                    Some(f) => assert_eq!(bits(&g), bits(f), "{what}"),
+                }
+            }
+        }
+        let d1: Vec<f64> = (0..rows).map(|r| m.data[r * 3]).collect();
+        let loss = |h: f64| {
+            let u0: Vec<f64> = case.u0.iter().zip(&d1[..N]).map(|(u, d)| u + h * d).collect();
+            let s: Vec<f64> = case.s.iter().zip(&d1[N..]).map(|(s, d)| s + h * d).collect();
+            let u = case.t.simulate(&u0, &case.a, Some(&s), case.steps).unwrap();
+            u.iter().zip(&case.target).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() * case.t.grid.dx()
+        };
+        let h = 2f64.powi(-16);
+        let fd = (-3.0 * loss(0.0) + 4.0 * loss(h) - loss(2.0 * h)) / (2.0 * h);
+        let ld0 = first_lex.unwrap()[0];
+        let tol = if case.name.contains("vanleer") { 1e-6 } else { 1e-8 };
+        assert!((ld0 - fd).abs() <= tol * fd.abs().max(1e-3), "{}: LD column 1 {ld0} vs one-sided {fd}", case.name);
+    }
+}

@@ -99,11 +99,17 @@ impl<T: Real> Tape<T> {
         self.check_finite(y)?;
         let relevant = self.relevant(y, wrt);
         self.unlock(&relevant);
-        let to_lock = self.unpinned_kinked(&relevant);
+        let mut to_lock = self.unpinned_kinked(&relevant);
         let mut directions = 0;
+        let mut skipped = vec![];
         match mode {
             Mode::Assoc => {}
             Mode::Safe { seed, max_directions } => {
+                // ops whose kinks are all inert need no lock (their pieces cannot change the result)
+                skipped = self.inert(&to_lock);
+                for (l, s) in to_lock.iter_mut().zip(&skipped) {
+                    *l &= !s;
+                }
                 if to_lock.contains(&true) {
                     directions = lex::lock_safe(self, wrt, &relevant, &to_lock, *seed, (*max_directions).max(1)).k;
                 }
@@ -114,7 +120,7 @@ impl<T: Real> Tape<T> {
                 if ld.iter().any(|v| !v.is_finite()) {
                     return Err(Error::NonFinite { op: "lexicographic derivative".into(), stage: "gradient" });
                 }
-                let certificate = self.certificate(mode, &relevant, m.cols);
+                let certificate = self.certificate(mode, &relevant, m.cols, &[]);
                 let values = match m.solve_transposed(&ld) {
                     Some(g) => split_like(&g, wrt),
                     None => vec![],
@@ -125,7 +131,7 @@ impl<T: Real> Tape<T> {
                 return Ok(Gradients { values, ld_derivative: Some(ld), certificate });
             }
         }
-        let certificate = self.certificate(mode, &relevant, directions);
+        let certificate = self.certificate(mode, &relevant, directions, &skipped);
         let len = self.len();
         let gv = self.backward(y, wrt, &relevant, None);
         let values: Vec<Tensor<T>> = gv.iter().map(|g| g.value()).collect();
@@ -140,14 +146,14 @@ impl<T: Real> Tape<T> {
 
     /// The certificate of a derivative over the `relevant` nodes after its locking pass: the kinks
     /// of its own ops and those baked into the recorded derivatives it reads, each op counted once.
-    fn certificate(&self, mode: &Mode, relevant: &[bool], directions: usize) -> Certificate {
-        let mut sources = self.own_sources(relevant, mode.locks());
+    fn certificate(&self, mode: &Mode, relevant: &[bool], directions: usize, skipped: &[bool]) -> Certificate {
+        let mut sources = self.own_sources(relevant, mode.locks(), skipped);
         sources.extend(self.inherited_sources(relevant).as_slice());
         let kinks = sources.kink_log();
         let all = sources.as_slice();
         let kind = if kinks.total() == 0 {
             CertificateKind::Exact
-        } else if all.iter().any(|s| !s.locked) {
+        } else if all.iter().any(|s| !s.locked && !s.skipped) {
             CertificateKind::RepresentationDependent
         } else {
             CertificateKind::Generalized
@@ -157,6 +163,7 @@ impl<T: Real> Tape<T> {
         cert.kinks = kinks;
         cert.locked = all.iter().filter(|s| s.locked).map(|s| s.kinks).sum();
         cert.unresolved = all.iter().map(|s| s.unresolved).sum();
+        cert.skipped = all.iter().filter(|s| s.skipped).map(|s| s.kinks).sum();
         cert.directions = directions;
         cert
     }

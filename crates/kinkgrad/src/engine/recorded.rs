@@ -84,8 +84,8 @@ impl<T: Real> Tape<T> {
             }
             self.pin(&to_lock);
         }
-        let certificate = self.certificate(mode, &relevant, directions);
-        let own = self.own_sources(&relevant, mode.locks());
+        let certificate = self.certificate(mode, &relevant, directions, &[]);
+        let own = self.own_sources(&relevant, mode.locks(), &[]);
         let len = self.len();
         let vars = self.backward(y, wrt, &relevant, Some(&own));
         let non_finite = {

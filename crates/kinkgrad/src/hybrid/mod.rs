@@ -14,16 +14,18 @@
 //!
 //! Gradients: in mode `assoc` the scheme's adjoint runs through every step with a checkpoint schedule
 //! (bounded memory on long horizons; store-all keeps a piece tape of one byte per face and step, as the
-//! velocity is not trained) beside the network's tape. In modes `safe` and `lex` (alpha form, constant
-//! velocity) the time loops of all samples are one op on the network's tape
-//! ([`crate::pde::scheme::Transport::time_loop_var`]), so the probe directions in weight space lock
-//! the limiter's pieces at every kink face together with the network's ReLUs: the gradient does not
-//! depend on the representation anywhere (tested with the output layer at zero, where the plateaus of
-//! the data stay flat at every step). That path keeps one byte per face, step and sample and is not
-//! checkpointed. The state form and Burgers' equation have no such loop yet: there `safe` and `lex`
-//! are refused ([`crate::Error::Unsupported`]) rather than lock the network's kinks alone, and so is
-//! a recompute schedule other than store-all. Both the network (ReLU) and the scheme (upwind
-//! switches, limiters) hit kinks; the certificate of every gradient ([`LossReport::certificate`])
+//! velocity is not trained) beside the network's tape. In modes `safe` and `lex` the network and the
+//! time loops are recorded on one tape (module `locked`), so the probe directions in weight space
+//! lock the scheme's pieces (limiters, fluxes) at every kink face together with the network's ReLUs:
+//! the gradient does not depend on the representation anywhere (tested with the output layer at
+//! zero, where the plateaus of the data stay flat at every step, in both forms and for Burgers). The
+//! alpha form with a constant velocity records the loops of all samples as one op
+//! ([`crate::pde::scheme::Transport::time_loop_var`], one byte per face, step and sample); the state
+//! form, Burgers' equation and the other schemes record every step
+//! ([`crate::pde::scheme::Transport::step_var`]) after that step's network source, and the tape then
+//! holds every step. Neither recomputes: a schedule other than store-all is refused in these modes
+//! ([`crate::Error::Unsupported`]). Both the network (ReLU) and the scheme (upwind switches,
+//! limiters, Godunov's flux) hit kinks; the certificate of every gradient ([`LossReport::certificate`])
 //! counts them under the scopes `net` and `scheme`.
 //!
 //! **What the observations determine.** With velocity `a = 1` and a time-independent source, the final

@@ -38,7 +38,10 @@ pub struct LossReport {
     /// [`NET`] (the network's relu inputs exactly 0, per op) and [`SCHEME`] (upwind switches and
     /// limiter arguments on switching surfaces, under the scheme's op name).
     pub certificate: Certificate,
-    /// Largest memory held by stored states in one sample's checkpointed sweep.
+    /// Memory held by the gradient's path: in mode `assoc` the largest held by stored states (or the
+    /// piece tape) in one sample's checkpointed sweep; in `safe`/`lex` the bytes the tape holds
+    /// after the gradient ([`crate::Tape::bytes`], measured: every node's value and the time-step
+    /// ops' linearisations and locked copies).
     pub peak_bytes: usize,
 }
 
@@ -237,12 +240,15 @@ impl HybridModel {
     /// network evaluated on the whole batch at every step (state form), checkpointed by `schedule`;
     /// the network and the scheme's adjoint use `rep`'s rules at their kinks.
     ///
-    /// Modes `safe` and `lex` lock the network's and the scheme's kinks together (the loops on the
-    /// network's tape): served for the alpha form with a constant velocity under the store-all
-    /// schedule. Elsewhere they are refused with [`Error::Unsupported`] naming what is missing (the
-    /// state form and Burgers' equation have no time loop that locks the scheme's kinks jointly with
-    /// the network's; the locked loop keeps one byte per face, step and sample and follows no
-    /// recompute schedule), never served by locking the network alone.
+    /// Modes `safe` and `lex` lock the network's and the scheme's kinks together, on one tape (see
+    /// the `locked` module): the alpha form with a constant non-zero velocity and a scheme of the
+    /// 1-byte piece tape records all time loops as one op ([`Transport::time_loop_var`], one byte
+    /// per face, step and sample); the state form, Burgers' equation and the other cases record
+    /// every time step ([`Transport::step_var`]) after the network's source for that step, so the
+    /// tape holds every step's network activations and linearisation ([`LossReport::peak_bytes`]
+    /// measures it). Both locked paths store everything: a recompute schedule (`sqrt`,
+    /// `revolve:S`) is refused with [`Error::Unsupported`] in these modes, never accepted and
+    /// ignored.
     pub fn loss_and_gradient(
         &self,
         d: &Dataset,
@@ -259,40 +265,12 @@ impl HybridModel {
         }
         let t = d.transport()?;
         if mode.locks() {
-            self.check_locked_path(d, &t, mode, schedule)?;
-            return self.gradient_alpha_locked(d, &t, idx, mode, rep);
+            return self.gradient_locked(d, &t, idx, mode, rep, schedule);
         }
         match self.form {
             SourceForm::Alpha => self.gradient_alpha(d, &t, idx, mode, rep, schedule),
             SourceForm::State => self.gradient_state(d, &t, idx, mode, rep, schedule),
         }
-    }
-
-    /// Refuse a locking mode where no path locks the scheme's kinks together with the network's.
-    fn check_locked_path(&self, d: &Dataset, t: &Transport, mode: &Mode, schedule: &Schedule) -> Result<()> {
-        let m = mode.name();
-        if self.form == SourceForm::State {
-            return Err(Error::unsupported(
-                format!("mode {m} for the state-form source"),
-                "no time loop locks the scheme's kinks together with the network's at every step (the \
-                 locked loop serves the alpha form with a constant velocity); mode assoc serves this form",
-            ));
-        }
-        if d.velocity_arg(t).len() != 1 {
-            return Err(Error::unsupported(
-                format!("mode {m} with scheme {}", t.scheme.name()),
-                "no time loop locks the kinks of a state-dependent or per-face velocity together with the \
-                 network's; mode assoc serves this scheme",
-            ));
-        }
-        if *schedule != Schedule::StoreAll {
-            return Err(Error::unsupported(
-                format!("mode {m} with checkpoint schedule {schedule}"),
-                "the locked time loop keeps one byte per face, step and sample and follows no recompute \
-                 schedule; use the store-all schedule (all)",
-            ));
-        }
-        Ok(())
     }
 
     /// Features of a batch of samples, stacked: `[len(idx) * N, 4 or 5]`.

@@ -25,8 +25,8 @@ pub struct TrainConfig {
     pub batch: usize,
     /// Evaluate the test loss every this many iterations (and at the end).
     pub eval_every: usize,
-    /// Gradient mode (`assoc`, or `safe` where the scheme's kinks can be locked with the network's:
-    /// see [`HybridModel::loss_and_gradient`]).
+    /// Gradient mode: `assoc` (any schedule), or `safe` (the scheme's kinks locked with the
+    /// network's; store-all only: see [`HybridModel::loss_and_gradient`]).
     pub mode: Mode,
     /// Representation at kinks.
     pub rep: Representation,

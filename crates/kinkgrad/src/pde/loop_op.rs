@@ -255,6 +255,13 @@ impl<T: Real> Op<T> for LoopLin {
 }
 
 impl Transport {
+    /// True when [`Self::time_loop_var`] serves this scheme with the constant velocity `velocity`:
+    /// finite and non-zero, and a scheme whose pieces fit the 1-byte piece tape (upwind, Lax-Wendroff,
+    /// a minmod, superbee or MC limiter).
+    pub fn time_loop_supports(&self, velocity: f64) -> bool {
+        velocity != 0.0 && velocity.is_finite() && piece_tape::eligible(self.scheme, &[velocity])
+    }
+
     /// `u(T)` after `steps` steps of this scheme for a batch of samples, recorded as one tape op
     /// differentiable in the source `s` (see the module docs): `u0` holds `m` initial states of the
     /// grid's `n` cells one after the other, `s` the `m n` source values (any shape; the output has

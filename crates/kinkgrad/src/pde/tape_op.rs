@@ -151,7 +151,7 @@ impl<T: Real> Op<T> for StepOp {
             let a = self.a_idx.map(|i| cx.inputs[i].to_f64_vec()).unwrap_or_default();
             let mut lin = (*self.lin).clone();
             let tan = Tangents { u: &ut, a: &at, k };
-            self.unresolved = lock_faces(
+            let unresolved = lock_faces(
                 &self.rules,
                 self.transport.lambda(),
                 &u,
@@ -160,6 +160,12 @@ impl<T: Real> Op<T> for StepOp {
                 tan,
                 |j, s| lin.set(j, &s.c),
             );
+            // Neither the state nor the velocity has a tangent (they depend on no differentiated
+            // input, e.g. the initial state of a loop differentiated in a source): the pieces then
+            // enter neither the output tangent (`dt` times the source's) nor any wanted cotangent, so
+            // a tie that no direction resolves does not change the result and is not counted.
+            let moved = cx.tangents[0].is_some() || self.a_idx.is_some_and(|i| cx.tangents[i].is_some());
+            self.unresolved = if moved { unresolved } else { 0 };
             self.locked = Some(Arc::new(lin));
         }
         let lin = self.locked.clone().unwrap_or_else(|| self.lin.clone());
@@ -184,6 +190,11 @@ impl<T: Real> Op<T> for StepOp {
     }
     fn unresolved(&self) -> usize {
         self.unresolved
+    }
+    fn held_bytes(&self) -> usize {
+        // the linearisation (five partials per face), its locked copy, the kink faces
+        let lin = |l: &Linearization| 8 * (l.ca.len() + l.cm1.len() + l.c0.len() + l.cp1.len() + l.cp2.len());
+        lin(&self.lin) + self.locked.as_deref().map_or(0, lin) + 8 * self.kink_faces.len()
     }
     fn unlock(&mut self) {
         self.locked = None;

@@ -205,6 +205,38 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     fn kinks(&self) -> usize {
         self.kink_at.len()
     }
+    fn held_bytes(&self) -> usize {
+        self.sel.len()
+            + 8 * self.kink_at.len()
+            + 4 * (self.kink_tied.len() + self.locked.len())
+            + 8 * MAX_ARITY * self.points.len()
+    }
+    fn constant_elements(&self, inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+        // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
+        // primitive whose partials depend on the point, or broadcast arguments
+        let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
+        if !self.points.is_empty() || self.arg_shapes.iter().any(|s| s.iter().product::<usize>() != n) {
+            return None;
+        }
+        let a = self.prim.arity();
+        let zero: Vec<bool> = self.partials.iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
+        if !zero.contains(&true) {
+            return Some(vec![false; n]);
+        }
+        if self.sel.is_empty() {
+            // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
+            let x = inputs.first()?.data();
+            return Some(
+                x.iter()
+                    .map(|&v| {
+                        let v = v.to_f64();
+                        (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
+                    })
+                    .collect(),
+            );
+        }
+        Some(self.sel.iter().map(|&p| p != KINK && zero[p as usize]).collect())
+    }
     fn unresolved(&self) -> usize {
         if !self.lexed {
             return 0;

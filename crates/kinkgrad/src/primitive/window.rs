@@ -10,6 +10,15 @@
 //! the tied entries agree along every direction drawn, so the result is the same along them, exact,
 //! and independent of the representation.
 //!
+//! **Inert ties** (what `safe` may skip, decided from forward information only): when every tied
+//! entry of a window is locally constant (its producer reports it, [`crate::reverse::Op::constant_elements`]:
+//! e.g. a relu output of a strictly negative input), the window's output is locally constant too —
+//! the untied entries lie strictly below the tie and stay below on a neighbourhood, and the tied ones
+//! do not move — so its derivative is 0 along every direction, and whatever weights the tie gets
+//! multiply the tied entries' derivatives, which are exactly 0: every rule gives the same derivative,
+//! the lexicographic one included. Such a tie needs no tangent pass. A tie with one entry on a kink
+//! of its producer (a relu at exactly 0) is not inert: that kink is locked by the producer's own rule.
+//!
 //! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
 //! sparse linear map, itself recorded as an op (so second derivatives flow through it).
 
@@ -223,6 +232,13 @@ impl<T: Real> Op<T> for WindowOp {
     }
     fn kinks(&self) -> usize {
         self.kink_at.len()
+    }
+    fn kinks_inert(&self, constant_inputs: &[Option<Vec<bool>>]) -> bool {
+        let Some(Some(c)) = constant_inputs.first() else { return false };
+        self.kink_at.iter().zip(&self.kink_tied).all(|(&w, tied)| {
+            let win = self.windows.window(w);
+            tied.iter().all(|&i| c.get(win[i as usize] as usize).copied().unwrap_or(false))
+        })
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {

@@ -46,6 +46,32 @@ impl<T: Real> Tape<T> {
             .collect()
     }
 
+    /// `out[i]`: node `i` is marked in `kinked` and every kink of it is inert given its inputs'
+    /// locally constant elements ([`super::Op::kinks_inert`], [`super::Op::constant_elements`]):
+    /// its pieces cannot change any derivative, so `safe` need not lock them.
+    pub(crate) fn inert(&self, kinked: &[bool]) -> Vec<bool> {
+        let nodes = self.nodes.borrow();
+        (0..kinked.len())
+            .map(|i| {
+                if !kinked[i] {
+                    return false;
+                }
+                let Some(op) = nodes[i].op.as_ref() else { return false };
+                let constant: Vec<Option<Vec<bool>>> = nodes[i]
+                    .inputs
+                    .iter()
+                    .map(|&j| {
+                        let p = nodes[j].op.as_ref()?;
+                        let vals: Vec<&crate::tensor::Tensor<T>> =
+                            nodes[j].inputs.iter().map(|&k| &nodes[k].value).collect();
+                        p.constant_elements(&vals)
+                    })
+                    .collect();
+                op.kinks_inert(&constant)
+            })
+            .collect()
+    }
+
     /// Back to the representation's pieces on the relevant nodes that are not pinned.
     pub(crate) fn unlock(&self, relevant: &[bool]) {
         let mut nodes = self.nodes.borrow_mut();

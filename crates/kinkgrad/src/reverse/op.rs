@@ -52,6 +52,22 @@ pub trait Op<T: Real> {
     fn kinks(&self) -> usize {
         0
     }
+    /// Output elements that are constant on a neighbourhood of the evaluation point (not on a kink,
+    /// and the selected piece is a constant), given the op's input values: their derivative is
+    /// exactly zero whatever any later pass chooses. Forward information only, never the
+    /// representation. `None` (the default): not known.
+    fn constant_elements(&self, _inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+        None
+    }
+    /// True when the outcome of every kink of this op cannot change any derivative, given which
+    /// elements of each input are locally constant (`None`: not known): `safe` then leaves the op to
+    /// the representation without a tangent pass (counted as skipped in the certificate). The
+    /// default is false. Rule for a max over windows: a tie whose tied entries are all locally
+    /// constant (e.g. relu outputs of strictly negative inputs) is inert — see
+    /// [`crate::primitive::window`].
+    fn kinks_inert(&self, _constant_inputs: &[Option<Vec<bool>>]) -> bool {
+        false
+    }
     /// Kink elements whose tie survived the last lexicographic selection.
     fn unresolved(&self) -> usize {
         0
@@ -69,4 +85,10 @@ pub trait Op<T: Real> {
     /// tangents through them without re-selecting, and [`Op::unlock`] keeps them. Called by the
     /// engine only on ops that are [`Op::pinnable`], after a lexicographic selection.
     fn pin(&mut self) {}
+    /// Bytes the op stores beside its output value (linearisations, piece codes, kink lists, locked
+    /// copies), as reported by the op; 0 for ops that report nothing. [`crate::Tape::bytes`] adds
+    /// them to the node values.
+    fn held_bytes(&self) -> usize {
+        0
+    }
 }

@@ -28,6 +28,9 @@ pub(crate) struct KinkSource {
     pub locked: bool,
     /// Ties that survived every direction (only when `locked`).
     pub unresolved: usize,
+    /// Left to the representation because every kink of it is inert (`safe`'s skip rule): its
+    /// pieces cannot change the derivative.
+    pub skipped: bool,
 }
 
 impl KinkSource {
@@ -35,6 +38,7 @@ impl KinkSource {
     /// larger count of surviving ties.
     fn merge(&mut self, other: &KinkSource) {
         self.locked &= other.locked;
+        self.skipped &= other.skipped;
         self.unresolved = self.unresolved.max(other.unresolved);
         self.kinks = self.kinks.max(other.kinks);
     }
@@ -80,7 +84,7 @@ impl<T: Real> Tape<T> {
     /// The relevant ops that hit kinks, with how their pieces are chosen in a pass that locks the
     /// unpinned ones (`locks`, `lex`/`safe`) or leaves them to the representation (`assoc`). Read
     /// after the locking pass: `unresolved` is the op's count of surviving ties.
-    pub(crate) fn own_sources(&self, relevant: &[bool], locks: bool) -> KinkSources {
+    pub(crate) fn own_sources(&self, relevant: &[bool], locks: bool, skipped: &[bool]) -> KinkSources {
         let nodes = self.nodes.borrow();
         let mut out = Vec::new();
         for (i, r) in relevant.iter().enumerate() {
@@ -89,7 +93,8 @@ impl<T: Real> Tape<T> {
             if kinks == 0 {
                 continue;
             }
-            let locked = locks || nodes[i].pinned;
+            let skip = !nodes[i].pinned && skipped.get(i).copied().unwrap_or(false);
+            let locked = (locks && !skip) || nodes[i].pinned;
             out.push(KinkSource {
                 node: i,
                 scope: nodes[i].scope.clone(),
@@ -97,6 +102,7 @@ impl<T: Real> Tape<T> {
                 kinks,
                 locked,
                 unresolved: if locked { op.unresolved() } else { 0 },
+                skipped: skip,
             });
         }
         KinkSources(out)

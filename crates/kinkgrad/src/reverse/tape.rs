@@ -89,6 +89,16 @@ impl<T: Real> Tape<T> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Bytes the tape holds now, measured: every node's value (`len * size_of::<T>()`) plus what
+    /// each op reports storing beside it ([`Op::held_bytes`]: the scheme's step ops report their
+    /// linearisations and locked copies, the piecewise ops their piece codes and kink lists). Not
+    /// counted: the `Vec`/`Box` headers and the kink log.
+    pub fn bytes(&self) -> usize {
+        let nodes = self.nodes.borrow();
+        let values: usize = nodes.iter().map(|n| n.value.len() * std::mem::size_of::<T>()).sum();
+        let held: usize = nodes.iter().filter_map(|n| n.op.as_ref()).map(|o| o.held_bytes()).sum();
+        values + held
+    }
     /// The value of a variable.
     pub fn value(&self, v: Var<'_, T>) -> Tensor<T> {
         self.nodes.borrow()[v.id].value.clone()
