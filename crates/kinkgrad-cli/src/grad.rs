@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 #[derive(clap::Args)]
 #[command(after_help = expr::functions_help())]
 pub struct Args {
-    /// The expression, e.g. 'relu(x) - relu(-x)'.
+    /// The expression, e.g. 'relu(x) - relu(-x)' (may start with '-').
+    #[arg(allow_hyphen_values = true)]
     pub expr: String,
     /// Values of the variables, e.g. x=0,y=1.5 (every variable of the expression, no other).
     #[arg(long)]

@@ -1,9 +1,11 @@
 //! `kinkgrad hybrid generate|train|eval`: a ReLU network as the source term of a finite-volume
 //! solver, fitted to observations.
 
+use crate::budget;
 use crate::diff_args::DiffArgs;
 use crate::output::{num, write_atomic};
 use crate::plot::{line_chart, Series};
+use crate::report::CliError;
 use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::hybrid::{self, data, Dataset, GenerateConfig, HybridModel, SourceForm, TrainConfig};
 use kinkgrad::pde::checkpoint::Schedule;
@@ -90,9 +92,9 @@ struct TrainArgs {
     /// Adam iterations.
     #[arg(long, default_value_t = 1000)]
     iterations: usize,
-    /// Learning rate.
-    #[arg(long, default_value_t = 1e-2)]
-    lr: f64,
+    /// Learning rate [default: 0.01; on --resume, the file's rate unless given].
+    #[arg(long)]
+    lr: Option<f64>,
     /// Samples per iteration (0: all training samples).
     #[arg(long, default_value_t = 0)]
     batch: usize,
@@ -144,6 +146,18 @@ fn gen_config(p: &Problem) -> Result<GenerateConfig, String> {
     if p.cells < 3 {
         return Err(format!("--cells must be at least 3, got {}", p.cells));
     }
+    let samples = p
+        .n_train
+        .checked_add(p.n_test)
+        .ok_or_else(|| format!("--n-train {} + --n-test {} overflows", p.n_train, p.n_test))?;
+    budget::steps("--steps", p.steps as f64)?;
+    let cells = p.cells as u64;
+    // per sample: alpha, the initial and the final state; while generating, a few states of the grid
+    budget::check(
+        &format!("--n-train {} --n-test {} --cells {}: the data set", p.n_train, p.n_test, p.cells),
+        &[samples as u64, cells.saturating_add(2), 3 * 8],
+    )?;
+    budget::check(&format!("--cells {}", p.cells), &[cells, 16 * 8])?;
     Ok(GenerateConfig {
         scheme: p.scheme.parse().map_err(|e: kinkgrad::Error| e.to_string())?,
         cells: p.cells,
@@ -158,11 +172,34 @@ fn gen_config(p: &Problem) -> Result<GenerateConfig, String> {
     })
 }
 
-fn dataset(p: &Problem, file: &Option<PathBuf>) -> Result<Dataset, String> {
-    match file {
-        Some(f) => data::load(f).map_err(|e| e.to_string()),
-        None => data::generate(&gen_config(p)?).map_err(|e| e.to_string()),
-    }
+fn dataset(p: &Problem, file: &Option<PathBuf>) -> Result<Dataset, CliError> {
+    let d = match file {
+        Some(f) => {
+            let d = data::load(f)?;
+            budget::steps(&format!("data set {}: metadata 'steps' = {}", f.display(), d.steps), d.steps as f64)?;
+            d
+        }
+        None => data::generate(&gen_config(p)?)?,
+    };
+    Ok(d)
+}
+
+/// Refuses a network of `width` whose weights, optimiser state and activations over `d` would not
+/// fit the memory budget (checked before the network is built).
+fn check_width(width: usize, d: &Dataset, batch: usize) -> Result<(), String> {
+    let w = width as u64;
+    let what = format!("--width {width}");
+    // weights, gradients and Adam's two moments
+    budget::check(&format!("{what}: the network"), &[w, w.saturating_add(8), 4 * 8])?;
+    // activations: each sample evaluates the network at every cell (every step for the state form)
+    let samples = if batch == 0 { d.len() } else { batch.min(d.len()) } as u64;
+    let evals = if d.source == SourceForm::State { (d.steps as u64).saturating_add(1) } else { 1 };
+    budget::check(&format!("{what}: the activations"), &[samples, d.cells as u64, evals, w, 3 * 8])?;
+    // the stored states of the time loop
+    budget::check(
+        &format!("{} cells x {} steps: the stored states", d.cells, d.steps),
+        &[samples, d.cells as u64, (d.steps as u64).saturating_add(1), 2 * 8],
+    )
 }
 
 /// Peak resident memory of this process (VmHWM), when the OS tells it.
@@ -173,11 +210,11 @@ fn peak_rss() -> Option<u64> {
 }
 
 /// Run the command.
-pub fn run(a: Args) -> Result<String, String> {
+pub fn run(a: Args) -> Result<String, CliError> {
     match a.cmd {
         Cmd::Generate(g) => {
-            let d = data::generate(&gen_config(&g.problem)?).map_err(|e| e.to_string())?;
-            data::save(&g.out, &d).map_err(|e| e.to_string())?;
+            let d = data::generate(&gen_config(&g.problem)?)?;
+            data::save(&g.out, &d)?;
             let j = serde_json::json!({"file": g.out.display().to_string(), "samples": d.len(), "n_train": d.n_train,
                 "cells": d.cells, "steps": d.steps, "scheme": d.scheme.name(), "source": d.source.name()});
             Ok(if g.json {
@@ -198,8 +235,12 @@ pub fn run(a: Args) -> Result<String, String> {
         Cmd::Eval(e) => {
             let (mode, rep) = e.diff.build()?;
             let d = dataset(&e.problem, &e.data)?;
-            let (m, _, it) = hybrid::load_state(&e.weights).map_err(|e| e.to_string())?;
+            if d.test_indices().is_empty() {
+                return Err(format!("the data set has no test samples (all {} are for training)", d.len()).into());
+            }
+            let (m, _, it) = hybrid::load_state(&e.weights)?;
             check_form(&m, &d)?;
+            check_width(m.net.params[0].shape()[0], &d, 0)?;
             let err = |e: kinkgrad::Error| e.to_string();
             // the test loss with its gradient (how far from stationary the weights are) and certificate
             let g = m.loss_and_gradient(&d, &d.test_indices(), &mode, &rep, &Schedule::StoreAll).map_err(err)?;
@@ -207,6 +248,15 @@ pub fn run(a: Args) -> Result<String, String> {
             let train = m.loss(&d, &d.train_indices()).map_err(err)?;
             let rel = m.source_rel_l2(&d, &d.test_indices()).map_err(err)?;
             let norm = g.grads.iter().flatten().map(|v| v * v).sum::<f64>().sqrt();
+            if let Some((what, v)) = [("test loss", test), ("train loss", train), ("test gradient norm", norm)]
+                .into_iter()
+                .find(|(_, v)| !v.is_finite())
+            {
+                return Err(CliError::new(
+                    "numeric",
+                    format!("the {what} is {v} with the weights of {}", e.weights.display()),
+                ));
+            }
             let c = &g.certificate;
             let j = serde_json::json!({"iteration": it, "train_loss": num(train), "test_loss": num(test),
                 "source_rel_l2": num(rel), "test_gradient_norm": num(norm), "mode": mode.name(), "certificate": c});
@@ -231,28 +281,46 @@ fn check_form(m: &HybridModel, d: &Dataset) -> Result<(), String> {
     Ok(())
 }
 
-fn train_cmd(a: TrainArgs) -> Result<String, String> {
+fn train_cmd(a: TrainArgs) -> Result<String, CliError> {
     let d = dataset(&a.problem, &a.data)?;
     if d.test_indices().is_empty() {
-        return Err("the data set has no test samples (n_train equals the number of samples)".into());
+        return Err("the data set has no test samples (n_train equals the number of samples)".to_string().into());
     }
-    let schedule: Schedule = a.checkpoint.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+    let schedule: Schedule = a.checkpoint.parse()?;
     let (mode, rep) = a.diff.build()?;
-    if !(a.lr > 0.0 && a.lr.is_finite()) {
-        return Err(format!("--lr must be a positive number, got {}", a.lr));
+    if let Some(lr) = a.lr.filter(|lr| !(*lr > 0.0 && lr.is_finite())) {
+        return Err(format!("--lr must be a positive number, got {lr}").into());
     }
     if a.width == 0 {
-        return Err("--width must be positive".into());
+        return Err("--width must be positive".to_string().into());
     }
+    budget::steps("--iterations", a.iterations as f64)?;
+    let mut resumed = None;
     let (mut model, mut opt, start) = match &a.resume {
         Some(p) => {
-            let (m, o, it) = hybrid::load_state(p).map_err(|e| e.to_string())?;
+            let (m, mut o, it) = hybrid::load_state(p)?;
             check_form(&m, &d)?;
+            if it >= a.iterations {
+                return Err(format!(
+                    "{} has already run {it} iterations, as many as --iterations {}: nothing to resume (raise \
+                     --iterations)",
+                    p.display(),
+                    a.iterations
+                )
+                .into());
+            }
+            // the given rate replaces the file's (said in the report); without --lr the file's is kept
+            let file_lr = o.lr;
+            if let Some(lr) = a.lr {
+                o.lr = lr;
+            }
+            resumed = Some((p.clone(), it, file_lr, o.lr));
             (m, o, it)
         }
         None => {
-            let m = HybridModel::new(d.source, a.width, a.init_seed).map_err(|e| e.to_string())?;
-            let o = hybrid::adam(&m, a.lr);
+            check_width(a.width, &d, a.batch)?;
+            let m = HybridModel::new(d.source, a.width, a.init_seed)?;
+            let o = hybrid::adam(&m, a.lr.unwrap_or(1e-2));
             (m, o, 0)
         }
     };
@@ -261,7 +329,7 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
     }
     let cfg = TrainConfig {
         iterations: a.iterations,
-        lr: a.lr,
+        lr: opt.lr,
         batch: a.batch,
         eval_every: a.eval_every,
         mode: mode.clone(),
@@ -349,10 +417,21 @@ fn train_cmd(a: TrainArgs) -> Result<String, String> {
     if let Some(g) = grad_check {
         j["grad_check"] = serde_json::json!({"max_rel_error": num(g), "directions": 5});
     }
+    if let Some((p, it, file_lr, lr)) = &resumed {
+        j["resumed"] =
+            serde_json::json!({"file": p.display().to_string(), "iteration": it, "file_lr": file_lr, "lr": lr});
+    }
     if a.json {
         return Ok(format!("{j}\n"));
     }
-    let mut s = format!(
+    let mut s = match &resumed {
+        Some((p, it, file_lr, lr)) if file_lr != lr => {
+            format!("resumed {} at iteration {it}, learning rate {lr} (--lr; the file had {file_lr})\n", p.display())
+        }
+        Some((p, it, _, lr)) => format!("resumed {} at iteration {it}, learning rate {lr} (the file's)\n", p.display()),
+        None => String::new(),
+    };
+    s += &format!(
         "hybrid {} / source {} / {} cells, {} steps / mode {} / checkpoint {}\n",
         d.scheme.name(),
         d.source.name(),

@@ -2,6 +2,7 @@
 //! does none of it.
 
 mod bench;
+mod budget;
 mod diff_args;
 mod expr;
 mod grad;
@@ -10,20 +11,62 @@ mod interrupt;
 mod output;
 mod paradox;
 mod plot;
+mod report;
 mod ritz;
 mod train;
 mod transport;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
+use report::{fail, usage_error, CliError};
 use std::process::ExitCode;
 
 /// Automatic differentiation of non-smooth programs, with explicit representations, kink counts and
 /// certificates.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "kinkgrad", version, about, long_about = None)]
 struct Cli {
+    /// Memory a run may allocate, e.g. 4G or 512M (default: 3/4 of the available memory); sizes
+    /// from flags, files and headers are checked against it before anything is allocated.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
+    /// Steps (time steps, iterations) a run may take [default: 1000000].
+    #[arg(long, global = true, value_name = "N")]
+    max_steps: Option<u64>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Accept values starting with '-' where a number is expected (`--cfl -1` gets the domain error,
+/// not "unexpected argument"), in every subcommand.
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    let names: Vec<String> = cmd.get_subcommands().map(|s| s.get_name().to_string()).collect();
+    let mut cmd = cmd.allow_negative_numbers(true);
+    for n in names {
+        cmd = cmd.mut_subcommand(n, allow_negative_numbers);
+    }
+    cmd
+}
+
+/// Parses the command line; help and version are printed here (exit 0).
+fn parse() -> Result<Cli, ExitCode> {
+    let matches = allow_negative_numbers(Cli::command()).try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    matches.map_err(|e| {
+        use clap::error::ErrorKind as K;
+        if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+            let usage = CliError::new("usage", "a subcommand is required (see --help for the list)");
+            return fail(&usage, json_requested());
+        }
+        fail(&usage_error(&e), json_requested())
+    })
+}
+
+/// Whether `--json` was given (also when the rest of the command line does not parse).
+fn json_requested() -> bool {
+    std::env::args_os().take_while(|a| a != "--").any(|a| a == "--json")
 }
 
 #[derive(Subcommand)]
@@ -64,16 +107,23 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let json = json_requested();
+    if let Err(e) = budget::init(cli.max_memory.as_deref(), cli.max_steps) {
+        return fail(&CliError::new("usage", e), json);
+    }
     // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
     if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)) {
         interrupt::install();
     }
-    let result = match cli.command {
-        Command::Grad(a) => grad::run(a),
-        Command::Paradox(a) => paradox::run(a),
+    let result: Result<String, CliError> = match cli.command {
+        Command::Grad(a) => grad::run(a).map_err(CliError::from),
+        Command::Paradox(a) => paradox::run(a).map_err(CliError::from),
         Command::Hybrid(a) => hybrid::run(a),
-        Command::Bench(a) => bench::run(a),
+        Command::Bench(a) => bench::run(a).map_err(CliError::from),
         Command::Transport(a) => transport::run(&a),
         Command::Train(a) => {
             let json = a.json;
@@ -81,24 +131,19 @@ fn main() -> ExitCode {
         }
         Command::Ritz(a) => {
             let json = a.json;
-            ritz::run(a).map(|(v, c)| if json { format!("{v}\n") } else { ritz::human(&v, &c) })
+            ritz::run(a).map(|(v, c)| if json { format!("{v}\n") } else { ritz::human(&v, &c) }).map_err(CliError::from)
         }
     };
     match result {
         Ok(text) => {
-            print!("{text}");
-            if !text.ends_with('\n') {
-                println!();
-            }
+            report::print_stdout(&text);
             ExitCode::SUCCESS
         }
-        Err(e) if kinkgrad::cancel::requested() => {
-            eprintln!("interrupted: {e}");
-            ExitCode::from(interrupt::EXIT_CODE)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+        Err(mut e) => {
+            if kinkgrad::cancel::requested() {
+                e.kind = "cancelled";
+            }
+            fail(&e, json)
         }
     }
 }

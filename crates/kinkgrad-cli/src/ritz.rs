@@ -55,6 +55,20 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
         return Err("invalid points: must be positive".into());
     }
     let (mode, representation) = args.diff.build()?;
+    let (w, d) = (args.width as u64, args.depth.max(1) as u64);
+    // weights, gradients and Adam's moments; the tape of one step holds every layer's values at
+    // every point (and their derivatives in x for the quadrature)
+    crate::budget::check(
+        &format!("--width {} --depth {}: the network", args.width, args.depth),
+        &[d, w, w.saturating_add(2), 4 * 8],
+    )?;
+    let points =
+        if method == RitzMethod::Quadrature { args.points as u64 } else { w.saturating_mul(d).saturating_add(2) };
+    crate::budget::check(
+        &format!("--width {} --depth {} --points {}: one step's tape", args.width, args.depth, args.points),
+        &[points, d.saturating_add(1), w, 8 * 8],
+    )?;
+    crate::budget::steps("--steps", args.steps as f64)?;
     let cfg = RitzConfig {
         method,
         width: args.width,

@@ -3,9 +3,10 @@
 //! layer, checkpoints (`--save`, `--resume`) and an optional SVG plot of the curves.
 
 use crate::diff_args::DiffArgs;
+use crate::report::CliError;
 use clap::Args as ClapArgs;
 use indicatif::{ProgressBar, ProgressStyle};
-use kinkgrad::nn::{kinks_per_layer, load_split, Init, OptimizerKind, Sequential, Trainer};
+use kinkgrad::nn::{kinks_per_layer, load_split_within, Init, OptimizerKind, Sequential, Trainer};
 use kinkgrad::{bf16, f16, Certificate, KinkLog, Precision, Real, Rng};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -71,6 +72,9 @@ pub struct Args {
     /// Resume from a checkpoint written by --save.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// With --resume: convert a checkpoint saved at another --precision (refused otherwise).
+    #[arg(long)]
+    pub allow_precision_change: bool,
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -80,15 +84,15 @@ pub struct Args {
 }
 
 /// Run `kinkgrad train`; the summary as JSON (printed by the caller) and the run's certificate.
-pub fn run(args: Args) -> Result<(Value, Certificate), String> {
-    let precision: Precision = args.precision.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+pub fn run(args: Args) -> Result<(Value, Certificate), CliError> {
+    let precision: Precision = args.precision.parse()?;
     match precision {
         Precision::F64 => train::<f64>(&args),
         Precision::F32 => train::<f32>(&args),
         Precision::F16 => train::<f16>(&args),
         Precision::BF16 => train::<bf16>(&args),
     }
-    .map_err(|e| e.to_string())
+    .map_err(CliError::from)
 }
 
 fn log_json(log: &KinkLog) -> Value {
@@ -96,15 +100,24 @@ fn log_json(log: &KinkLog) -> Value {
 }
 
 fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
+    if args.limit == Some(0) {
+        return Err(kinkgrad::Error::invalid("limit", "must be positive"));
+    }
+    if !(args.lr > 0.0 && args.lr.is_finite()) {
+        return Err(kinkgrad::Error::invalid("--lr", format!("{}: expected a positive number", args.lr)));
+    }
+    // --limit applies before the images are converted; sizes are checked against the budget first
     let (mut train, test) = match &args.data {
-        Some(dir) => load_split(dir)?,
+        Some(dir) => load_split_within(dir, args.limit, crate::budget::get())?,
         None => builtin_split()?,
     };
     if let Some(n) = args.limit {
-        if n == 0 {
-            return Err(kinkgrad::Error::invalid("limit", "must be positive"));
-        }
         train = train.split(n.min(train.n)).0;
+    }
+    for (set, d) in [("training", &train), ("test", &test)] {
+        if d.n == 0 {
+            return Err(kinkgrad::Error::invalid("data", format!("the {set} set is empty")));
+        }
     }
     let rep = args.diff.representation()?;
     let mode = args.diff.mode()?;
@@ -118,7 +131,17 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     let epochs = args.epochs.unwrap_or(if args.model == "lenet" { 10 } else { 5 });
     let mut tr = Trainer::new(model, opt, args.lr, args.batch, mode, rep.clone(), args.init_seed)?;
     if let Some(r) = &args.resume {
-        tr.load(r)?;
+        tr.load_with(r, args.allow_precision_change)?;
+        if tr.epoch >= epochs {
+            return Err(kinkgrad::Error::invalid(
+                "--resume",
+                format!(
+                    "{} has already run {} epochs, as many as --epochs {epochs}: nothing to resume (raise --epochs)",
+                    r.display(),
+                    tr.epoch
+                ),
+            ));
+        }
     }
     let batches = train.n.div_ceil(args.batch);
     let todo = epochs.saturating_sub(tr.epoch);
@@ -149,6 +172,13 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
             }
         };
         let (test_acc, test_loss) = tr.evaluate(&test)?;
+        if !(r.loss.is_finite() && test_loss.is_finite()) {
+            bar.finish_and_clear();
+            return Err(kinkgrad::Error::NonFinite {
+                op: format!("epoch {} (training loss {}, test loss {test_loss})", r.epoch, r.loss),
+                stage: "value",
+            });
+        }
         total.merge(&r.certificate);
         history.push(json!({
             "epoch": r.epoch,
@@ -329,18 +359,18 @@ mod tests {
         assert_eq!((v["epochs"].as_u64(), v["epochs_this_run"].as_u64()), (Some(2), Some(1)));
         // a checkpoint of another model is refused with the file named
         let e = run(args(&["--model", "lenet", "--limit", "64", "--epochs", "1", "--resume", ck_s])).unwrap_err();
-        assert!(e.contains("ck.safetensors"), "{e}");
+        assert!(e.message.contains("ck.safetensors"), "{e:?}");
         std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
-        assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().contains("/no/such/dir"));
-        assert!(run(args(&["--precision", "f8"])).unwrap_err().contains("precision"));
-        assert!(run(args(&["--kink-rule", "maxpool=sideways"])).unwrap_err().contains("tie rule"));
-        assert!(run(args(&["--mode", "lex", "--limit", "64"])).unwrap_err().contains("unsupported"));
-        assert!(run(args(&["--mode", "assoc", "--seed", "3"])).unwrap_err().contains("seed"));
-        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().contains("optimizer"));
-        assert!(run(args(&["--lr=-1"])).unwrap_err().contains("lr"));
+        assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().message.contains("/no/such/dir"));
+        assert!(run(args(&["--precision", "f8"])).unwrap_err().message.contains("precision"));
+        assert!(run(args(&["--kink-rule", "maxpool=sideways"])).unwrap_err().message.contains("tie rule"));
+        assert!(run(args(&["--mode", "lex", "--limit", "64"])).unwrap_err().message.contains("unsupported"));
+        assert!(run(args(&["--mode", "assoc", "--seed", "3"])).unwrap_err().message.contains("seed"));
+        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().message.contains("optimizer"));
+        assert!(run(args(&["--lr=-1"])).unwrap_err().message.contains("lr"));
     }
 }

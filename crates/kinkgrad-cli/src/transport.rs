@@ -5,6 +5,7 @@
 //! Wiring (in `main.rs`): a subcommand `Transport(transport::TransportArgs)` whose handler prints
 //! `transport::run(&args)?` and exits 2 on `Err` (the error is one line).
 
+use crate::report::CliError;
 use clap::Args;
 use kinkgrad::check::finite_differences;
 use kinkgrad::pde::checkpoint::Schedule;
@@ -98,6 +99,8 @@ struct Setup {
 
 fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
     let scheme: Scheme = args.scheme.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+    // the run's vectors over the cells (states, fluxes, velocities, exact solution, work space)
+    crate::budget::check(&format!("--cells {cells}"), &[cells as u64, 16 * 8])?;
     let grid = Grid::unit(cells).map_err(|e| e.to_string())?;
     let f = initial_fn(&args.initial)?;
     if !(args.t_final.is_finite() && args.t_final > 0.0) {
@@ -106,6 +109,13 @@ fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
     if !(args.cfl.is_finite() && args.cfl > 0.0) {
         return Err(format!("invalid --cfl {}: expected a positive number", args.cfl));
     }
+    // the step count is refused before any vector over the cells is built: the speed is the
+    // velocity's (1 for `sine`), or at most 1 for the nonlinear scheme (|initial data| <= 1)
+    let speed_bound = if scheme.is_linear() { args.velocity.parse::<f64>().map_or(1.0, f64::abs) } else { 1.0 };
+    crate::budget::steps(
+        &format!("--cells {cells} --cfl {:?} --t-final {:?}", args.cfl, args.t_final),
+        (args.t_final * speed_bound / (args.cfl * grid.dx())).ceil(),
+    )?;
     let u0 = averages(&grid, &args.initial, f, 0.0);
     let (a, speed, exact) = if scheme.is_linear() {
         if args.velocity == "sine" {
@@ -124,7 +134,17 @@ fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
     };
     // the number of steps that reaches T with a Courant number at most the requested one
     let dt0 = args.cfl * grid.dx() / speed;
-    let steps = (args.t_final / dt0).ceil().max(1.0) as usize;
+    let steps = crate::budget::steps(
+        &format!("--cells {cells} --cfl {:?} --t-final {:?}", args.cfl, args.t_final),
+        (args.t_final / dt0).ceil().max(1.0),
+    )?;
+    if args.grad && args.checkpoint == "all" {
+        // every step's state is kept for the reverse sweep
+        crate::budget::check(
+            &format!("--grad --checkpoint all over {steps} steps of {cells} cells: the stored states"),
+            &[(steps as u64).saturating_add(1), cells as u64, 8],
+        )?;
+    }
     let dt = args.t_final / steps as f64;
     let mut t = Transport::new(grid, scheme, dt).map_err(|e| e.to_string())?;
     t.force = args.force;
@@ -152,6 +172,26 @@ fn request<'a>(
     }
 }
 
+/// The message for a run whose state became NaN or infinite: the first step where it did (found by
+/// stepping again, only on this error path).
+fn blow_up(s: &Setup) -> String {
+    let mut u = s.u0.clone();
+    for step in 1..=s.steps {
+        match s.t.simulate(&u, &s.a, None, 1) {
+            Ok(next) if next.iter().all(|v| v.is_finite()) => u = next,
+            _ => {
+                return format!(
+                    "the solution is not finite from step {step} of {} on (the scheme is run above its stability \
+                     bound{}): no result",
+                    s.steps,
+                    if s.t.force { " with --force" } else { "" }
+                )
+            }
+        }
+    }
+    format!("the solution is not finite after {} steps", s.steps)
+}
+
 fn kinks_of_run(s: &Setup) -> Result<usize, String> {
     // the kinks met by the run (the gradient's certificate counts them once per step)
     let (mode, rep) = (Mode::Assoc, Representation::default());
@@ -164,7 +204,7 @@ fn opt(v: Option<f64>) -> Value {
 }
 
 /// Run `kinkgrad transport` and return its report (text, or one JSON object with `--json`).
-pub fn run(args: &TransportArgs) -> Result<String, String> {
+pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     if let Some(list) = &args.convergence {
         return convergence(args, list);
     }
@@ -172,10 +212,13 @@ pub fn run(args: &TransportArgs) -> Result<String, String> {
         return gradient(args);
     }
     if let Some(flag) = args.diff.first_given() {
-        return Err(format!("{flag} applies to --grad only: this run takes no derivative"));
+        return Err(format!("{flag} applies to --grad only: this run takes no derivative").into());
     }
     let s = setup(args, args.cells)?;
     let u = s.t.simulate(&s.u0, &s.a, None, s.steps).map_err(|e| e.to_string())?;
+    if u.iter().any(|v| !v.is_finite()) {
+        return Err(CliError::new("numeric", blow_up(&s)));
+    }
     let (l1, linf) = match &s.exact {
         Some(e) => (Some(s.grid.l1_distance(&u, e)), Some(s.grid.linf_distance(&u, e))),
         None => (None, None),
@@ -211,7 +254,7 @@ pub fn run(args: &TransportArgs) -> Result<String, String> {
     ))
 }
 
-fn convergence(args: &TransportArgs, list: &str) -> Result<String, String> {
+fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
     let cells: Vec<usize> = list
         .split(',')
         .map(|c| c.trim().parse::<usize>().ok().filter(|&n| n >= 3))
@@ -224,6 +267,9 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, String> {
         let exact =
             s.exact.clone().ok_or("--convergence needs an exact solution: a constant velocity and a linear scheme")?;
         let u = s.t.simulate(&s.u0, &s.a, None, s.steps).map_err(|e| e.to_string())?;
+        if u.iter().any(|v| !v.is_finite()) {
+            return Err(CliError::new("numeric", format!("--cells {n}: {}", blow_up(&s))));
+        }
         let (l1, linf) = (s.grid.l1_distance(&u, &exact), s.grid.linf_distance(&u, &exact));
         let (o1, oi) = match prev {
             Some((m, p1, pi)) => {
@@ -257,7 +303,7 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, String> {
     Ok(out)
 }
 
-fn gradient(args: &TransportArgs) -> Result<String, String> {
+fn gradient(args: &TransportArgs) -> Result<String, CliError> {
     let s = setup(args, args.cells)?;
     let n = s.grid.cells;
     let shift = n / 10;
@@ -268,6 +314,9 @@ fn gradient(args: &TransportArgs) -> Result<String, String> {
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
+    if !j.is_finite() {
+        return Err(CliError::new("numeric", blow_up(&s)));
+    }
     let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
     let (mode, rep) = args.diff.build()?;
     let req = request(&s, &target, &mode, &rep, schedule);

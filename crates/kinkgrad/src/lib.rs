@@ -43,6 +43,7 @@ pub mod hybrid;
 pub mod io;
 pub mod kink;
 pub mod lex;
+pub mod limits;
 pub mod nn;
 pub mod pde;
 pub mod primitive;

@@ -16,20 +16,37 @@ pub fn eval<'t>(
         Expr::Var(n) => vars[n],
         Expr::Neg(a) => eval(a, tape, vars)?.neg(),
         Expr::Pow(a, n) => eval(a, tape, vars)?.powi(*n),
-        Expr::Bin(op, a, b) => {
-            let (a, b) = (eval(a, tape, vars)?, eval(b, tape, vars)?);
-            match op {
-                BinOp::Add => a.add(b)?,
-                BinOp::Sub => a.sub(b)?,
-                BinOp::Mul => a.mul(b)?,
-                BinOp::Div => a.div(b)?,
+        Expr::Chain(first, rest) => {
+            let mut a = eval(first, tape, vars)?;
+            for (op, e) in rest {
+                let b = eval(e, tape, vars)?;
+                a = match op {
+                    BinOp::Add => a.add(b)?,
+                    BinOp::Sub => a.sub(b)?,
+                    BinOp::Mul => a.mul(b)?,
+                    BinOp::Div => a.div(b)?,
+                };
             }
+            a
         }
         Expr::Call(name, args, params) => {
             let a: Vec<Var<'t, f64>> = args.iter().map(|x| eval(x, tape, vars)).collect::<kinkgrad::Result<_>>()?;
             let f = functions::lookup(name).ok_or_else(|| {
                 kinkgrad::Error::invalid("function", format!("unknown function '{name}' (not in the registry)"))
             })?;
+            // the registry's order constraints (clamp's lo <= hi): refused, never a silent jump
+            for &(i, j) in f.ordered {
+                let (lo, hi) = (a[i].item()?, a[j].item()?);
+                if lo > hi {
+                    return Err(kinkgrad::Error::invalid(
+                        format!("arguments of '{name}'"),
+                        format!(
+                            "{} = {lo} is above {} = {hi} ({} <= {} required)",
+                            f.args[i], f.args[j], f.args[i], f.args[j]
+                        ),
+                    ));
+                }
+            }
             f.build(&a, params)?
         }
     })

@@ -32,10 +32,9 @@
 //! let e = parse("-x^2 + 1").unwrap();
 //! assert_eq!(
 //!     e,
-//!     Expr::Bin(
-//!         BinOp::Add,
+//!     Expr::Chain(
 //!         Box::new(Expr::Neg(Box::new(Expr::Pow(Box::new(Expr::Var("x".into())), 2)))),
-//!         Box::new(Expr::Num(1.0)),
+//!         vec![(BinOp::Add, Expr::Num(1.0))],
 //!     )
 //! );
 //! assert_eq!(e.variables(), vec!["x".to_string()]);
@@ -43,6 +42,8 @@
 
 mod bindings;
 mod eval;
+#[cfg(test)]
+mod fuzz;
 mod lexer;
 mod parser;
 #[cfg(test)]
@@ -63,8 +64,12 @@ pub enum Expr {
     Var(String),
     /// Unary negation, `-e`.
     Neg(Box<Expr>),
-    /// A binary arithmetic operation, `lhs op rhs`.
-    Bin(BinOp, Box<Expr>, Box<Expr>),
+    /// A left-associative chain of binary operations of one precedence level, `first op1 e1 op2 e2
+    /// ...` (sums and differences, or products and quotients), evaluated left to right. Chains are
+    /// flat, so the depth of the tree grows with the nesting of parentheses, calls and unary minus
+    /// (bounded by the parser), never with the length of the expression: every walk over it
+    /// (evaluate, collect variables, clone, compare, drop) recurses at most that deep.
+    Chain(Box<Expr>, Vec<(BinOp, Expr)>),
     /// A power with an integer exponent, `base ^ n`.
     Pow(Box<Expr>, i32),
     /// A call of a known function: its name (in the library's function
@@ -227,7 +232,26 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
     parser::parse(src)
 }
 
+impl BinOp {
+    /// Whether `self` and `other` have the same precedence (both additive or both multiplicative).
+    fn same_level(self, other: BinOp) -> bool {
+        matches!(self, BinOp::Add | BinOp::Sub) == matches!(other, BinOp::Add | BinOp::Sub)
+    }
+}
+
 impl Expr {
+    /// `self op rhs`, appended to `self`'s chain when it is a chain of the same precedence (`(a + b)
+    /// - c` and `a + b - c` are the same left-to-right computation), a new chain otherwise.
+    pub fn then(self, op: BinOp, rhs: Expr) -> Expr {
+        match self {
+            Expr::Chain(first, mut rest) if rest.first().is_some_and(|(o, _)| o.same_level(op)) => {
+                rest.push((op, rhs));
+                Expr::Chain(first, rest)
+            }
+            lhs => Expr::Chain(Box::new(lhs), vec![(op, rhs)]),
+        }
+    }
+
     /// The names of all variables in the expression, sorted and deduplicated.
     pub fn variables(&self) -> Vec<String> {
         fn walk<'a>(e: &'a Expr, out: &mut BTreeSet<&'a str>) {
@@ -237,9 +261,9 @@ impl Expr {
                     out.insert(name);
                 }
                 Expr::Neg(inner) | Expr::Pow(inner, _) => walk(inner, out),
-                Expr::Bin(_, lhs, rhs) => {
-                    walk(lhs, out);
-                    walk(rhs, out);
+                Expr::Chain(first, rest) => {
+                    walk(first, out);
+                    rest.iter().for_each(|(_, e)| walk(e, out));
                 }
                 Expr::Call(_, args, _) => args.iter().for_each(|a| walk(a, out)),
             }

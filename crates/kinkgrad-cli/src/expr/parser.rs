@@ -18,14 +18,18 @@ fn eval_const(e: &Expr) -> Option<f64> {
     Some(match e {
         Expr::Num(v) => *v,
         Expr::Neg(inner) => -eval_const(inner)?,
-        Expr::Bin(op, lhs, rhs) => {
-            let (a, b) = (eval_const(lhs)?, eval_const(rhs)?);
-            match op {
-                BinOp::Add => a + b,
-                BinOp::Sub => a - b,
-                BinOp::Mul => a * b,
-                BinOp::Div => a / b,
+        Expr::Chain(first, rest) => {
+            let mut a = eval_const(first)?;
+            for (op, e) in rest {
+                let b = eval_const(e)?;
+                a = match op {
+                    BinOp::Add => a + b,
+                    BinOp::Sub => a - b,
+                    BinOp::Mul => a * b,
+                    BinOp::Div => a / b,
+                };
             }
+            a
         }
         Expr::Pow(base, n) => eval_const(base)?.powi(*n),
         Expr::Var(_) | Expr::Call(..) => return None,
@@ -103,7 +107,7 @@ impl Parser {
             };
             self.pos += 1;
             let rhs = self.product()?;
-            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+            lhs = lhs.then(op, rhs);
         }
     }
 
@@ -118,7 +122,7 @@ impl Parser {
             };
             self.pos += 1;
             let rhs = self.unary()?;
-            lhs = Expr::Bin(op, Box::new(lhs), Box::new(rhs));
+            lhs = lhs.then(op, rhs);
         }
     }
 

@@ -14,7 +14,7 @@ fn neg(e: Expr) -> Expr {
 }
 
 fn bin(op: BinOp, lhs: Expr, rhs: Expr) -> Expr {
-    Expr::Bin(op, Box::new(lhs), Box::new(rhs))
+    lhs.then(op, rhs)
 }
 
 fn pow(base: Expr, n: i32) -> Expr {

@@ -215,7 +215,9 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Dataset> {
     let t = Transport::from_courant(grid, cfg.scheme, cfg.velocity.abs().max(1e-300), cfg.courant, false)?;
     let x = grid.centers();
     let mut rng = Rng::new(cfg.seed);
-    let n = cfg.n_train + cfg.n_test;
+    let n = cfg.n_train.checked_add(cfg.n_test).ok_or_else(|| {
+        Error::invalid("samples", format!("{} training + {} test samples overflow", cfg.n_train, cfg.n_test))
+    })?;
     let (mut alpha, mut beta, mut gamma) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
         let a = [rng.range(0.5, 1.5), rng.uniform()];
@@ -308,11 +310,19 @@ pub fn load(path: &Path) -> Result<Dataset> {
     if !(courant > 0.0 && courant <= 1.0) {
         return Err(bad("metadata", format!("'courant' = {courant}, expected in (0, 1]")));
     }
+    let steps = int("steps")?;
+    if steps == 0 {
+        return Err(bad("metadata", "'steps' = 0, expected at least 1".to_string()));
+    }
+    let velocity = num("velocity")?;
+    if velocity == 0.0 {
+        return Err(bad("metadata", "'velocity' = 0, expected a non-zero number".to_string()));
+    }
     Ok(Dataset {
         scheme,
         courant,
-        steps: int("steps")?,
-        velocity: num("velocity")?,
+        steps,
+        velocity,
         source,
         cells: n,
         alpha: ta.data.chunks(2).map(|c| [c[0], c[1]]).collect(),

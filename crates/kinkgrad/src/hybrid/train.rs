@@ -191,18 +191,33 @@ pub fn load_state(path: &std::path::Path) -> Result<(HybridModel, Optimizer, usi
     let (t, meta) = load(path)?;
     let bad = |d: String| Error::io(path.display(), d);
     let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata: missing key '{k}'")));
-    let form: super::SourceForm = get("form")?.parse()?;
+    let form: super::SourceForm = get("form")?.parse().map_err(|e: Error| bad(format!("metadata: {e}")))?;
     let width: usize = get("width")?.parse().map_err(|_| bad("metadata: 'width' is not an integer".into()))?;
     let iteration: usize =
         get("iteration")?.parse().map_err(|_| bad("metadata: 'iteration' is not an integer".into()))?;
     let lr: f64 = get("lr")?.parse().map_err(|_| bad("metadata: 'lr' is not a number".into()))?;
     let step: u64 =
         get("optimizer_step")?.parse().map_err(|_| bad("metadata: 'optimizer_step' is not an integer".into()))?;
+    if !(lr.is_finite() && lr > 0.0) {
+        return Err(bad(format!("metadata: 'lr' = {lr}, expected a positive number")));
+    }
+    // the network of this width has more than width^2 weights, all of which the file must hold:
+    // checked before the model is allocated, so a huge 'width' is refused, not allocated
+    let held: usize = t.iter().map(|x| x.data.len()).fold(0, usize::saturating_add);
+    if width == 0 || width.checked_mul(width).is_none_or(|w2| w2 > held) {
+        return Err(bad(format!(
+            "metadata: 'width' = {width} does not fit the file, which holds {held} values in all (width w needs \
+             more than w^2)"
+        )));
+    }
+    if let Some(x) = t.iter().find(|x| x.data.iter().any(|v| !v.is_finite())) {
+        return Err(bad(format!("tensor '{}' holds a NaN or infinite value", x.name)));
+    }
     let mut model = HybridModel::new(form, width, 0)?;
     let shapes: Vec<(String, Vec<usize>)> =
         model.net.param_names.iter().cloned().zip(model.net.params.iter().map(|p| p.shape().to_vec())).collect();
     let exp: Vec<(&str, &[usize])> = shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
-    expect_shapes(&t, &exp).map_err(|e| bad(e.message().to_string()))?;
+    expect_shapes(&t, &exp).map_err(|e| bad(e.io_detail().to_string()))?;
     for (p, name) in model.net.params.iter_mut().zip(&model.net.param_names) {
         let src = t.iter().find(|x| &x.name == name).expect("checked by expect_shapes");
         *p = Tensor::new(src.shape.clone(), src.data.clone())?;

@@ -35,12 +35,12 @@ const MAX_NAME_TRIES: u32 = 1000;
 ///
 /// # Errors
 ///
-/// An [`IoError`] naming `path` if `path` has no file name, if its directory
+/// An [`Error::Io`](crate::Error::Io) naming `path` if `path` has no file name, if its directory
 /// does not exist or is not writable, if `write` fails (kind
-/// [`IoErrorKind::Io`], with the writer's error as the source), or if
+/// [`IoErrorKind::Io`], with the writer's error in the message), or if
 /// flushing, syncing or renaming fails.
-pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<(), IoError> {
-    write_atomic_as("output", path, write)
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> crate::Result<()> {
+    Ok(write_atomic_as("output", path, write)?)
 }
 
 /// [`write_atomic`] with `what` describing the file in error messages
@@ -177,12 +177,11 @@ mod tests {
         })
         .unwrap_err();
 
-        assert_eq!(err.kind(), IoErrorKind::Io);
+        assert_eq!(err.io_kind(), Some(IoErrorKind::Io));
         let msg = err.to_string();
         assert!(msg.contains("weights.bin"), "{msg}");
         assert!(msg.contains("simulated crash half-way"), "{msg}");
         assert!(!msg.contains('\n'));
-        assert!(std::error::Error::source(&err).is_some());
         assert_eq!(fs::read(&path).unwrap(), old, "old content must be intact");
         assert!(temp_files(dir.path()).is_empty(), "temporary file left behind: {:?}", temp_files(dir.path()));
     }
@@ -208,7 +207,7 @@ mod tests {
         let dir = TempDir::new("atomic-nodir");
         let path = dir.path().join("no-such-dir").join("out.bin");
         let err = write_atomic(&path, |w| w.write_all(b"x")).unwrap_err();
-        assert_eq!(err.kind(), IoErrorKind::NotFound);
+        assert_eq!(err.io_kind(), Some(IoErrorKind::NotFound));
         assert!(err.to_string().contains("out.bin"), "{err}");
         assert!(!path.exists());
     }
@@ -221,7 +220,7 @@ mod tests {
         fs::create_dir(&path).unwrap();
         fs::write(path.join("inner"), b"x").unwrap();
         let err = write_atomic(&path, |w| w.write_all(b"data")).unwrap_err();
-        assert_eq!(err.kind(), IoErrorKind::Io);
+        assert_eq!(err.io_kind(), Some(IoErrorKind::Io));
         assert!(path.is_dir());
         assert!(temp_files(dir.path()).is_empty());
     }
@@ -229,6 +228,6 @@ mod tests {
     #[test]
     fn path_without_file_name_is_rejected() {
         let err = write_atomic(Path::new("/"), |w| w.write_all(b"x")).unwrap_err();
-        assert_eq!(err.kind(), IoErrorKind::InvalidInput);
+        assert_eq!(err.io_kind(), Some(IoErrorKind::InvalidInput));
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// What went wrong, in a form a program can match on.
 ///
-/// The human-readable detail lives in [`IoError`]'s message; this enum only
+/// The human-readable detail lives in [`crate::Error::Io`]'s message; this enum only
 /// classifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -166,4 +166,18 @@ impl std::error::Error for IoError {
 pub(crate) fn fmt_dims(dims: &[usize]) -> String {
     let parts: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
     format!("[{}]", parts.join(", "))
+}
+
+impl From<IoError> for crate::Error {
+    /// Keeps the kind, what the file is, its path and the one-line message: the
+    /// [`Display`](fmt::Display) of both is the same line.
+    fn from(e: IoError) -> Self {
+        let (what, path) = match e.place {
+            Place::Memory => (format!("{} data", e.what), String::new()),
+            Place::Unnamed => (e.what.to_string(), String::new()),
+            Place::File(p) => (format!("{} file", e.what), p.display().to_string()),
+            Place::Dir(p) => (format!("{} directory", e.what), p.display().to_string()),
+        };
+        crate::Error::Io { what, path, kind: e.kind, detail: e.message }
+    }
 }

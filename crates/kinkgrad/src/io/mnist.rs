@@ -5,7 +5,9 @@
 //! `u8` images of shape `[n, rows, cols]` and `u8` labels of shape `[n]`.
 
 use super::error::{fmt_dims, IoError, IoErrorKind};
-use super::idx::{read_idx, read_idx_bytes, IdxArray, IdxData};
+#[cfg(doc)]
+use super::idx::read_idx;
+use super::idx::{parse_bytes, read_idx_file_within, IdxArray, IdxData};
 use std::path::{Path, PathBuf};
 
 /// The number of classes; every label must be below this.
@@ -73,10 +75,38 @@ impl Mnist {
 /// not `u8` with 3 dims `[n, rows, cols]`, the labels are not `u8` with 1 dim
 /// `[n]`, the two counts differ, or a label is 10 or more. Each message names
 /// the offending file.
-pub fn load_mnist(images: &Path, labels: &Path) -> Result<Mnist, IoError> {
-    let img = read_idx(images).map_err(|e| e.with_what("MNIST images"))?;
-    let lbl = read_idx(labels).map_err(|e| e.with_what("MNIST labels"))?;
-    assemble(img, lbl, images, labels)
+pub fn load_mnist(images: &Path, labels: &Path) -> crate::Result<Mnist> {
+    load_mnist_within(images, labels, None, &crate::limits::Budget::default())
+}
+
+/// [`load_mnist`] within a memory budget, keeping only the first `keep` examples (all if `None`):
+/// the files' headers are checked against the budget before their data are read (so a gzip bomb
+/// is refused, not decompressed), and only the kept images are converted to `f32`, whose size is
+/// checked too.
+///
+/// # Errors
+///
+/// Those of [`load_mnist`]; [`IoErrorKind::DimsOverflow`] for a file over the budget, and
+/// [`crate::Error::Invalid`] if the kept images as `f32` exceed it.
+pub fn load_mnist_within(
+    images: &Path,
+    labels: &Path,
+    keep: Option<usize>,
+    budget: &crate::limits::Budget,
+) -> crate::Result<Mnist> {
+    let img = read_idx_file_within(images, budget.max_bytes).map_err(|e| e.with_what("MNIST images"))?;
+    let lbl = read_idx_file_within(labels, budget.max_bytes).map_err(|e| e.with_what("MNIST labels"))?;
+    if let (&[n, rows, cols], Some(k)) = (&img.dims[..], keep) {
+        budget.check_elements(
+            &format!("MNIST images {}: {} of the {n} images as f32", images.display(), k.min(n)),
+            &[k.min(n), rows, cols],
+            4,
+        )?;
+    } else if let &[n, rows, cols] = &img.dims[..] {
+        budget.check_elements(&format!("MNIST images {}: {n} images as f32", images.display()), &[n, rows, cols], 4)?;
+    }
+    let m = assemble(img, lbl, images, labels, keep)?;
+    Ok(m)
 }
 
 /// Loads images and labels from IDX bytes in memory (each raw or gzip'd), for data sets shipped
@@ -85,19 +115,14 @@ pub fn load_mnist(images: &Path, labels: &Path) -> Result<Mnist, IoError> {
 /// # Errors
 ///
 /// As [`load_mnist`].
-pub fn mnist_from_bytes(
-    image_bytes: &[u8],
-    label_bytes: &[u8],
-    images: &Path,
-    labels: &Path,
-) -> Result<Mnist, IoError> {
-    let img = read_idx_bytes(image_bytes).map_err(|e| e.with_what("MNIST images").with_path(images))?;
-    let lbl = read_idx_bytes(label_bytes).map_err(|e| e.with_what("MNIST labels").with_path(labels))?;
-    assemble(img, lbl, images, labels)
+pub fn mnist_from_bytes(image_bytes: &[u8], label_bytes: &[u8], images: &Path, labels: &Path) -> crate::Result<Mnist> {
+    let img = parse_bytes(image_bytes).map_err(|e| e.with_what("MNIST images").with_path(images))?;
+    let lbl = parse_bytes(label_bytes).map_err(|e| e.with_what("MNIST labels").with_path(labels))?;
+    Ok(assemble(img, lbl, images, labels, None)?)
 }
 
 /// Check the shapes and labels of a decoded images/labels pair.
-fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path) -> Result<Mnist, IoError> {
+fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path, keep: Option<usize>) -> Result<Mnist, IoError> {
     let invalid = |what, path, message: String| IoError::file(IoErrorKind::Invalid, what, path, message);
     let describe = |a: &IdxArray| format!("{} data with dims {}", a.data.type_name(), fmt_dims(&a.dims));
 
@@ -138,7 +163,12 @@ fn assemble(img: IdxArray, lbl: IdxArray, images: &Path, labels: &Path) -> Resul
         ));
     }
 
-    Ok(Mnist { images: pixels.iter().map(|&b| f32::from(b) / 255.0).collect(), labels: label_values, n, rows, cols })
+    // keep the first `keep` examples before converting (the labels were all checked above)
+    let n = keep.map_or(n, |k| k.min(n));
+    let mut label_values = label_values;
+    label_values.truncate(n);
+    let kept = &pixels[..n * rows * cols];
+    Ok(Mnist { images: kept.iter().map(|&b| f32::from(b) / 255.0).collect(), labels: label_values, n, rows, cols })
 }
 
 /// File-name pairs `(images, labels)` that [`find_mnist_files`] accepts,
@@ -176,7 +206,11 @@ const NAME_PAIRS: [(&str, &str); 5] = [
 /// images file; [`IoErrorKind::Invalid`] if `dir` is not a directory or only
 /// half of a pair is present. The message names the directory and the
 /// accepted names.
-pub fn find_mnist_files(dir: &Path) -> Result<(PathBuf, PathBuf), IoError> {
+pub fn find_mnist_files(dir: &Path) -> crate::Result<(PathBuf, PathBuf)> {
+    Ok(find_files(dir)?)
+}
+
+fn find_files(dir: &Path) -> Result<(PathBuf, PathBuf), IoError> {
     const WHAT: &str = "MNIST";
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => {}
@@ -313,7 +347,7 @@ mod tests {
         let (img, lbl) = small_set(dir.path(), false);
         write_u8(&lbl, vec![2], vec![1, 2], false);
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
         let msg = e.to_string();
         assert!(msg.starts_with("MNIST labels file "), "{msg}");
         assert!(msg.contains("has 2 labels but images file"), "{msg}");
@@ -326,8 +360,8 @@ mod tests {
         let (img, lbl) = small_set(dir.path(), false);
         write_u8(&lbl, vec![3], vec![1, 10, 2], false);
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
-        assert!(e.message().contains("label 10 at index 1 is out of range"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
+        assert!(e.io_detail().contains("label 10 at index 1 is out of range"), "{e}");
     }
 
     #[test]
@@ -336,13 +370,13 @@ mod tests {
         let (img, lbl) = small_set(dir.path(), false);
         write_u8(&img, vec![3, 4], vec![0; 12], false);
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
         assert!(e.to_string().starts_with("MNIST images file "), "{e}");
-        assert!(e.message().contains("found u8 data with dims [3, 4]"), "{e}");
+        assert!(e.io_detail().contains("found u8 data with dims [3, 4]"), "{e}");
 
         write_idx(&img, &IdxArray { dims: vec![3, 2, 2], data: IdxData::F32(vec![0.5; 12]) }, false).unwrap();
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert!(e.message().contains("found f32 data"), "{e}");
+        assert!(e.io_detail().contains("found f32 data"), "{e}");
     }
 
     #[test]
@@ -351,9 +385,9 @@ mod tests {
         let (img, lbl) = small_set(dir.path(), false);
         write_u8(&lbl, vec![3, 1], vec![1, 2, 3], false);
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
         assert!(e.to_string().starts_with("MNIST labels file "), "{e}");
-        assert!(e.message().contains("[3, 1]"), "{e}");
+        assert!(e.io_detail().contains("[3, 1]"), "{e}");
     }
 
     #[test]
@@ -362,11 +396,11 @@ mod tests {
         let (img, lbl) = small_set(dir.path(), false);
         fs::write(&img, b"junk").unwrap();
         let e = load_mnist(&img, &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::BadMagic);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::BadMagic));
         assert!(e.to_string().starts_with("MNIST images file "), "{e}");
 
         let e = load_mnist(&dir.path().join("absent"), &lbl).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::NotFound);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::NotFound));
         assert!(e.to_string().contains("absent"), "{e}");
     }
 
@@ -418,7 +452,7 @@ mod tests {
         fs::write(dir.path().join("t10k-images-idx3-ubyte.gz"), b"").unwrap();
         fs::write(dir.path().join("t10k-labels-idx1-ubyte.gz"), b"").unwrap();
         let e = find_mnist_files(dir.path()).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
         let msg = e.to_string();
         assert!(msg.starts_with("MNIST directory "), "{msg}");
         assert!(msg.contains("train-labels-idx1-ubyte(.gz)"), "{msg}");
@@ -429,16 +463,16 @@ mod tests {
         let dir = TempDir::new("mnist-find-none");
         fs::write(dir.path().join("readme.txt"), b"").unwrap();
         let e = find_mnist_files(dir.path()).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::NotFound);
-        assert!(e.message().contains("no MNIST files found"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::NotFound));
+        assert!(e.io_detail().contains("no MNIST files found"), "{e}");
 
         let missing = dir.path().join("missing");
         let e = find_mnist_files(&missing).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::NotFound);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::NotFound));
         assert!(e.to_string().contains("missing"), "{e}");
 
         let e = find_mnist_files(&dir.path().join("readme.txt")).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
     }
 
     /// Reads the 10 000-digit MNIST subset shipped in the project's `shared/`

@@ -7,8 +7,9 @@
 //! - [`safetensors_io`]: save and load named tensors as safetensors files readable by Hugging Face
 //!   and PyTorch tools.
 //!
-//! Every function reports failures as an [`IoError`], whose one-line message names the file and
-//! what was wrong with it; it converts into [`crate::Error::Io`] with `?`.
+//! Every function reports failures as a [`crate::Error::Io`], whose one-line message names the file
+//! and what was wrong with it, and whose [`IoErrorKind`] classifies the failure
+//! ([`crate::Error::io_kind`]).
 
 pub mod atomic;
 mod error;
@@ -18,14 +19,4 @@ pub mod safetensors_io;
 #[cfg(test)]
 mod testutil;
 
-pub use error::{IoError, IoErrorKind};
-
-impl From<IoError> for crate::Error {
-    /// Keeps the path (when there is one) and the one-line message.
-    fn from(e: IoError) -> Self {
-        match e.path() {
-            Some(p) => crate::Error::io(p.display(), e.message()),
-            None => crate::Error::io("(in memory)", e.to_string()),
-        }
-    }
-}
+pub use error::IoErrorKind;

@@ -146,9 +146,9 @@ impl NamedTensor {
 /// its shape, two tensors share a name, or a tensor is named
 /// `__metadata__`; otherwise any failure to write the file. The error names
 /// `path` and the offending tensor.
-pub fn save(path: &Path, tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Result<(), IoError> {
+pub fn save(path: &Path, tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> crate::Result<()> {
     let bytes = serialize(tensors, metadata).map_err(|e| e.with_path(path))?;
-    write_atomic_as(WHAT, path, |w| w.write_all(&bytes))
+    Ok(write_atomic_as(WHAT, path, |w| w.write_all(&bytes))?)
 }
 
 fn serialize(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>, IoError> {
@@ -207,9 +207,9 @@ fn serialize(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> Re
 /// safetensors file (bad or truncated header, offsets that do not match the
 /// file size, ...), and [`IoErrorKind::Invalid`] if a tensor's dtype is not
 /// F64, F32, F16 or BF16. The error names `path`.
-pub fn load(path: &Path) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
+pub fn load(path: &Path) -> crate::Result<(Vec<NamedTensor>, BTreeMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| IoError::os(WHAT, path, "cannot read", e))?;
-    deserialize(&bytes).map_err(|e| e.with_path(path))
+    Ok(deserialize(&bytes).map_err(|e| e.with_path(path))?)
 }
 
 fn deserialize(bytes: &[u8]) -> Result<(Vec<NamedTensor>, BTreeMap<String, String>), IoError> {
@@ -247,13 +247,13 @@ fn deserialize(bytes: &[u8]) -> Result<(Vec<NamedTensor>, BTreeMap<String, Strin
 /// in one line, in the order of `expected`, e.g.
 /// `weights: tensor 'layer1.weight' has shape [10, 3], expected [10, 4]; missing tensor 'layer2.bias'`.
 /// The error has no path, since `tensors` carry none; add the file's with
-/// [`IoError::with_path`] to get `weights file X: ...`.
+/// [`Error::with_path`](crate::Error::with_path) to get `weights file X: ...`.
 ///
 /// # Errors
 ///
 /// [`IoErrorKind::ShapeMismatch`] or [`IoErrorKind::MissingTensor`] (the kind
 /// of the first problem found).
-pub fn expect_shapes(tensors: &[NamedTensor], expected: &[(&str, &[usize])]) -> Result<(), IoError> {
+pub fn expect_shapes(tensors: &[NamedTensor], expected: &[(&str, &[usize])]) -> crate::Result<()> {
     let mut problems = Vec::new();
     let mut first_kind = None;
     for &(name, shape) in expected {
@@ -270,7 +270,7 @@ pub fn expect_shapes(tensors: &[NamedTensor], expected: &[(&str, &[usize])]) -> 
     }
     match first_kind {
         None => Ok(()),
-        Some(kind) => Err(IoError::unnamed(kind, WHAT, problems.join("; "))),
+        Some(kind) => Err(IoError::unnamed(kind, WHAT, problems.join("; ")).into()),
     }
 }
 
@@ -415,7 +415,7 @@ mod tests {
         let path = dir.path().join("ints.safetensors");
         fs::write(&path, hand_built(r#"{"step":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, &[0; 8])).unwrap();
         let e = load(&path).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Invalid);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Invalid));
         let msg = e.to_string();
         assert!(msg.contains("ints.safetensors") && msg.contains("tensor 'step' has dtype I64"), "{msg}");
     }
@@ -425,7 +425,7 @@ mod tests {
         let dir = TempDir::new("st-missing");
         let path = dir.path().join("nope.safetensors");
         let e = load(&path).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::NotFound);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::NotFound));
         assert_eq!(e.to_string(), format!("weights file {}: cannot read: no such file", path.display()));
     }
 
@@ -433,7 +433,7 @@ mod tests {
         let path = dir.path().join(name);
         fs::write(&path, bytes).unwrap();
         let e = load(&path).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::Corrupt, "{name}: {e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::Corrupt), "{name}: {e}");
         let msg = e.to_string();
         assert!(msg.contains(name) && msg.contains("not a valid safetensors file"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
@@ -481,7 +481,7 @@ mod tests {
 
         let wrong_len = NamedTensor::new("layer1.weight", vec![2, 3], Dtype::F32, vec![0.0; 5]);
         let e = save(&path, &[wrong_len], &no_meta()).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::InvalidInput);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::InvalidInput));
         assert_eq!(
             e.to_string(),
             format!(
@@ -491,12 +491,12 @@ mod tests {
         );
 
         let e = save(&path, &[good.clone(), good.clone()], &no_meta()).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::InvalidInput);
-        assert!(e.message().contains("two tensors are named 'w'"), "{e}");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::InvalidInput));
+        assert!(e.io_detail().contains("two tensors are named 'w'"), "{e}");
 
         let reserved = NamedTensor::new("__metadata__", vec![1], Dtype::F32, vec![0.0]);
         let e = save(&path, &[reserved], &no_meta()).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::InvalidInput);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::InvalidInput));
 
         assert_eq!(fs::read(&path).unwrap(), before);
         let leftovers: Vec<_> = fs::read_dir(dir.path())
@@ -524,7 +524,7 @@ mod tests {
     #[test]
     fn expect_shapes_reports_wrong_shape() {
         let e = expect_shapes(&model(), &[("layer1.weight", &[10, 4])]).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::ShapeMismatch);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::ShapeMismatch));
         assert_eq!(e.to_string(), "weights: tensor 'layer1.weight' has shape [10, 3], expected [10, 4]");
         let e = e.with_path(Path::new("/tmp/model.safetensors"));
         assert_eq!(
@@ -536,14 +536,14 @@ mod tests {
     #[test]
     fn expect_shapes_reports_missing_and_all_problems() {
         let e = expect_shapes(&model(), &[("layer2.bias", &[5])]).unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::MissingTensor);
-        assert_eq!(e.message(), "missing tensor 'layer2.bias'");
+        assert_eq!(e.io_kind(), Some(IoErrorKind::MissingTensor));
+        assert_eq!(e.io_detail(), "missing tensor 'layer2.bias'");
 
         let e = expect_shapes(&model(), &[("layer1.bias", &[10]), ("layer1.weight", &[3, 10]), ("layer2.bias", &[5])])
             .unwrap_err();
-        assert_eq!(e.kind(), IoErrorKind::ShapeMismatch);
+        assert_eq!(e.io_kind(), Some(IoErrorKind::ShapeMismatch));
         assert_eq!(
-            e.message(),
+            e.io_detail(),
             "tensor 'layer1.weight' has shape [10, 3], expected [3, 10]; missing tensor 'layer2.bias'"
         );
     }

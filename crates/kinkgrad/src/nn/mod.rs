@@ -32,4 +32,4 @@ pub mod train;
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
 pub use optim::{Optimizer, OptimizerKind};
-pub use train::{kinks_per_layer, load_split, BatchInfo, EpochReport, StepReport, Trainer};
+pub use train::{kinks_per_layer, load_split, load_split_within, BatchInfo, EpochReport, StepReport, Trainer};

@@ -16,7 +16,7 @@ use crate::cancel;
 use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
-use crate::io::mnist::{find_mnist_files, load_mnist, Mnist};
+use crate::io::mnist::{find_mnist_files, load_mnist_within, Mnist};
 use crate::io::safetensors_io::{self, Dtype, NamedTensor};
 use crate::kink::KinkLog;
 use crate::repr::Representation;
@@ -34,18 +34,46 @@ use std::time::Instant;
 /// sets; a directory with one pair of files (such as the built-in 10 000 digits,
 /// `images-idx3-ubyte.gz` and `labels-idx1-ubyte.gz`) is split into its first 80% for training and
 /// the last 20% for testing (8 000 / 2 000 for the built-in set).
+///
+/// Half a `t10k` pair beside the training files (images without labels or the reverse) is an
+/// error, not a silent 80/20 split.
 pub fn load_split(dir: &Path) -> Result<(Mnist, Mnist)> {
+    load_split_within(dir, None, &crate::limits::Budget::default())
+}
+
+/// [`load_split`] within a memory budget, keeping only the first `limit` training examples
+/// (before converting them; see [`crate::io::mnist::load_mnist_within`]).
+pub fn load_split_within(dir: &Path, limit: Option<usize>, budget: &crate::limits::Budget) -> Result<(Mnist, Mnist)> {
     let (img, lbl) = find_mnist_files(dir)?;
-    let data = load_mnist(&img, &lbl)?;
     let t10k = |s: &str| [dir.join(s), dir.join(format!("{s}.gz"))].into_iter().find(|p| p.is_file());
     let is_train = img.file_name().is_some_and(|n| n.to_string_lossy().starts_with("train"));
     if is_train {
-        if let (Some(ti), Some(tl)) = (t10k("t10k-images-idx3-ubyte"), t10k("t10k-labels-idx1-ubyte")) {
-            return Ok((data, load_mnist(&ti, &tl)?));
+        match (t10k("t10k-images-idx3-ubyte"), t10k("t10k-labels-idx1-ubyte")) {
+            (Some(ti), Some(tl)) => {
+                let data = load_mnist_within(&img, &lbl, limit, budget)?;
+                return Ok((data, load_mnist_within(&ti, &tl, None, budget)?));
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::Io {
+                    what: "MNIST directory".into(),
+                    path: dir.display().to_string(),
+                    kind: crate::io::IoErrorKind::Invalid,
+                    detail: "has one of t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte(.gz) but not the \
+                             other: give both for the test set, or neither for an 80/20 split"
+                        .into(),
+                })
+            }
+            (None, None) => {}
         }
     }
+    let data = load_mnist_within(&img, &lbl, None, budget)?;
     let cut = data.n * 4 / 5;
-    Ok(data.split(cut))
+    let (train, test) = data.split(cut);
+    let train = match limit {
+        Some(n) if n < train.n => train.split(n).0,
+        _ => train,
+    };
+    Ok((train, test))
 }
 
 /// Progress of one mini-batch, for progress bars.
@@ -273,9 +301,28 @@ impl<T: Real> Trainer<T> {
     /// Resume from a checkpoint written by [`Trainer::save`]: the model's layers must match (names
     /// and shapes are checked) and so must the optimiser kind; weights (converted to `T`), optimiser
     /// state, step count, epoch and RNG are restored. The learning rate, batch size and mode stay
-    /// those of this trainer.
+    /// those of this trainer. A checkpoint saved at another precision is refused (see
+    /// [`Trainer::load_with`]).
     pub fn load(&mut self, path: &Path) -> Result<()> {
+        self.load_with(path, false)
+    }
+
+    /// [`Trainer::load`], converting a checkpoint saved at another precision (its `precision`
+    /// metadata) to `T` when `allow_precision_change` is set, refusing it otherwise.
+    pub fn load_with(&mut self, path: &Path, allow_precision_change: bool) -> Result<()> {
         let (tensors, meta) = safetensors_io::load(path)?;
+        if let Some(p) = meta.get("precision").filter(|p| p.as_str() != T::NAME) {
+            if !allow_precision_change {
+                return Err(Error::io(
+                    path.display(),
+                    format!(
+                        "checkpoint precision is {}, this run uses {}: refused (allow the conversion explicitly)",
+                        p.escape_debug(),
+                        T::NAME
+                    ),
+                ));
+            }
+        }
         let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
         for (name, p) in self.model.param_names.iter().zip(&self.model.params) {
             expected.push((name.clone(), p.shape().to_vec()));

@@ -1,0 +1,216 @@
+//! The reproducers, one test per class, run on the binary: every one exits 2 with one line
+//! on stderr naming what was wrong (or works as documented), and with `--json` an error is one JSON
+//! object `{"error": {"kind", "message"}}` on stdout.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Runs `args`, expects exit 2 and one line on stderr containing every one of `needles`.
+fn refused(args: &[&str], needles: &[&str]) -> String {
+    let (code, out, err) = run(args);
+    assert_eq!(code, 2, "{args:?}: stdout {out} stderr {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {err} lacks {n}");
+    }
+    err
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("kinkgrad-robust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Long expressions work (34 700 and 60 000 terms: the argument limit is 128 KiB); nesting beyond
+/// the parser's limit is refused with one line. Value and derivative of n x at x = 1 are n.
+#[test]
+fn long_expressions_work_and_deep_ones_are_refused() {
+    for n in [34_700usize, 60_000] {
+        let e = vec!["x"; n].join("+");
+        let (code, out, err) = run(&["grad", &e, "--at", "x=1", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!((j["value"].as_f64(), j["gradient"]["x"].as_f64()), (Some(n as f64), Some(n as f64)));
+    }
+    refused(
+        &["grad", &format!("{}x{}", "(".repeat(50_000), ")".repeat(50_000)), "--at", "x=1"],
+        &["nested too deeply"],
+    );
+    refused(&["grad", &format!("{}x", "-".repeat(50_000)), "--at", "x=1"], &["nested too deeply"]);
+}
+
+/// Sizes from the command line are checked against the memory budget (or overflow) before
+/// anything is allocated.
+#[test]
+fn sizes_beyond_memory_are_refused() {
+    refused(&["transport", "--cells", "18446744073709551615"], &["--cells 18446744073709551615", "overflows"]);
+    refused(&["transport", "--cells", "100000000", "--max-memory", "1G"], &["--cells 100000000", "memory budget"]);
+    refused(&["hybrid", "train", "--width", "100000"], &["--width 100000", "memory budget"]);
+    refused(&["ritz", "--width", "1000000"], &["--width 1000000", "memory budget"]);
+    refused(&["ritz", "--method", "quadrature", "--points", "100000000"], &["--points 100000000", "memory budget"]);
+    let out = tmp("never.safetensors");
+    refused(&["hybrid", "generate", "--n-train", "1000000000000", "--out", s(&out)], &["--n-train", "memory budget"]);
+    refused(&["hybrid", "generate", "--n-train", "18446744073709551615", "--out", s(&out)], &["overflows"]);
+    assert!(!out.exists(), "no file for a refused run");
+    refused(&["grad", "x", "--at", "x=1", "--max-memory", "lots"], &["--max-memory", "lots"]);
+}
+
+/// Runs whose step count is unbounded are refused, naming the count and the limit.
+#[test]
+fn unbounded_step_counts_are_refused() {
+    refused(&["transport", "--cfl", "1e-300"], &["1e-300", "steps", "limit of 1000000", "--max-steps"]);
+    refused(&["transport", "--max-steps", "100"], &["400 steps", "limit of 100"]);
+    // a data set whose metadata says 10 000 000 steps
+    let d = tmp("steps.safetensors");
+    let (c, _, e) = run(&[
+        "hybrid",
+        "generate",
+        "--cells",
+        "16",
+        "--steps",
+        "4",
+        "--n-train",
+        "2",
+        "--n-test",
+        "1",
+        "--out",
+        s(&d),
+    ]);
+    assert_eq!(c, 0, "{e}");
+    let (t, mut meta) = kinkgrad::io::safetensors_io::load(&d).unwrap();
+    meta.insert("steps".into(), "10000000".into());
+    kinkgrad::io::safetensors_io::save(&d, &t, &meta).unwrap();
+    refused(&["hybrid", "train", "--data", s(&d), "--iterations", "1"], &["'steps' = 10000000", "10000000 steps"]);
+}
+
+/// A gzip'd IDX file whose header claims more than the budget is refused from the header, before
+/// decompressing (the header of a bomb: [100000, 28, 28] u8 over 8 bytes of data).
+#[test]
+fn gzip_bombs_are_refused_from_the_header() {
+    use kinkgrad::io::idx::{write_idx, IdxArray, IdxData};
+    let dir = tmp("bomb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut header = vec![0u8, 0, 0x08, 3];
+    for d in [100_000u32, 28, 28] {
+        header.extend_from_slice(&d.to_be_bytes());
+    }
+    let gz = stored_gzip(&header);
+    std::fs::write(dir.join("images-idx3-ubyte.gz"), gz).unwrap();
+    write_idx(&dir.join("labels-idx1-ubyte"), &IdxArray { dims: vec![1], data: IdxData::U8(vec![0]) }, false).unwrap();
+    refused(
+        &["train", "--data", s(&dir), "--max-memory", "10M", "--epochs", "1"],
+        &["images-idx3-ubyte.gz", "[100000, 28, 28]", "memory budget"],
+    );
+}
+
+/// A gzip member holding `bytes`, written with stored (uncompressed) deflate blocks so that the
+/// test needs no compressor: the reader must refuse from the header alone.
+fn stored_gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    out.push(1); // final stored block
+    let len = bytes.len() as u16;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(&crc32(bytes).to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in data {
+        c ^= u32::from(b);
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+/// Nonsense that used to exit 0: each is now an error naming what was wrong.
+#[test]
+fn nothing_silent() {
+    refused(&["grad", "clamp(x, 2, 1)", "--at", "x=1"], &["clamp", "lo = 2 is above hi = 1"]);
+    let (c, out, _) = run(&["transport", "--scheme", "lw", "--cfl", "3", "--force", "--cells", "1000", "--json"]);
+    assert_eq!(c, 2);
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(j["error"]["kind"], "numeric", "{j}");
+    assert!(j["error"]["message"].as_str().unwrap().contains("not finite from step"), "{j}");
+
+    // MNIST: train files and t10k images without t10k labels is an error, not an 80/20 split
+    use kinkgrad::io::idx::{write_idx, IdxArray, IdxData};
+    let dir = tmp("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = IdxArray { dims: vec![2, 2, 2], data: IdxData::U8(vec![0; 8]) };
+    let lbl = IdxArray { dims: vec![2], data: IdxData::U8(vec![1, 2]) };
+    write_idx(&dir.join("train-images-idx3-ubyte"), &img, false).unwrap();
+    write_idx(&dir.join("train-labels-idx1-ubyte"), &lbl, false).unwrap();
+    write_idx(&dir.join("t10k-images-idx3-ubyte"), &img, false).unwrap();
+    refused(&["train", "--data", s(&dir), "--epochs", "1"], &["t10k-labels-idx1-ubyte", "not the other"]);
+
+    // hybrid: NaN weights, a given --lr on resume, a finished run, lr <= 0
+    let d = tmp("h.safetensors");
+    let w = tmp("w.safetensors");
+    let small = ["--cells", "16", "--steps", "4", "--n-train", "3", "--n-test", "1"];
+    let mut g = vec!["hybrid", "generate", "--out", s(&d)];
+    g.extend(small);
+    assert_eq!(run(&g).0, 0);
+    let base = ["hybrid", "train", "--data", s(&d), "--width", "4", "--mode", "assoc"];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|x| x.to_string()).collect() };
+    let args = with(&["--iterations", "2", "--save", s(&w)]);
+    let (c, _, e) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(c, 0, "{e}");
+    let args = with(&["--iterations", "4", "--resume", s(&w), "--lr", "0.5", "--json"]);
+    let (c, out, e) = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(c, 0, "{e}");
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((j["resumed"]["lr"].as_f64(), j["resumed"]["file_lr"].as_f64()), (Some(0.5), Some(0.01)), "{j}");
+    let args = with(&["--iterations", "2", "--resume", s(&w)]);
+    refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["already run 2 iterations", "nothing to resume"]);
+    let args = with(&["--iterations", "2", "--lr", "-1"]);
+    refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), &["--lr must be a positive number"]);
+    let (t, meta) = kinkgrad::io::safetensors_io::load(&w).unwrap();
+    let mut t = t;
+    let first_weight = t.iter_mut().find(|x| !x.name.starts_with("adam.")).unwrap();
+    first_weight.data[0] = f64::NAN;
+    kinkgrad::io::safetensors_io::save(&w, &t, &meta).unwrap();
+    refused(&["hybrid", "eval", "--data", s(&d), "--weights", s(&w)], &["w.safetensors", "NaN"]);
+}
+
+/// One line with user text escaped, clap's errors on one line, negative numbers taken as values,
+/// and JSON error objects with their kind.
+#[test]
+fn one_line_or_one_json_object() {
+    let err = refused(&["grad", "x", "--at", "x=1,a\nb=2"], &["a\\nb"]);
+    assert!(!err.trim_end().contains('\n'));
+    refused(&["transport", "--cells"], &["--cells", "see --help"]);
+    refused(&["transport", "--no-such-flag"], &["--no-such-flag", "see --help"]);
+    refused(&["hybrid"], &["a subcommand is required"]);
+    refused(&["transport", "--cfl", "-1"], &["invalid --cfl -1", "positive"]);
+    for (args, kind) in [
+        (vec!["transport", "--bogus", "--json"], "usage"),
+        (vec!["grad", "clamp(x, 2, 1)", "--at", "x=1", "--json"], "input"),
+        (vec!["hybrid", "eval", "--weights", "/no/such/file.safetensors", "--json"], "io"),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let j: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"));
+        assert_eq!(j["error"]["kind"], kind, "{args:?}: {j}");
+        assert!(j["error"]["message"].is_string());
+    }
+}
