@@ -55,37 +55,31 @@ impl<P: Piecewise> PiecewiseOp<P> {
     fn element_partials(&self, e: usize, mask: u32, out: &mut [f64; MAX_ARITY]) {
         let a = self.prim.arity();
         let np = self.prim.pieces().len();
-        if !self.points.is_empty() {
-            let x = &self.points[e][..a];
-            *out = [0.0; MAX_ARITY];
-            if mask.count_ones() == 1 || self.lexed {
-                self.prim.piece_partials(mask.trailing_zeros() as usize, x, &mut out[..a]);
-                return;
+        // the point, for a primitive whose partials depend on it; the constant table otherwise
+        let x = self.points.get(e).map(|x| &x[..a]);
+        let piece = |p: usize| match x {
+            Some(x) => {
+                let mut g = [0.0; MAX_ARITY];
+                self.prim.piece_partials(p, x, &mut g[..a]);
+                g
             }
-            let mut w = [0.0; MAX_PIECES];
-            super::tie_weights(&self.prim, x, mask, &self.prim.tie_rule(&self.rep), &mut w[..np]);
-            let mut g = [0.0; MAX_ARITY];
-            for (p, wp) in w.iter().enumerate().take(np) {
-                if *wp != 0.0 {
-                    self.prim.piece_partials(p, x, &mut g[..a]);
-                    for j in 0..a {
-                        out[j] += wp * g[j];
-                    }
-                }
-            }
-            return;
-        }
+            None => self.partials[p],
+        };
         if mask.count_ones() == 1 || self.lexed {
-            *out = self.partials[mask.trailing_zeros() as usize];
+            *out = piece(mask.trailing_zeros() as usize);
             return;
         }
         let mut w = [0.0; MAX_PIECES];
-        self.prim.kink_weights(mask, &self.rep, &mut w[..np]);
+        match x {
+            Some(x) => super::tie_weights(&self.prim, x, mask, &self.prim.tie_rule(&self.rep), &mut w[..np]),
+            None => self.prim.kink_weights(mask, &self.rep, &mut w[..np]),
+        }
         *out = [0.0; MAX_ARITY];
         for (p, wp) in w.iter().enumerate().take(np) {
             if *wp != 0.0 {
+                let g = piece(p);
                 for j in 0..a {
-                    out[j] += wp * self.partials[p][j];
+                    out[j] += wp * g[j];
                 }
             }
         }
