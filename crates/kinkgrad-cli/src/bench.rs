@@ -27,8 +27,8 @@ use std::time::Instant;
 /// Arguments of `kinkgrad bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Workloads: mlp, transport, hybrid-upwind, hybrid-lw-minmod (comma-separated), or all.
-    #[arg(long, default_value = "all")]
+    /// Workloads, comma-separated, or all.
+    #[arg(long, default_value = "all", value_parser = crate::flags::CommaList(&WORKLOADS))]
     pub only: String,
     /// A Python interpreter with JAX (e.g. from `benchmarks/setup_peers.sh DIR`: DIR/bin/python).
     #[arg(long)]
@@ -46,6 +46,9 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The names of `--only`.
+const WORKLOADS: [&str; 5] = ["all", "mlp", "transport", "hybrid-upwind", "hybrid-lw-minmod"];
 
 fn median(mut f: impl FnMut(), reps: usize) -> f64 {
     for _ in 0..2 {

@@ -33,8 +33,8 @@ enum Cmd {
 /// The problem (used when generating data).
 #[derive(clap::Args, Clone)]
 struct Problem {
-    /// Scheme: upwind, lw-minmod, burgers-godunov (and the other transport schemes).
-    #[arg(long, default_value = "upwind")]
+    /// The finite-volume scheme.
+    #[arg(long, default_value = "upwind", value_parser = crate::flags::SCHEMES)]
     scheme: String,
     /// Source form: alpha (S_W(alpha)(x)) or state (S_W(u, alpha, x) at every step).
     #[arg(long, default_value = "alpha", value_parser = ["alpha", "state"])]

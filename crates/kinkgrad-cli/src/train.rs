@@ -48,16 +48,16 @@ pub struct Args {
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Optimiser: `sgd` (momentum 0.9) or `adam`.
-    #[arg(long, default_value = "adam")]
+    #[arg(long, default_value = "adam", value_parser = crate::flags::OPTIMIZERS)]
     pub optimizer: String,
-    /// Precision: f64, f32, f16, bf16.
-    #[arg(long, default_value = "f32")]
+    /// Precision of the weights and the arithmetic.
+    #[arg(long, default_value = "f32", value_parser = crate::flags::PRECISIONS)]
     pub precision: String,
     /// Mode and representation (`lex` is refused: one tangent direction per weight).
     #[command(flatten)]
     pub diff: DiffArgs,
     /// Initialisation: pytorch (default of nn.Linear/nn.Conv2d) or he.
-    #[arg(long, default_value = "pytorch")]
+    #[arg(long, default_value = "pytorch", value_parser = crate::flags::INITS)]
     pub init: String,
     /// Seed of the initial weights and the shuffles (`--seed` is safe mode's probe seed).
     #[arg(long, default_value_t = 0)]
@@ -78,7 +78,7 @@ pub struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw the loss and accuracy curves to this SVG file.
+    /// Draw the loss and accuracy curves to this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -366,11 +366,11 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().message.contains("/no/such/dir"));
-        assert!(run(args(&["--precision", "f8"])).unwrap_err().message.contains("precision"));
+        assert!(Cli::try_parse_from(["train", "--precision", "f8"]).is_err());
         assert!(run(args(&["--kink-rule", "maxpool=sideways"])).unwrap_err().message.contains("tie rule"));
         assert!(run(args(&["--mode", "lex", "--limit", "64"])).unwrap_err().message.contains("unsupported"));
         assert!(run(args(&["--mode", "assoc", "--seed", "3"])).unwrap_err().message.contains("seed"));
-        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().message.contains("optimizer"));
+        assert!(Cli::try_parse_from(["train", "--optimizer", "rmsprop"]).is_err());
         assert!(run(args(&["--lr=-1"])).unwrap_err().message.contains("lr"));
     }
 }

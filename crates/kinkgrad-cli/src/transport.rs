@@ -20,8 +20,8 @@ use std::time::Instant;
 /// Arguments of `kinkgrad transport`.
 #[derive(Args, Debug, Clone)]
 pub struct TransportArgs {
-    /// upwind | lw | lw-minmod | lw-superbee | lw-mc | lw-vanleer | burgers-godunov
-    #[arg(long, default_value = "lw-minmod")]
+    /// The scheme: upwind, Lax-Wendroff (unlimited or with a limiter), or Godunov for Burgers.
+    #[arg(long, default_value = "lw-minmod", value_parser = crate::flags::SCHEMES)]
     pub scheme: String,
     /// Number of cells on [0, 1).
     #[arg(long, default_value_t = 200)]
@@ -32,8 +32,8 @@ pub struct TransportArgs {
     /// Final time.
     #[arg(long = "t-final", default_value_t = 1.0)]
     pub t_final: f64,
-    /// Initial data: sine | gauss | square.
-    #[arg(long, default_value = "sine")]
+    /// Initial data.
+    #[arg(long, default_value = "sine", value_parser = ["sine", "gauss", "square"])]
     pub initial: String,
     /// Velocity: a number (constant) or `sine` (a(x) = sin(2 pi x) at the faces: changes sign).
     #[arg(long, default_value = "1.0")]
@@ -59,7 +59,7 @@ pub struct TransportArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw the initial, exact and computed solutions to this SVG file.
+    /// Draw the initial, exact and computed solutions to this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<String>,
 }
