@@ -2,9 +2,12 @@
 //! the manual pages (`clap_mangen`), generated from the same command definition as the parser, on
 //! stdout or into a folder (`--out DIR`, each file written atomically).
 
-use crate::output::write_atomic;
 use clap_complete::Shell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    kinkgrad::io::atomic::write_atomic(path, |w| w.write_all(bytes)).map_err(|e| e.to_string())
+}
 
 /// Arguments of `kinkgrad completions`.
 #[derive(clap::Args)]

@@ -8,7 +8,6 @@
 //! colours for learned/true curves (same hue, the reference dashed) and a log scale when the
 //! values span decades.
 
-use crate::output::write_atomic;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -103,7 +102,7 @@ pub fn save(path: &Path, fig: &impl Figure) -> Result<(), String> {
         Format::Svg => svg(fig)?.into_bytes(),
         Format::Png => png(fig)?,
     };
-    write_atomic(path, &bytes)
+    kinkgrad::io::atomic::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| e.to_string())
 }
 
 /// One named curve.
@@ -217,6 +216,21 @@ impl Figure for LineChart<'_> {
             legend
                 .draw(&Text::new(s.name.clone(), (48, y - 8), ("sans-serif", 14).into_font().color(&BLACK)))
                 .map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// Charts stacked vertically, sharing the figure's height evenly.
+pub struct Stacked<'a>(pub Vec<LineChart<'a>>);
+
+impl Figure for Stacked<'_> {
+    fn size(&self) -> (u32, u32) {
+        (900, 350 * self.0.len().max(1) as u32)
+    }
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        for (area, chart) in root.split_evenly((self.0.len().max(1), 1)).iter().zip(&self.0) {
+            chart.draw(area)?;
         }
         Ok(())
     }

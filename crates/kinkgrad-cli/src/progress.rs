@@ -79,6 +79,13 @@ impl Progress {
         self.bar.set_position(pos);
     }
 
+    /// Sets the message (built only when the bar is drawn).
+    pub fn message(&self, msg: impl FnOnce() -> String) {
+        if !self.bar.is_hidden() {
+            self.bar.set_message(msg());
+        }
+    }
+
     /// Advances the bar by one step.
     pub fn inc(&self) {
         self.bar.inc(1);
