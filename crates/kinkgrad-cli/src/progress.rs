@@ -119,11 +119,6 @@ fn step(bar: &ProgressBar, line: impl FnOnce() -> String) {
     }
 }
 
-/// With `-v`, prints one line on stderr (for a step outside any bar).
-pub fn verbose(line: impl FnOnce() -> String) {
-    step(&ProgressBar::hidden(), line);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
