@@ -251,7 +251,7 @@ mod tests {
     use super::*;
 
     fn chart(series: &[Series], log_y: bool) -> LineChart<'_> {
-        LineChart { title: "t", xlabel: "x", ylabel: "y", series, log_y, paired: true }
+        LineChart { title: "t", xlabel: "position", ylabel: "height", series, log_y, paired: true }
     }
 
     #[test]
@@ -276,7 +276,7 @@ mod tests {
             Series { name: "true".into(), points: vec![(0.0, 1.5), (1.0, 2.5)] },
         ];
         let svg = svg(&chart(&s, false)).unwrap();
-        for label in ["learned", "true", ">x<", ">y<"] {
+        for label in ["learned", "true", "position", "height"] {
             assert!(svg.contains(label), "{label}");
         }
         let png = png(&chart(&s, false)).unwrap();
