@@ -148,3 +148,19 @@ fn completions_and_manual_pages_mention_every_subcommand() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn quiet_prints_results_only_and_verbose_one_line_per_step() {
+    // stderr is a pipe here: no bar in any case; -v adds the per-step lines (ritz: one per 50
+    // iterations, at 0 and 50 for 100 iterations), -q keeps stderr empty
+    let args = ["ritz", "--width", "4", "--iterations", "100"];
+    let (code, out, err) = run(&[&["-v"][..], &args].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("100 iterations"), "{out}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("iteration ")).count(), 2, "{err}");
+    let (code, out_q, err) = run(&[&args[..], &["-q"]].concat());
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out_q.contains("100 iterations"), "{out_q}");
+    let (code, _, err) = run(&[&args[..], &["-q", "-v"]].concat());
+    assert_eq!((code, err.lines().count()), (2, 1), "{err}");
+}
