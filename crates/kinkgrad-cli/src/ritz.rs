@@ -159,7 +159,7 @@ fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(),
         c.draw_series(LineSeries::new(xs.iter().copied().zip(u.iter().copied()), &BLUE)).map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
-    crate::train::write_svg(path, &svg)
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
 #[cfg(test)]

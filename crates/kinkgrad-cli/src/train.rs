@@ -269,16 +269,11 @@ pub fn human(v: &Value, certificate: &Certificate) -> String {
     s
 }
 
-/// Write an SVG string atomically (a crash never leaves half a file).
-pub(crate) fn write_svg(path: &Path, svg: &str) -> Result<(), String> {
-    kinkgrad::io::atomic::write_atomic(path, |w| w.write_all(svg.as_bytes())).map_err(|e| e.to_string())
-}
-
 /// Loss per batch (top) and accuracy per epoch (bottom) as an SVG.
 fn plot_training(path: &Path, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {
     let mut svg = String::new();
     draw_training(&mut svg, losses, history)?;
-    write_svg(path, &svg)
+    crate::output::write_atomic(path, svg.as_bytes())
 }
 
 fn draw_training(svg: &mut String, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {

@@ -362,9 +362,9 @@ fn plot(path: &str, g: &Grid, u0: &[f64], exact: Option<&[f64]>, u: &[f64], sche
     let all = u0.iter().chain(u).chain(exact.unwrap_or(&[]));
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let pad = 0.05 * (hi - lo).max(1e-12);
-    let tmp = format!("{path}.tmp");
+    let mut svg = String::new();
     {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| format!("{path}: {e}"))?;
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("kinkgrad transport: {scheme}"), ("sans-serif", 20))
@@ -395,7 +395,7 @@ fn plot(path: &str, g: &Grid, u0: &[f64], exact: Option<&[f64]>, u: &[f64], sche
         chart.configure_series_labels().border_style(BLACK).draw().map_err(|e| format!("{path}: {e}"))?;
         root.present().map_err(|e| format!("{path}: {e}"))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+    crate::output::write_atomic(std::path::Path::new(path), svg.as_bytes())
 }
 
 /// `f()` once to warm up (threads, fresh memory), then three timed calls: the last result and the
