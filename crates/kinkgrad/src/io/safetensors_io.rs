@@ -143,6 +143,15 @@ pub fn save(path: &Path, tensors: &[NamedTensor], metadata: &BTreeMap<String, St
     Ok(write_atomic_as(WHAT, path, |w| w.write_all(&bytes))?)
 }
 
+/// The bytes [`save`] would write (for a caller that hashes or writes them itself).
+///
+/// # Errors
+///
+/// As [`save`], without a path.
+pub fn to_bytes(tensors: &[NamedTensor], metadata: &BTreeMap<String, String>) -> crate::Result<Vec<u8>> {
+    Ok(serialize(tensors, metadata)?)
+}
+
 /// The file's bytes: the 8-byte little-endian header length, the JSON header
 /// (`__metadata__` first with its keys sorted, then the tensors ordered by
 /// element size, largest first, then name, each `{"dtype", "shape",
