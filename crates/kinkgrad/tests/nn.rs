@@ -272,7 +272,10 @@ fn checkpoint_errors_are_clear() {
         Trainer::new(other, OptimizerKind::adam(), 1e-3, 32, Mode::Assoc, Representation::default(), 0).unwrap();
     let e = b.resume(&path, false).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::Io { .. }) && msg.contains("'784,32,10'") && msg.contains("ckpt.state.safetensors"), "{msg}");
+    assert!(
+        matches!(e, Error::Io { .. }) && msg.contains("'784,32,10'") && msg.contains("ckpt.state.safetensors"),
+        "{msg}"
+    );
     // the weights alone, read into that model: a shape error naming the file and the tensor
     let e = kinkgrad::nn::load_weights(&mut b.model, &path).unwrap_err().to_string();
     assert!(e.contains("sizes is '784,32,10'"), "{e}");
