@@ -94,7 +94,7 @@ pub fn weights_bytes<T: Real>(model: &Sequential<T>) -> Result<Vec<u8>> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    Ok(safetensors_io::to_bytes(&tensors, &meta)?)
+    safetensors_io::to_bytes(&tensors, &meta)
 }
 
 /// Save the weights of `model` alone (weights-only safetensors, atomically).

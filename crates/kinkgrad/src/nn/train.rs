@@ -300,7 +300,7 @@ impl<T: Real> Trainer<T> {
             self.progress.batch += 1;
             certificate.merge(&r.certificate);
             progress(&BatchInfo { epoch: self.epoch + 1, batch: b + 1, batches, loss: r.loss, accuracy });
-            let pause = pause_every.is_some_and(|n| n > 0 && self.opt.step % n == 0);
+            let pause = pause_every.is_some_and(|n| n > 0 && self.opt.step.is_multiple_of(n));
             if pause && self.progress.batch < batches {
                 self.certificate = Some(certificate);
                 return Ok(Progress::Paused { epoch: self.epoch + 1, batch: self.progress.batch, step: self.opt.step });
