@@ -24,8 +24,8 @@ pub struct Args {
     /// (the last 2 000 of the built-in 10 000 digits).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Precision of the evaluation: f64, f32, f16, bf16. Default: the file's dtype.
-    #[arg(long)]
+    /// Precision of the evaluation. Default: the file's dtype.
+    #[arg(long, value_parser = crate::flags::PRECISIONS)]
     pub precision: Option<String>,
     /// Print the result as one JSON object.
     #[arg(long)]
