@@ -97,9 +97,12 @@ fn tmp(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// A tensor as raw bytes: `(name, dtype, shape, little-endian data)`.
+type RawTensor = (String, String, Vec<usize>, Vec<u8>);
+
 /// The tensors of a safetensors file parsed by hand (8-byte little-endian header length, JSON
 /// header, data): `(name, dtype, shape, bytes)`, sorted by name, without the metadata.
-fn parse_raw(bytes: &[u8]) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
+fn parse_raw(bytes: &[u8]) -> Vec<RawTensor> {
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
     let data = &bytes[8 + n..];
@@ -121,7 +124,7 @@ fn parse_raw(bytes: &[u8]) -> Vec<(String, String, Vec<usize>, Vec<u8>)> {
 
 /// A safetensors file built here byte by byte, as NumPy or PyTorch users' writers do, not by
 /// kinkgrad's writer: no metadata, tensors in the given order, header not padded.
-fn raw_safetensors(tensors: &[(String, String, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+fn raw_safetensors(tensors: &[RawTensor]) -> Vec<u8> {
     let mut header = Vec::new();
     let mut data = Vec::new();
     for (name, dtype, shape, bytes) in tensors {
@@ -191,7 +194,7 @@ fn eval_of_a_foreign_weights_file_matches_the_training_run() {
     ]);
     assert_eq!(t["test_accuracy"].as_f64(), j["test_accuracy"].as_f64());
     // every name and shape checked: one line naming the tensor, exit 2
-    let bad = |edit: &dyn Fn(&mut Vec<(String, String, Vec<usize>, Vec<u8>)>), needles: &[&str]| {
+    let bad = |edit: &dyn Fn(&mut Vec<RawTensor>), needles: &[&str]| {
         let mut t = tensors.clone();
         edit(&mut t);
         let p = dir.join("bad.safetensors");
