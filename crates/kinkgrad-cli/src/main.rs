@@ -4,6 +4,7 @@
 mod bench;
 mod budget;
 mod diff_args;
+mod eval;
 mod flags;
 mod grad;
 mod hybrid;
@@ -87,6 +88,8 @@ enum Command {
     Transport(transport::TransportArgs),
     /// Train a network (MLP or LeNet) on MNIST (the built-in 10 000 digits by default).
     Train(train::Args),
+    /// Evaluate a network's weights (a weights-only safetensors file, e.g. from PyTorch) on MNIST.
+    Eval(eval::Args),
     /// Deep Ritz for -u'' = f on (0, 1): quadrature (autodiff in x) or exact (sorted breakpoints).
     Ritz(ritz::Args),
     /// Time the performance workloads side by side with the JAX peers, printing the ratios.
@@ -144,6 +147,7 @@ fn main() -> ExitCode {
             let json = a.json;
             train::run(a).map(|(v, c)| if json { format!("{v}\n") } else { train::human(&v, &c) })
         }
+        Command::Eval(a) => eval::run(&a).map(|v| if a.json { format!("{v}\n") } else { eval::human(&v) }),
         Command::Ritz(a) => {
             let json = a.json;
             ritz::run(a).map(|(v, c)| if json { format!("{v}\n") } else { ritz::human(&v, &c) }).map_err(CliError::from)

@@ -5,7 +5,7 @@
 use crate::diff_args::DiffArgs;
 use crate::report::CliError;
 use clap::Args as ClapArgs;
-use kinkgrad::nn::{kinks_per_layer, load_split_within, Init, OptimizerKind, Sequential, Trainer};
+use kinkgrad::nn::{kinks_per_layer, load_split_within, Init, OptimizerKind, Progress, Sequential, Trainer};
 use kinkgrad::{bf16, f16, Certificate, KinkLog, Precision, Real, Rng};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ const BUILTIN_IMAGES: &[u8] = include_bytes!("../../../data/mnist-10k/images-idx
 const BUILTIN_LABELS: &[u8] = include_bytes!("../../../data/mnist-10k/labels-idx1-ubyte.gz");
 
 /// The built-in 10 000 digits split into 8 000 training and 2 000 test examples.
-fn builtin_split() -> kinkgrad::Result<(kinkgrad::io::mnist::Mnist, kinkgrad::io::mnist::Mnist)> {
+pub(crate) fn builtin_split() -> kinkgrad::Result<(kinkgrad::io::mnist::Mnist, kinkgrad::io::mnist::Mnist)> {
     let d = kinkgrad::io::mnist::mnist_from_bytes(
         BUILTIN_IMAGES,
         BUILTIN_LABELS,
@@ -64,13 +64,22 @@ pub struct Args {
     /// Use only the first N training examples.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Save weights, optimiser state, epoch and RNG here (safetensors, written atomically) after
-    /// every epoch.
-    #[arg(long)]
+    /// Save a checkpoint after every epoch (and on Ctrl-C): the weights-only file PATH (PyTorch
+    /// names, loadable with safetensors.torch.load_file) and the optimiser state beside it,
+    /// PATH's stem + .state.safetensors (see docs/formats.md); both written atomically.
+    #[arg(long, value_name = "PATH")]
     pub save: Option<PathBuf>,
-    /// Resume from a checkpoint written by --save.
-    #[arg(long)]
+    /// With --save: also save every N optimiser steps (mini-batches), inside epochs.
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<u64>,
+    /// Resume from a checkpoint written by --save (the weights file; its state file is read
+    /// beside it), bit for bit, also from the middle of an epoch.
+    #[arg(long, value_name = "PATH")]
     pub resume: Option<PathBuf>,
+    /// Start from these weights: a weights-only safetensors file with PyTorch's names and shapes
+    /// (e.g. written by PyTorch or NumPy; F64, F32, F16 or BF16).
+    #[arg(long, value_name = "PATH", conflicts_with = "resume")]
+    pub init_weights: Option<PathBuf>,
     /// With --resume: convert a checkpoint saved at another --precision (refused otherwise).
     #[arg(long)]
     pub allow_precision_change: bool,
@@ -126,14 +135,21 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     let init: Init = args.init.parse()?;
     let opt: OptimizerKind = args.optimizer.parse()?;
     let mut rng = Rng::new(args.init_seed);
-    let model = match args.model.as_str() {
-        "lenet" => Sequential::<T>::lenet(None, init, &mut rng)?,
-        _ => Sequential::<T>::mlp(&[train.pixels_per_image(), 256, 10], init, &mut rng)?,
-    };
+    let mut model = build_model::<T>(&args.model, train.pixels_per_image(), init, &mut rng)?;
+    if let Some(w) = &args.init_weights {
+        kinkgrad::nn::load_weights(&mut model, w)?;
+    }
+    if args.save_every.is_some() && args.save.is_none() {
+        return Err(kinkgrad::Error::invalid("--save-every", "needs --save (where to write the checkpoints)"));
+    }
+    if args.save_every == Some(0) {
+        return Err(kinkgrad::Error::invalid("--save-every", "must be positive"));
+    }
     let epochs = args.epochs.unwrap_or(if args.model == "lenet" { 10 } else { 5 });
     let mut tr = Trainer::new(model, opt, args.lr, args.batch, mode, rep.clone(), args.init_seed)?;
+    let mut resumed = Value::Null;
     if let Some(r) = &args.resume {
-        tr.load_with(r, args.allow_precision_change)?;
+        let info = tr.resume(r, args.allow_precision_change)?;
         if tr.epoch >= epochs {
             return Err(kinkgrad::Error::invalid(
                 "--resume",
@@ -144,6 +160,20 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
                 ),
             ));
         }
+        let line = format!(
+            "resumed {} ({}, saved in {}): {} epochs and {} batches done, step {}",
+            r.display(),
+            info.state.display(),
+            info.precision,
+            info.epoch,
+            info.batch,
+            info.step
+        );
+        if !args.json {
+            eprintln!("{}", crate::report::one_line(&line));
+        }
+        resumed = json!({"weights": r.display().to_string(), "state": info.state.display().to_string(),
+            "epoch": info.epoch, "batch": info.batch, "step": info.step, "precision": info.precision});
     }
     let batches = train.n.div_ceil(args.batch);
     let todo = epochs.saturating_sub(tr.epoch);
@@ -154,7 +184,7 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     let mut batch_losses: Vec<(f64, f64)> = Vec::new();
     let first_epoch = tr.epoch;
     while tr.epoch < epochs {
-        let r = tr.train_epoch(&train, &mut |b| {
+        let r = tr.train_until(&train, args.save_every, &mut |b| {
             bar.inc();
             bar.message(|| {
                 format!(
@@ -165,10 +195,16 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
             batch_losses.push(((b.epoch - 1) as f64 + b.batch as f64 / b.batches as f64, b.loss));
         });
         let r = match r {
-            Ok(r) => r,
+            Ok(Progress::Epoch(r)) => r,
+            Ok(Progress::Paused { .. }) => {
+                if let Some(p) = &args.save {
+                    tr.save(p)?;
+                }
+                continue;
+            }
             Err(e) => {
                 bar.finish();
-                return Err(e);
+                return Err(interrupted(e, &tr, args.save.as_deref()));
             }
         };
         let (test_acc, test_loss) = tr.evaluate(&test)?;
@@ -225,6 +261,10 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
             "test_examples": test.n,
             "epochs": tr.epoch,
             "epochs_this_run": tr.epoch - first_epoch,
+            "resumed": resumed,
+            "init_weights": args.init_weights.as_ref().map(|p| p.display().to_string()),
+            "saved": args.save.as_ref().map(|p| json!({"weights": p.display().to_string(),
+                "state": kinkgrad::nn::state_path(p).display().to_string()})),
             "seconds": seconds,
             "seconds_per_epoch": if tr.epoch > first_epoch { seconds / (tr.epoch - first_epoch) as f64 } else { 0.0 },
             "train_accuracy": train_acc,
@@ -238,6 +278,38 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
         }),
         total,
     ))
+}
+
+/// The model named on the command line: `mlp` (`inputs`-256-10) or `lenet`.
+pub(crate) fn build_model<T: Real>(
+    name: &str,
+    inputs: usize,
+    init: Init,
+    rng: &mut Rng,
+) -> kinkgrad::Result<Sequential<T>> {
+    match name {
+        "lenet" => Sequential::<T>::lenet(None, init, rng),
+        _ => Sequential::<T>::mlp(&[inputs, 256, 10], init, rng),
+    }
+}
+
+/// The error a stopped run ends with: on Ctrl-C (the library's `Cancelled`), the checkpoint is
+/// saved when `--save` was given and the one line says what was saved and where the run stopped.
+fn interrupted<T: Real>(e: kinkgrad::Error, tr: &Trainer<T>, save: Option<&Path>) -> kinkgrad::Error {
+    let kinkgrad::Error::Cancelled { at } = &e else { return e };
+    let at = match save {
+        None => format!("{at}; nothing saved (no --save)"),
+        Some(p) => match tr.save(p) {
+            Ok(()) => format!(
+                "{at}; saved weights {} and state {} (resume with --resume {})",
+                p.display(),
+                kinkgrad::nn::state_path(p).display(),
+                p.display()
+            ),
+            Err(s) => format!("{at}; saving the checkpoint failed: {s}"),
+        },
+    };
+    kinkgrad::Error::Cancelled { at }
 }
 
 fn per_layer<T: Real>(model: &Sequential<T>, log: &KinkLog) -> Value {

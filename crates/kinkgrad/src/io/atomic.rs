@@ -1,8 +1,11 @@
-//! Atomic file replacement.
+//! Atomic file replacement: the one function every file kinkgrad writes goes
+//! through (the library's savers and every output of the command line).
 //!
 //! [`write_atomic`] writes a file so that readers (and a later run after a
 //! crash or kill) see either the complete old content or the complete new
-//! content, never a half-written file.
+//! content, never a half-written file. Temporary files left behind by a
+//! process that was killed (`kill -9`) are removed by the next write to the
+//! same target ([`remove_stale_temps`]); those of a live process never are.
 
 use super::error::{IoError, IoErrorKind};
 use std::ffi::OsString;
@@ -20,11 +23,14 @@ const MAX_NAME_TRIES: u32 = 1000;
 
 /// Writes the file at `path` atomically.
 ///
-/// `write` is handed a buffered writer over a new temporary file in the same
-/// directory as `path`, named `.{file name}.tmp-{process id}-{counter}`. When
-/// `write` returns `Ok`, the temporary file is flushed, `fsync`ed and renamed
-/// over `path` (replacing any existing file), and then the directory is
-/// `fsync`ed on a best-effort basis so the rename itself is durable.
+/// First, temporary files of `path` left by dead processes are removed
+/// ([`remove_stale_temps`]). Then `write` is handed a buffered writer over a
+/// new temporary file in the same directory as `path`, named
+/// `.{file name}.tmp-{process id}-{counter}`. When `write` returns `Ok`, the
+/// temporary file is flushed, `fsync`ed and renamed over `path` (replacing
+/// any existing file), and then the directory is `fsync`ed so the rename
+/// itself is durable (file systems that cannot sync a directory, `EINVAL`,
+/// are accepted; any other failure is an error).
 ///
 /// If `write` returns an error (or panics), or any later step fails, the
 /// temporary file is removed and `path` is left exactly as it was.
@@ -38,9 +44,67 @@ const MAX_NAME_TRIES: u32 = 1000;
 /// An [`Error::Io`](crate::Error::Io) naming `path` if `path` has no file name, if its directory
 /// does not exist or is not writable, if `write` fails (kind
 /// [`IoErrorKind::Io`], with the writer's error in the message), or if
-/// flushing, syncing or renaming fails.
+/// flushing, syncing (the file or the directory) or renaming fails.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> crate::Result<()> {
     Ok(write_atomic_as("output", path, write)?)
+}
+
+/// [`write_atomic`] of a byte slice.
+///
+/// # Errors
+///
+/// As [`write_atomic`].
+pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> crate::Result<()> {
+    write_atomic(path, |w| w.write_all(bytes))
+}
+
+/// Removes the temporary files `.{file name}.tmp-{pid}-{n}` (and the older
+/// form `.{file name}.tmp-{pid}`) of `path` whose process `pid` is no longer
+/// running, and returns how many were removed. A temporary file of a live
+/// process (this one included) is never touched. Liveness is read from
+/// `/proc/{pid}`; where there is no `/proc` (not Linux) nothing is removed.
+/// Failures (an unreadable directory, a file removed concurrently) are
+/// ignored: this is cleanup, and the write that follows reports real
+/// problems with the directory.
+pub fn remove_stale_temps(path: &Path) -> usize {
+    let (Some(file_name), dir) = (path.file_name(), parent_dir(path)) else { return 0 };
+    if !Path::new("/proc/self").exists() {
+        return 0;
+    }
+    let mut prefix = OsString::from(".");
+    prefix.push(file_name);
+    prefix.push(".tmp-");
+    let prefix = prefix.to_string_lossy().into_owned();
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(prefix.as_str())) else { continue };
+        let pid = match rest.split_once('-') {
+            Some((pid, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => pid,
+            Some(_) => continue,
+            None => rest,
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(pid) = pid.parse::<u32>() else { continue };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        if fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The directory of `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 /// [`write_atomic`] with `what` describing the file in error messages
@@ -55,10 +119,8 @@ pub(crate) fn write_atomic_as(
     let file_name = path.file_name().ok_or_else(|| {
         IoError::file(IoErrorKind::InvalidInput, what, path, "cannot write: the path does not end in a file name")
     })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(path);
+    remove_stale_temps(path);
 
     let (tmp_path, file) = create_temp(dir, file_name).map_err(|err| {
         let kind = if err.kind() == io::ErrorKind::NotFound { IoErrorKind::NotFound } else { IoErrorKind::Io };
@@ -80,8 +142,7 @@ pub(crate) fn write_atomic_as(
         .map_err(|e| io_err(format!("cannot rename temporary file {} over it: {e}", tmp_path.display()), e))?;
     guard.0 = None;
 
-    sync_dir(dir);
-    Ok(())
+    sync_dir(dir).map_err(|e| io_err(format!("renamed, but fsync of directory {} failed: {e}", dir.display()), e))
 }
 
 /// Creates a new, empty temporary file next to the target.
@@ -103,19 +164,23 @@ fn create_temp(dir: &Path, file_name: &std::ffi::OsStr) -> io::Result<(PathBuf, 
     Err(last_err.unwrap_or_else(|| io::Error::other("no free temporary file name")))
 }
 
-/// Makes a completed rename durable. Best effort: some file systems and
-/// platforms cannot open or sync a directory, and the data itself is already
-/// synced, so failures are ignored.
-fn sync_dir(dir: &Path) {
+/// Makes a completed rename durable by syncing the directory. A file system
+/// that cannot sync a directory (`EINVAL`, e.g. some network file systems)
+/// is accepted; other platforms than Unix cannot open a directory as a file
+/// and skip this step.
+fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
+        const EINVAL: i32 = 22;
+        match File::open(dir).and_then(|d| d.sync_all()) {
+            Err(e) if e.raw_os_error() == Some(EINVAL) => Ok(()),
+            r => r,
         }
     }
     #[cfg(not(unix))]
     {
         let _ = dir;
+        Ok(())
     }
 }
 
@@ -223,6 +288,34 @@ mod tests {
         assert_eq!(err.io_kind(), Some(IoErrorKind::Io));
         assert!(path.is_dir());
         assert!(temp_files(dir.path()).is_empty());
+    }
+
+    /// A pid that is not running: the kernel's pid limit is at most 2^22 (`pid_max`), so this one
+    /// cannot exist (checked through `/proc` like the code under test).
+    const DEAD_PID: u32 = 4_194_305;
+
+    #[test]
+    fn stale_temps_of_dead_processes_are_removed_live_ones_kept() {
+        let dir = TempDir::new("atomic-stale");
+        let path = dir.path().join("ck.safetensors");
+        assert!(!Path::new("/proc").join(DEAD_PID.to_string()).exists());
+        let dead = [format!(".ck.safetensors.tmp-{DEAD_PID}-0"), format!(".ck.safetensors.tmp-{DEAD_PID}")];
+        // this process is alive, and so is pid 1 (init)
+        let live = [format!(".ck.safetensors.tmp-{}-3", std::process::id()), ".ck.safetensors.tmp-1-0".to_string()];
+        // not temp files of this target: another file's, or not of the pattern
+        let other = [format!(".other.tmp-{DEAD_PID}-0"), format!(".ck.safetensors.tmp-{DEAD_PID}-x")];
+        for n in dead.iter().chain(&live).chain(&other) {
+            fs::write(dir.path().join(n), b"partial").unwrap();
+        }
+        write_atomic(&path, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let mut left = temp_files(dir.path());
+        left.sort();
+        let mut want: Vec<String> = live.iter().chain(&other).cloned().collect();
+        want.sort();
+        if Path::new("/proc/self").exists() {
+            assert_eq!(left, want);
+        }
     }
 
     #[test]

@@ -23,13 +23,17 @@
 //! assert_eq!(g.values[0].shape(), &[8, 4]);
 //! ```
 
+pub mod checkpoint;
 pub mod layer;
 pub mod loss;
 pub mod optim;
 pub mod ritz;
 pub mod train;
 
+pub use checkpoint::{load_weights, save_weights, state_path, ResumeInfo, WeightsInfo};
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
 pub use optim::{Optimizer, OptimizerKind};
-pub use train::{kinks_per_layer, load_split, load_split_within, BatchInfo, EpochReport, StepReport, Trainer};
+pub use train::{
+    evaluate, kinks_per_layer, load_split, load_split_within, BatchInfo, EpochReport, Progress, StepReport, Trainer,
+};

@@ -1,10 +1,11 @@
 //! Mini-batch training of a [`Sequential`] classifier, generic over the precision `T` and the
 //! gradient [`Mode`], with the certificate of every step (its kink log per layer) summed over each
-//! epoch ([`Certificate::merge`]), and checkpoints (weights, optimiser state, epoch, RNG) saved
-//! atomically as safetensors so that a run can resume.
+//! epoch ([`Certificate::merge`]), and checkpoints (a weights file and a state file, see
+//! [`super::checkpoint`]) so that a run can resume bit for bit, also from the middle of an epoch.
 //!
-//! Cancellation: [`Trainer::train_epoch`] polls [`crate::cancel`] before every batch and stops with
-//! [`Error::Cancelled`] naming the epoch and batch.
+//! Cancellation: [`Trainer::train_until`] polls [`crate::cancel`] before every batch and stops with
+//! [`Error::Cancelled`] naming the epoch and batch; the trainer is then at that batch boundary, and
+//! [`Trainer::save`] records the position.
 //!
 //! Determinism: the initial weights, the shuffles and `safe` mode's probe directions all come from
 //! seeded generators, and every kernel is deterministic, so the same seed gives the same numbers.
@@ -17,14 +18,13 @@ use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::io::mnist::{find_mnist_files, load_mnist_within, Mnist};
-use crate::io::safetensors_io::{self, Dtype, NamedTensor};
+use crate::io::safetensors_io::Dtype;
 use crate::kink::KinkLog;
 use crate::repr::Representation;
 use crate::reverse::Tape;
 use crate::rng::Rng;
 use crate::scalar::Real;
 use crate::tensor::Tensor;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -134,6 +134,37 @@ pub struct Trainer<T: Real> {
     pub mode: Mode,
     /// The representation of the tapes (`relu'(0)`, pooling ties, ...).
     pub representation: Representation,
+    /// Where the current epoch stands (batches done, the shuffle's generator state, running sums).
+    pub(crate) progress: EpochProgress,
+    /// The certificate of the unfinished epoch's batches run in this process.
+    certificate: Option<Certificate>,
+}
+
+/// The position inside an unfinished epoch: what a checkpoint needs to resume it bit for bit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct EpochProgress {
+    /// Batches done in the current epoch (0 at an epoch boundary).
+    pub batch: usize,
+    /// The generator's state before the current epoch's shuffle (meaningful when `batch > 0`).
+    pub epoch_rng: u64,
+    /// Running loss sum, correct predictions and examples seen in the current epoch.
+    pub sums: (f64, usize, usize),
+}
+
+/// How [`Trainer::train_until`] returned.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    /// The epoch finished.
+    Epoch(EpochReport),
+    /// Paused in the middle of an epoch after a multiple of the requested steps.
+    Paused {
+        /// Epoch in progress (1-based).
+        epoch: usize,
+        /// Batches done in it.
+        batch: usize,
+        /// Optimiser steps taken in total.
+        step: u64,
+    },
 }
 
 /// `T`'s safetensors dtype.
@@ -190,6 +221,8 @@ impl<T: Real> Trainer<T> {
             batch,
             mode,
             representation,
+            progress: EpochProgress::default(),
+            certificate: None,
         })
     }
 
@@ -216,151 +249,97 @@ impl<T: Real> Trainer<T> {
         Ok(StepReport { loss: l, correct: ok, certificate: g.certificate })
     }
 
-    /// One epoch over `data` in shuffled mini-batches; `progress` is called after every batch.
+    /// One epoch over `data` in shuffled mini-batches (the rest of it, if a resumed checkpoint
+    /// stopped inside one); `progress` is called after every batch.
     pub fn train_epoch(&mut self, data: &Mnist, progress: &mut dyn FnMut(&BatchInfo)) -> Result<EpochReport> {
-        let start = Instant::now();
-        let mut order: Vec<usize> = (0..data.n).collect();
-        self.rng.shuffle(&mut order);
-        let batches = data.n.div_ceil(self.batch);
-        let (mut loss_sum, mut right, mut seen) = (0.0, 0usize, 0usize);
-        let mut certificate = Certificate::run(self.mode.name(), self.representation.name.clone());
-        for (b, idx) in order.chunks(self.batch).enumerate() {
-            cancel::check(format_args!("epoch {}, batch {} of {batches}", self.epoch + 1, b + 1))?;
-            let r = self.step(data, idx)?;
-            loss_sum += r.loss;
-            right += r.correct;
-            seen += idx.len();
-            certificate.merge(&r.certificate);
-            progress(&BatchInfo {
-                epoch: self.epoch + 1,
-                batch: b + 1,
-                batches,
-                loss: r.loss,
-                accuracy: right as f64 / seen as f64,
-            });
+        loop {
+            if let Progress::Epoch(r) = self.train_until(data, None, progress)? {
+                return Ok(r);
+            }
         }
+    }
+
+    /// Train until the current epoch ends, or, when `pause_every` is `Some(n)`, until the total
+    /// step count is a multiple of `n` inside the epoch ([`Progress::Paused`]; call again to go
+    /// on). The shuffle of an epoch is drawn from the generator's state at its start, so a run
+    /// paused, saved and resumed visits the same batches in the same order. The certificate of the
+    /// returned report covers the batches of this call and of the calls paused before it in this
+    /// process.
+    pub fn train_until(
+        &mut self,
+        data: &Mnist,
+        pause_every: Option<u64>,
+        progress: &mut dyn FnMut(&BatchInfo),
+    ) -> Result<Progress> {
+        let start = Instant::now();
+        if self.progress.batch == 0 {
+            self.progress = EpochProgress { batch: 0, epoch_rng: self.rng.state(), sums: (0.0, 0, 0) };
+            self.certificate = None;
+        }
+        let mut rng = Rng::from_state(self.progress.epoch_rng);
+        let mut order: Vec<usize> = (0..data.n).collect();
+        rng.shuffle(&mut order);
+        self.rng = rng;
+        let batches = data.n.div_ceil(self.batch);
+        let mut certificate = self
+            .certificate
+            .take()
+            .unwrap_or_else(|| Certificate::run(self.mode.name(), self.representation.name.clone()));
+        for idx in order.chunks(self.batch).skip(self.progress.batch) {
+            let b = self.progress.batch;
+            if let Err(e) = cancel::check(format_args!("epoch {}, batch {} of {batches}", self.epoch + 1, b + 1)) {
+                self.certificate = Some(certificate);
+                return Err(e);
+            }
+            let r = self.step(data, idx)?;
+            let (loss_sum, right, seen) = &mut self.progress.sums;
+            *loss_sum += r.loss;
+            *right += r.correct;
+            *seen += idx.len();
+            let accuracy = *right as f64 / *seen as f64;
+            self.progress.batch += 1;
+            certificate.merge(&r.certificate);
+            progress(&BatchInfo { epoch: self.epoch + 1, batch: b + 1, batches, loss: r.loss, accuracy });
+            let pause = pause_every.is_some_and(|n| n > 0 && self.opt.step.is_multiple_of(n));
+            if pause && self.progress.batch < batches {
+                self.certificate = Some(certificate);
+                return Ok(Progress::Paused { epoch: self.epoch + 1, batch: self.progress.batch, step: self.opt.step });
+            }
+        }
+        let (loss_sum, right, seen) = self.progress.sums;
+        self.progress = EpochProgress::default();
         self.epoch += 1;
-        Ok(EpochReport {
+        Ok(Progress::Epoch(EpochReport {
             epoch: self.epoch,
             loss: loss_sum / batches.max(1) as f64,
             train_accuracy: right as f64 / seen.max(1) as f64,
             certificate,
             seconds: start.elapsed().as_secs_f64(),
-        })
+        }))
     }
 
     /// Accuracy and mean cross-entropy of the current weights on `data` (no gradient).
     pub fn evaluate(&self, data: &Mnist) -> Result<(f64, f64)> {
-        let mut right = 0;
-        let mut loss = 0.0;
-        let all: Vec<usize> = (0..data.n).collect();
-        for idx in all.chunks(500) {
-            let tape = Tape::<T>::with_representation(self.representation.clone());
-            let x = tape.constant(batch_inputs(data, idx, self.model.takes_images())?);
-            let params: Vec<_> = self.model.params.iter().map(|p| tape.constant(p.clone())).collect();
-            let logits = self.model.forward(x, &params)?;
-            let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
-            right += correct(&logits.value(), &labels);
-            loss += cross_entropy(logits, &labels)?.item()? * idx.len() as f64;
-        }
-        Ok((right as f64 / data.n.max(1) as f64, loss / data.n.max(1) as f64))
+        evaluate(&self.model, &self.representation, data)
     }
+}
 
-    /// Save weights (in `T`'s dtype, PyTorch names), optimiser state (`F64`), epoch and RNG state
-    /// to a safetensors file, atomically.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let dt = dtype_of::<T>();
-        let mut tensors = Vec::new();
-        for (name, p) in self.model.param_names.iter().zip(&self.model.params) {
-            tensors.push(NamedTensor::new(name.clone(), p.shape().to_vec(), dt, p.to_f64_vec()));
-        }
-        for (i, name) in self.model.param_names.iter().enumerate() {
-            let shape = self.model.params[i].shape().to_vec();
-            tensors.push(NamedTensor::new(
-                format!("optimizer.m.{name}"),
-                shape.clone(),
-                Dtype::F64,
-                self.opt.m[i].clone(),
-            ));
-            if let Some(v) = self.opt.v.get(i) {
-                tensors.push(NamedTensor::new(format!("optimizer.v.{name}"), shape, Dtype::F64, v.clone()));
-            }
-        }
-        let mut meta = BTreeMap::new();
-        meta.insert("format".to_string(), "kinkgrad-checkpoint-1".to_string());
-        meta.insert("epoch".into(), self.epoch.to_string());
-        meta.insert("step".into(), self.opt.step.to_string());
-        meta.insert("rng_state".into(), self.rng.state().to_string());
-        meta.insert("optimizer".into(), self.opt.kind.name().to_string());
-        meta.insert("lr".into(), self.opt.lr.to_string());
-        meta.insert("precision".into(), T::NAME.to_string());
-        safetensors_io::save(path, &tensors, &meta)?;
-        Ok(())
+/// Accuracy and mean cross-entropy of `model` on `data` (no gradient), in batches of 500; the
+/// representation matters only for the tapes' bookkeeping, not for the values.
+pub fn evaluate<T: Real>(model: &Sequential<T>, representation: &Representation, data: &Mnist) -> Result<(f64, f64)> {
+    let mut right = 0;
+    let mut loss = 0.0;
+    let all: Vec<usize> = (0..data.n).collect();
+    for idx in all.chunks(500) {
+        let tape = Tape::<T>::with_representation(representation.clone());
+        let x = tape.constant(batch_inputs(data, idx, model.takes_images())?);
+        let params: Vec<_> = model.params.iter().map(|p| tape.constant(p.clone())).collect();
+        let logits = model.forward(x, &params)?;
+        let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
+        right += correct(&logits.value(), &labels);
+        loss += cross_entropy(logits, &labels)?.item()? * idx.len() as f64;
     }
-
-    /// Resume from a checkpoint written by [`Trainer::save`]: the model's layers must match (names
-    /// and shapes are checked) and so must the optimiser kind; weights (converted to `T`), optimiser
-    /// state, step count, epoch and RNG are restored. The learning rate, batch size and mode stay
-    /// those of this trainer. A checkpoint saved at another precision is refused (see
-    /// [`Trainer::load_with`]).
-    pub fn load(&mut self, path: &Path) -> Result<()> {
-        self.load_with(path, false)
-    }
-
-    /// [`Trainer::load`], converting a checkpoint saved at another precision (its `precision`
-    /// metadata) to `T` when `allow_precision_change` is set, refusing it otherwise.
-    pub fn load_with(&mut self, path: &Path, allow_precision_change: bool) -> Result<()> {
-        let (tensors, meta) = safetensors_io::load(path)?;
-        if let Some(p) = meta.get("precision").filter(|p| p.as_str() != T::NAME) {
-            if !allow_precision_change {
-                return Err(Error::io(
-                    path.display(),
-                    format!(
-                        "checkpoint precision is {}, this run uses {}: refused (allow the conversion explicitly)",
-                        p.escape_debug(),
-                        T::NAME
-                    ),
-                ));
-            }
-        }
-        let mut expected: Vec<(String, Vec<usize>)> = Vec::new();
-        for (name, p) in self.model.param_names.iter().zip(&self.model.params) {
-            expected.push((name.clone(), p.shape().to_vec()));
-            expected.push((format!("optimizer.m.{name}"), p.shape().to_vec()));
-            if !self.opt.v.is_empty() {
-                expected.push((format!("optimizer.v.{name}"), p.shape().to_vec()));
-            }
-        }
-        let exp_refs: Vec<(&str, &[usize])> = expected.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
-        safetensors_io::expect_shapes(&tensors, &exp_refs).map_err(|e| e.with_path(path))?;
-        let get = |name: &str| tensors.iter().find(|t| t.name == name).map(|t| t.data.clone()).unwrap_or_default();
-        let meta_num = |key: &str| -> Result<u64> {
-            meta.get(key).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| {
-                Error::io(path.display(), format!("checkpoint metadata '{key}' missing or not a number"))
-            })
-        };
-        let kind = meta.get("optimizer").map(String::as_str).unwrap_or("");
-        if kind != self.opt.kind.name() {
-            return Err(Error::io(
-                path.display(),
-                format!("checkpoint optimizer is '{kind}', this run uses '{}'", self.opt.kind.name()),
-            ));
-        }
-        let (epoch, step, rng) = (meta_num("epoch")?, meta_num("step")?, meta_num("rng_state")?);
-        for i in 0..self.model.params.len() {
-            let name = self.model.param_names[i].clone();
-            let shape = self.model.params[i].shape().to_vec();
-            self.model.params[i] = Tensor::from_f64(shape, &get(&name))?;
-            self.opt.m[i] = get(&format!("optimizer.m.{name}"));
-            if !self.opt.v.is_empty() {
-                self.opt.v[i] = get(&format!("optimizer.v.{name}"));
-            }
-        }
-        self.epoch = epoch as usize;
-        self.opt.step = step;
-        self.rng = Rng::from_state(rng);
-        Ok(())
-    }
+    Ok((right as f64 / data.n.max(1) as f64, loss / data.n.max(1) as f64))
 }
 
 /// Kink counts of a log grouped per layer: `(layer, relu-like zeros, pooling ties)`, in the model's

@@ -242,8 +242,8 @@ fn resume_continues_bit_for_bit() {
     a.train_epoch(&train, &mut |_| {}).unwrap();
     // resumed: a fresh trainer (other initial weights) loads the checkpoint and trains epoch 2
     let (mut b, _, _) = small_trainer(99, Mode::Assoc);
-    b.load(&path).unwrap();
-    assert_eq!(b.epoch, 1);
+    let info = b.resume(&path, false).unwrap();
+    assert_eq!((b.epoch, info.epoch, info.batch), (1, 1, 0));
     b.train_epoch(&train, &mut |_| {}).unwrap();
     assert!(a.model.params.iter().zip(&b.model.params).all(|(x, y)| x.bit_eq(y)));
     assert_eq!(a.opt.m, b.opt.m);
@@ -251,7 +251,11 @@ fn resume_continues_bit_for_bit() {
     let (tensors, meta) = kinkgrad::io::safetensors_io::load(&path).unwrap();
     let w = tensors.iter().find(|t| t.name == "fc1.weight").unwrap();
     assert_eq!(w.shape, vec![32, 784]);
-    assert_eq!(meta.get("epoch").map(String::as_str), Some("1"));
+    assert_eq!(meta.get("model").map(String::as_str), Some("mlp"));
+    assert_eq!(meta.get("sizes").map(String::as_str), Some("784,32,10"));
+    assert!(tensors.iter().all(|t| !t.name.starts_with("optimizer")), "weights only");
+    let (_, state) = kinkgrad::io::safetensors_io::load(&kinkgrad::nn::state_path(&path)).unwrap();
+    assert_eq!(state.get("epoch").map(String::as_str), Some("1"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -261,16 +265,22 @@ fn checkpoint_errors_are_clear() {
     let path = dir.join("ckpt.safetensors");
     let (a, _, _) = small_trainer(6, Mode::Assoc);
     a.save(&path).unwrap();
-    // a model of another width: a shape error naming the file and the tensor
+    // a model of another width: refused from the recorded architecture, naming the file
     let mut rng = Rng::new(0);
     let other = Sequential::<f32>::mlp(&[784, 16, 10], Init::PyTorch, &mut rng).unwrap();
     let mut b =
         Trainer::new(other, OptimizerKind::adam(), 1e-3, 32, Mode::Assoc, Representation::default(), 0).unwrap();
-    let e = b.load(&path).unwrap_err();
+    let e = b.resume(&path, false).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, Error::Io { .. }) && msg.contains("fc1.weight") && msg.contains("ckpt.safetensors"), "{msg}");
+    assert!(
+        matches!(e, Error::Io { .. }) && msg.contains("'784,32,10'") && msg.contains("ckpt.state.safetensors"),
+        "{msg}"
+    );
+    // the weights alone, read into that model: a shape error naming the file and the tensor
+    let e = kinkgrad::nn::load_weights(&mut b.model, &path).unwrap_err().to_string();
+    assert!(e.contains("sizes is '784,32,10'"), "{e}");
     // a missing file
-    let e = b.load(&dir.join("nope.safetensors")).unwrap_err();
+    let e = b.resume(&dir.join("nope.safetensors"), false).unwrap_err();
     assert!(matches!(e, Error::Io { .. }) && e.to_string().contains("nope.safetensors"), "{e}");
     // a missing data directory
     let e = load_split(&dir.join("no-data")).unwrap_err();
@@ -331,4 +341,50 @@ fn lex_mode_agrees_with_reverse_mode_off_kinks() {
     for (p, q) in a.values[0].to_f64_vec().iter().zip(l.values[0].to_f64_vec()) {
         assert!((p - q).abs() < 1e-12 * (1.0 + p.abs()), "{p} vs {q}");
     }
+}
+
+#[test]
+fn a_checkpoint_saved_mid_epoch_resumes_bit_for_bit_and_is_byte_reproducible() {
+    use kinkgrad::nn::{state_path, Progress};
+    let dir = tmp("mid-epoch");
+    let (d1, d2) = (dir.join("run1"), dir.join("run2"));
+    std::fs::create_dir_all(&d1).unwrap();
+    std::fs::create_dir_all(&d2).unwrap();
+    let (ck1, ck2) = (d1.join("ck.safetensors"), d2.join("ck.safetensors"));
+    // 640 examples in batches of 32: 20 batches per epoch; pause after 7 steps and save
+    let (mut a, train, _) = small_trainer(7, Mode::Assoc);
+    let p = a.train_until(&train, Some(7), &mut |_| {}).unwrap();
+    assert!(matches!(p, Progress::Paused { epoch: 1, batch: 7, step: 7 }), "{p:?}");
+    a.save(&ck1).unwrap();
+    // the same run again (another process would do the same) writes the same bytes
+    let (mut a2, _, _) = small_trainer(7, Mode::Assoc);
+    a2.train_until(&train, Some(7), &mut |_| {}).unwrap();
+    a2.save(&ck2).unwrap();
+    let read = |p: &std::path::Path| std::fs::read(p).unwrap();
+    assert_eq!(read(&ck1), read(&ck2));
+    assert_eq!(read(&state_path(&ck1)), read(&state_path(&ck2)));
+    // straight on to the end of epoch 2, against a fresh trainer resumed from the checkpoint
+    let ra = a.train_epoch(&train, &mut |_| {}).unwrap();
+    a.train_epoch(&train, &mut |_| {}).unwrap();
+    let (mut b, _, _) = small_trainer(99, Mode::Assoc);
+    let info = b.resume(&ck1, false).unwrap();
+    assert_eq!((info.epoch, info.batch, info.step), (0, 7, 7));
+    let rb = b.train_epoch(&train, &mut |_| {}).unwrap();
+    b.train_epoch(&train, &mut |_| {}).unwrap();
+    assert_eq!((ra.loss.to_bits(), ra.train_accuracy), (rb.loss.to_bits(), rb.train_accuracy));
+    assert!(a.model.params.iter().zip(&b.model.params).all(|(x, y)| x.bit_eq(y)));
+    assert_eq!((&a.opt.m, &a.opt.v, a.opt.step), (&b.opt.m, &b.opt.v, b.opt.step));
+    // a state file paired with other weights (a kill between the two renames) is refused
+    a.save(&ck2).unwrap();
+    std::fs::copy(&ck2, &ck1).unwrap();
+    let e = b.resume(&ck1, false).unwrap_err().to_string();
+    assert!(e.contains("belongs to other weights") && e.contains("ck.state.safetensors"), "{e}");
+    // another precision is refused unless allowed
+    let mut rng = Rng::new(0);
+    let m64 = Sequential::<f64>::mlp(&[784, 32, 10], Init::PyTorch, &mut rng).unwrap();
+    let mut c = Trainer::new(m64, OptimizerKind::adam(), 1e-3, 32, Mode::Assoc, Representation::pytorch(), 0).unwrap();
+    let e = c.resume(&ck2, false).unwrap_err().to_string();
+    assert!(e.contains("precision is f32, this run uses f64"), "{e}");
+    c.resume(&ck2, true).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
 }
