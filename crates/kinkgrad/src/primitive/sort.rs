@@ -76,10 +76,8 @@ impl<T: Real> Op<T> for SortOp {
     fn name(&self) -> &'static str {
         "sort"
     }
-    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let s = self.selection().transpose();
-        let value = Tensor::from_parts(s.out_shape.clone(), s.apply(g.value().data()));
-        vec![Some(cx.tape.push(Box::new(SparseOp(s)), &[g], value))]
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        vec![Some(SparseOp::transposed(self.selection()).record(g))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
