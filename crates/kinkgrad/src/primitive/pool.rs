@@ -74,11 +74,13 @@ pub const MAXPOOL: Family = Family {
 
 /// A pooling geometry: `(lead, dims, kernel, stride)`.
 type PoolKey = (usize, Vec<usize>, Vec<usize>, Vec<usize>);
+/// A cached geometry: its windows and output extents.
+type PoolEntry = (PoolKey, Arc<Windows>, Vec<usize>);
 
 thread_local! {
     /// The windows of the last few pooling geometries of this thread (a training loop pools the same
     /// shapes every step): they depend only on the shapes, so they are built once.
-    static POOL_WINDOWS: RefCell<Vec<(PoolKey, Arc<Windows>, Vec<usize>)>> = const { RefCell::new(Vec::new()) };
+    static POOL_WINDOWS: RefCell<Vec<PoolEntry>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The windows of a pooling and its output extents, from the thread's cache when seen recently.

@@ -395,10 +395,10 @@ pub fn reduce_windows<'t, T: Real>(
         let mut nan = false;
         for &p in &win[1..] {
             let xv = d[p as usize];
-            nan |= xv != xv;
+            nan |= xv.partial_cmp(&xv).is_none();
             bv = if (!min && xv > bv) || (min && xv < bv) { xv } else { bv };
         }
-        nan |= bv != bv;
+        nan |= bv.partial_cmp(&bv).is_none();
         let mut best = win.len();
         let mut count = 0usize;
         for (i, &p) in win.iter().enumerate().rev() {
