@@ -102,7 +102,7 @@ impl<T: Real> Op<T> for SortOp {
             self.locked[b] = groups;
         }
         let s = self.selection();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| s.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| s.apply(x));
         Tensor::from_parts(tangent::tshape(cx.k, &[n]), data)
     }
     fn kinks(&self) -> usize {

@@ -238,7 +238,7 @@ impl<T: Real> Op<T> for SparseOp {
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let n: usize = self.in_shape().iter().product();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| self.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| self.apply(x));
         Tensor::from_parts(tangent::tshape(cx.k, self.out_shape()), data)
     }
 }
@@ -335,7 +335,7 @@ impl<T: Real> Op<T> for WindowOp {
             self.locked_len[q] = len as u32;
         }
         let s = self.selection();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| s.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| s.apply(x));
         Tensor::from_parts(tangent::tshape(cx.k, &self.out_shape), data)
     }
     fn kinks(&self) -> usize {
