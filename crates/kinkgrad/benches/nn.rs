@@ -1,5 +1,5 @@
-//! Training-step timings: LeNet and the MLP 784-256-10 on a batch of 64 in f32 (forward, loss,
-//! gradient in `assoc` mode, Adam update). Compare with PyTorch eager on the same machine
+//! Training-step timings: LeNet and the MLP 784-256-10 on a batch of 64 in f32, f16 and bf16 (forward,
+//! loss, gradient in `assoc` mode, Adam update). Compare with PyTorch eager on the same machine
 //! (`benches/nn_peer.py`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -15,17 +15,25 @@ fn data(n: usize) -> Mnist {
     Mnist { images, labels, n, rows: 28, cols: 28 }
 }
 
+/// One LeNet and one MLP step in precision `T` (the 16-bit types round every result; GEMM accumulates
+/// in f32), named `{model}_train_step_b64_{T}`.
+fn bench_precision<T: kinkgrad::Real>(c: &mut Criterion, d: &Mnist, idx: &[usize]) {
+    let mut rng = Rng::new(0);
+    let lenet = Sequential::<T>::lenet(None, Init::PyTorch, &mut rng).unwrap();
+    let mut t =
+        Trainer::new(lenet, OptimizerKind::adam(), 1e-3, 64, Mode::Assoc, Representation::default(), 0).unwrap();
+    c.bench_function(&format!("lenet_train_step_b64_{}", T::NAME), |b| b.iter(|| t.step(d, idx).unwrap()));
+    let mlp = Sequential::<T>::mlp(&[784, 256, 10], Init::PyTorch, &mut rng).unwrap();
+    let mut t = Trainer::new(mlp, OptimizerKind::adam(), 1e-3, 64, Mode::Assoc, Representation::default(), 0).unwrap();
+    c.bench_function(&format!("mlp_train_step_b64_{}", T::NAME), |b| b.iter(|| t.step(d, idx).unwrap()));
+}
+
 fn bench(c: &mut Criterion) {
     let d = data(64);
     let idx: Vec<usize> = (0..64).collect();
-    let mut rng = Rng::new(0);
-    let lenet = Sequential::<f32>::lenet(None, Init::PyTorch, &mut rng).unwrap();
-    let mut t =
-        Trainer::new(lenet, OptimizerKind::adam(), 1e-3, 64, Mode::Assoc, Representation::default(), 0).unwrap();
-    c.bench_function("lenet_train_step_b64_f32", |b| b.iter(|| t.step(&d, &idx).unwrap()));
-    let mlp = Sequential::<f32>::mlp(&[784, 256, 10], Init::PyTorch, &mut rng).unwrap();
-    let mut t = Trainer::new(mlp, OptimizerKind::adam(), 1e-3, 64, Mode::Assoc, Representation::default(), 0).unwrap();
-    c.bench_function("mlp_train_step_b64_f32", |b| b.iter(|| t.step(&d, &idx).unwrap()));
+    bench_precision::<f32>(c, &d, &idx);
+    bench_precision::<half::f16>(c, &d, &idx);
+    bench_precision::<half::bf16>(c, &d, &idx);
 }
 
 criterion_group! {

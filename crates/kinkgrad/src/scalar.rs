@@ -5,6 +5,7 @@
 //! `f32` and round once at the end. Rounding to 16 bits is where ties (kinks) become common: two
 //! distinct `f64` numbers can round to the same `f16`.
 
+use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use std::fmt::Debug;
 
@@ -191,28 +192,41 @@ macro_rules! half_real {
                 b_cs: isize,
                 c: &mut [Self],
             ) {
-                // Accumulate in f32: widen both operands into contiguous row-major buffers.
-                let mut a32 = vec![0f32; m * k];
-                for i in 0..m {
-                    for p in 0..k {
-                        a32[i * k + p] = a[(i as isize * a_rs + p as isize * a_cs) as usize].to_f32();
-                    }
-                }
-                let mut b32 = vec![0f32; k * n];
-                for p in 0..k {
-                    for j in 0..n {
-                        b32[p * n + j] = b[(p as isize * b_rs + j as isize * b_cs) as usize].to_f32();
-                    }
-                }
+                // Accumulate in f32: widen both operands once (a contiguous operand in one vectorised
+                // slice conversion, keeping its strides; a strided one element by element), one f32
+                // product, one rounding of each result.
+                let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs);
+                let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs);
                 let mut c32 = vec![0f32; m * n];
-                f32::gemm(m, n, k, &a32, k as isize, 1, &b32, n as isize, 1, &mut c32);
-                for (o, v) in c.iter_mut().zip(c32) {
-                    *o = <$t>::from_f32(v);
-                }
+                f32::gemm(m, n, k, &a32, a_rs, a_cs, &b32, b_rs, b_cs, &mut c32);
+                c[..m * n].convert_from_f32_slice(&c32);
             }
         }
     };
 }
+/// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32`, with the strides to
+/// read the widened copy: a contiguous block (row- or column-major) is converted in one slice call
+/// (the `half` crate's vectorised conversion) and keeps its layout; anything else is gathered.
+fn widen<E: Real>(x: &[E], rows: usize, cols: usize, rs: isize, cs: isize) -> (Vec<f32>, isize, isize)
+where
+    [E]: HalfFloatSliceExt,
+{
+    let len = rows * cols;
+    let mut out = vec![0f32; len];
+    let row_major = cs == 1 && (rs == cols as isize || rows == 1);
+    let col_major = rs == 1 && (cs == rows as isize || cols == 1);
+    if (row_major || col_major) && x.len() >= len {
+        x[..len].convert_to_f32_slice(&mut out);
+        return (out, rs, cs);
+    }
+    for i in 0..rows {
+        for p in 0..cols {
+            out[i * cols + p] = x[(i as isize * rs + p as isize * cs) as usize].to_f32();
+        }
+    }
+    (out, cols as isize, 1)
+}
+
 half_real!(f16, "f16");
 half_real!(bf16, "bf16");
 

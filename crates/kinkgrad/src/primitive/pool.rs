@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 use crate::repr::{Convention, Family, Rule, TieRule};
 use crate::reverse::Var;
 use crate::scalar::Real;
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Ties of a max/min reduction over all elements.
 pub const MAX_REDUCE: Family = Family {
@@ -70,6 +72,36 @@ pub const MAXPOOL: Family = Family {
     ],
 };
 
+/// A pooling geometry: `(lead, dims, kernel, stride)`.
+type PoolKey = (usize, Vec<usize>, Vec<usize>, Vec<usize>);
+/// A cached geometry: its windows and output extents.
+type PoolEntry = (PoolKey, Arc<Windows>, Vec<usize>);
+
+thread_local! {
+    /// The windows of the last few pooling geometries of this thread (a training loop pools the same
+    /// shapes every step): they depend only on the shapes, so they are built once.
+    static POOL_WINDOWS: RefCell<Vec<PoolEntry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The windows of a pooling and its output extents, from the thread's cache when seen recently.
+fn cached_pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[usize]) -> (Arc<Windows>, Vec<usize>) {
+    const KEEP: usize = 8;
+    POOL_WINDOWS.with(|c| {
+        let mut c = c.borrow_mut();
+        let hit = c.iter().position(|(k, _, _)| k.0 == lead && k.1 == dims && k.2 == kernel && k.3 == stride);
+        if let Some(i) = hit {
+            return (c[i].1.clone(), c[i].2.clone());
+        }
+        let (w, out) = pool_windows(lead, dims, kernel, stride);
+        let w = Arc::new(w);
+        if c.len() == KEEP {
+            c.remove(0);
+        }
+        c.push(((lead, dims.to_vec(), kernel.to_vec(), stride.to_vec()), w.clone(), out.clone()));
+        (w, out)
+    })
+}
+
 fn pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[usize]) -> (Windows, Vec<usize>) {
     let out: Vec<usize> = dims.iter().zip(kernel).zip(stride).map(|((&d, &k), &s)| (d - k) / s + 1).collect();
     let (h, w) = if dims.len() == 2 { (dims[0], dims[1]) } else { (1, dims[0]) };
@@ -111,7 +143,7 @@ impl<'t, T: Real> Var<'t, T> {
             }
         }
         let lead: usize = shape[..shape.len() - nd].iter().product();
-        let (w, out) = pool_windows(lead, dims, kernel, stride);
+        let (w, out) = cached_pool_windows(lead, dims, kernel, stride);
         let mut out_shape = shape[..shape.len() - nd].to_vec();
         out_shape.extend(out);
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAXPOOL));
@@ -135,7 +167,7 @@ impl<'t, T: Real> Var<'t, T> {
     }
     fn reduce_all(self, min: bool, rule: Option<TieRule>) -> Var<'t, T> {
         let n: usize = self.shape().iter().product();
-        let w = Windows { idx: (0..n as u32).collect(), start: vec![0, n as u32] };
+        let w = Arc::new(Windows { idx: (0..n as u32).collect(), start: vec![0, n as u32] });
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_REDUCE));
         reduce_windows(self, if min { "min_all" } else { "max_all" }, min, rule, w, vec![])
     }
@@ -168,7 +200,7 @@ impl<'t, T: Real> Var<'t, T> {
         if shape[axis] == 0 {
             return Err(Error::shape(name, "cannot reduce an empty axis"));
         }
-        let w = axis_windows(&shape, axis);
+        let w = Arc::new(axis_windows(&shape, axis));
         let mut out = shape.clone();
         if keepdim {
             out[axis] = 1;

@@ -76,10 +76,8 @@ impl<T: Real> Op<T> for SortOp {
     fn name(&self) -> &'static str {
         "sort"
     }
-    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let s = self.selection().transpose();
-        let value = Tensor::from_parts(s.out_shape.clone(), s.apply(g.value().data()));
-        vec![Some(cx.tape.push(Box::new(SparseOp(s)), &[g], value))]
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        vec![Some(SparseOp::transposed(self.selection()).record(g))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
@@ -104,7 +102,7 @@ impl<T: Real> Op<T> for SortOp {
             self.locked[b] = groups;
         }
         let s = self.selection();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| s.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| s.apply(x));
         Tensor::from_parts(tangent::tshape(cx.k, &[n]), data)
     }
     fn kinks(&self) -> usize {

@@ -28,6 +28,7 @@ use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
+use std::sync::Arc;
 
 /// Windows in compressed form: window `w` covers `idx[start[w]..start[w+1]]`.
 #[derive(Clone, Debug)]
@@ -71,6 +72,8 @@ impl Sparse {
         }
         b.finish(in_shape, out_shape)
     }
+    /// `y = S x`: each row's sum accumulated in `f64` in column order and rounded once; a row of one
+    /// entry of weight 1 is the value itself.
     pub(crate) fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
         (0..self.start.len() - 1)
             .map(|r| {
@@ -84,7 +87,56 @@ impl Sparse {
             })
             .collect()
     }
-    pub(crate) fn transpose(&self) -> Sparse {
+    /// `y = S^T x` without building the transpose, with the same bits as `transpose().apply(x)`: each
+    /// output's terms are accumulated in `f64` in increasing row order (the transpose's column order)
+    /// and rounded once; an output with one term of weight 1 is the value itself.
+    pub(crate) fn apply_transposed<T: Real>(&self, x: &[T]) -> Vec<T> {
+        let n: usize = self.in_shape.iter().product();
+        let rows = self.start.len() - 1;
+        let entries = |r: usize| self.start[r] as usize..self.start[r + 1] as usize;
+        // per output: number of terms (0, 1, 2 = many) in bits 0-1, a weight other than 1 in bit 2;
+        // `flag == 1` (one term of weight 1) is the value itself, anything above is summed in f64
+        let mut flag = vec![0u8; n];
+        for r in 0..rows {
+            for i in entries(r) {
+                let f = &mut flag[self.cols[i] as usize];
+                let count = (*f & 3) + u8::from(*f & 3 < 2);
+                *f = (*f & 4) | count | if self.w[i] == 1.0 { 0 } else { 4 };
+            }
+        }
+        let mut out = vec![T::ZERO; n];
+        let mut summed = false;
+        for r in 0..rows {
+            for i in entries(r) {
+                let c = self.cols[i] as usize;
+                if flag[c] == 1 {
+                    out[c] = x[r];
+                } else {
+                    summed = true;
+                }
+            }
+        }
+        if summed {
+            let mut acc = vec![0.0f64; n];
+            for r in 0..rows {
+                for i in entries(r) {
+                    let c = self.cols[i] as usize;
+                    if flag[c] > 1 {
+                        acc[c] += self.w[i] * x[r].to_f64();
+                    }
+                }
+            }
+            for c in 0..n {
+                if flag[c] > 1 {
+                    out[c] = T::from_f64(acc[c]);
+                }
+            }
+        }
+        out
+    }
+    /// The transpose, built (the reference `apply_transposed` is tested against).
+    #[cfg(test)]
+    fn transpose(&self) -> Sparse {
         let n: usize = self.in_shape.iter().product();
         // counting sort by column; rows stay in increasing order inside each transposed row
         let mut start = vec![0u32; n + 1];
@@ -135,22 +187,59 @@ impl SparseBuilder {
     }
 }
 
-pub(crate) struct SparseOp(pub(crate) Sparse);
+/// A recorded sparse linear map: `S` itself, or `S^T` (`transposed`) read from the same rows, so a
+/// window's VJP and its own VJP share one selection and no transpose is built.
+pub(crate) struct SparseOp {
+    s: Arc<Sparse>,
+    transposed: bool,
+}
+
+impl SparseOp {
+    /// The op `x -> S^T x`.
+    pub(crate) fn transposed(s: Sparse) -> Self {
+        Self { s: Arc::new(s), transposed: true }
+    }
+    fn in_shape(&self) -> &[usize] {
+        if self.transposed {
+            &self.s.out_shape
+        } else {
+            &self.s.in_shape
+        }
+    }
+    fn out_shape(&self) -> &[usize] {
+        if self.transposed {
+            &self.s.in_shape
+        } else {
+            &self.s.out_shape
+        }
+    }
+    fn apply<T: Real>(&self, x: &[T]) -> Vec<T> {
+        if self.transposed {
+            self.s.apply_transposed(x)
+        } else {
+            self.s.apply(x)
+        }
+    }
+    /// Record the op on `g` (its value computed here).
+    pub(crate) fn record<'t, T: Real>(self, g: Var<'t, T>) -> Var<'t, T> {
+        let value = Tensor::from_parts(self.out_shape().to_vec(), self.apply(g.value().data()));
+        g.tape().push(Box::new(self), &[g], value)
+    }
+}
 
 impl<T: Real> Op<T> for SparseOp {
     fn name(&self) -> &'static str {
         "window_scatter"
     }
-    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let t = self.0.transpose();
-        let value = Tensor::from_parts(t.out_shape.clone(), t.apply(g.value().data()));
-        vec![Some(cx.tape.push(Box::new(SparseOp(t)), &[g], value))]
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let t = SparseOp { s: self.s.clone(), transposed: !self.transposed };
+        vec![Some(t.record(g))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
-        let n: usize = self.0.in_shape.iter().product();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| self.0.apply(&t.data()[c * n..(c + 1) * n])).collect();
-        Tensor::from_parts(tangent::tshape(cx.k, &self.0.out_shape), data)
+        let n: usize = self.in_shape().iter().product();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| self.apply(x));
+        Tensor::from_parts(tangent::tshape(cx.k, self.out_shape()), data)
     }
 }
 
@@ -158,15 +247,20 @@ struct WindowOp {
     name: &'static str,
     min: bool,
     rule: TieRule,
-    windows: Windows,
+    windows: Arc<Windows>,
     in_shape: Vec<usize>,
     out_shape: Vec<usize>,
     /// Selected position (index into the window) for windows without a tie.
     sel: Vec<u32>,
-    /// Windows with a tie and their tied positions (indices into the window).
+    /// Windows with a tie (ascending); the tied positions (indices into the window) of tie `q` are
+    /// `tied[tied_start[q]..tied_start[q + 1]]` (flat, one allocation for all ties).
     kink_at: Vec<usize>,
-    kink_tied: Vec<Vec<u32>>,
-    locked: Vec<Vec<u32>>,
+    tied: Vec<u32>,
+    tied_start: Vec<u32>,
+    /// The positions still tied after lexicographic selection: the first `locked_len[q]` of tie
+    /// `q`'s slots in `locked` (same layout as `tied`; equal to it when unlocked).
+    locked: Vec<u32>,
+    locked_len: Vec<u32>,
     /// The ties were narrowed lexicographically (a `jvp` ran since the last `unlock`): a surviving
     /// tie goes to its first position instead of the tie rule.
     lexed: bool,
@@ -175,15 +269,23 @@ struct WindowOp {
 }
 
 impl WindowOp {
+    fn tied_of(&self, q: usize) -> &[u32] {
+        &self.tied[self.tied_start[q] as usize..self.tied_start[q + 1] as usize]
+    }
+    fn locked_of(&self, q: usize) -> &[u32] {
+        let a = self.tied_start[q] as usize;
+        &self.locked[a..a + self.locked_len[q] as usize]
+    }
     fn selection(&self) -> Sparse {
         let nw = self.windows.len();
         let mut b = SparseBuilder::new(nw);
-        let mut wts = Vec::new();
+        let (mut wts, mut tied) = (Vec::new(), Vec::new());
         let mut q = 0; // next kink (kink_at is ascending)
         for w in 0..nw {
             let win = self.windows.window(w);
             if q < self.kink_at.len() && self.kink_at[q] == w {
-                let tied: Vec<usize> = self.locked[q].iter().map(|&i| i as usize).collect();
+                tied.clear();
+                tied.extend(self.locked_of(q).iter().map(|&i| i as usize));
                 let rule = if self.lexed { &TieRule::First } else { &self.rule };
                 rule.weights(&tied, &mut wts);
                 b.row(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)));
@@ -200,34 +302,40 @@ impl<T: Real> Op<T> for WindowOp {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let s = self.selection().transpose();
-        let value = Tensor::from_parts(s.out_shape.clone(), s.apply(g.value().data()));
-        vec![Some(cx.tape.push(Box::new(SparseOp(s)), &[g], value))]
+    fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        vec![Some(SparseOp::transposed(self.selection()).record(g))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let n: usize = self.in_shape.iter().product();
         let sgn = if self.min { -1.0 } else { 1.0 };
         self.lexed = true;
-        let select = if self.pinned { &[][..] } else { &self.kink_at[..] };
-        for (q, &w) in select.iter().enumerate() {
-            let win = self.windows.window(w);
-            let mut tied = self.kink_tied[q].clone();
+        let select = if self.pinned { 0 } else { self.kink_at.len() };
+        for q in 0..select {
+            let win = self.windows.window(self.kink_at[q]);
+            let (a, e) = (self.tied_start[q] as usize, self.tied_start[q + 1] as usize);
+            self.locked[a..e].copy_from_slice(&self.tied[a..e]);
+            let slots = &mut self.locked[a..e];
+            let mut len = slots.len();
+            let tan = |c: usize, i: u32| sgn * t.data()[c * n + win[i as usize] as usize].to_f64();
             for c in 0..cx.k {
-                if tied.len() <= 1 {
+                if len <= 1 {
                     break;
                 }
-                let best = tied
-                    .iter()
-                    .map(|&i| sgn * t.data()[c * n + win[i as usize] as usize].to_f64())
-                    .fold(f64::NEG_INFINITY, f64::max);
-                tied.retain(|&i| sgn * t.data()[c * n + win[i as usize] as usize].to_f64() == best);
+                let best = slots[..len].iter().map(|&i| tan(c, i)).fold(f64::NEG_INFINITY, f64::max);
+                let mut kept = 0;
+                for j in 0..len {
+                    if tan(c, slots[j]) == best {
+                        slots[kept] = slots[j];
+                        kept += 1;
+                    }
+                }
+                len = kept;
             }
-            self.locked[q] = tied;
+            self.locked_len[q] = len as u32;
         }
         let s = self.selection();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| s.apply(&t.data()[c * n..(c + 1) * n])).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| s.apply(x));
         Tensor::from_parts(tangent::tshape(cx.k, &self.out_shape), data)
     }
     fn kinks(&self) -> usize {
@@ -235,20 +343,23 @@ impl<T: Real> Op<T> for WindowOp {
     }
     fn kinks_inert(&self, constant_inputs: &[Option<Vec<bool>>]) -> bool {
         let Some(Some(c)) = constant_inputs.first() else { return false };
-        self.kink_at.iter().zip(&self.kink_tied).all(|(&w, tied)| {
+        self.kink_at.iter().enumerate().all(|(q, &w)| {
             let win = self.windows.window(w);
-            tied.iter().all(|&i| c.get(win[i as usize] as usize).copied().unwrap_or(false))
+            self.tied_of(q).iter().all(|&i| c.get(win[i as usize] as usize).copied().unwrap_or(false))
         })
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {
             return 0;
         }
-        self.locked.iter().filter(|l| l.len() > 1).count()
+        self.locked_len.iter().filter(|&&l| l > 1).count()
     }
     fn unlock(&mut self) {
         if !self.pinned {
-            self.locked.clone_from(&self.kink_tied);
+            self.locked.clone_from(&self.tied);
+            for (q, l) in self.locked_len.iter_mut().enumerate() {
+                *l = self.tied_start[q + 1] - self.tied_start[q];
+            }
             self.lexed = false;
         }
     }
@@ -267,7 +378,7 @@ pub fn reduce_windows<'t, T: Real>(
     name: &'static str,
     min: bool,
     rule: TieRule,
-    windows: Windows,
+    windows: Arc<Windows>,
     out_shape: Vec<usize>,
 ) -> Var<'t, T> {
     let v = x.value();
@@ -275,32 +386,41 @@ pub fn reduce_windows<'t, T: Real>(
     let nw = windows.len();
     let mut out = Vec::with_capacity(nw);
     let mut sel = vec![0u32; nw];
-    let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
+    let (mut kink_at, mut tied, mut tied_start) = (Vec::new(), Vec::new(), vec![0u32]);
     for w in 0..nw {
         let win = windows.window(w);
-        if win.iter().any(|&p| d[p as usize].to_f64().is_nan()) {
+        // the extreme value (selects, no branch to mispredict on random data), then its first
+        // position and whether another entry ties it; a NaN entry is flagged on the way
+        let mut bv = d[win[0] as usize];
+        let mut nan = false;
+        for &p in &win[1..] {
+            let xv = d[p as usize];
+            nan |= xv.partial_cmp(&xv).is_none();
+            bv = if (!min && xv > bv) || (min && xv < bv) { xv } else { bv };
+        }
+        nan |= bv.partial_cmp(&bv).is_none();
+        let mut best = win.len();
+        let mut count = 0usize;
+        for (i, &p) in win.iter().enumerate().rev() {
+            let hit = d[p as usize] == bv;
+            best = if hit { i } else { best };
+            count += usize::from(hit);
+        }
+        let is_tied = count > 1;
+        if nan {
             // a NaN entry makes the maximum NaN (as in the frameworks), not a kink
             out.push(T::from_f64(f64::NAN));
             continue;
         }
-        let mut best = 0usize;
-        let mut bv = d[win[0] as usize];
-        for (i, &p) in win.iter().enumerate().skip(1) {
-            let xv = d[p as usize];
-            if (!min && xv > bv) || (min && xv < bv) {
-                best = i;
-                bv = xv;
-            }
-        }
-        if win.iter().filter(|&&p| d[p as usize] == bv).count() > 1 {
-            let tied: Vec<u32> =
-                win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32).collect();
+        if is_tied {
+            tied.extend(win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32));
+            tied_start.push(tied.len() as u32);
             kink_at.push(w);
-            kink_tied.push(tied);
         }
         sel[w] = best as u32;
         out.push(bv);
     }
+    let locked_len = tied_start.windows(2).map(|s| s[1] - s[0]).collect();
     let op = WindowOp {
         name,
         min,
@@ -309,11 +429,13 @@ pub fn reduce_windows<'t, T: Real>(
         in_shape: v.shape().to_vec(),
         out_shape: out_shape.clone(),
         sel,
-        locked: kink_tied.clone(),
+        locked: tied.clone(),
+        locked_len,
         lexed: false,
         pinned: false,
         kink_at,
-        kink_tied,
+        tied,
+        tied_start,
     };
     x.tape().push(Box::new(op), &[x], ok(Tensor::new(out_shape, out)))
 }
@@ -332,4 +454,32 @@ pub fn axis_windows(shape: &[usize], axis: usize) -> Windows {
         }
     }
     Windows { idx, start }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposed_apply_equals_the_built_transpose_bit_for_bit() {
+        // rows over 4 inputs: one unit entry, a split tie (0.5, 0.5), an input hit twice with weight
+        // 1, an input never hit; by hand, S^T x for x = [2, -0, 3]:
+        // input 0: 1*2 + 0.5*(-0) = 2; input 1: 0.5*(-0) = 0 (+0: a sum, not the value); input 2:
+        // 1*3 = 3 (one unit term); input 3: nothing = 0
+        let rows = vec![vec![(0u32, 1.0)], vec![(0, 0.5), (1, 0.5)], vec![(2, 1.0)]];
+        let s = Sparse::from_rows(&rows, vec![4], vec![3]);
+        let x = [2.0f32, -0.0, 3.0];
+        let got = s.apply_transposed(&x);
+        assert_eq!(got, vec![2.0, 0.0, 3.0, 0.0]);
+        let want = s.transpose().apply(&x);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // a single unit term keeps the sign of zero (the value itself), as the built transpose does
+        let s = Sparse::from_rows(&[vec![(1u32, 1.0)]], vec![2], vec![1]);
+        let got = s.apply_transposed(&[-0.0f64]);
+        assert!(got[1].is_sign_negative() && got[0] == 0.0 && got[0].is_sign_positive());
+        assert_eq!(got[1].to_bits(), s.transpose().apply(&[-0.0f64])[1].to_bits());
+    }
 }

@@ -68,7 +68,7 @@ impl<T: Real> Op<T> for Gather {
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let n: usize = self.in_shape.iter().product();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| gather_data(&t.data()[c * n..(c + 1) * n], &self.idx)).collect();
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| gather_data(x, &self.idx));
         Tensor::from_parts(tangent::tshape(cx.k, &self.out_shape), data)
     }
 }
@@ -86,7 +86,7 @@ impl<T: Real> Op<T> for Scatter {
         let t = cx.tangents[0].expect("tangent");
         let m: usize = self.out_shape.iter().product();
         let n: usize = self.in_shape.iter().product();
-        let data: Vec<T> = (0..cx.k).flat_map(|c| scatter_data(&t.data()[c * m..(c + 1) * m], &self.idx, n)).collect();
+        let data = tangent::map_directions(cx.k, m, t.data(), |x| scatter_data(x, &self.idx, n));
         Tensor::from_parts(tangent::tshape(cx.k, &self.in_shape), data)
     }
 }

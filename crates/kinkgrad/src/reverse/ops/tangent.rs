@@ -54,3 +54,17 @@ pub(crate) fn per_direction<T: Real>(
         (0..k).map(|c| f(&ok(Tensor::new(shape.to_vec(), t.data()[c * n..(c + 1) * n].to_vec())))).collect();
     ok(Tensor::stack(&outs, 0))
 }
+
+/// `f` applied to each of the `k` directions of a tangent block (`n` elements each), the results
+/// concatenated (a plain loop of appends: a `flat_map` over the directions costs a check per element).
+pub(crate) fn map_directions<T: Real>(k: usize, n: usize, t: &[T], f: impl Fn(&[T]) -> Vec<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for c in 0..k {
+        let part = f(&t[c * n..(c + 1) * n]);
+        if c == 0 {
+            out.reserve_exact(part.len() * k);
+        }
+        out.extend_from_slice(&part);
+    }
+    out
+}
