@@ -1,8 +1,8 @@
 //! `kinkgrad grad 'EXPR' --at x=0,y=1`: value, gradient, mode, certificate and kinks of an expression.
 
 use crate::diff_args::{DiffArgs, LexArgs};
-use crate::expr::{self, eval};
 use crate::output::num;
+use kinkgrad::expr::{self, eval};
 use kinkgrad::{Tape, Tensor, Var};
 use std::collections::BTreeMap;
 

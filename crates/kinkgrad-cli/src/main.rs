@@ -4,7 +4,6 @@
 mod bench;
 mod budget;
 mod diff_args;
-mod expr;
 mod grad;
 mod hybrid;
 mod interrupt;

@@ -39,6 +39,7 @@ pub mod certificate;
 pub mod check;
 pub mod engine;
 pub mod error;
+pub mod expr;
 pub mod hybrid;
 pub mod io;
 pub mod kink;

@@ -17,7 +17,7 @@
 //! every offered representation (the presets, every tie rule, relu'(0) in {0, 1/2, 1, -2}), and
 //! `assoc` certificates must say `representation-dependent` with the kinks counted.
 
-mod common;
+use crate::common;
 
 use common::representations;
 use kinkgrad::nn::Layer;

@@ -32,7 +32,7 @@ fn parse_value(text: &str) -> Result<f64, &'static str> {
 /// missing or malformed value, a non-finite value, and a name bound twice.
 ///
 /// ```
-/// use expr::parse_bindings;
+/// use kinkgrad::expr::parse_bindings;
 ///
 /// assert_eq!(
 ///     parse_bindings("x=0, y=-1.5e-3").unwrap(),

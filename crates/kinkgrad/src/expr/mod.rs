@@ -1,4 +1,4 @@
-//! Parser for the expression language of the `kinkgrad grad` command.
+//! The expression language of `kinkgrad grad` (and of `kinkgrad.grad` in Python): lexer, parser, evaluation on a tape.
 //!
 //! # Grammar
 //!
@@ -27,7 +27,7 @@
 //! Function names are reserved: they cannot be used as variables.
 //!
 //! ```text
-//! use expr::{parse, BinOp, Expr};
+//! use kinkgrad::expr::{parse, BinOp, Expr};
 //!
 //! let e = parse("-x^2 + 1").unwrap();
 //! assert_eq!(
@@ -219,7 +219,7 @@ impl std::error::Error for ParseError {}
 /// Returns the first (leftmost) error found, with its 1-based character column.
 ///
 /// ```
-/// use expr::{parse, Expr, ParseErrorKind};
+/// use kinkgrad::expr::{parse, Expr, ParseErrorKind};
 ///
 /// let e = parse("leaky_relu(x, 1/10)").unwrap();
 /// assert_eq!(e, Expr::Call("leaky_relu".into(), vec![Expr::Var("x".into())], vec![0.1]));

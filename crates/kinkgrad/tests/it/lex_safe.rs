@@ -2,7 +2,7 @@
 //! examples, functions equal to `t` or to `relu(t)` written so that the frameworks disagree, the
 //! upwind flux, and a property test on random compositions with kinks planted on purpose.
 
-mod common;
+use crate::common;
 
 use common::{eval, expr, gradient, representations, Expr};
 use kinkgrad::{CertificateKind, Directions, Mode, Representation, Rng, Tape, Tensor, Var};

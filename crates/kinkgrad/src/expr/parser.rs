@@ -2,7 +2,7 @@
 
 use crate::expr::lexer::{tokenize, Tok, Token};
 use crate::expr::{BinOp, Expr, ParseError, ParseErrorKind};
-use kinkgrad::primitive::functions::{self, Function};
+use crate::primitive::functions::{self, Function};
 
 /// Maximum nesting of parentheses, calls and unary minus. Keeps hostile input
 /// from overflowing the stack; far beyond anything written by hand.

@@ -2,7 +2,7 @@
 //! recorded passes, nested derivatives, and what `safe` does not promise (issue 15 items 1 and 2).
 //! Expected values are derived by hand in each test's comment.
 
-mod common;
+use crate::common;
 
 use common::representations;
 use kinkgrad::primitive::relu::RELU;

@@ -1,16 +1,12 @@
 //! Recording a parsed expression on a tape: every call goes through the library's function registry.
 
 use crate::expr::{BinOp, Expr};
-use kinkgrad::primitive::functions;
-use kinkgrad::{Tape, Var};
+use crate::primitive::functions;
+use crate::{Tape, Var};
 use std::collections::BTreeMap;
 
 /// Record an expression on the tape (`vars` holds every variable of the expression).
-pub fn eval<'t>(
-    e: &Expr,
-    tape: &'t Tape<f64>,
-    vars: &BTreeMap<String, Var<'t, f64>>,
-) -> kinkgrad::Result<Var<'t, f64>> {
+pub fn eval<'t>(e: &Expr, tape: &'t Tape<f64>, vars: &BTreeMap<String, Var<'t, f64>>) -> crate::Result<Var<'t, f64>> {
     Ok(match e {
         Expr::Num(v) => tape.scalar(*v),
         Expr::Var(n) => vars[n],
@@ -30,15 +26,15 @@ pub fn eval<'t>(
             a
         }
         Expr::Call(name, args, params) => {
-            let a: Vec<Var<'t, f64>> = args.iter().map(|x| eval(x, tape, vars)).collect::<kinkgrad::Result<_>>()?;
+            let a: Vec<Var<'t, f64>> = args.iter().map(|x| eval(x, tape, vars)).collect::<crate::Result<_>>()?;
             let f = functions::lookup(name).ok_or_else(|| {
-                kinkgrad::Error::invalid("function", format!("unknown function '{name}' (not in the registry)"))
+                crate::Error::invalid("function", format!("unknown function '{name}' (not in the registry)"))
             })?;
             // the registry's order constraints (clamp's lo <= hi): refused, never a silent jump
             for &(i, j) in f.ordered {
                 let (lo, hi) = (a[i].item()?, a[j].item()?);
                 if lo > hi {
-                    return Err(kinkgrad::Error::invalid(
+                    return Err(crate::Error::invalid(
                         format!("arguments of '{name}'"),
                         format!(
                             "{} = {lo} is above {} = {hi} ({} <= {} required)",

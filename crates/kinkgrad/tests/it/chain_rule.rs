@@ -5,7 +5,7 @@
 //! differences: a scalar tanh example and the input-gradient penalty of small MLPs differentiated
 //! with respect to their weights.
 
-mod common;
+use crate::common;
 
 use common::{eval, expr, gradient};
 use kinkgrad::{Mode, Representation, Rng, Tape, Tensor, TieRule, Var};

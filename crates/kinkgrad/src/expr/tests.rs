@@ -1,5 +1,5 @@
 use crate::expr::{parse, parse_bindings, BinOp, Expr, ParseError, ParseErrorKind};
-use kinkgrad::primitive::functions::{self, Arity};
+use crate::primitive::functions::{self, Arity};
 
 fn num(v: f64) -> Expr {
     Expr::Num(v)
