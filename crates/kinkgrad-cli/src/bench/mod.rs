@@ -29,9 +29,8 @@ use workloads::Net;
 /// Arguments of `kinkgrad bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Workloads: mlp, transport, hybrid-upwind, hybrid-lw-minmod, lenet, mlp-small (comma-separated),
-    /// or all.
-    #[arg(long, default_value = "all")]
+    /// Workloads, comma-separated, or all.
+    #[arg(long, default_value = "all", value_parser = crate::flags::CommaList(&WORKLOADS))]
     pub only: String,
     /// A Python interpreter with JAX, and PyTorch for lenet and mlp-small (make one with
     /// `benchmarks/setup_peers.sh DIR torch`, then pass DIR/bin/python).
@@ -52,7 +51,8 @@ pub struct Args {
     pub json: bool,
 }
 
-const WORKLOADS: [&str; 6] = ["mlp", "transport", "hybrid-upwind", "hybrid-lw-minmod", "lenet", "mlp-small"];
+/// The names of `--only`.
+const WORKLOADS: [&str; 7] = ["all", "mlp", "transport", "hybrid-upwind", "hybrid-lw-minmod", "lenet", "mlp-small"];
 
 /// The peer's figure `key`, when the peer ran.
 fn peer_f(p: &Result<Value, String>, key: &str) -> Option<f64> {
@@ -96,14 +96,17 @@ pub fn run(a: Args) -> Result<String, String> {
     let all = a.only == "all";
     let want = |w: &str| all || a.only.split(',').any(|x| x.trim() == w);
     for w in a.only.split(',') {
-        if !all && !WORKLOADS.contains(&w.trim()) {
-            return Err(format!("unknown workload '{w}' in --only: expected {} or all", WORKLOADS.join(", ")));
+        if !all && !WORKLOADS[1..].contains(&w.trim()) {
+            return Err(format!("unknown workload '{w}' in --only: expected {} or all", WORKLOADS[1..].join(", ")));
         }
     }
     let baseline = a.compare.as_deref().map(compare::load).transpose()?;
     let peers = Peers::new(a.peer_python.clone(), a.peers_dir.clone())?;
     let mut rows: Vec<Value> = Vec::new();
+    let todo = WORKLOADS[1..].iter().filter(|w| want(w)).count();
+    let bar = crate::progress::Progress::new(todo as u64, "workloads");
     if want("mlp") {
+        bar.message(|| "mlp".into());
         let assoc = workloads::mlp_step(&Mode::Assoc, a.reps);
         let safe = workloads::mlp_step(&Mode::safe(), a.reps);
         let p = peers.run("jax_peers.py", &["mlp"]);
@@ -114,8 +117,10 @@ pub fn run(a: Args) -> Result<String, String> {
             "kinkgrad_over_jax": jax.map(|j| num(assoc / j))}),
             &p,
         ));
+        done(&bar, &rows);
     }
     if want("transport") {
+        bar.message(|| "transport".into());
         let (f, g) = workloads::transport(a.reps)?;
         let p = peers.run("jax_peers.py", &["transport"]);
         let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "gradient_seconds"));
@@ -125,11 +130,13 @@ pub fn run(a: Args) -> Result<String, String> {
             "jax_gradient_seconds": jg.map(num), "jax_gradient_over_kinkgrad_gradient": jg.map(|j| num(j / g))}),
             &p,
         ));
+        done(&bar, &rows);
     }
     for scheme in ["upwind", "lw-minmod"] {
         if !want(&format!("hybrid-{scheme}")) {
             continue;
         }
+        bar.message(|| format!("hybrid-{scheme}"));
         let (f, g) = workloads::hybrid(scheme, a.reps)?;
         let p = peers.run("jax_hybrid.py", &["--scheme", scheme]);
         let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "value_and_grad_seconds"));
@@ -140,6 +147,7 @@ pub fn run(a: Args) -> Result<String, String> {
             "jax_over_kinkgrad": jg.map(|j| num(j / g))}),
             &p,
         ));
+        done(&bar, &rows);
     }
     let nets = [
         ("lenet", Net::LeNet, "lenet", "lenet_step (LeNet, batch 64, f32, Adam)"),
@@ -149,6 +157,7 @@ pub fn run(a: Args) -> Result<String, String> {
         if !want(name) {
             continue;
         }
+        bar.message(|| name.into());
         let assoc = workloads::nn_step(net, &Mode::Assoc, a.reps)?;
         let safe = workloads::nn_step(net, &Mode::safe(), a.reps)?;
         let p = peers.run("nn_peer.py", &[peer_arg]);
@@ -159,7 +168,9 @@ pub fn run(a: Args) -> Result<String, String> {
             "kinkgrad_over_pytorch": torch.map(|t| num(assoc / t))}),
             &p,
         ));
+        done(&bar, &rows);
     }
+    bar.finish();
     let cmp = baseline.as_ref().map(|b| compare::compare(b, &rows));
     let peers_dir = match peers.dir() {
         Ok(d) => Value::String(d.display().to_string()),
@@ -208,6 +219,12 @@ pub fn run(a: Args) -> Result<String, String> {
         s += &compare::text(path, &c);
     }
     Ok(s)
+}
+
+/// One workload measured: the bar advances, and `-v` prints its name.
+fn done(bar: &crate::progress::Progress, rows: &[Value]) {
+    bar.step(|| format!("measured {}", rows.last().and_then(|r| r["workload"].as_str()).unwrap_or("")));
+    bar.inc();
 }
 
 fn rayon_threads() -> usize {
