@@ -24,7 +24,7 @@ def median_time(fn, reps=9, warm=2):
     return statistics.median(ts)
 
 
-def minmod_talk(a, b):  # the talk's formula, as in shared/peers/jax_peers.py
+def minmod_talk(a, b):  # the talk's formula, as in jax_peers.py
     return jax.nn.relu(-jnp.maximum(-a, -b)) - jax.nn.relu(-jnp.maximum(a, b))
 
 

@@ -1,6 +1,6 @@
 //! One training step (forward, backward, SGD update) of an MLP 784-512-512-10 with ReLU, batch 128,
 //! f32, cross entropy through log-softmax: the same computation as `mlp` in
-//! `../shared/peers/jax_peers.py` (random normal inputs, weights N(0, 0.05^2), zero biases, lr 0.01).
+//! `benchmarks/jax_peers.py` (random normal inputs, weights N(0, 0.05^2), zero biases, lr 0.01).
 //!
 //! Variants: `assoc` and `safe` mode on random inputs (no pre-activation is exactly 0, so `safe` pays
 //! only for looking for kinks), and `safe` with 8 of the 128 input rows set to zero, which puts

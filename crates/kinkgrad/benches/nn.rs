@@ -1,6 +1,6 @@
 //! Training-step timings: LeNet and the MLP 784-256-10 on a batch of 64 in f32, f16 and bf16 (forward,
 //! loss, gradient in `assoc` mode, Adam update). Compare with PyTorch eager on the same machine
-//! (`benches/nn_peer.py`).
+//! (`benchmarks/nn_peer.py`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kinkgrad::io::mnist::Mnist;

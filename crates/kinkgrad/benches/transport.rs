@@ -1,5 +1,5 @@
 //! Transport benchmark: 1000 cells, 1000 steps of minmod Lax-Wendroff (Courant 0.5, a = 1, f64,
-//! periodic), the workload of `shared/peers/jax_peers.py transport`: u0 = exp(-200 (x - 0.3)^2) +
+//! periodic), the workload of `benchmarks/jax_peers.py transport`: u0 = exp(-200 (x - 0.3)^2) +
 //! 1_{0.6 < x < 0.8}, target = u0 rolled by cells/10, J = sum (u_T - target)^2.
 //!
 //! Times the forward run, the gradient dJ/du0 with the checkpointed stepper's hand-written adjoint

@@ -325,3 +325,50 @@ fn sigint_saves_a_checkpoint_that_resumes_bit_for_bit() {
     std::fs::remove_dir_all(&di).ok();
     std::fs::remove_dir_all(&du).ok();
 }
+
+/// `kinkgrad bench` never leaves a peer blank without a reason: one line names the missing
+/// interpreter or file (the folder comes from --peers-dir or KINKGRAD_PEERS_DIR, never the current
+/// folder); `cpu_features` names the SIMD level forced by KINKGRAD_SIMD=baseline (available on every
+/// machine); `--compare` reports, per figure, the baseline's value (read back from the first run's
+/// JSON), the new one and their ratio; a bad baseline is a one-line error.
+#[test]
+fn bench_says_why_a_peer_did_not_run_and_compares() {
+    let bench = ["bench", "--only", "mlp-small", "--reps", "1"];
+    let with = |extra: &[&str]| -> Vec<String> { bench.iter().chain(extra).map(|x| x.to_string()).collect() };
+    let (c, out, e) = run(&with(&[]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(c, 0, "{e}");
+    assert!(out.contains("peer not run: no --peer-python given"), "{out}");
+    assert!(!out.contains("(no peer)"), "{out}");
+    // any existing file passes as the interpreter: the script is missing before it would run
+    let empty = tmp("no-peers");
+    std::fs::create_dir_all(&empty).unwrap();
+    let exe = env!("CARGO_BIN_EXE_kinkgrad");
+    let json = tmp("bench.json");
+    let out = Command::new(exe)
+        .args(with(&["--peer-python", exe, "--json"]))
+        .env("KINKGRAD_PEERS_DIR", &empty)
+        .env("KINKGRAD_SIMD", "baseline")
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&json, &out.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["cpu_features"]["simd_level"], "baseline", "{j}");
+    let row = &j["results"][0];
+    assert!(row["workload"].as_str().unwrap().starts_with("mlp_small_step"), "{row}");
+    let why = row["peer_not_run"].as_str().unwrap();
+    assert!(why.contains(&format!("{}", empty.join("nn_peer.py").display())) && why.contains("no such file"), "{why}");
+    assert!(row["kinkgrad_over_pytorch"].is_null() && row["safe_over_assoc"].as_f64().unwrap() > 0.0, "{row}");
+
+    let (c, out, e) = run(&with(&["--compare", s(&json), "--json"]).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(c, 0, "{e}");
+    let k: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ch = &k["compare"][0]["changes"]["kinkgrad_assoc_seconds"];
+    let (old, new) =
+        (row["kinkgrad_assoc_seconds"].as_f64().unwrap(), k["results"][0]["kinkgrad_assoc_seconds"].as_f64());
+    assert_eq!((ch["old"].as_f64(), ch["new"].as_f64()), (Some(old), new), "{k}");
+    assert_eq!(ch["new_over_old"].as_f64(), Some(new.unwrap() / old), "{k}");
+    std::fs::write(&json, "{}").unwrap();
+    refused(&["bench", "--compare", s(&json)], &["bench.json", "no \"results\" list"]);
+}

@@ -117,3 +117,34 @@ fn bad_input_exits_2() {
         assert!(e.to_lowercase().contains(&needle.to_lowercase()), "{args:?}: {e}");
     }
 }
+
+/// The scheme kernels give the same bits on every SIMD level (`KINKGRAD_SIMD` forces the AVX2 and
+/// baseline paths on an AVX-512 machine; the level is chosen once per process, hence one process per
+/// level): loss, kink count and gradient norm of the piece tape (forward codes, table lookup, adjoint)
+/// on a square wave, whose plateaus put the limiters on ties, in assoc and safe, for minmod and
+/// superbee. The reference is the baseline path (plain scalar code).
+#[test]
+fn gradients_are_bitwise_equal_across_simd_levels() {
+    for scheme in ["lw-minmod", "lw-superbee"] {
+        for mode in ["assoc", "safe"] {
+            let args = ["transport", "--scheme", scheme, "--cells", "203", "--initial", "square", "--grad"];
+            let run_at = |level: &str| {
+                let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad"))
+                    .args(args)
+                    .args(["--mode", mode, "--json"])
+                    .env("KINKGRAD_SIMD", level)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let bits = |k: &str| j[k].as_f64().unwrap_or_else(|| panic!("{k}: {j}")).to_bits();
+                (bits("loss"), bits("gradient_norm"), j["kinks"].as_u64().unwrap())
+            };
+            let base = run_at("baseline");
+            assert!(base.2 > 0, "{scheme}: the square wave's plateaus are kinks");
+            for level in ["avx2", "avx512"] {
+                assert_eq!(run_at(level), base, "{scheme} {mode} on {level}");
+            }
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 use super::face::{flux, jumps, Neg, Pos, Side, Slope};
 use super::limiter::Limiter;
+use super::lock::is_kink_code;
 use crate::primitive::godunov::Godunov;
 use crate::primitive::mc::Mc;
 use crate::primitive::minmod::Minmod;
@@ -156,15 +157,13 @@ pub(crate) fn fluxes_const_coded<S: Side, K: SlopeKernel>(
     let (e0, e1, e2, e3) = windows(ext);
     let n = e0.len();
     let (out, codes) = (&mut out[..n], &mut codes[..n]);
-    let mut kinks = 0u32;
     for j in 0..n {
         let (x, y) = jumps::<S>(e0[j], e1[j], e2[j], e3[j]);
         let (b, c) = k.value_code(x, y);
         out[j] = flux::<S>(a, lambda, e1[j], e2[j], b);
         codes[j] = c;
-        kinks += (c & c.wrapping_sub(1) != 0) as u32;
     }
-    kinks as usize
+    count_kinks(codes)
 }
 
 /// Slope values and codes of a constant velocity's side `S` (no fluxes); returns the kink faces.
@@ -173,15 +172,22 @@ pub(crate) fn slopes_coded<S: Side, K: SlopeKernel>(k: K, ext: &[f64], b: &mut [
     let (e0, e1, e2, e3) = windows(ext);
     let n = e0.len();
     let (b, codes) = (&mut b[..n], &mut codes[..n]);
-    let mut kinks = 0u32;
     for j in 0..n {
         let (x, y) = jumps::<S>(e0[j], e1[j], e2[j], e3[j]);
         let (v, c) = k.value_code(x, y);
         b[j] = v;
         codes[j] = c;
-        kinks += (c & c.wrapping_sub(1) != 0) as u32;
     }
-    kinks as usize
+    count_kinks(codes)
+}
+
+/// The kink faces among `codes` (codes with more than one piece), counted in a byte loop of its own:
+/// counted inside the face loop, the count widened every code to the faces' 64-bit lanes (on AVX2
+/// that cost a quarter of the coded step).
+#[inline(always)]
+pub(crate) fn count_kinks(codes: &[u8]) -> usize {
+    // per chunk of at most 255 codes an 8-bit count cannot overflow
+    codes.chunks(255).map(|ch| ch.iter().fold(0u8, |acc, &c| acc + is_kink_code(c) as u8) as usize).sum()
 }
 
 /// Fluxes of a velocity per face: both sides evaluated, the upwind one selected (`0` at `a_j = 0`).
