@@ -56,9 +56,10 @@ fn gradient_modes_and_schedules() {
         a.extend_from_slice(extra);
         a.push("--json");
         let j = json(&a);
-        for k in ["grad_check", "forward_seconds", "gradient_seconds", "ratio", "peak_bytes", "kinks", "certificate"] {
+        for k in ["forward_seconds", "gradient_seconds", "ratio", "peak_bytes", "kinks", "certificate"] {
             assert!(!j[k].is_null(), "missing {k}: {j}");
         }
+        assert!(j["grad_check"].is_null(), "the check is opt-in (--grad-check): {j}");
         norms.push(j["gradient_norm"].as_f64().unwrap());
     }
     assert!(norms.iter().all(|n| n.to_bits() == norms[0].to_bits()), "schedules differ: {norms:?}");
@@ -147,4 +148,32 @@ fn gradients_are_bitwise_equal_across_simd_levels() {
             }
         }
     }
+}
+
+/// `--grad-check` picks its kind from the run: the skewed profile hits no kink, so central
+/// differences run and pass (the minmod scheme is linear on its pieces, J quadratic: only rounding
+/// and near-ties remain); the symmetric square wave hits kinks, so safe gets one-sided quotients
+/// along locked directions and assoc the plain statement that no quotient applies (no error).
+#[test]
+fn grad_check_kinds() {
+    let base = ["transport", "--scheme", "lw-minmod", "--cells", "64", "--t-final", "0.25", "--grad", "--grad-check"];
+    let with = |extra: &[&str]| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        a.push("--json");
+        json(&a)["grad_check"].clone()
+    };
+    let c = with(&["--initial", "skewed", "--mode", "safe"]);
+    assert_eq!(c["kind"], "central", "{c}");
+    assert_eq!(c["kinks"], 0, "{c}");
+    assert!(c["max_rel_error"].as_f64().unwrap() < 1e-5, "{c}");
+    let s = with(&["--initial", "square", "--mode", "safe"]);
+    assert_eq!(s["kind"], "one-sided-probe", "{s}");
+    assert!(s["kinks"].as_u64().unwrap() > 0, "{s}");
+    assert!(s["max_rel_error"].as_f64().is_some(), "{s}");
+    let a = with(&["--initial", "square", "--mode", "assoc"]);
+    assert_eq!(a["kind"], "not-applicable", "{a}");
+    assert!(a["max_rel_error"].is_null(), "{a}");
+    let (code, _, e) = run(&["transport", "--grad-check"]);
+    assert_eq!(code, 2, "--grad-check without --grad is refused: {e}");
 }

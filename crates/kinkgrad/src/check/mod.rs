@@ -1,5 +1,13 @@
 //! Checkers used by the tests and offered to users: central finite differences along random
-//! directions, and the dot-product test for VJPs.
+//! directions, the dot-product test for VJPs, and gradient checks valid at kinks ([`valid`]:
+//! central, one-sided along locked probe directions, or not applicable; [`transport`] and
+//! [`hybrid`] run them on the library's models).
+
+pub mod hybrid;
+pub mod transport;
+pub mod valid;
+
+pub use valid::{CheckKind, GradCheck, Quotient};
 
 use crate::error::Result;
 use crate::rng::Rng;

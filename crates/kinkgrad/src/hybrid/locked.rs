@@ -77,19 +77,31 @@ impl HybridModel {
         rep: &Representation,
     ) -> Result<LossReport> {
         let (n, m) = (t.grid.cells, idx.len());
-        let a = d.velocity_arg(t);
         let tape = Tape::<f64>::with_representation(rep.clone());
         let params = self.net.param_vars(&tape);
-        let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), &params)?;
-        let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
-        tape.set_scope(SCHEME);
-        let u = t.time_loop_var(s, &u0, a[0], d.steps)?;
-        tape.set_scope("");
-        let j = self.locked_loss(&tape, d, t, idx, u)?;
+        let j = self.record_alpha_loop(&tape, &params, d, t, idx)?;
         let report = self.locked_report(&tape, j, &params, mode)?;
         // the loop op's memory is the piece tape (one byte per face, step and sample), which it
         // keeps outside the tape's values
         Ok(LossReport { peak_bytes: m * d.steps * n, ..report })
+    }
+
+    /// `J` recorded through the loop op, from the weights `params` (variables or expressions).
+    fn record_alpha_loop<'t>(
+        &self,
+        tape: &'t Tape<f64>,
+        params: &[Var<'t, f64>],
+        d: &Dataset,
+        t: &Transport,
+        idx: &[usize],
+    ) -> Result<Var<'t, f64>> {
+        let a = d.velocity_arg(t);
+        let s = self.net.forward(tape.constant(self.batch_features(d, t, idx, None)), params)?;
+        let u0: Vec<f64> = idx.iter().flat_map(|&i| d.beta[i].iter().copied()).collect();
+        tape.set_scope(SCHEME);
+        let u = t.time_loop_var(s, &u0, a[0], d.steps)?;
+        tape.set_scope("");
+        self.locked_loss(tape, d, t, idx, u)
     }
 
     /// The step ops: every step of every sample one fused op on the network's tape, after the
@@ -104,10 +116,27 @@ impl HybridModel {
         mode: &Mode,
         rep: &Representation,
     ) -> Result<LossReport> {
-        let (n, m) = (t.grid.cells, idx.len());
         let tape = Tape::<f64>::with_representation(rep.clone());
         let params = self.net.param_vars(&tape);
-        // `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)` per cell of the batch, `[m n, 4]`
+        let j = self.record_steps(&tape, &params, d, t, idx, a)?;
+        let report = self.locked_report(&tape, j, &params, mode)?;
+        // measured after the gradient: every node's value, the step ops' linearisations and their
+        // locked copies, the ReLUs' kink lists
+        Ok(LossReport { peak_bytes: tape.bytes(), ..report })
+    }
+
+    /// `J` recorded step by step, from the weights `params` (variables or expressions).
+    fn record_steps<'t>(
+        &self,
+        tape: &'t Tape<f64>,
+        params: &[Var<'t, f64>],
+        d: &Dataset,
+        t: &Transport,
+        idx: &[usize],
+        a: &[f64],
+    ) -> Result<Var<'t, f64>> {
+        let (n, m) = (t.grid.cells, idx.len());
+        // `(alpha, sin 2 pi x, cos 2 pi x)` per cell of the batch
         let rest = tape.constant(self.batch_features(d, t, idx, None));
         let velocity = match a.len() {
             0 => None,
@@ -115,7 +144,7 @@ impl HybridModel {
             _ => Some(tape.constant(Tensor::vector(a.to_vec()))),
         };
         let fixed = match self.form {
-            SourceForm::Alpha => Some(self.net.forward(rest, &params)?.reshape(&[m * n])?),
+            SourceForm::Alpha => Some(self.net.forward(rest, params)?.reshape(&[m * n])?),
             SourceForm::State => None,
         };
         let mut us: Vec<Var<'_, f64>> = idx.iter().map(|&i| tape.constant(Tensor::vector(d.beta[i].clone()))).collect();
@@ -124,9 +153,9 @@ impl HybridModel {
             let s = match fixed {
                 Some(s) => s,
                 None => {
-                    // the network on the batch's current states: inputs `(u, alpha_0, alpha_1, sin, cos)`
+                    // the network on the batch's current states: inputs `(u, alpha, sin, cos)`
                     let u = Var::concat(&us, 0)?.reshape(&[m * n, 1])?;
-                    self.net.forward(Var::concat(&[u, rest], 1)?, &params)?.reshape(&[m * n])?
+                    self.net.forward(Var::concat(&[u, rest], 1)?, params)?.reshape(&[m * n])?
                 }
             };
             tape.set_scope(SCHEME);
@@ -136,11 +165,41 @@ impl HybridModel {
             tape.set_scope("");
         }
         let u = Var::concat(&us, 0)?;
-        let j = self.locked_loss(&tape, d, t, idx, u)?;
-        let report = self.locked_report(&tape, j, &params, mode)?;
-        // measured after the gradient: every node's value, the step ops' linearisations and their
-        // locked copies, the ReLUs' kink lists
-        Ok(LossReport { peak_bytes: tape.bytes(), ..report })
+        self.locked_loss(tape, d, t, idx, u)
+    }
+
+    /// The one-sided directional derivative `J'(W; dir)` over the samples `idx`, by `lex` along the
+    /// single direction `dir` (the weights' values flattened in parameter order): the weights are
+    /// recorded as `W + tau dir` and `J` is differentiated in `tau` at `tau = 0` in mode `lex`, which
+    /// locks every kink (network and scheme) along `+dir`. Returns `J(W)`, `J'(W; dir)` and the kinks
+    /// met (store-all recording, as [`Self::gradient_locked`]).
+    pub fn directional_derivative(&self, d: &Dataset, idx: &[usize], dir: &[f64]) -> Result<(f64, f64, usize)> {
+        let total: usize = self.net.params.iter().map(|p| p.len()).sum();
+        if dir.len() != total {
+            return Err(Error::shape("direction", format!("{} values for {total} weights", dir.len())));
+        }
+        if idx.is_empty() {
+            return Err(Error::invalid("samples", "no sample to evaluate"));
+        }
+        let t = d.transport()?;
+        let tape = Tape::<f64>::new();
+        let tau = tape.var(Tensor::scalar(0.0));
+        let mut off = 0;
+        let mut params = Vec::with_capacity(self.net.params.len());
+        for p in &self.net.params {
+            let dp = Tensor::new(p.shape().to_vec(), dir[off..off + p.len()].to_vec())?;
+            off += p.len();
+            params.push(tape.constant(p.clone()).add(tape.constant(dp).mul(tau)?)?);
+        }
+        let a = d.velocity_arg(&t);
+        let j = if self.form == SourceForm::Alpha && a.len() == 1 && t.time_loop_supports(a[0]) {
+            self.record_alpha_loop(&tape, &params, d, &t, idx)?
+        } else {
+            self.record_steps(&tape, &params, d, &t, idx, &a)?
+        };
+        let g = tape.gradient(j, &[tau], &Mode::Lex(None))?;
+        let v = g.values.first().map(|v| v.to_f64_vec()[0]).unwrap_or(0.0);
+        Ok((j.value().to_f64_vec()[0], v, g.certificate.kinks.total()))
     }
 
     /// `J = (1/m) Σ_i Σ_j (u_ij - gamma_ij)^2 dx` on the tape, from the final states `u` (`m n`

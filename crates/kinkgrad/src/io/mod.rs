@@ -15,6 +15,7 @@ pub mod atomic;
 mod error;
 pub mod idx;
 pub mod mnist;
+pub mod npy;
 pub mod safetensors_io;
 #[cfg(test)]
 mod testutil;

@@ -476,7 +476,7 @@ impl Transport {
 
 /// `k` probe directions over inputs of lengths `blocks` (in order), drawn as the tape's `safe` mode
 /// draws them: uniform on `[-1, 1)` from `Rng::new(seed)`, input by input, direction by direction.
-fn probes(blocks: &[usize], k: usize, seed: u64) -> Directions {
+pub(crate) fn probes(blocks: &[usize], k: usize, seed: u64) -> Directions {
     let mut rng = Rng::new(seed);
     let rows: usize = blocks.iter().sum();
     let mut data = vec![0.0; rows * k];
