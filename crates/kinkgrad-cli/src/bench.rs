@@ -27,8 +27,8 @@ use std::time::Instant;
 /// Arguments of `kinkgrad bench`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Workloads: mlp, transport, hybrid-upwind, hybrid-lw-minmod (comma-separated), or all.
-    #[arg(long, default_value = "all")]
+    /// Workloads, comma-separated, or all.
+    #[arg(long, default_value = "all", value_parser = crate::flags::CommaList(&WORKLOADS))]
     pub only: String,
     /// A Python interpreter with JAX (e.g. from `benchmarks/setup_peers.sh DIR`: DIR/bin/python).
     #[arg(long)]
@@ -46,6 +46,9 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 }
+
+/// The names of `--only`.
+const WORKLOADS: [&str; 5] = ["all", "mlp", "transport", "hybrid-upwind", "hybrid-lw-minmod"];
 
 fn median(mut f: impl FnMut(), reps: usize) -> f64 {
     for _ in 0..2 {
@@ -201,8 +204,11 @@ pub fn run(a: Args) -> Result<String, String> {
         }
     }
     let mut rows: Vec<Value> = Vec::new();
+    let todo = WORKLOADS[1..].iter().filter(|w| want(w)).count();
+    let bar = crate::progress::Progress::new(todo as u64, "workloads");
     let peer_f = |v: &Option<Value>, k: &str| v.as_ref().and_then(|v| v[k].as_f64());
     if want("mlp") {
+        bar.message(|| "mlp".into());
         let assoc = mlp_step(&Mode::Assoc, a.reps);
         let safe = mlp_step(&Mode::safe(), a.reps);
         let p = peer(&a.peer_python, a.peers_dir.join("jax_peers.py"), &["mlp"]);
@@ -210,8 +216,10 @@ pub fn run(a: Args) -> Result<String, String> {
         rows.push(json!({"workload": "mlp_step (784-512-512-10, batch 128, f32)", "kinkgrad_assoc_seconds": assoc,
             "kinkgrad_safe_seconds": safe, "safe_over_assoc": safe / assoc, "jax_seconds": jax.map(num),
             "kinkgrad_over_jax": jax.map(|j| num(assoc / j))}));
+        done(&bar, &rows);
     }
     if want("transport") {
+        bar.message(|| "transport".into());
         let (f, g) = transport(a.reps)?;
         let p = peer(&a.peer_python, a.peers_dir.join("jax_peers.py"), &["transport"]);
         let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "gradient_seconds"));
@@ -220,11 +228,13 @@ pub fn run(a: Args) -> Result<String, String> {
             "kinkgrad_gradient_seconds": g, "gradient_over_forward": g / f, "jax_forward_seconds": jf.map(num),
             "jax_gradient_seconds": jg.map(num), "jax_gradient_over_kinkgrad_gradient": jg.map(|j| num(j / g))}),
         );
+        done(&bar, &rows);
     }
     for scheme in ["upwind", "lw-minmod"] {
         if !want(&format!("hybrid-{scheme}")) {
             continue;
         }
+        bar.message(|| format!("hybrid-{scheme}"));
         let (f, g) = hybrid(scheme, a.reps)?;
         let p = peer(&a.peer_python, a.benchmarks_dir.join("jax_hybrid.py"), &["--scheme", scheme]);
         let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "value_and_grad_seconds"));
@@ -232,7 +242,9 @@ pub fn run(a: Args) -> Result<String, String> {
             "kinkgrad_forward_seconds": f, "kinkgrad_value_and_grad_seconds": g, "gradient_over_forward": g / f,
             "jax_forward_seconds": jf.map(num), "jax_value_and_grad_seconds": jg.map(num),
             "jax_over_kinkgrad": jg.map(|j| num(j / g))}));
+        done(&bar, &rows);
     }
+    bar.finish();
     let v = json!({"threads": rayon_threads(), "results": rows});
     if a.json {
         return Ok(format!("{v}\n"));
@@ -252,6 +264,12 @@ pub fn run(a: Args) -> Result<String, String> {
         }
     }
     Ok(s)
+}
+
+/// One workload measured: the bar advances, and `-v` prints its name.
+fn done(bar: &crate::progress::Progress, rows: &[Value]) {
+    bar.step(|| format!("measured {}", rows.last().and_then(|r| r["workload"].as_str()).unwrap_or("")));
+    bar.inc();
 }
 
 fn rayon_threads() -> usize {

@@ -50,7 +50,8 @@ pub fn run(a: Args) -> Result<String, String> {
         .map(|n| (n.clone(), tape.var(Tensor::scalar(at.iter().find(|(b, _)| b == n).unwrap().1))))
         .collect();
     let y = eval(&e, &tape, &vars).map_err(|e| e.to_string())?;
-    let value = y.item().map_err(|e| e.to_string())?;
+    // + 0.0 turns a negative zero (abs(x) at 0 computes -0 in some pieces) into 0
+    let value = y.item().map_err(|e| e.to_string())? + 0.0;
     if !value.is_finite() {
         let op = tape.first_non_finite(tape.len()).unwrap_or_default();
         return Err(format!("value not finite ({value}), first produced by {op}"));

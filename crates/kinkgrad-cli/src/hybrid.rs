@@ -4,9 +4,8 @@
 use crate::budget;
 use crate::diff_args::DiffArgs;
 use crate::output::{num, write_atomic};
-use crate::plot::{line_chart, Series};
+use crate::plot::{line_chart, paired_chart, Series};
 use crate::report::CliError;
-use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::hybrid::{self, data, Dataset, GenerateConfig, HybridModel, SourceForm, TrainConfig};
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::{Mode, Representation};
@@ -33,8 +32,8 @@ enum Cmd {
 /// The problem (used when generating data).
 #[derive(clap::Args, Clone)]
 struct Problem {
-    /// Scheme: upwind, lw-minmod, burgers-godunov (and the other transport schemes).
-    #[arg(long, default_value = "upwind")]
+    /// The finite-volume scheme.
+    #[arg(long, default_value = "upwind", value_parser = crate::flags::SCHEMES)]
     scheme: String,
     /// Source form: alpha (S_W(alpha)(x)) or state (S_W(u, alpha, x) at every step).
     #[arg(long, default_value = "alpha", value_parser = ["alpha", "state"])]
@@ -358,28 +357,28 @@ fn train_cmd(a: TrainArgs) -> Result<String, CliError> {
     let fwd = median5(&|| model.loss(&d, &tr).map(|_| ()))?;
     let grad_s = median5(&|| model.loss_and_gradient(&d, &tr, &mode, &rep, &schedule).map(|_| ()))?;
 
-    let bar = ProgressBar::new(a.iterations.saturating_sub(start) as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
-    if a.json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = crate::progress::Progress::new(a.iterations.saturating_sub(start) as u64, "iterations");
     let t0 = Instant::now();
     let mut last_test = test0;
     let run = hybrid::train(&mut model, &mut opt, &d, &cfg, start, &mut |s| {
         if let Some(t) = s.test_loss {
             last_test = t;
         }
-        bar.set_message(format!(
-            "iter {} train {:.3e} test {:.3e} kinks net {} scheme {}",
-            s.iteration,
-            s.train_loss,
-            last_test,
-            s.net_kinks(),
-            s.scheme_kinks()
-        ));
-        bar.inc(1);
+        let line = || {
+            format!(
+                "iteration {} train {:.3e} test {:.3e} kinks net {} scheme {}",
+                s.iteration,
+                s.train_loss,
+                last_test,
+                s.net_kinks(),
+                s.scheme_kinks()
+            )
+        };
+        bar.message(line);
+        bar.step(line);
+        bar.inc();
     });
-    bar.finish_and_clear();
+    bar.finish();
     let run = run.map_err(err)?;
     let history = &run.steps;
     let seconds = t0.elapsed().as_secs_f64();
@@ -523,11 +522,11 @@ fn write_plots(dir: &Path, m: &HybridModel, d: &Dataset, h: &[hybrid::TrainStep]
     }
     write_atomic(
         &dir.join("source.svg"),
-        line_chart("Learned vs true source (test samples)", "x", "s", &src, false)?.as_bytes(),
+        paired_chart("Learned vs true source (test samples)", "x", "s", &src)?.as_bytes(),
     )?;
     write_atomic(
         &dir.join("states.svg"),
-        line_chart("Final states vs observations (test samples)", "x", "u(T)", &states, false)?.as_bytes(),
+        paired_chart("Final states vs observations (test samples)", "x", "u(T)", &states)?.as_bytes(),
     )?;
     Ok(())
 }

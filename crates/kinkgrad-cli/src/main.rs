@@ -4,12 +4,15 @@
 mod bench;
 mod budget;
 mod diff_args;
+mod flags;
 mod grad;
 mod hybrid;
 mod interrupt;
+mod manual;
 mod output;
 mod paradox;
 mod plot;
+mod progress;
 mod report;
 mod ritz;
 mod train;
@@ -31,6 +34,12 @@ struct Cli {
     /// Steps (time steps, iterations) a run may take [default: 1000000].
     #[arg(long, global = true, value_name = "N")]
     max_steps: Option<u64>,
+    /// Print only the results (stdout) and errors (stderr): no progress bar, no per-step line.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Also print one line per step (epoch, iteration, workload) on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,6 +93,10 @@ enum Command {
     Bench(bench::Args),
     /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
     Hybrid(hybrid::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page (roff), or write every page into a folder with --out.
+    Man(manual::ManArgs),
 }
 
 /// Keep freed memory in the heap instead of returning it to the OS: the tape allocates and frees
@@ -111,6 +124,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let json = json_requested();
+    progress::init(cli.quiet, cli.verbose, json);
     if let Err(e) = budget::init(cli.max_memory.as_deref(), cli.max_steps) {
         return fail(&CliError::new("usage", e), json);
     }
@@ -124,6 +138,8 @@ fn main() -> ExitCode {
         Command::Hybrid(a) => hybrid::run(a),
         Command::Bench(a) => bench::run(a).map_err(CliError::from),
         Command::Transport(a) => transport::run(&a),
+        Command::Completions(a) => manual::completions(&a, Cli::command()).map_err(|e| CliError::new("io", e)),
+        Command::Man(a) => manual::man(&a, Cli::command()).map_err(|e| CliError::new("io", e)),
         Command::Train(a) => {
             let json = a.json;
             train::run(a).map(|(v, c)| if json { format!("{v}\n") } else { train::human(&v, &c) })

@@ -7,7 +7,7 @@
 //! - Compensation: `x = 1.14 (1, 1, 1, 1)` ties at every `t`; frameworks sum the weighted entries in
 //!   the working precision, and rounding leaves a non-zero `f'(t)`.
 
-use crate::output::{num, write_atomic};
+use crate::output::num;
 use kinkgrad::{Certificate, Mode, Real, Representation, Tape, Tensor, TieRule};
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw f and f' for each mode over t in [-1, 1] into an SVG file.
+    /// Draw f and f' for each mode over t in [-1, 1] into this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -54,6 +54,9 @@ fn modes() -> [(&'static str, Mode); 3] {
 
 /// Run the command.
 pub fn run(a: Args) -> Result<String, String> {
+    if let Some(p) = &a.plot {
+        crate::plot::check(p)?;
+    }
     let x = [1.0, 2.0, 3.0, 4.0];
     let mut rows = Vec::new();
     for &t in &TS {
@@ -92,7 +95,7 @@ pub fn run(a: Args) -> Result<String, String> {
         ("f64", framework_compensation::<f64>(1.14), modes().map(|(_, m)| boustany::<f64>(&cx, 0.5, &m))),
     ];
     if let Some(p) = &a.plot {
-        write_atomic(p, plot_svg()?.as_bytes())?;
+        crate::plot::save(p, &Boustany)?;
     }
     if a.json {
         let j = serde_json::json!({
@@ -120,20 +123,16 @@ pub fn run(a: Args) -> Result<String, String> {
     let mut s = String::from(
         "Boustany paradox: f(t) = max1(t x) - max2(t x), x = (1,2,3,4); max1 = first index, max2 = torch.max (even split)\n\n",
     );
-    s += "      t      f(t)   f'(t) assoc/pytorch   f'(t) lex   f'(t) safe   certificates (assoc | lex | safe)\n";
+    let mut table =
+        vec![["t", "f(t)", "f'(t) assoc/pytorch", "f'(t) lex", "f'(t) safe", "certificates (assoc | lex | safe)"]
+            .map(String::from)
+            .to_vec()];
     for (t, r) in &rows {
-        s += &format!(
-            "{:>7}   {:>6}   {:>19}   {:>9}   {:>10}   {} | {} | {}\n",
-            t,
-            r[0].0,
-            r[0].1,
-            r[1].1,
-            r[2].1,
-            short(&r[0].2),
-            short(&r[1].2),
-            short(&r[2].2)
-        );
+        let certs = format!("{} | {} | {}", short(&r[0].2), short(&r[1].2), short(&r[2].2));
+        let cells = [*t, r[0].0, r[0].1, r[1].1, r[2].1].map(|v| format!("{}", v + 0.0));
+        table.push(cells.into_iter().chain([certs]).collect());
     }
+    s += &aligned(&table, "");
     if let Some((_, r)) = rows.iter().find(|(t, _)| *t == 0.0) {
         s += "certificates at t = 0:\n";
         for c in r.iter().map(|x| &x.2) {
@@ -147,18 +146,21 @@ pub fn run(a: Args) -> Result<String, String> {
         s += &format!("  {n:<6} {v}   certificate: {c}\n");
     }
     s += "\nCompensation: x = 1.14 (1,1,1,1) ties at every t; f'(0.5) (true value 0)\n";
-    s += "  precision   framework-style sum   kinkgrad assoc   lex        safe        certificates (assoc | lex | safe)\n";
+    let mut table = vec![[
+        "precision",
+        "framework-style sum",
+        "kinkgrad assoc",
+        "lex",
+        "safe",
+        "certificates (assoc | lex | safe)",
+    ]
+    .map(String::from)
+    .to_vec()];
     for (p, fw, k) in &comp {
-        s += &format!(
-            "  {p:<9}   {fw:>19e}   {:>14e}   {:<9e}  {:<10e}  {} | {} | {}\n",
-            k[0].1,
-            k[1].1,
-            k[2].1,
-            short(&k[0].2),
-            short(&k[1].2),
-            short(&k[2].2)
-        );
+        let certs = format!("{} | {} | {}", short(&k[0].2), short(&k[1].2), short(&k[2].2));
+        table.push(vec![p.to_string(), sci(*fw), sci(k[0].1), sci(k[1].1), sci(k[2].1), certs]);
     }
+    s += &aligned(&table, "  ");
     s += "  The four pieces are the same function of t, so the tie survives every direction and f' = 0 exactly.\n";
     s += "  framework-style: the weights (1,0,0,0) - (1/4,1/4,1/4,1/4) dotted with x in the working precision, index order.\n";
     s += "  assoc: the backward pass multiplies the cotangent (3/4, -1/4, -1/4, -1/4) by x in the working precision\n";
@@ -167,6 +169,37 @@ pub fn run(a: Args) -> Result<String, String> {
     s += "  safe: the tie survives the probe directions (reported as unresolved in its certificate), so the locked\n";
     s += "    pieces are the representation's and the backward pass rounds like assoc.\n";
     Ok(s)
+}
+
+/// A number in the shortest form that reads back exactly, in scientific notation; zero as `0`.
+fn sci(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v:e}")
+    }
+}
+
+/// `rows` as a text table: every column right-aligned to its widest cell except the last
+/// (left-aligned), each line starting with `indent`.
+fn aligned(rows: &[Vec<String>], indent: &str) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width: Vec<usize> =
+        (0..cols).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let mut line = String::from(indent);
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == cols {
+                line += cell;
+            } else {
+                line += &format!("{cell:>w$}   ", w = width[c]);
+            }
+        }
+        out += line.trim_end();
+        out.push('\n');
+    }
+    out
 }
 
 /// A certificate in a table cell: its kind and, when kinks were hit, their number and the ties left
@@ -179,38 +212,48 @@ fn short(c: &Certificate) -> String {
     }
 }
 
-fn plot_svg() -> Result<String, String> {
-    use plotters::prelude::*;
-    let x = [1.0, 2.0, 3.0, 4.0];
-    let ts: Vec<f64> = (0..=200).map(|i| (i as f64 - 100.0) / 100.0).collect();
-    type Series = (&'static str, Vec<(f64, f64)>, RGBColor);
-    let series: Vec<Series> = vec![
-        ("f(t)", ts.iter().map(|&t| (t, boustany::<f64>(&x, t, &Mode::Assoc).0)).collect(), BLACK),
-        ("f'(t) assoc (pytorch)", ts.iter().map(|&t| (t, boustany::<f64>(&x, t, &Mode::Assoc).1)).collect(), RED),
-        ("f'(t) lex", ts.iter().map(|&t| (t, boustany::<f64>(&x, t, &Mode::Lex(None)).1)).collect(), BLUE),
-        ("f'(t) safe", ts.iter().map(|&t| (t, boustany::<f64>(&x, t, &Mode::safe()).1)).collect(), GREEN),
-    ];
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (800, 760)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let root = root
-            .titled("Boustany: f(t) = max1(tx) - max2(tx), x = (1,2,3,4)", ("sans-serif", 20))
-            .map_err(|e| e.to_string())?;
-        for (area, (name, pts, color)) in root.split_evenly((4, 1)).iter().zip(series) {
-            let mut chart = ChartBuilder::on(area)
-                .caption(name, ("sans-serif", 15))
-                .margin(8)
-                .x_label_area_size(22)
-                .y_label_area_size(45)
-                .build_cartesian_2d(-1.0..1.0, -1.8..0.5)
-                .map_err(|e| e.to_string())?;
-            chart.configure_mesh().y_labels(4).draw().map_err(|e| e.to_string())?;
-            chart
-                .draw_series(pts.iter().map(|&(t, v)| Circle::new((t, v), 2, color.filled())))
-                .map_err(|e| e.to_string())?;
-        }
-        root.present().map_err(|e| e.to_string())?;
+/// f and f' in every mode over t in [-1, 1], one panel each (the modes differ only at t = 0).
+struct Boustany;
+
+impl crate::plot::Figure for Boustany {
+    fn size(&self) -> (u32, u32) {
+        (800, 820)
     }
-    Ok(svg)
+    fn draw<DB: plotters::prelude::DrawingBackend>(
+        &self,
+        root: &plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String> {
+        use crate::plot::err;
+        use plotters::prelude::*;
+        let x = [1.0, 2.0, 3.0, 4.0];
+        let ts: Vec<f64> = (0..=200).map(|i| (i as f64 - 100.0) / 100.0).collect();
+        let curve = |mode: &Mode, value: bool| -> Vec<(f64, f64)> {
+            ts.iter()
+                .map(|&t| {
+                    let (f, d, _) = boustany::<f64>(&x, t, mode);
+                    (t, if value { f } else { d })
+                })
+                .collect()
+        };
+        let panels = [
+            ("f(t) (identically 0)", "f(t)", curve(&Mode::Assoc, true), BLACK),
+            ("f'(t), assoc (PyTorch's tie rule)", "f'(t)", curve(&Mode::Assoc, false), RGBColor(213, 94, 0)),
+            ("f'(t), lex", "f'(t)", curve(&Mode::Lex(None), false), RGBColor(0, 114, 178)),
+            ("f'(t), safe", "f'(t)", curve(&Mode::safe(), false), RGBColor(0, 158, 115)),
+        ];
+        let root =
+            root.titled("Boustany: f(t) = max1(tx) - max2(tx), x = (1,2,3,4)", ("sans-serif", 20)).map_err(err)?;
+        for (area, (caption, ylabel, pts, color)) in root.split_evenly((4, 1)).iter().zip(panels) {
+            let mut chart = ChartBuilder::on(area)
+                .caption(caption, ("sans-serif", 15))
+                .margin(8)
+                .x_label_area_size(35)
+                .y_label_area_size(55)
+                .build_cartesian_2d(-1.0..1.0, -1.8..0.5)
+                .map_err(err)?;
+            chart.configure_mesh().y_labels(4).x_desc("t").y_desc(ylabel).draw().map_err(err)?;
+            chart.draw_series(pts.iter().map(|&(t, v)| Circle::new((t, v), 2, color.filled()))).map_err(err)?;
+        }
+        Ok(())
+    }
 }

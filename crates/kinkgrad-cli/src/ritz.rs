@@ -1,9 +1,10 @@
 //! `kinkgrad ritz`: the Deep Ritz method for `-u'' = pi^2 sin(pi x)` on `(0, 1)` with zero boundary
 //! values, by the usual quadrature recipe or by exact integration between sorted breakpoints; an
-//! optional SVG plot of `u` against the exact solution `sin(pi x)`.
+//! optional plot (SVG or PNG) of `u` against the exact solution `sin(pi x)`.
 
+use crate::plot::{LineChart, Series};
+use crate::progress::Progress;
 use clap::Args as ClapArgs;
-use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::nn::ritz::{evaluate, solve, RitzConfig, RitzMethod};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// `quadrature` (u' by autodiff at fixed midpoints; stalls with ReLU) or `exact` (sorted
     /// breakpoints, exact integration; shallow networks only).
-    #[arg(long, default_value = "exact", value_parser = ["exact", "quadrature"])]
+    #[arg(long, default_value = "exact", value_parser = ["exact", "quadrature"], value_name = "METHOD")]
     pub method: String,
     /// Hidden width.
     #[arg(long, default_value_t = 32)]
@@ -21,15 +22,18 @@ pub struct Args {
     /// Hidden layers (quadrature only; exact needs 1).
     #[arg(long, default_value_t = 1)]
     pub depth: usize,
-    /// Adam steps.
+    /// Adam iterations (optimiser steps).
     #[arg(long, default_value_t = 3000)]
-    pub steps: usize,
+    pub iterations: usize,
+    /// The former name of --iterations: refused with a hint (time steps are `--steps` elsewhere).
+    #[arg(long = "steps", hide = true, value_name = "N")]
+    pub old_steps: Option<String>,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-2)]
     pub lr: f64,
-    /// Quadrature midpoints (quadrature method).
-    #[arg(long, default_value_t = 1000)]
-    pub points: usize,
+    /// Quadrature midpoints (quadrature method only) [default: 1000].
+    #[arg(long)]
+    pub points: Option<usize>,
     /// Seed of the initial weights.
     #[arg(long, default_value_t = 0)]
     pub init_seed: u64,
@@ -40,18 +44,33 @@ pub struct Args {
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw u and the exact solution to this SVG file.
+    /// Draw u and the exact solution to this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
 
+/// Quadrature midpoints when `--points` is not given.
+const DEFAULT_POINTS: usize = 1000;
+
 /// Run `kinkgrad ritz`; the result as JSON, and the run's certificate.
 pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
+    if args.old_steps.is_some() {
+        return Err("--steps is now --iterations (Adam iterations; --steps means time steps in every command)".into());
+    }
     let method: RitzMethod = args.method.parse().map_err(|e: kinkgrad::Error| e.to_string())?;
+    let points = match (method, args.points) {
+        (RitzMethod::Exact, Some(_)) => {
+            return Err("--points applies to --method quadrature only: exact integrates between breakpoints".into())
+        }
+        (_, p) => p.unwrap_or(DEFAULT_POINTS),
+    };
+    if let Some(p) = &args.plot {
+        crate::plot::check(p)?;
+    }
     if !(args.lr.is_finite() && args.lr > 0.0) {
         return Err(format!("invalid lr: {}: must be a positive number", args.lr));
     }
-    if args.points == 0 {
+    if points == 0 {
         return Err("invalid points: must be positive".into());
     }
     let (mode, representation) = args.diff.build()?;
@@ -62,38 +81,34 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
         &format!("--width {} --depth {}: the network", args.width, args.depth),
         &[d, w, w.saturating_add(2), 4 * 8],
     )?;
-    let points =
-        if method == RitzMethod::Quadrature { args.points as u64 } else { w.saturating_mul(d).saturating_add(2) };
+    let tape_points =
+        if method == RitzMethod::Quadrature { points as u64 } else { w.saturating_mul(d).saturating_add(2) };
     crate::budget::check(
-        &format!("--width {} --depth {} --points {}: one step's tape", args.width, args.depth, args.points),
-        &[points, d.saturating_add(1), w, 8 * 8],
+        &format!("--width {} --depth {} --points {points}: one step's tape", args.width, args.depth),
+        &[tape_points, d.saturating_add(1), w, 8 * 8],
     )?;
-    crate::budget::steps("--steps", args.steps as f64)?;
+    crate::budget::steps("--iterations", args.iterations as f64)?;
     let cfg = RitzConfig {
         method,
         width: args.width,
         depth: args.depth,
-        steps: args.steps,
+        steps: args.iterations,
         lr: args.lr,
-        points: args.points,
+        points,
         seed: args.init_seed,
         mode,
         representation,
     };
-    let bar = ProgressBar::new(args.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let mut energies = Vec::with_capacity(args.steps);
+    let bar = Progress::new(args.iterations as u64, "iterations");
+    let mut energies = Vec::with_capacity(args.iterations);
     let res = solve(&cfg, &mut |s, e| {
         energies.push(e);
         if s % 50 == 0 {
-            bar.set_position(s as u64);
-            bar.set_message(format!("energy {e:.6}"));
+            bar.set(s as u64, || format!("energy {e:.6}"));
+            bar.step(|| format!("iteration {s}: objective {e:.6e}"));
         }
     });
-    bar.finish_and_clear();
+    bar.finish();
     let (model, r) = res.map_err(|e| e.to_string())?;
     if let Some(p) = &args.plot {
         let xs: Vec<f64> = (0..=1000).map(|i| i as f64 / 1000.0).collect();
@@ -105,9 +120,9 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
             "method": args.method,
             "width": args.width,
             "depth": args.depth,
-            "steps": args.steps,
+            "iterations": args.iterations,
             "lr": args.lr,
-            "points": if method == RitzMethod::Quadrature { Some(args.points) } else { None },
+            "points": if method == RitzMethod::Quadrature { Some(points) } else { None },
             "init_seed": args.init_seed,
             "l2_rel_error": r.l2_rel_error,
             "h1_rel_error": r.h1_rel_error,
@@ -125,10 +140,10 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
 /// The human-readable summary of a `ritz` result, with the run's certificate on one line.
 pub fn human(v: &Value, certificate: &kinkgrad::Certificate) -> String {
     format!(
-        "Deep Ritz, method {}, width {}: {} steps in {:.2}s\nrelative L2 error {:.3e}  relative H1 error {:.3e}\nenergy {:.6} (minimum -pi^2/4 = {:.6}), {} breakpoints inside (0, 1)\n",
+        "Deep Ritz, method {}, width {}: {} iterations in {:.2}s\nrelative L2 error {:.3e}  relative H1 error {:.3e}\nenergy {:.6} (minimum -pi^2/4 = {:.6}), {} breakpoints inside (0, 1)\n",
         v["method"].as_str().unwrap_or(""),
         v["width"],
-        v["steps"],
+        v["iterations"],
         v["seconds"].as_f64().unwrap_or(0.0),
         v["l2_rel_error"].as_f64().unwrap_or(f64::NAN),
         v["h1_rel_error"].as_f64().unwrap_or(f64::NAN),
@@ -139,27 +154,16 @@ pub fn human(v: &Value, certificate: &kinkgrad::Certificate) -> String {
 }
 
 fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(), String> {
-    use plotters::prelude::*;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let hi = u.iter().copied().fold(1.0, f64::max) * 1.05;
-        let lo = u.iter().copied().fold(0.0, f64::min).min(0.0) - 0.02;
-        let mut c = ChartBuilder::on(&root)
-            .caption(format!("Deep Ritz ({method}): u (blue) and sin(pi x) (red)"), ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..1.0, lo..hi)
-            .map_err(|e| e.to_string())?;
-        c.configure_mesh().x_desc("x").draw().map_err(|e| e.to_string())?;
-        c.draw_series(LineSeries::new(xs.iter().map(|&x| (x, (std::f64::consts::PI * x).sin())), &RED))
-            .map_err(|e| e.to_string())?;
-        c.draw_series(LineSeries::new(xs.iter().copied().zip(u.iter().copied()), &BLUE)).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())?;
-    }
-    crate::train::write_svg(path, &svg)
+    let exact = xs.iter().map(|&x| (x, (std::f64::consts::PI * x).sin())).collect();
+    let series = [
+        Series { name: "u (learned)".into(), points: xs.iter().copied().zip(u.iter().copied()).collect() },
+        Series { name: "sin(pi x) (exact)".into(), points: exact },
+    ];
+    let title = format!("Deep Ritz ({method}): -u'' = pi^2 sin(pi x)");
+    crate::plot::save(
+        path,
+        &LineChart { title: &title, xlabel: "x", ylabel: "u(x)", series: &series, log_y: false, paired: true },
+    )
 }
 
 #[cfg(test)]
@@ -184,17 +188,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kinkgrad-cli-ritz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let svg = dir.join("u.svg");
-        let (v, _) = run(args(&["--width", "8", "--steps", "50", "--plot", svg.to_str().unwrap()])).unwrap();
+        let (v, _) = run(args(&["--width", "8", "--iterations", "50", "--plot", svg.to_str().unwrap()])).unwrap();
         for key in ["l2_rel_error", "h1_rel_error", "energy", "seconds"] {
             assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}");
         }
         assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+        assert_eq!(v["iterations"], 50);
         std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
+    fn the_old_steps_flag_and_points_with_exact_are_refused() {
+        let e = run(args(&["--steps", "50"])).unwrap_err();
+        assert!(e.contains("--iterations") && !e.contains('\n'), "{e}");
+        let e = run(args(&["--method", "exact", "--points", "10"])).unwrap_err();
+        assert!(e.contains("--points") && e.contains("quadrature"), "{e}");
+    }
+
+    #[test]
     fn exact_needs_a_shallow_network() {
-        assert!(run(args(&["--depth", "2", "--steps", "1"])).unwrap_err().contains("depth"));
+        assert!(run(args(&["--depth", "2", "--iterations", "1"])).unwrap_err().contains("depth"));
         assert!(run(args(&["--method", "quadrature", "--points", "0"])).unwrap_err().contains("points"));
     }
 }

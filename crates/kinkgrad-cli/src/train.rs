@@ -5,7 +5,6 @@
 use crate::diff_args::DiffArgs;
 use crate::report::CliError;
 use clap::Args as ClapArgs;
-use indicatif::{ProgressBar, ProgressStyle};
 use kinkgrad::nn::{kinks_per_layer, load_split_within, Init, OptimizerKind, Sequential, Trainer};
 use kinkgrad::{bf16, f16, Certificate, KinkLog, Precision, Real, Rng};
 use serde_json::{json, Value};
@@ -48,16 +47,16 @@ pub struct Args {
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Optimiser: `sgd` (momentum 0.9) or `adam`.
-    #[arg(long, default_value = "adam")]
+    #[arg(long, default_value = "adam", value_parser = crate::flags::OPTIMIZERS)]
     pub optimizer: String,
-    /// Precision: f64, f32, f16, bf16.
-    #[arg(long, default_value = "f32")]
+    /// Precision of the weights and the arithmetic.
+    #[arg(long, default_value = "f32", value_parser = crate::flags::PRECISIONS)]
     pub precision: String,
     /// Mode and representation (`lex` is refused: one tangent direction per weight).
     #[command(flatten)]
     pub diff: DiffArgs,
     /// Initialisation: pytorch (default of nn.Linear/nn.Conv2d) or he.
-    #[arg(long, default_value = "pytorch")]
+    #[arg(long, default_value = "pytorch", value_parser = crate::flags::INITS)]
     pub init: String,
     /// Seed of the initial weights and the shuffles (`--seed` is safe mode's probe seed).
     #[arg(long, default_value_t = 0)]
@@ -78,7 +77,7 @@ pub struct Args {
     /// Print the summary as one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw the loss and accuracy curves to this SVG file.
+    /// Draw the loss and accuracy curves to this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<PathBuf>,
 }
@@ -100,6 +99,9 @@ fn log_json(log: &KinkLog) -> Value {
 }
 
 fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
+    if let Some(p) = &args.plot {
+        crate::plot::check(p).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
+    }
     if args.limit == Some(0) {
         return Err(kinkgrad::Error::invalid("limit", "must be positive"));
     }
@@ -145,11 +147,7 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     }
     let batches = train.n.div_ceil(args.batch);
     let todo = epochs.saturating_sub(tr.epoch);
-    let bar = ProgressBar::new((todo * batches) as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}<{eta_precise}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = crate::progress::Progress::new((todo * batches) as u64, "batches");
     let start = Instant::now();
     let mut total = Certificate::run(tr.mode.name(), rep.name.clone());
     let mut history = Vec::new();
@@ -157,23 +155,31 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
     let first_epoch = tr.epoch;
     while tr.epoch < epochs {
         let r = tr.train_epoch(&train, &mut |b| {
-            bar.inc(1);
-            bar.set_message(format!(
-                "epoch {}/{epochs} batch {}/{} loss {:.4} acc {:.4}",
-                b.epoch, b.batch, b.batches, b.loss, b.accuracy
-            ));
+            bar.inc();
+            bar.message(|| {
+                format!(
+                    "epoch {}/{epochs} batch {}/{} loss {:.4} acc {:.4}",
+                    b.epoch, b.batch, b.batches, b.loss, b.accuracy
+                )
+            });
             batch_losses.push(((b.epoch - 1) as f64 + b.batch as f64 / b.batches as f64, b.loss));
         });
         let r = match r {
             Ok(r) => r,
             Err(e) => {
-                bar.finish_and_clear();
+                bar.finish();
                 return Err(e);
             }
         };
         let (test_acc, test_loss) = tr.evaluate(&test)?;
+        bar.step(|| {
+            format!(
+                "epoch {}: training loss {:.4}, test loss {test_loss:.4}, test accuracy {test_acc:.4}",
+                r.epoch, r.loss
+            )
+        });
         if !(r.loss.is_finite() && test_loss.is_finite()) {
-            bar.finish_and_clear();
+            bar.finish();
             return Err(kinkgrad::Error::NonFinite {
                 op: format!("epoch {} (training loss {}, test loss {test_loss})", r.epoch, r.loss),
                 stage: "value",
@@ -195,7 +201,7 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
             tr.save(p)?;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     let seconds = start.elapsed().as_secs_f64();
     let (train_acc, train_loss) = tr.evaluate(&train)?;
     let (test_acc, test_loss) = tr.evaluate(&test)?;
@@ -269,51 +275,27 @@ pub fn human(v: &Value, certificate: &Certificate) -> String {
     s
 }
 
-/// Write an SVG string atomically (a crash never leaves half a file).
-pub(crate) fn write_svg(path: &Path, svg: &str) -> Result<(), String> {
-    kinkgrad::io::atomic::write_atomic(path, |w| w.write_all(svg.as_bytes())).map_err(|e| e.to_string())
-}
-
-/// Loss per batch (top) and accuracy per epoch (bottom) as an SVG.
+/// Loss per batch (top, log scale when it spans decades) and accuracy per epoch (bottom), in the
+/// format of the file's extension.
 fn plot_training(path: &Path, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {
-    let mut svg = String::new();
-    draw_training(&mut svg, losses, history)?;
-    write_svg(path, &svg)
-}
-
-fn draw_training(svg: &mut String, losses: &[(f64, f64)], history: &[Value]) -> Result<(), String> {
-    use plotters::prelude::*;
-    let root = SVGBackend::with_string(svg, (800, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(300);
-    let xmax = losses.last().map_or(1.0, |l| l.0).max(1.0);
-    let lmax = losses.iter().map(|l| l.1).fold(0.0, f64::max).max(1e-3);
-    let mut c = ChartBuilder::on(&top)
-        .caption("training loss (per batch)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..xmax, 0.0..lmax)
-        .map_err(|e| e.to_string())?;
-    c.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
-    c.draw_series(LineSeries::new(losses.iter().copied(), &BLUE)).map_err(|e| e.to_string())?;
+    use crate::plot::{LineChart, Series, Stacked};
     let pts = |key: &str| -> Vec<(f64, f64)> {
         history.iter().map(|h| (h["epoch"].as_f64().unwrap_or(0.0), h[key].as_f64().unwrap_or(0.0))).collect()
     };
-    let (tr, te) = (pts("running_train_accuracy"), pts("test_accuracy"));
-    let lo = tr.iter().chain(&te).map(|p| p.1).fold(1.0, f64::min).min(0.9);
-    let mut c = ChartBuilder::on(&bottom)
-        .caption("accuracy (blue: train, running; red: test)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0.0..xmax, lo..1.0)
-        .map_err(|e| e.to_string())?;
-    c.configure_mesh().x_desc("epoch").draw().map_err(|e| e.to_string())?;
-    c.draw_series(LineSeries::new(tr, &BLUE)).map_err(|e| e.to_string())?;
-    c.draw_series(LineSeries::new(te, &RED)).map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())?;
-    Ok(())
+    let loss = [Series { name: "training loss".into(), points: losses.to_vec() }];
+    let acc = [
+        Series { name: "train (running)".into(), points: pts("running_train_accuracy") },
+        Series { name: "test".into(), points: pts("test_accuracy") },
+    ];
+    let chart =
+        |title, ylabel, series, log_y| LineChart { title, xlabel: "epoch", ylabel, series, log_y, paired: false };
+    crate::plot::save(
+        path,
+        &Stacked(vec![
+            chart("training loss (per batch)", "loss", &loss, true),
+            chart("accuracy (per epoch)", "accuracy", &acc, false),
+        ]),
+    )
 }
 
 #[cfg(test)]
@@ -366,11 +348,11 @@ mod tests {
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         assert!(run(args(&["--data", "/no/such/dir"])).unwrap_err().message.contains("/no/such/dir"));
-        assert!(run(args(&["--precision", "f8"])).unwrap_err().message.contains("precision"));
+        assert!(Cli::try_parse_from(["train", "--precision", "f8"]).is_err());
         assert!(run(args(&["--kink-rule", "maxpool=sideways"])).unwrap_err().message.contains("tie rule"));
         assert!(run(args(&["--mode", "lex", "--limit", "64"])).unwrap_err().message.contains("unsupported"));
         assert!(run(args(&["--mode", "assoc", "--seed", "3"])).unwrap_err().message.contains("seed"));
-        assert!(run(args(&["--optimizer", "rmsprop"])).unwrap_err().message.contains("optimizer"));
+        assert!(Cli::try_parse_from(["train", "--optimizer", "rmsprop"]).is_err());
         assert!(run(args(&["--lr=-1"])).unwrap_err().message.contains("lr"));
     }
 }

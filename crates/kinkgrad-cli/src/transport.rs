@@ -20,8 +20,8 @@ use std::time::Instant;
 /// Arguments of `kinkgrad transport`.
 #[derive(Args, Debug, Clone)]
 pub struct TransportArgs {
-    /// upwind | lw | lw-minmod | lw-superbee | lw-mc | lw-vanleer | burgers-godunov
-    #[arg(long, default_value = "lw-minmod")]
+    /// The scheme: upwind, Lax-Wendroff (unlimited or with a limiter), or Godunov for Burgers.
+    #[arg(long, default_value = "lw-minmod", value_parser = crate::flags::SCHEMES)]
     pub scheme: String,
     /// Number of cells on [0, 1).
     #[arg(long, default_value_t = 200)]
@@ -32,8 +32,8 @@ pub struct TransportArgs {
     /// Final time.
     #[arg(long = "t-final", default_value_t = 1.0)]
     pub t_final: f64,
-    /// Initial data: sine | gauss | square.
-    #[arg(long, default_value = "sine")]
+    /// Initial data.
+    #[arg(long, default_value = "sine", value_parser = ["sine", "gauss", "square"])]
     pub initial: String,
     /// Velocity: a number (constant) or `sine` (a(x) = sin(2 pi x) at the faces: changes sign).
     #[arg(long, default_value = "1.0")]
@@ -59,7 +59,7 @@ pub struct TransportArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-    /// Draw the initial, exact and computed solutions to this SVG file.
+    /// Draw the initial, exact and computed solutions to this file (.svg or .png).
     #[arg(long)]
     pub plot: Option<String>,
 }
@@ -214,8 +214,14 @@ pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     if let Some(flag) = args.diff.first_given() {
         return Err(format!("{flag} applies to --grad only: this run takes no derivative").into());
     }
+    if let Some(p) = &args.plot {
+        crate::plot::check(std::path::Path::new(p))?;
+    }
     let s = setup(args, args.cells)?;
+    let bar = crate::progress::Progress::new(2, "phases");
+    bar.message(|| format!("{} steps", s.steps));
     let u = s.t.simulate(&s.u0, &s.a, None, s.steps).map_err(|e| e.to_string())?;
+    bar.set(1, || "counting kinks".into());
     if u.iter().any(|v| !v.is_finite()) {
         return Err(CliError::new("numeric", blow_up(&s)));
     }
@@ -226,6 +232,7 @@ pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     let mass_drift = s.grid.mass(&u) - s.grid.mass(&s.u0);
     let tv_increase = s.grid.total_variation(&u) - s.grid.total_variation(&s.u0);
     let kinks = kinks_of_run(&s)?;
+    bar.finish();
     if let Some(path) = &args.plot {
         plot(path, &s.grid, &s.u0, s.exact.as_deref(), &u, &args.scheme)?;
     }
@@ -262,7 +269,9 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
         .ok_or_else(|| format!("invalid --convergence '{list}': expected cell counts like 100,200,400"))?;
     let mut rows = Vec::new();
     let mut prev: Option<(usize, f64, f64)> = None;
+    let bar = crate::progress::Progress::new(cells.len() as u64, "grids");
     for &n in &cells {
+        bar.message(|| format!("{n} cells"));
         let s = setup(args, n)?;
         let exact =
             s.exact.clone().ok_or("--convergence needs an exact solution: a constant velocity and a linear scheme")?;
@@ -278,6 +287,8 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
             }
             None => (None, None),
         };
+        bar.step(|| format!("{n} cells: L1 error {l1:.4e}, Linf error {linf:.4e}"));
+        bar.inc();
         rows.push((n, l1, linf, o1, oi));
         prev = Some((n, l1, linf));
     }
@@ -313,7 +324,10 @@ fn gradient(args: &TransportArgs) -> Result<String, CliError> {
         let u = s.t.simulate(u0, &s.a, None, s.steps)?;
         Ok(u.iter().zip(&target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx)
     };
+    let bar = crate::progress::Progress::new(3, "phases");
+    bar.message(|| "timing the forward run".into());
     let (j, forward_seconds) = timed(|| loss(&s.u0).map_err(|e| e.to_string()))?;
+    bar.set(1, || "timing the gradient".into());
     if !j.is_finite() {
         return Err(CliError::new("numeric", blow_up(&s)));
     }
@@ -326,8 +340,10 @@ fn gradient(args: &TransportArgs) -> Result<String, CliError> {
     let grad = r.u0.clone();
     let (peak_bytes, kinks) = (r.peak_bytes, r.certificate.kinks.total());
     let (schedule, path) = (r.schedule.to_string(), r.path.name());
+    bar.set(2, || "finite differences".into());
     let h = 1e-6;
     let report = finite_differences(&mut |x| loss(x), &s.u0, &grad, 4, h, 1).map_err(|e| e.to_string())?;
+    bar.finish();
     let norm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
     let ratio = gradient_seconds / forward_seconds.max(1e-12);
     if args.json {
@@ -341,7 +357,7 @@ fn gradient(args: &TransportArgs) -> Result<String, CliError> {
         .to_string());
     }
     Ok(format!(
-        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {} bytes\n  certificate {}",
+        "gradient of J = sum (u(T) - target)^2 dx, {} on {} cells, {} steps, mode {} ({path}, {schedule})\n  J = {j:.6e}, |dJ/du0| = {norm:.6e}\n  finite differences ({} directions): max rel. error {:.3e}\n  forward {:.3} ms, gradient {:.3} ms, ratio {:.2}\n  peak memory {}\n  certificate {}",
         args.scheme,
         n,
         s.steps,
@@ -351,51 +367,26 @@ fn gradient(args: &TransportArgs) -> Result<String, CliError> {
         forward_seconds * 1e3,
         gradient_seconds * 1e3,
         ratio,
-        peak_bytes,
+        kinkgrad::limits::human_bytes(peak_bytes as u64),
         r.certificate
     ))
 }
 
 fn plot(path: &str, g: &Grid, u0: &[f64], exact: Option<&[f64]>, u: &[f64], scheme: &str) -> Result<(), String> {
-    use plotters::prelude::*;
+    use crate::plot::{LineChart, Series};
     let x = g.centers();
-    let all = u0.iter().chain(u).chain(exact.unwrap_or(&[]));
-    let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let pad = 0.05 * (hi - lo).max(1e-12);
-    let tmp = format!("{path}.tmp");
-    {
-        let root = SVGBackend::new(&tmp, (800, 500)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| format!("{path}: {e}"))?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("kinkgrad transport: {scheme}"), ("sans-serif", 20))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(40)
-            .build_cartesian_2d(0.0..1.0, (lo - pad)..(hi + pad))
-            .map_err(|e| format!("{path}: {e}"))?;
-        chart.configure_mesh().draw().map_err(|e| format!("{path}: {e}"))?;
-        let series = |v: &[f64]| x.iter().copied().zip(v.iter().copied()).collect::<Vec<_>>();
-        chart
-            .draw_series(LineSeries::new(series(u0), &BLACK))
-            .map_err(|e| format!("{path}: {e}"))?
-            .label("initial")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
-        if let Some(e) = exact {
-            chart
-                .draw_series(LineSeries::new(series(e), &BLUE))
-                .map_err(|e| format!("{path}: {e}"))?
-                .label("exact")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE));
-        }
-        chart
-            .draw_series(LineSeries::new(series(u), &RED))
-            .map_err(|e| format!("{path}: {e}"))?
-            .label("computed")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED));
-        chart.configure_series_labels().border_style(BLACK).draw().map_err(|e| format!("{path}: {e}"))?;
-        root.present().map_err(|e| format!("{path}: {e}"))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))
+    let series = |name: &str, v: &[f64]| Series {
+        name: name.into(),
+        points: x.iter().copied().zip(v.iter().copied()).collect(),
+    };
+    // (computed, exact) share a hue, the exact solution dashed; the initial data last
+    let mut all = vec![series("computed u(T)", u)];
+    all.extend(exact.map(|e| series("exact u(T)", e)));
+    all.push(series("initial u(0)", u0));
+    let title = format!("kinkgrad transport: {scheme}");
+    let chart =
+        LineChart { title: &title, xlabel: "x", ylabel: "u", series: &all, log_y: false, paired: exact.is_some() };
+    crate::plot::save(std::path::Path::new(path), &chart)
 }
 
 /// `f()` once to warm up (threads, fresh memory), then three timed calls: the last result and the

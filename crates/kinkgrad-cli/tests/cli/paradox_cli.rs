@@ -40,6 +40,6 @@ fn boustany_table_and_plot() {
     assert_eq!(f32row["framework_style"].as_f64().unwrap(), 2f64.powi(-24));
     assert_eq!(f32row["lex"], 0.0);
     let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(text.starts_with("<svg") && text.contains("f&apos;(t) safe"));
+    assert!(text.starts_with("<svg") && text.contains("f&apos;(t), safe"));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -75,17 +75,18 @@ fn lenet_run_certificate_counts_pooling_ties() {
 /// the shared flags (default safe: `generalized` where kinks were hit; assoc: `representation-dependent`).
 #[test]
 fn ritz_run_certificate() {
-    let j = json(&["ritz", "--width", "8", "--steps", "20", "--json"]);
+    let j = json(&["ritz", "--width", "8", "--iterations", "20", "--json"]);
     let c = &j["certificate"];
     assert_eq!((c["mode"].as_str(), c["gradients"].as_u64()), (Some("safe"), Some(20)), "{c}");
     let kind = if c["kinks_total"] == 0 { "exact" } else { "generalized" };
     assert_eq!(c["kind"], kind, "{c}");
-    let j = json(&["ritz", "--width", "8", "--steps", "20", "--json", "--mode", "assoc", "--convention", "pytorch"]);
+    let j =
+        json(&["ritz", "--width", "8", "--iterations", "20", "--json", "--mode", "assoc", "--convention", "pytorch"]);
     let c = &j["certificate"];
     assert_eq!((c["mode"].as_str(), c["representation"].as_str()), (Some("assoc"), Some("pytorch")), "{c}");
     let kind = if c["kinks_total"] == 0 { "exact" } else { "representation-dependent" };
     assert_eq!(c["kind"], kind, "{c}");
     // the shared group's --seed is safe's probe seed: refused in assoc, never taken for the weights'
-    let (code, _, e) = run(&["ritz", "--width", "8", "--steps", "2", "--mode", "assoc", "--seed", "3"]);
+    let (code, _, e) = run(&["ritz", "--width", "8", "--iterations", "2", "--mode", "assoc", "--seed", "3"]);
     assert_eq!(code, 2, "{e}");
 }
