@@ -41,6 +41,7 @@
 //! ```
 
 mod bindings;
+mod differentiate;
 mod eval;
 #[cfg(test)]
 mod fuzz;
@@ -53,6 +54,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 pub use bindings::parse_bindings;
+pub use differentiate::{differentiate, ExprGradient};
 pub use eval::{eval, functions_help};
 
 /// A parsed expression.

@@ -73,6 +73,16 @@ impl<T: Real> Tape<T> {
     pub fn constant(&self, value: Tensor<T>) -> Var<'_, T> {
         self.push_node(value, vec![], None, false)
     }
+    /// The node at position `id` ([`Var::id`]) as a variable handle, for front ends that keep
+    /// positions rather than borrowed handles (the Python package's owned tape). An error when the
+    /// tape has no node there.
+    pub fn var_at(&self, id: usize) -> Result<Var<'_, T>> {
+        if id < self.len() {
+            Ok(Var { tape: self, id })
+        } else {
+            Err(Error::invalid("variable", format!("no node {id} on a tape of {} nodes", self.len())))
+        }
+    }
     /// A scalar constant.
     pub fn scalar(&self, v: f64) -> Var<'_, T> {
         self.constant(Tensor::scalar(T::from_f64(v)))
