@@ -2,9 +2,8 @@
 
 use crate::diff_args::{DiffArgs, LexArgs};
 use crate::output::num;
-use kinkgrad::expr::{self, eval};
-use kinkgrad::{Tape, Tensor, Var};
-use std::collections::BTreeMap;
+use crate::report::CliError;
+use kinkgrad::expr;
 
 /// Arguments of `kinkgrad grad`.
 #[derive(clap::Args)]
@@ -27,40 +26,16 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Run the command.
-pub fn run(a: Args) -> Result<String, String> {
-    let e = expr::parse(&a.expr).map_err(|e| e.to_string())?;
+/// Run the command: the library's [`expr::differentiate`] does the work (the same function Python's
+/// `kinkgrad.grad` calls); this prints it.
+pub fn run(a: Args) -> Result<String, CliError> {
     let at = expr::parse_bindings(&a.at)?;
-    let names = e.variables();
-    for n in &names {
-        if !at.iter().any(|(b, _)| b == n) {
-            return Err(format!("unbound variable '{n}': give its value with --at {n}=..."));
-        }
-    }
-    for (b, _) in &at {
-        if !names.contains(b) {
-            return Err(format!("unused variable '{b}' in --at: the expression does not contain it"));
-        }
-    }
-    let rep = a.diff.representation().map_err(|e| e.to_string())?;
-    let mode = a.diff.mode_with(a.lex.directions.as_deref()).map_err(|e| e.to_string())?;
-    let tape = Tape::<f64>::with_representation(rep);
-    let vars: BTreeMap<String, Var<'_, f64>> = names
-        .iter()
-        .map(|n| (n.clone(), tape.var(Tensor::scalar(at.iter().find(|(b, _)| b == n).unwrap().1))))
-        .collect();
-    let y = eval(&e, &tape, &vars).map_err(|e| e.to_string())?;
-    // + 0.0 turns a negative zero (abs(x) at 0 computes -0 in some pieces) into 0
-    let value = y.item().map_err(|e| e.to_string())? + 0.0;
-    if !value.is_finite() {
-        let op = tape.first_non_finite(tape.len()).unwrap_or_default();
-        return Err(format!("value not finite ({value}), first produced by {op}"));
-    }
-    let wrt: Vec<Var<'_, f64>> = vars.values().copied().collect();
-    let g = tape.gradient(y, &wrt, &mode).map_err(|e| e.to_string())?;
+    let rep = a.diff.representation()?;
+    let mode = a.diff.mode_with(a.lex.directions.as_deref())?;
+    let g = expr::differentiate(&a.expr, &at, rep, &mode)?;
+    let value = g.value;
     let c = &g.certificate;
-    let grads: Vec<(String, f64)> =
-        names.iter().zip(&g.values).map(|(n, t)| (n.clone(), t.item().unwrap_or(f64::NAN) + 0.0)).collect();
+    let grads: Vec<(String, f64)> = g.names.iter().cloned().zip(g.gradient.iter().copied()).collect();
     if a.json {
         let mut obj = serde_json::json!({
             "expression": a.expr,
@@ -75,7 +50,7 @@ pub fn run(a: Args) -> Result<String, String> {
         return Ok(format!("{obj}\n"));
     }
     let mut s = format!("value        {value}\n");
-    if g.values.is_empty() {
+    if g.gradient.is_empty() {
         s += "gradient     (M is not square: only the LD-derivative is defined)\n";
     }
     for (n, v) in &grads {

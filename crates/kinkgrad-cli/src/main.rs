@@ -136,7 +136,7 @@ fn main() -> ExitCode {
         interrupt::install();
     }
     let result: Result<String, CliError> = match cli.command {
-        Command::Grad(a) => grad::run(a).map_err(CliError::from),
+        Command::Grad(a) => grad::run(a),
         Command::Paradox(a) => paradox::run(a).map_err(CliError::from),
         Command::Hybrid(a) => hybrid::run(a),
         Command::Bench(a) => bench::run(a).map_err(CliError::from),

@@ -166,8 +166,8 @@ pub fn run(a: Args) -> Result<String, String> {
     s += "  assoc: the backward pass multiplies the cotangent (3/4, -1/4, -1/4, -1/4) by x in the working precision\n";
     s += "    (3/4 x rounds) and sums in f64: the residue is one rounding of 3/4 x.\n";
     s += "  lex: each max applies its weights to the tangents in f64 and rounds once: both give x, so f' = 0.\n";
-    s += "  safe: the tie survives the probe directions (reported as unresolved in its certificate), so the locked\n";
-    s += "    pieces are the representation's and the backward pass rounds like assoc.\n";
+    s += "  safe: the tie survives the probe directions (counted as unresolved in its certificate); such a tie gives\n";
+    s += "    its whole weight to the first tied piece, in both maxes the same piece, so f' = 0 exactly.\n";
     Ok(s)
 }
 

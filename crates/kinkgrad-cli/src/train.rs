@@ -411,9 +411,11 @@ mod tests {
         run(args(&["--limit", "128", "--epochs", "1", "--save", ck_s])).unwrap();
         let (v, _) = run(args(&["--limit", "128", "--epochs", "2", "--resume", ck_s])).unwrap();
         assert_eq!((v["epochs"].as_u64(), v["epochs_this_run"].as_u64()), (Some(2), Some(1)));
-        // a checkpoint of another model is refused with the file named
+        // a checkpoint of another model is refused, naming the file (the state file, whose metadata
+        // records the architecture) and both models
         let e = run(args(&["--model", "lenet", "--limit", "64", "--epochs", "1", "--resume", ck_s])).unwrap_err();
-        assert!(e.message.contains("ck.safetensors"), "{e:?}");
+        assert!(e.message.contains("ck.state.safetensors") && e.message.contains("'mlp'"), "{e:?}");
+        assert!(e.message.contains("'lenet'") && e.message.contains("refused"), "{e:?}");
         std::fs::remove_dir_all(&dir).ok();
     }
 

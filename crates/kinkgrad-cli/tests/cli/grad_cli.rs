@@ -92,7 +92,7 @@ fn errors_exit_2_with_one_clear_line() {
     err(&["grad", "minmod(x, x, x)", "--at", "x=0"], "takes 2 arguments, found 3");
     err(&["grad", "x + y", "--at", "x=0"], "unbound variable 'y'");
     err(&["grad", "x", "--at", "x=0,y=1"], "unused variable 'y'");
-    err(&["grad", "log(x)", "--at", "x=0"], "not finite");
+    err(&["grad", "log(x)", "--at", "x=0"], "non-finite value first produced by log");
     err(&["grad", "x", "--at", "x=abc"], "abc");
     err(&["grad", "x", "--at", "x=1", "--mode", "lex", "--directions", "1,2;3"], "directions");
 }

@@ -174,6 +174,10 @@ fn grad_check_kinds() {
     let a = with(&["--initial", "square", "--mode", "assoc"]);
     assert_eq!(a["kind"], "not-applicable", "{a}");
     assert!(a["max_rel_error"].is_null(), "{a}");
+    // lex: refused (its one-sided quotients are not validated yet), one line, exit 2
+    let (code, _, e) = run(&[&base[..], &["--initial", "square", "--mode", "lex"]].concat());
+    assert_eq!(code, 2, "{e}");
+    assert!(e.contains("--grad-check in lex mode") && e.trim().lines().count() == 1, "{e}");
     let (code, _, e) = run(&["transport", "--grad-check"]);
     assert_eq!(code, 2, "--grad-check without --grad is refused: {e}");
 }

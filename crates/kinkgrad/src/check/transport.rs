@@ -4,16 +4,13 @@
 //! Directions, by kind:
 //! - `central` (no kink hit): `directions` seeded unit directions (seed 1) against the reported
 //!   gradient, `dJ/du0 . d`.
-//! - `one-sided-probe` (`safe` or `lex` at kinks): first the direction the reported gradient is
-//!   locked along, with the reported gradient's own derivative there: in `safe` its first probe
-//!   direction (drawn as the library draws it from the mode's seed: uniform on `[-1, 1)` per cell,
-//!   then normalised; `g . d_1 = J'(u0; d_1)` is what `safe` guarantees), in `lex` the first column
-//!   of the direction matrix with the first LD-derivative; then `directions - 1` seeded unit
-//!   directions `d` (seed 1), each with the one-sided derivative `J'(u0; d)` of a `lex` run along
-//!   `d` alone (`Mode::Lex` with a one-column direction matrix). All are compared with the
-//!   second-order one-sided quotient `(-3 J(0) + 4 J(h) - J(2h)) / 2h` where `J` is piecewise
-//!   quadratic along the ray (linear schemes with piecewise linear limiters), with `(J(h) - J(0)) / h`
-//!   otherwise.
+//! - `one-sided-probe` (`safe` at kinks): safe's first probe direction `d_1` (drawn as the library
+//!   draws it from the mode's seed: uniform on `[-1, 1)` per cell, then normalised), with
+//!   `g . d_1 = J'(u0; d_1)`, which is what `safe` guarantees, against the second-order one-sided
+//!   quotient `(-3 J(0) + 4 J(h) - J(2h)) / 2h` where `J` is piecewise quadratic along the ray
+//!   (linear schemes with piecewise linear limiters), `(J(h) - J(0)) / h` otherwise.
+//! - `lex` is refused for now: its one-sided quotients disagreed with its LD-derivatives on the
+//!   built-in data (session 18), and a check that misleads is worse than none.
 //! - `not-applicable` (`assoc` at kinks).
 //!
 //! **Limits of any difference quotient here.** The quotients are exact only while the ray
@@ -28,7 +25,6 @@
 use super::valid::{central, one_sided, unit_directions, CheckKind, GradCheck, Quotient};
 use crate::engine::Mode;
 use crate::error::{Error, Result};
-use crate::lex::Directions;
 use crate::pde::gradient::{probes, GradientRequest, TransportGradient};
 use crate::pde::limiter::Limiter;
 use crate::pde::scheme::{Scheme, Transport};
@@ -80,41 +76,24 @@ pub fn check_transport(
             ),
         });
     }
-    let (d1, v1, what) = match req.mode {
+    let (d1, v1) = match req.mode {
         Mode::Assoc => return Ok(GradCheck::not_applicable(kinks)),
         Mode::Safe { seed, .. } => {
             let d = unit(probes(&[n], 1, *seed).data);
             let g: f64 = r.u0.iter().zip(&d).map(|(a, b)| a * b).sum();
-            (d, g, "the reported gradient along safe's first probe direction")
+            (d, g)
         }
-        Mode::Lex(m) => {
-            let m = m.clone().unwrap_or_else(|| Directions::identity(n));
-            let col: Vec<f64> = (0..m.rows).map(|i| m.data[i * m.cols]).collect();
-            let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let ld = r
-                .ld_derivative
-                .as_ref()
-                .and_then(|l| l.first().copied())
-                .ok_or_else(|| Error::invalid("gradient check", "the lex run returned no LD-derivative"))?;
-            if norm == 0.0 {
-                return Err(Error::invalid("gradient check", "the first lex direction is zero"));
-            }
-            (
-                col.iter().map(|v| v / norm).collect(),
-                ld / norm,
-                "the reported LD-derivative along lex's first direction",
-            )
+        Mode::Lex(_) => {
+            // measured (session 18): one-sided quotients along lex's first column disagreed with its
+            // LD-derivative by up to 100% on the square wave and the Gaussian (near-ties far below h
+            // are the suspect, not yet resolved), so the check refuses lex rather than mislead
+            return Err(Error::unsupported(
+                "--grad-check in lex mode",
+                "its one-sided quotients are not yet validated against lex's LD-derivatives",
+            ));
         }
     };
-    let mut pairs = vec![(d1, v1)];
-    for d in unit_directions(n, directions - 1, 1) {
-        let m = Mode::Lex(Some(Directions { rows: n, cols: 1, data: d.clone() }));
-        let ld = t.loss_gradient(&GradientRequest { mode: &m, ..*req })?.ld_derivative;
-        let v = ld
-            .and_then(|l| l.first().copied())
-            .ok_or_else(|| Error::invalid("gradient check", "a lex run returned no LD-derivative"))?;
-        pairs.push((d, v));
-    }
+    let pairs = vec![(d1, v1)];
     let q = if piecewise_quadratic(t.scheme) { Quotient::SecondOrder } else { Quotient::FirstOrder };
     let e = one_sided(&mut f, req.u0, &pairs, ONE_SIDED_STEP, q)?;
     let quotient = match q {
@@ -127,9 +106,9 @@ pub fn check_transport(
         directions: pairs.len(),
         kinks,
         note: format!(
-            "{kinks} kinks were hit: one-sided quotients {quotient}, h = {ONE_SIDED_STEP:e}, along {what} and along \
-             {} random unit directions against lex's one-sided derivatives",
-            directions - 1
+            "{kinks} kinks were hit: the one-sided quotient {quotient}, h = {ONE_SIDED_STEP:e}, along safe's first \
+             probe direction against the reported gradient (what safe guarantees); near-ties below h (values far \
+             smaller than h, e.g. a Gaussian's tails) make any quotient inexact"
         ),
     })
 }

@@ -44,10 +44,10 @@ pub fn differentiate(src: &str, at: &[(String, f64)], rep: Representation, mode:
     let e = parse(src).map_err(|e| Error::invalid("expression", e.to_string()))?;
     let names = e.variables();
     if let Some(n) = names.iter().find(|n| !at.iter().any(|(b, _)| b == *n)) {
-        return Err(Error::invalid("point", format!("variable '{n}' has no value")));
+        return Err(Error::invalid("point", format!("unbound variable '{n}': no value was given for it")));
     }
     if let Some((b, _)) = at.iter().find(|(b, _)| !names.contains(b)) {
-        return Err(Error::invalid("point", format!("a value for '{b}', which the expression does not contain")));
+        return Err(Error::invalid("point", format!("unused variable '{b}': the expression does not contain it")));
     }
     if let Some((b, v)) = at.iter().find(|(_, v)| !v.is_finite()) {
         return Err(Error::invalid("point", format!("{b} = {v} is not a finite number")));
@@ -56,11 +56,15 @@ pub fn differentiate(src: &str, at: &[(String, f64)], rep: Representation, mode:
     let vars: BTreeMap<String, Var<'_, f64>> =
         at.iter().map(|(n, v)| (n.clone(), tape.var(Tensor::scalar(*v)))).collect();
     let y = eval(&e, &tape, &vars)?;
-    let value = y.item()?;
+    // `+ 0.0` turns -0.0 into 0.0 (abs(x) at 0 computes -0 in some pieces)
+    let value = y.item()? + 0.0;
+    if !value.is_finite() {
+        let op = tape.first_non_finite(tape.len()).unwrap_or_else(|| "the expression".into());
+        return Err(Error::NonFinite { op, stage: "value" });
+    }
     // a non-finite value or derivative is the gradient's error, naming the op that produced it
     let wrt: Vec<Var<'_, f64>> = names.iter().map(|n| vars[n]).collect();
     let g = tape.gradient(y, &wrt, mode)?;
-    // `+ 0.0` turns -0.0 into 0.0, as the command line prints it
     let gradient = g.values.iter().map(|t| t.item().map(|v| v + 0.0)).collect::<Result<Vec<f64>>>()?;
     Ok(ExprGradient { value, names, gradient, ld_derivative: g.ld_derivative, certificate: g.certificate })
 }

@@ -290,7 +290,7 @@ pub fn npz_bytes(arrays: &[Array]) -> Result<Vec<u8>> {
         central.extend_from_slice(b"PK\x01\x02");
         central.extend_from_slice(&20u16.to_le_bytes()); // version made by
         common(&mut central);
-        central.extend_from_slice(&[0; 8]); // comment length, disk, internal and external attributes
+        central.extend_from_slice(&[0; 10]); // comment length, disk, internal and external attributes (2+2+2+4)
         central.extend_from_slice(&off.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
     }
@@ -318,13 +318,14 @@ mod tests {
     use super::*;
 
     /// The header of `numpy.save(f, np.zeros(3))` (numpy 1.x, format 1.0), byte for byte:
-    /// `{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }` padded to a 64-byte preamble.
+    /// `{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }` padded to a 128-byte preamble
+    /// (NumPy 2.4: `len(np.save(BytesIO(), np.zeros(3)))` is 152 = 128 + 24, header length 118).
     #[test]
     fn npy_header_matches_numpy() {
         let b = npy_bytes(&[3], &[0.0; 3]);
         assert_eq!(&b[..8], b"\x93NUMPY\x01\x00");
         let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-        assert_eq!(10 + hlen, 64);
+        assert_eq!(10 + hlen, 128);
         let h = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
         assert_eq!(h.trim_end(), "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }");
         assert_eq!(parse_npy(&b, "t").unwrap(), (vec![3], vec![0.0; 3]));
