@@ -3,16 +3,7 @@
 //! `--plot` formats chosen by the extension, and completions and manual pages that mention every
 //! subcommand (`grad --help` listing every registry function is in `functions_cli`).
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::common::run;
 
 /// The subcommands listed by `kinkgrad --help` (the parser's own list, read from its output), with
 /// the subcommands of `hybrid`.

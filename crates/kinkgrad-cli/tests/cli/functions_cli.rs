@@ -4,17 +4,8 @@
 //! value on plain f64 (the active piece's value, or the f64 function) and the printed gradient
 //! equals central differences of that reference value in every mode.
 
+use crate::common::run;
 use kinkgrad::primitive::functions::{self, Arity};
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn help_lists_every_function_with_its_doc() {

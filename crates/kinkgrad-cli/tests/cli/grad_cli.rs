@@ -1,22 +1,7 @@
 //! `kinkgrad grad` end to end: values checked against hand derivations, errors against their
 //! messages and exit code 2.
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let (code, out, err) = run(args);
-    assert_eq!(code, 0, "stderr: {err}");
-    serde_json::from_str(&out).expect("one JSON object")
-}
+use crate::common::{json, run};
 
 /// relu(x) - relu(-x) = x; assoc at 0 gives R'(0) + R'(0) = 2z: 0 for z = 0, 2 for z = 1; two kinks.
 #[test]

@@ -1,15 +1,6 @@
 //! `kinkgrad hybrid` end to end on a small problem: generate, train with save, resume, eval, errors.
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use crate::common::run;
 
 #[test]
 fn generate_train_resume_eval() {

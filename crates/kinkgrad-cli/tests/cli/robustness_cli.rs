@@ -2,17 +2,9 @@
 //! on stderr naming what was wrong (or works as documented), and with `--json` an error is one JSON
 //! object `{"error": {"kind", "message"}}` on stdout.
 
+use crate::common::run;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 /// Runs `args`, expects exit 2 and one line on stderr containing every one of `needles`.
 fn refused(args: &[&str], needles: &[&str]) -> String {

@@ -1,21 +1,6 @@
 //! `kinkgrad train` and `kinkgrad ritz` end to end: the certificate of the run.
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let (c, out, e) = run(args);
-    assert_eq!(c, 0, "{args:?}: {e}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not one JSON object ({e}): {out}"))
-}
+use crate::common::{json, run};
 
 /// LeNet on MNIST hits pooling ties: relu maps every negative input of a window to 0, so a window
 /// of four zeros is a tie of the max. The default mode is safe: the run's certificate (two batches of

@@ -1,21 +1,7 @@
 //! `kinkgrad transport` end to end: the JSON keys scripts rely on, the gradient modes, and bad input.
 
+use crate::common::{json, run};
 use std::process::Command;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad")).args(args).output().expect("run kinkgrad");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn json(args: &[&str]) -> serde_json::Value {
-    let (c, out, e) = run(args);
-    assert_eq!(c, 0, "{args:?}: {e}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not one JSON object ({e}): {out}"))
-}
 
 /// A plain run: mass is conserved to round-off and minmod LW does not increase the total variation.
 #[test]
