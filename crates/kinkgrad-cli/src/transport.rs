@@ -48,8 +48,10 @@ pub struct TransportArgs {
     #[arg(long)]
     pub grad: bool,
     /// Check the gradient of `--grad` by difference quotients valid for the run: central where no
-    /// kink was hit, one-sided along safe's first (locked) probe direction at kinks, none (said so)
-    /// in assoc at kinks; refused in lex (not yet validated). Costs a few more runs.
+    /// kink was hit; at kinks in safe and lex, quotients of the piece-locked loss (the run's pieces
+    /// replayed: exact at any data; upwind, lw, minmod, superbee, MC with a constant velocity), else
+    /// one-sided along safe's first probe direction (lex refused); none (said so) in assoc at kinks.
+    /// Costs a few more runs.
     #[arg(long)]
     pub grad_check: bool,
     /// Write the gradient of `--grad` (dJ/du0, one value per cell, f64) to this `.npy` file.

@@ -138,8 +138,11 @@ fn gradients_are_bitwise_equal_across_simd_levels() {
 
 /// `--grad-check` picks its kind from the run: the skewed profile hits no kink, so central
 /// differences run and pass (the minmod scheme is linear on its pieces, J quadratic: only rounding
-/// and near-ties remain); the symmetric square wave hits kinks, so safe gets one-sided quotients
-/// along locked directions and assoc the plain statement that no quotient applies (no error).
+/// and near-ties remain); the symmetric square wave hits kinks, so safe and lex get the quotients of
+/// the piece-locked replay (a quadratic in u0: exact up to rounding, so the bound is 1e-9, where
+/// session 18's one-sided quotients of J were off by 1.6-24%), assoc the plain statement that no
+/// quotient applies (no error); van Leer at kinks falls to safe's one-sided probe, and lex there is
+/// refused with one line.
 #[test]
 fn grad_check_kinds() {
     let base = ["transport", "--scheme", "lw-minmod", "--cells", "64", "--t-final", "0.25", "--grad", "--grad-check"];
@@ -153,15 +156,21 @@ fn grad_check_kinds() {
     assert_eq!(c["kind"], "central", "{c}");
     assert_eq!(c["kinks"], 0, "{c}");
     assert!(c["max_rel_error"].as_f64().unwrap() < 1e-5, "{c}");
-    let s = with(&["--initial", "square", "--mode", "safe"]);
-    assert_eq!(s["kind"], "one-sided-probe", "{s}");
-    assert!(s["kinks"].as_u64().unwrap() > 0, "{s}");
-    assert!(s["max_rel_error"].as_f64().is_some(), "{s}");
+    for mode in ["safe", "lex"] {
+        for initial in ["square", "gauss"] {
+            let s = with(&["--initial", initial, "--mode", mode]);
+            assert_eq!(s["kind"], "piece-locked", "{s}");
+            assert!(s["kinks"].as_u64().unwrap() > 0, "{s}");
+            assert!(s["max_rel_error"].as_f64().unwrap() < 1e-9, "{mode} {initial}: {s}");
+        }
+    }
     let a = with(&["--initial", "square", "--mode", "assoc"]);
     assert_eq!(a["kind"], "not-applicable", "{a}");
     assert!(a["max_rel_error"].is_null(), "{a}");
-    // lex: refused (its one-sided quotients are not validated yet), one line, exit 2
-    let (code, _, e) = run(&[&base[..], &["--initial", "square", "--mode", "lex"]].concat());
+    let vl = ["transport", "--scheme", "lw-vanleer", "--cells", "64", "--t-final", "0.25", "--grad", "--grad-check"];
+    let v = json(&[&vl[..], &["--initial", "square", "--mode", "safe", "--json"]].concat())["grad_check"].clone();
+    assert_eq!(v["kind"], "one-sided-probe", "{v}");
+    let (code, _, e) = run(&[&vl[..], &["--initial", "square", "--mode", "lex"]].concat());
     assert_eq!(code, 2, "{e}");
     assert!(e.contains("--grad-check in lex mode") && e.trim().lines().count() == 1, "{e}");
     let (code, _, e) = run(&["transport", "--grad-check"]);

@@ -7,7 +7,11 @@
 //!
 //! - [`CheckKind::Central`]: no kink was hit; central differences along seeded random unit
 //!   directions against `∇J . d`.
-//! - [`CheckKind::OneSidedProbe`]: kinks were hit in mode `safe` or `lex`. These modes lock the
+//! - [`CheckKind::PieceLocked`]: kinks were hit in mode `safe` or `lex`, and the run can be replayed
+//!   with its pieces fixed ([`crate::pde::replay`]): the loss of the locked piece sequence is a
+//!   polynomial of the input, so its central quotients are exact up to rounding at any data, and
+//!   the gradient must be its gradient.
+//! - [`CheckKind::OneSidedProbe`]: kinks were hit in mode `safe` where no replay applies. These modes lock the
 //!   pieces lexicographically along probe directions, which guarantees that the returned gradient
 //!   `g` satisfies `g . d_1 = J'(x; d_1)`, the **one-sided** directional derivative along the first
 //!   locked direction `d_1`, and that a lex run along a direction `d` returns `J'(x; d)` as its
@@ -32,17 +36,21 @@ use serde::Serialize;
 pub enum CheckKind {
     /// Central differences (no kink hit).
     Central,
-    /// One-sided differences along the locked probe directions (`safe`, `lex` at kinks).
+    /// Central differences of the piece-locked loss (`safe`, `lex` at kinks; [`super::transport`]).
+    PieceLocked,
+    /// One-sided differences along the locked probe directions (`safe`, `lex` at kinks, where the
+    /// piece-locked replay does not apply).
     OneSidedProbe,
     /// No difference quotient applies (`assoc` at kinks).
     NotApplicable,
 }
 
 impl CheckKind {
-    /// `central`, `one-sided-probe` or `not-applicable`.
+    /// `central`, `piece-locked`, `one-sided-probe` or `not-applicable`.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Central => "central",
+            CheckKind::PieceLocked => "piece-locked",
             CheckKind::OneSidedProbe => "one-sided-probe",
             CheckKind::NotApplicable => "not-applicable",
         }

@@ -365,6 +365,11 @@ impl StepPieces {
         lin
     }
 
+    /// The per-face codes of a hoisted step (constant velocity `a != 0`); `None` otherwise.
+    pub(crate) fn hoisted_codes(&self) -> Option<&[u8]> {
+        self.hoisted.then(|| &self.codes[..self.b.len()])
+    }
+
     /// Bytes of the buffers held.
     pub(crate) fn bytes(&self) -> usize {
         let l = &self.lin;

@@ -26,6 +26,8 @@
 //!   - `piece_tape`: store-all keeping 1 byte per face and step instead of the states;
 //!   - [`loop_op`]: a batch of whole loops as one tape op differentiable in the source (the hybrid
 //!     models lock the scheme's kinks with the network's through it);
+//! * [`replay`]: the piece-locked replay (the pieces a locked run selected, recorded, and the scheme
+//!   rerun with them fixed), which the gradient check differentiates;
 //! * [`gradient`]: the one entry point ([`scheme::Transport::loss_gradient`]) that picks the path.
 
 #[macro_use]
@@ -40,6 +42,7 @@ mod linearize;
 mod lock;
 pub mod loop_op;
 mod piece_tape;
+pub mod replay;
 mod rules;
 pub mod scheme;
 pub mod stepper;

@@ -234,6 +234,8 @@ pub struct LockedStepper {
     ga: Vec<f64>,
     /// Released states, reused by `advance`.
     pool: Vec<LockedState>,
+    /// Kinks and unresolved ties of the last step [`Self::advance`] took.
+    last: (usize, usize),
 }
 
 impl LockedStepper {
@@ -266,7 +268,16 @@ impl LockedStepper {
             flux: Vec::new(),
             ga: Vec::new(),
             pool: Vec::new(),
+            last: (0, 0),
         })
+    }
+
+    /// The pieces of the last step [`Self::advance`] took: one single-piece code per face (bit `q`:
+    /// piece `q` of the slope), its kinks and unresolved ties; `None` unless the velocity is constant,
+    /// `a != 0`, and the slope has declared pieces (the piece-locked replay, [`super::replay`]).
+    pub(crate) fn last_step_pieces(&self) -> Option<(&[u8], usize, usize)> {
+        let codes = self.pieces.hoisted_codes()?;
+        super::piece_tape::eligible(self.transport.scheme, &self.velocity).then_some((codes, self.last.0, self.last.1))
     }
 
     #[inline(always)]
@@ -285,7 +296,7 @@ impl LockedStepper {
     #[inline(always)]
     fn advance_body(&mut self, x: &LockedState, s: Option<&[f64]>, st: &[f64]) -> LockedState {
         let n = x.u.len();
-        self.lock(x);
+        self.last = self.lock(x);
         let LockedState { mut u, mut t } = self.pool.pop().unwrap_or(LockedState { u: vec![], t: vec![] });
         u.resize(n, 0.0);
         t.resize(self.k * n, 0.0);

@@ -14,6 +14,7 @@ mod linear_op;
 mod loop_op;
 mod nn;
 mod paradoxes;
+mod piece_locked;
 mod precision;
 mod recorded_derivatives;
 mod registry;
