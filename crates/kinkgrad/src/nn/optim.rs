@@ -15,6 +15,9 @@ use rayon::prelude::*;
 /// Parameters per parallel task of an update.
 const CHUNK: usize = 1 << 14;
 
+/// One chunk of an Adam update: parameters, first and second moments, gradient.
+type AdamChunk<'a, T> = (((&'a mut [T], &'a mut [f64]), &'a mut [f64]), &'a [T]);
+
 /// Which optimiser and its hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub enum OptimizerKind {
@@ -123,7 +126,7 @@ impl Optimizer {
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
                     let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
-                    let kernel = |(((w, m), v), g): (((&mut [T], &mut [f64]), &mut [f64]), &[T])| {
+                    let kernel = |(((w, m), v), g): AdamChunk<'_, T>| {
                         wide(|| {
                             for (((w, m), v), g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                                 let g = g.to_f64();
