@@ -67,7 +67,8 @@ fn with_reason(mut row: Value, p: &Result<Value, String>) -> Value {
     row
 }
 
-/// The SIMD level of the scheme kernels and the CPU's vector features.
+/// The SIMD level of the scheme kernels, the instructions of the matrix products and the CPU's vector
+/// features.
 fn cpu_features() -> Value {
     let mut v = json!({
         "simd_level": kinkgrad::simd::simd_level().name(),
@@ -87,6 +88,16 @@ fn cpu_features() -> Value {
         for (k, on) in flags {
             v[k] = Value::Bool(on);
         }
+        // the `gemm` crate (feature x86-v4) picks AVX-512 when the CPU has avx512f, else AVX2 with
+        // FMA; `KINKGRAD_SIMD` does not reach it
+        let gemm = if has!("avx512f") {
+            "avx512"
+        } else if has!("fma") {
+            "avx2-fma"
+        } else {
+            "scalar"
+        };
+        v["gemm"] = Value::String(gemm.into());
     }
     v
 }

@@ -8,7 +8,15 @@
 
 use crate::error::{Error, Result};
 use crate::scalar::Real;
+use crate::simd::wide;
 use crate::tensor::Tensor;
+use rayon::prelude::*;
+
+/// Parameters per parallel task of an update.
+const CHUNK: usize = 1 << 14;
+
+/// One chunk of an Adam update: parameters, first and second moments, gradient.
+type AdamChunk<'a, T> = (((&'a mut [T], &'a mut [f64]), &'a mut [f64]), &'a [T]);
 
 /// Which optimiser and its hyper-parameters.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,27 +103,51 @@ impl Optimizer {
             if p.shape() != g.shape() || self.m[i].len() != p.len() {
                 return Err(Error::shape("optimizer", format!("parameter {i}: {:?} vs {:?}", p.shape(), g.shape())));
             }
-            let mut w = p.to_f64_vec();
-            let g: Vec<f64> = g.data().iter().map(|v| v.to_f64()).collect();
+            // in place, element by element (each parameter widened, updated in f64 and rounded
+            // once, as the formulas above say), in parallel chunks compiled for the vector unit:
+            // no buffer per step, and the same bits whatever the number of threads or SIMD level
             let lr = self.lr;
-            // zipped iterators (no bounds checks) so that the loops vectorise
+            let (w, g, m) = (p.data_mut(), g.data(), &mut self.m[i][..]);
             match self.kind {
                 OptimizerKind::Sgd { momentum } => {
-                    for ((w, m), &g) in w.iter_mut().zip(self.m[i].iter_mut()).zip(&g) {
-                        *m = momentum * *m + g;
-                        *w -= lr * *m;
+                    let kernel = |((w, m), g): ((&mut [T], &mut [f64]), &[T])| {
+                        wide(|| {
+                            for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                                *m = momentum * *m + g.to_f64();
+                                *w = T::from_f64(w.to_f64() - lr * *m);
+                            }
+                        })
+                    };
+                    if w.len() <= CHUNK {
+                        kernel(((w, m), g));
+                    } else {
+                        w.par_chunks_mut(CHUNK).zip(m.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).for_each(kernel);
                     }
                 }
                 OptimizerKind::Adam { beta1, beta2, eps } => {
                     let (c1, c2) = (1.0 - beta1.powf(t), 1.0 - beta2.powf(t));
-                    for (((w, m), v), &g) in w.iter_mut().zip(self.m[i].iter_mut()).zip(self.v[i].iter_mut()).zip(&g) {
-                        *m = beta1 * *m + (1.0 - beta1) * g;
-                        *v = beta2 * *v + (1.0 - beta2) * g * g;
-                        *w -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+                    let kernel = |(((w, m), v), g): AdamChunk<'_, T>| {
+                        wide(|| {
+                            for (((w, m), v), g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                                let g = g.to_f64();
+                                *m = beta1 * *m + (1.0 - beta1) * g;
+                                *v = beta2 * *v + (1.0 - beta2) * g * g;
+                                *w = T::from_f64(w.to_f64() - lr * (*m / c1) / ((*v / c2).sqrt() + eps));
+                            }
+                        })
+                    };
+                    let v = &mut self.v[i][..];
+                    if w.len() <= CHUNK {
+                        kernel((((w, m), v), g));
+                    } else {
+                        w.par_chunks_mut(CHUNK)
+                            .zip(m.par_chunks_mut(CHUNK))
+                            .zip(v.par_chunks_mut(CHUNK))
+                            .zip(g.par_chunks(CHUNK))
+                            .for_each(kernel);
                     }
                 }
             }
-            *p = Tensor::from_f64(p.shape().to_vec(), &w)?;
         }
         Ok(())
     }

@@ -101,6 +101,11 @@ impl<T: Real> Tensor<T> {
     pub fn data(&self) -> &[T] {
         &self.data
     }
+    /// The row-major data for writing in place (copied first when the buffer is shared).
+    pub fn data_mut(&mut self) -> &mut [T] {
+        let v: &mut Vec<T> = Arc::make_mut(&mut self.data);
+        v
+    }
     /// The data, copied only when shared.
     pub fn into_vec(self) -> Vec<T> {
         Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())

@@ -388,3 +388,29 @@ fn a_checkpoint_saved_mid_epoch_resumes_bit_for_bit_and_is_byte_reproducible() {
     c.resume(&ck2, true).unwrap();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The optimisers' in-place update, by hand, on a parameter large enough to be split into parallel
+/// chunks (40 000 elements) and on a small one.
+/// Adam's first step: m = 0.1 g, v = 0.001 g^2, so m / (1 - 0.9) = g and v / (1 - 0.999) = g^2 and
+/// w <- w - lr g / (|g| + eps). SGD with momentum 0.9, lr 0.5, gradients 1 then 2: v = 1, w = 1 - 0.5;
+/// v = 0.9 + 2 = 2.9, w = 0.5 - 1.45 = -0.95.
+#[test]
+fn optimizer_updates_by_hand_in_parallel_chunks() {
+    use kinkgrad::nn::Optimizer;
+    for n in [40_000, 3] {
+        let g: Vec<f64> = (0..n).map(|i| (i % 7) as f64 - 3.0).collect();
+        let mut o = Optimizer::new(OptimizerKind::adam(), 0.1, &[n]);
+        let mut p = vec![Tensor::<f64>::from_f64(vec![n], &vec![1.0; n]).unwrap()];
+        o.update(&mut p, &[Tensor::from_f64(vec![n], &g).unwrap()]).unwrap();
+        for (w, g) in p[0].data().iter().zip(&g) {
+            let want = 1.0 - 0.1 * g / (g.abs() + 1e-8);
+            assert!((w - want).abs() < 1e-15, "{w} vs {want}");
+        }
+        let mut o = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9 }, 0.5, &[n]);
+        let mut p = vec![Tensor::<f32>::from_f64(vec![n], &vec![1.0; n]).unwrap()];
+        for g in [1.0, 2.0] {
+            o.update(&mut p, &[Tensor::from_f64(vec![n], &vec![g; n]).unwrap()]).unwrap();
+        }
+        assert!(p[0].data().iter().all(|&w| w == -0.95f32), "{:?}", &p[0].data()[..3]);
+    }
+}
