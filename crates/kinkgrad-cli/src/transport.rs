@@ -220,15 +220,27 @@ fn opt(v: Option<f64>) -> Value {
 /// Run `kinkgrad transport` and return its report (text, or one JSON object with `--json`).
 pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     if let Some(list) = &args.convergence {
-        if let Some(flag) = [(args.grad, "--grad"), (args.grad_check, "--grad-check"), (args.out.is_some(), "--out")]
-            .into_iter()
-            .find_map(|(given, f)| given.then_some(f))
+        if let Some(flag) = [
+            (args.grad, "--grad"),
+            (args.grad_check, "--grad-check"),
+            (args.out.is_some(), "--out"),
+            (args.plot.is_some(), "--plot (it plots one run's u(T))"),
+        ]
+        .into_iter()
+        .find_map(|(given, f)| given.then_some(f))
         {
             return Err(format!("{flag} does not apply to --convergence").into());
         }
         return convergence(args, list);
     }
     if args.grad {
+        if args.plot.is_some() {
+            return Err(
+                "--plot does not apply to --grad (it plots a plain run's u(T)); write the gradient with --out F.npy"
+                    .to_string()
+                    .into(),
+            );
+        }
         return gradient(args);
     }
     if args.grad_check || args.out.is_some() {

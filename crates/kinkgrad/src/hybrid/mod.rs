@@ -36,12 +36,15 @@
 //! (`T = 0.3516`), hides only multiples of mode 64, which a Gaussian of width `sigma = 0.05` does not
 //! carry (its mode-64 amplitude is `exp(-2 pi^2 sigma^2 64^2) ~ 1e-88`).
 
+pub mod checkpoint;
 pub mod data;
+pub mod data_file;
 pub mod identify;
 mod locked;
 pub mod model;
+mod network;
 pub mod train;
 
-pub use data::{Dataset, GenerateConfig, SourceForm};
+pub use data::{Dataset, GenerateConfig, SourceForm, TrueSource};
 pub use model::{scope_kinks, HybridModel, LossReport, NET, SCHEME};
-pub use train::{adam, load_state, save_state, train, TrainConfig, TrainRun, TrainStep};
+pub use train::{adam, train, Position, Snapshot, TrainConfig, TrainRun, TrainStep};
