@@ -169,18 +169,17 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
         seed: a.init_seed,
     };
     let (tr, te) = (d.train_indices(), d.test_indices());
-    let err = |e: kinkgrad::Error| e.to_string();
-    let train0 = model.loss(&d, &tr).map_err(err)?;
-    let test0 = model.loss(&d, &te).map_err(err)?;
+    let train0 = model.loss(&d, &tr)?;
+    let test0 = model.loss(&d, &te)?;
     let grad_check = if a.grad_check { Some(grad_check(&model, &d, &mode, &rep, &schedule)?) } else { None };
     // time a forward and a gradient on the training set: the median of 5 calls after a warm-up call
     // (the first call also pays for thread start-up and fresh memory)
-    let median5 = |f: &dyn Fn() -> kinkgrad::Result<()>| -> Result<f64, String> {
-        f().map_err(err)?;
+    let median5 = |f: &dyn Fn() -> kinkgrad::Result<()>| -> kinkgrad::Result<f64> {
+        f()?;
         let mut ts = Vec::with_capacity(5);
         for _ in 0..5 {
             let t0 = Instant::now();
-            f().map_err(err)?;
+            f()?;
             ts.push(t0.elapsed().as_secs_f64());
         }
         ts.sort_by(f64::total_cmp);
@@ -221,18 +220,18 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
     };
     let history = &run.steps;
     let seconds = t0.elapsed().as_secs_f64();
-    let train1 = model.loss(&d, &tr).map_err(err)?;
-    let test1 = model.loss(&d, &te).map_err(err)?;
-    let rel = model.source_rel_l2(&d, &te).map_err(err)?;
-    // the part of the source the observations see (alpha form): its effect on the final state
-    let observable = match d.source {
-        SourceForm::Alpha => model.observable_rel_l2(&d, &te).map_err(err)?,
-        SourceForm::State => None,
-    };
     let iteration = pos.iteration;
     if let Some(p) = &a.save {
-        checkpoint::save(p, &Snapshot { model: &model, opt: &opt, position: &pos }, a.batch).map_err(err)?;
+        checkpoint::save(p, &Snapshot { model: &model, opt: &opt, position: &pos }, a.batch)?;
     }
+    let train1 = model.loss(&d, &tr)?;
+    let test1 = model.loss(&d, &te)?;
+    let rel = model.source_rel_l2(&d, &te)?;
+    // the part of the source the observations see (alpha form): its effect on the final state
+    let observable = match d.source {
+        SourceForm::Alpha => model.observable_rel_l2(&d, &te)?,
+        SourceForm::State => None,
+    };
     if let Some(dir) = &a.plot {
         write_plots(dir, &a.plot_format, &model, &d, history)?;
     }
@@ -321,10 +320,10 @@ fn grad_check(
     mode: &Mode,
     rep: &Representation,
     sch: &Schedule,
-) -> Result<kinkgrad::check::GradCheck, String> {
+) -> kinkgrad::Result<kinkgrad::check::GradCheck> {
     let idx = d.train_indices();
-    let r = m.loss_and_gradient(d, &idx, mode, rep, sch).map_err(|e| e.to_string())?;
-    kinkgrad::check::hybrid::check_hybrid(m, d, &idx, mode, &r, 3).map_err(|e| e.to_string())
+    let r = m.loss_and_gradient(d, &idx, mode, rep, sch)?;
+    kinkgrad::check::hybrid::check_hybrid(m, d, &idx, mode, &r, 3)
 }
 
 fn write_plots(dir: &Path, ext: &str, m: &HybridModel, d: &Dataset, h: &[hybrid::TrainStep]) -> Result<(), String> {

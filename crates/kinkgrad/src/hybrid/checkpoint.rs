@@ -91,7 +91,7 @@ pub fn load_weights(path: &Path, form: SourceForm, params: usize, budget: &Budge
     }
     let layers = sizes.len() - 1;
     if layers == 0 {
-        return Err(bad("no tensor 'fc1.weight': not a hybrid network's weights".into()));
+        return Err(bad("missing tensor 'fc1.weight': not a hybrid network's weights".into()));
     }
     if sizes[layers] != 1 {
         return Err(bad(format!("the last layer fc{layers} gives {} outputs, expected 1", sizes[layers])));
@@ -178,6 +178,7 @@ pub fn save(path: &Path, s: &Snapshot<'_>, batch: usize) -> Result<()> {
 }
 
 /// What [`resume`] restored.
+#[derive(Clone, Debug)]
 pub struct Resumed {
     /// The network.
     pub model: HybridModel,

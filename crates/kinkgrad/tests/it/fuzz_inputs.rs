@@ -5,7 +5,7 @@
 //! abort or an allocation beyond the file's size and the budget.
 //!
 //! `cargo test` runs 2 000 cases per target; `KINKGRAD_FUZZ_CASES=100000 cargo test --release -p
-//! kinkgrad --test fuzz_inputs` runs 100 000.
+//! kinkgrad --test it fuzz_inputs` runs 100 000 (docs/formats.md, "Fuzzing the readers").
 
 use flate2::{write::GzEncoder, Compression};
 use kinkgrad::hybrid::{checkpoint, data, HybridModel, SourceForm};
