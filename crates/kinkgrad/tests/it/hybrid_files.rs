@@ -108,7 +108,8 @@ fn an_npz_data_set_with_three_parameters_and_face_velocities_trains() {
 fn broken_data_files_are_refused_in_one_line() {
     let dir = dir("bad");
     let p = dir.join("d.npz");
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<(String, Vec<u8>)>)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Vec<(String, Vec<u8>)>)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("unknown member", Box::new(|m| m.push(("alphas".into(), npy_bytes(&[1], &[1.0])))), "unknown array 'alphas'"),
         ("face velocity", Box::new(|m| m[3].1 = npy_bytes(&[7], &[1.0; 7])), "expected [16] (one per face)"),
         ("numeric scheme", Box::new(|m| m[4].1 = npy_bytes(&[], &[1.0])), "expected a string"),
