@@ -5,10 +5,13 @@
 //! cost `J(W) = (1/N) sum_i sum_j (u_j(T; alpha_i, beta_i, W) - gamma_ij)^2 dx`.
 //!
 //! Two source forms ([`SourceForm`]):
-//! - `alpha`: `S_W(alpha)(x)`, a network of `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)` evaluated per cell
-//!   once per sample (the talk's form); the source is time-independent.
-//! - `state`: a closure `S_W(u, alpha, x)`, a network of `(u, alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`
+//! - `alpha`: `S_W(alpha)(x)`, a network of `(alpha_0, .., alpha_{P-1}, sin 2 pi x, cos 2 pi x)`
+//!   evaluated per cell once per sample (the talk's form); the source is time-independent.
+//! - `state`: a closure `S_W(u, alpha, x)`, a network of `(u, alpha, sin 2 pi x, cos 2 pi x)`
 //!   evaluated at every step (as in NeuralGCM: gradients flow through the state at every step).
+//!
+//! Generated data have `P = 2`; a data file may have any `P` ([`data_file`]), and the network's
+//! input width follows it ([`HybridModel::inputs`]). Checkpoints: [`checkpoint`].
 //!
 //! The source enters each step **explicitly**: `u^{n+1} = step(u^n) + dt S(u^n)`.
 //!
