@@ -8,6 +8,7 @@ mod eval;
 mod flags;
 mod grad;
 mod hybrid;
+mod hybrid_train;
 mod interrupt;
 mod manual;
 mod output;

@@ -236,16 +236,6 @@ impl Figure for Stacked<'_> {
     }
 }
 
-/// A line chart as SVG text (see [`LineChart`]); `log_y` allows a log scale.
-pub fn line_chart(title: &str, xlabel: &str, ylabel: &str, series: &[Series], log_y: bool) -> Result<String, String> {
-    svg(&LineChart { title, xlabel, ylabel, series, log_y, paired: false })
-}
-
-/// A chart of (learned, true) pairs of curves as SVG text (see [`LineChart::paired`]).
-pub fn paired_chart(title: &str, xlabel: &str, ylabel: &str, series: &[Series]) -> Result<String, String> {
-    svg(&LineChart { title, xlabel, ylabel, series, log_y: false, paired: true })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

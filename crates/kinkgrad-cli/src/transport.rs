@@ -61,10 +61,10 @@ pub struct TransportArgs {
     /// piece tape, checkpointed stepper, or their branch-locked versions for safe and lex).
     #[command(flatten)]
     pub diff: crate::diff_args::DiffArgs,
-    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S (with `all` and a constant
-    /// velocity the library keeps a 1-byte piece tape instead of the states).
-    #[arg(long, default_value = "all")]
-    pub checkpoint: String,
+    /// Checkpoint schedule for `--grad`: all | sqrt | revolve:S [default: all] (with `all` and a
+    /// constant velocity the library keeps a 1-byte piece tape instead of the states).
+    #[arg(long)]
+    pub checkpoint: Option<String>,
     /// Run even above the scheme's stability bound.
     #[arg(long)]
     pub force: bool,
@@ -154,7 +154,7 @@ fn setup(args: &TransportArgs, cells: usize) -> Result<Setup, String> {
         &format!("--cells {cells} --cfl {:?} --t-final {:?}", args.cfl, args.t_final),
         (args.t_final / dt0).ceil().max(1.0),
     )?;
-    if args.grad && args.checkpoint == "all" {
+    if args.grad && args.checkpoint.as_deref().unwrap_or("all") == "all" {
         // every step's state is kept for the reverse sweep
         crate::budget::check(
             &format!("--grad --checkpoint all over {steps} steps of {cells} cells: the stored states"),
@@ -222,19 +222,36 @@ fn opt(v: Option<f64>) -> Value {
 /// Run `kinkgrad transport` and return its report (text, or one JSON object with `--json`).
 pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     if let Some(list) = &args.convergence {
-        if let Some(flag) = [(args.grad, "--grad"), (args.grad_check, "--grad-check"), (args.out.is_some(), "--out")]
-            .into_iter()
-            .find_map(|(given, f)| given.then_some(f))
+        if let Some(flag) = [
+            (args.grad, "--grad"),
+            (args.grad_check, "--grad-check"),
+            (args.out.is_some(), "--out"),
+            (args.plot.is_some(), "--plot (it plots one run's u(T))"),
+            (args.checkpoint.is_some(), "--checkpoint"),
+        ]
+        .into_iter()
+        .find_map(|(given, f)| given.then_some(f))
         {
             return Err(format!("{flag} does not apply to --convergence").into());
         }
         return convergence(args, list);
     }
     if args.grad {
+        if args.plot.is_some() {
+            return Err(
+                "--plot does not apply to --grad (it plots a plain run's u(T)); write the gradient with --out F.npy"
+                    .to_string()
+                    .into(),
+            );
+        }
         return gradient(args);
     }
-    if args.grad_check || args.out.is_some() {
-        return Err(format!("{} applies to --grad only", if args.grad_check { "--grad-check" } else { "--out" }).into());
+    if let Some(flag) =
+        [(args.grad_check, "--grad-check"), (args.out.is_some(), "--out"), (args.checkpoint.is_some(), "--checkpoint")]
+            .into_iter()
+            .find_map(|(given, f)| given.then_some(f))
+    {
+        return Err(format!("{flag} applies to --grad only").into());
     }
     if let Some(flag) = args.diff.first_given() {
         return Err(format!("{flag} applies to --grad only: this run takes no derivative").into());
@@ -356,7 +373,8 @@ fn gradient(args: &TransportArgs) -> Result<String, CliError> {
     if !j.is_finite() {
         return Err(CliError::new("numeric", blow_up(&s)));
     }
-    let schedule: Schedule = args.checkpoint.parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
+    let schedule: Schedule =
+        args.checkpoint.as_deref().unwrap_or("all").parse().map_err(|e| format!("invalid --checkpoint: {e}"))?;
     let (mode, rep) = args.diff.build()?;
     let req = request(&s, &target, &mode, &rep, schedule);
     // the library picks the path (piece tape, checkpointed or locked stepper) and measures its memory

@@ -42,7 +42,11 @@ fn long_loops_stop_at_a_step_boundary() {
         let mut m = HybridModel::new(form, 4, 0).unwrap();
         let tc = TrainConfig { iterations: 3, mode: Mode::Assoc, ..Default::default() };
         let mut opt = train::adam(&m, tc.lr);
-        cancelled_at(train(&mut m, &mut opt, &d, &tc, 0, &mut |_| {}).map(|_| ()), "iteration 1 of 3");
+        cancelled_at(
+            train(&mut m, &mut opt, &d, &tc, &mut kinkgrad::hybrid::Position::new(0, d.n_train), &mut |_, _| Ok(()))
+                .map(|_| ()),
+            "iteration 1 of 3",
+        );
         if form == SourceForm::State {
             let r =
                 m.loss_and_gradient(&d, &d.train_indices(), &Mode::Assoc, &Representation::default(), &Schedule::Sqrt);

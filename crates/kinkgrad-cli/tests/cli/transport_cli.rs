@@ -96,6 +96,11 @@ fn bad_input_exits_2() {
         (&["transport", "--grad", "--checkpoint", "revolve:0", "--mode", "assoc"], "checkpoint"),
         (&["transport", "--grad", "--mode", "safe", "--checkpoint", "nope"], "checkpoint"),
         (&["transport", "--cfl", "1.5"], "Courant"),
+        // flags a run cannot honour are refused, never ignored (issue 11)
+        (&["transport", "--checkpoint", "sqrt", "--cells", "20"], "--checkpoint applies to --grad only"),
+        (&["transport", "--grad", "--plot", "p.svg", "--cells", "20"], "--plot does not apply to --grad"),
+        (&["transport", "--convergence", "20,40", "--plot", "p.svg"], "does not apply to --convergence"),
+        (&["transport", "--convergence", "20,40", "--checkpoint", "sqrt"], "--checkpoint does not apply"),
     ] {
         let (c, out, e) = run(args);
         assert_eq!(c, 2, "{args:?}: {e}");

@@ -1,18 +1,19 @@
-//! Synthetic observations from a known source, and their file format.
+//! Observations: the [`Dataset`] a hybrid model is fitted to, and synthetic observations from a known
+//! source ([`generate`]).
 //!
-//! File format (safetensors, readable and writable from Python with `safetensors.numpy`):
-//! tensors `alpha` `[S, 2]`, `beta` `[S, N]` (initial states), `gamma` `[S, N]` (observed final states),
-//! all `F64`; metadata (strings) `scheme`, `courant`, `steps`, `velocity`, `source` (`alpha` or `state`),
-//! `n_train` (the first `n_train` samples are the training split). Loading validates shapes, values and
-//! metadata with errors that name the file and the field.
+//! A data set holds `S` samples of `P` source parameters `alpha_i`, initial states `beta_i` and
+//! observed final states `gamma_i` on a periodic grid of `N` cells, the scheme with its Courant
+//! number and step count, a velocity (one constant, or one per face), and optionally the true
+//! source the observations came from ([`TrueSource`]): the source error is reported only when the
+//! data carry one. Files: [`super::data_file`] (safetensors and `.npz`, the schema in
+//! `docs/formats.md`).
 
 use crate::error::{Error, Result};
-use crate::io::safetensors_io::{self, Dtype, NamedTensor};
 use crate::pde::grid::Grid;
 use crate::pde::scheme::{Scheme, Transport};
 use crate::rng::Rng;
-use std::collections::BTreeMap;
-use std::path::Path;
+
+pub use super::data_file::{is_npz, load, save};
 
 /// Width of the true Gaussian source.
 pub const SIGMA: f64 = 0.05;
@@ -47,9 +48,10 @@ impl std::str::FromStr for SourceForm {
     }
 }
 
-/// The true sources: `s*(x; alpha) = alpha_0 exp(-d(x, alpha_1)^2 / (2 sigma^2))` with the periodic
-/// distance `d`, and `s*(u; alpha) = alpha_0 u (1 - u)`.
-pub fn true_source(form: SourceForm, x: f64, u: f64, alpha: [f64; 2]) -> f64 {
+/// The built-in true sources (of generated data; `alpha` has at least 2 parameters):
+/// `s*(x; alpha) = alpha_0 exp(-d(x, alpha_1)^2 / (2 sigma^2))` with the periodic distance `d`, and
+/// `s*(u; alpha) = alpha_0 u (1 - u)`.
+pub fn true_source(form: SourceForm, x: f64, u: f64, alpha: &[f64]) -> f64 {
     match form {
         SourceForm::Alpha => {
             let d = (x - alpha[1]).rem_euclid(1.0);
@@ -104,6 +106,17 @@ impl Default for GenerateConfig {
     }
 }
 
+/// The source the observations came from, when known.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrueSource {
+    /// Not known (a user's data without a `true_source`): no source error is reported.
+    Unknown,
+    /// Per sample and cell, time-independent (`[S][N]`; alpha form).
+    Cells(Vec<Vec<f64>>),
+    /// The built-in state-form source `alpha_0 u (1 - u)` ([`true_source`]).
+    Logistic,
+}
+
 /// Observations with the setting that produced them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
@@ -113,23 +126,48 @@ pub struct Dataset {
     pub courant: f64,
     /// Time steps.
     pub steps: usize,
-    /// Velocity.
-    pub velocity: f64,
+    /// Velocity of linear transport: one value (constant) or one per face (`a_j` at `x_{j+1/2}`,
+    /// as [`Transport`] takes it); not used by Burgers' equation.
+    pub velocity: Vec<f64>,
     /// Source form of the generating source.
     pub source: SourceForm,
     /// Cells.
     pub cells: usize,
-    /// Parameters `alpha_i`.
-    pub alpha: Vec<[f64; 2]>,
+    /// Parameters `alpha_i`, `P` per sample (the same `P` for all).
+    pub alpha: Vec<Vec<f64>>,
     /// Initial states.
     pub beta: Vec<Vec<f64>>,
     /// Observed final states.
     pub gamma: Vec<Vec<f64>>,
     /// The first `n_train` samples train, the rest test.
     pub n_train: usize,
+    /// The true source, when known.
+    pub truth: TrueSource,
 }
 
 impl Dataset {
+    /// Source parameters per sample (`P`).
+    pub fn params(&self) -> usize {
+        self.alpha.first().map_or(0, Vec::len)
+    }
+    /// The largest speed `max |a_j|`.
+    pub fn max_speed(&self) -> f64 {
+        self.velocity.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+    }
+    /// The true source of sample `i` at cell centres `x` (state form: at state `u`), `None` when not
+    /// known.
+    pub fn true_source_at(&self, i: usize, x: &[f64], u: Option<&[f64]>) -> Option<Vec<f64>> {
+        match &self.truth {
+            TrueSource::Unknown => None,
+            TrueSource::Cells(s) => s.get(i).cloned(),
+            TrueSource::Logistic => Some(
+                x.iter()
+                    .enumerate()
+                    .map(|(j, &xj)| true_source(SourceForm::State, xj, u.map_or(0.0, |u| u[j]), &self.alpha[i]))
+                    .collect(),
+            ),
+        }
+    }
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.alpha.len()
@@ -141,12 +179,12 @@ impl Dataset {
     /// The grid and scheme with its time step.
     pub fn transport(&self) -> Result<Transport> {
         let grid = Grid::unit(self.cells)?;
-        Transport::from_courant(grid, self.scheme, self.velocity.abs().max(1e-300), self.courant, false)
+        Transport::from_courant(grid, self.scheme, self.max_speed().max(1e-300), self.courant, false)
     }
-    /// The velocity argument of the scheme: `[velocity]` for linear transport, none for Burgers.
+    /// The velocity argument of the scheme: [`Dataset::velocity`] for linear transport, none for Burgers.
     pub fn velocity_arg(&self, t: &Transport) -> Vec<f64> {
         if t.scheme.is_linear() {
-            vec![self.velocity]
+            self.velocity.clone()
         } else {
             vec![]
         }
@@ -183,7 +221,7 @@ pub fn simulate_true(
     t: &Transport,
     form: SourceForm,
     velocity: f64,
-    alpha: [f64; 2],
+    alpha: &[f64],
     beta: &[f64],
     steps: usize,
 ) -> Vec<f64> {
@@ -220,9 +258,9 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Dataset> {
     })?;
     let (mut alpha, mut beta, mut gamma) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for _ in 0..n {
-        let a = [rng.range(0.5, 1.5), rng.uniform()];
+        let a = vec![rng.range(0.5, 1.5), rng.uniform()];
         let b = square_pulses(&mut rng, &x);
-        let mut g = simulate_true(&t, cfg.source, cfg.velocity, a, &b, cfg.steps);
+        let mut g = simulate_true(&t, cfg.source, cfg.velocity, &a, &b, cfg.steps);
         if cfg.noise > 0.0 {
             g.iter_mut().for_each(|v| *v += cfg.noise * rng.normal());
         }
@@ -230,104 +268,26 @@ pub fn generate(cfg: &GenerateConfig) -> Result<Dataset> {
         beta.push(b);
         gamma.push(g);
     }
+    let truth = match cfg.source {
+        SourceForm::Alpha => TrueSource::Cells(
+            alpha
+                .iter()
+                .map(|a: &Vec<f64>| x.iter().map(|&xj| true_source(SourceForm::Alpha, xj, 0.0, a)).collect())
+                .collect(),
+        ),
+        SourceForm::State => TrueSource::Logistic,
+    };
     Ok(Dataset {
         scheme: cfg.scheme,
         courant: cfg.courant,
         steps: cfg.steps,
-        velocity: cfg.velocity,
+        velocity: vec![cfg.velocity],
         source: cfg.source,
         cells: cfg.cells,
         alpha,
         beta,
         gamma,
         n_train: cfg.n_train,
-    })
-}
-
-/// Save a data set (atomically) in the documented safetensors layout.
-pub fn save(path: &Path, d: &Dataset) -> Result<()> {
-    let s = d.len();
-    let flat = |v: &[Vec<f64>]| v.concat();
-    let tensors = vec![
-        NamedTensor::new("alpha", vec![s, 2], Dtype::F64, d.alpha.iter().flat_map(|a| a.iter().copied()).collect()),
-        NamedTensor::new("beta", vec![s, d.cells], Dtype::F64, flat(&d.beta)),
-        NamedTensor::new("gamma", vec![s, d.cells], Dtype::F64, flat(&d.gamma)),
-    ];
-    let mut meta = BTreeMap::new();
-    meta.insert("scheme".to_string(), d.scheme.name().to_string());
-    meta.insert("courant".to_string(), d.courant.to_string());
-    meta.insert("steps".to_string(), d.steps.to_string());
-    meta.insert("velocity".to_string(), d.velocity.to_string());
-    meta.insert("source".to_string(), d.source.name().to_string());
-    meta.insert("n_train".to_string(), d.n_train.to_string());
-    safetensors_io::save(path, &tensors, &meta)?;
-    Ok(())
-}
-
-/// Load and validate a data set.
-pub fn load(path: &Path) -> Result<Dataset> {
-    let (tensors, meta) = safetensors_io::load(path)?;
-    let bad = |what: &str, detail: String| Error::io(path.display(), format!("{what}: {detail}"));
-    let get = |k: &str| meta.get(k).ok_or_else(|| bad("metadata", format!("missing key '{k}'")));
-    let num = |k: &str| -> Result<f64> {
-        let v = get(k)?;
-        v.parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite())
-            .ok_or_else(|| bad("metadata", format!("'{k}' = '{v}' is not a finite number")))
-    };
-    let int = |k: &str| -> Result<usize> {
-        let v = get(k)?;
-        v.parse::<usize>().map_err(|_| bad("metadata", format!("'{k}' = '{v}' is not a non-negative integer")))
-    };
-    let scheme: Scheme = get("scheme")?.parse().map_err(|e: Error| bad("metadata", e.to_string()))?;
-    let source: SourceForm = get("source")?.parse().map_err(|e: Error| bad("metadata", e.to_string()))?;
-    let find = |name: &str| {
-        tensors.iter().find(|t| t.name == name).ok_or_else(|| bad("tensors", format!("missing tensor '{name}'")))
-    };
-    let (ta, tb, tg) = (find("alpha")?, find("beta")?, find("gamma")?);
-    if ta.shape.len() != 2 || ta.shape[1] != 2 {
-        return Err(bad("tensor 'alpha'", format!("shape {:?}, expected [S, 2]", ta.shape)));
-    }
-    let s = ta.shape[0];
-    if tb.shape.len() != 2 || tb.shape[0] != s || tb.shape[1] < 3 {
-        return Err(bad("tensor 'beta'", format!("shape {:?}, expected [{s}, N] with N >= 3", tb.shape)));
-    }
-    let n = tb.shape[1];
-    if tg.shape != [s, n] {
-        return Err(bad("tensor 'gamma'", format!("shape {:?}, expected [{s}, {n}] like 'beta'", tg.shape)));
-    }
-    for t in [ta, tb, tg] {
-        if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-            return Err(bad(&format!("tensor '{}'", t.name), format!("element {i} is not finite")));
-        }
-    }
-    let n_train = int("n_train")?;
-    if n_train == 0 || n_train > s {
-        return Err(bad("metadata", format!("'n_train' = {n_train}, expected 1..={s}")));
-    }
-    let courant = num("courant")?;
-    if !(courant > 0.0 && courant <= 1.0) {
-        return Err(bad("metadata", format!("'courant' = {courant}, expected in (0, 1]")));
-    }
-    let steps = int("steps")?;
-    if steps == 0 {
-        return Err(bad("metadata", "'steps' = 0, expected at least 1".to_string()));
-    }
-    let velocity = num("velocity")?;
-    if velocity == 0.0 {
-        return Err(bad("metadata", "'velocity' = 0, expected a non-zero number".to_string()));
-    }
-    Ok(Dataset {
-        scheme,
-        courant,
-        steps,
-        velocity,
-        source,
-        cells: n,
-        alpha: ta.data.chunks(2).map(|c| [c[0], c[1]]).collect(),
-        beta: tb.data.chunks(n).map(|c| c.to_vec()).collect(),
-        gamma: tg.data.chunks(n).map(|c| c.to_vec()).collect(),
-        n_train,
+        truth,
     })
 }

@@ -9,15 +9,16 @@
 //! compared between the learned and the true source. [`HybridModel::source_rel_l2`] is the full
 //! error; the gap between the two is what the data cannot see.
 
-use super::data::{true_source, Dataset, SourceForm};
+use super::data::{Dataset, SourceForm};
 use super::model::HybridModel;
 use crate::error::{Error, Result};
 use crate::pde::scheme::Transport;
 
 impl HybridModel {
     /// `‖E(s_W) - E(s*)‖ / ‖E(s*)‖` over the samples `idx`, with `E(s)` the final state reached from
-    /// `u0 = 0` under the source `s` alone (alpha form only: the state form's source depends on `u`).
-    pub fn observable_rel_l2(&self, d: &Dataset, idx: &[usize]) -> Result<f64> {
+    /// `u0 = 0` under the source `s` alone (alpha form only: the state form's source depends on `u`);
+    /// `None` when the data set carries no true source.
+    pub fn observable_rel_l2(&self, d: &Dataset, idx: &[usize]) -> Result<Option<f64>> {
         if self.form != SourceForm::Alpha {
             return Err(Error::invalid("source form", "the observable source error is defined for the alpha form"));
         }
@@ -26,10 +27,11 @@ impl HybridModel {
         let mut learned = Vec::new();
         let mut truth = Vec::new();
         for &i in idx {
-            learned.push(self.source(&t, d.alpha[i], None)?);
-            truth.push(x.iter().map(|&xj| true_source(SourceForm::Alpha, xj, 0.0, d.alpha[i])).collect());
+            let Some(s) = d.true_source_at(i, &x, None) else { return Ok(None) };
+            learned.push(self.source(&t, &d.alpha[i], None)?);
+            truth.push(s);
         }
-        observable_rel_l2(&t, &d.velocity_arg(&t), d.steps, &learned, &truth)
+        observable_rel_l2(&t, &d.velocity_arg(&t), d.steps, &learned, &truth).map(Some)
     }
 }
 

@@ -5,10 +5,13 @@
 //! cost `J(W) = (1/N) sum_i sum_j (u_j(T; alpha_i, beta_i, W) - gamma_ij)^2 dx`.
 //!
 //! Two source forms ([`SourceForm`]):
-//! - `alpha`: `S_W(alpha)(x)`, a network of `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)` evaluated per cell
-//!   once per sample (the talk's form); the source is time-independent.
-//! - `state`: a closure `S_W(u, alpha, x)`, a network of `(u, alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`
+//! - `alpha`: `S_W(alpha)(x)`, a network of `(alpha_0, .., alpha_{P-1}, sin 2 pi x, cos 2 pi x)`
+//!   evaluated per cell once per sample (the talk's form); the source is time-independent.
+//! - `state`: a closure `S_W(u, alpha, x)`, a network of `(u, alpha, sin 2 pi x, cos 2 pi x)`
 //!   evaluated at every step (as in NeuralGCM: gradients flow through the state at every step).
+//!
+//! Generated data have `P = 2`; a data file may have any `P` ([`data_file`]), and the network's
+//! input width follows it ([`HybridModel::inputs`]). Checkpoints: [`checkpoint`].
 //!
 //! The source enters each step **explicitly**: `u^{n+1} = step(u^n) + dt S(u^n)`.
 //!
@@ -36,12 +39,15 @@
 //! (`T = 0.3516`), hides only multiples of mode 64, which a Gaussian of width `sigma = 0.05` does not
 //! carry (its mode-64 amplitude is `exp(-2 pi^2 sigma^2 64^2) ~ 1e-88`).
 
+pub mod checkpoint;
 pub mod data;
+pub mod data_file;
 pub mod identify;
 mod locked;
 pub mod model;
+mod network;
 pub mod train;
 
-pub use data::{Dataset, GenerateConfig, SourceForm};
+pub use data::{Dataset, GenerateConfig, SourceForm, TrueSource};
 pub use model::{scope_kinks, HybridModel, LossReport, NET, SCHEME};
-pub use train::{adam, load_state, save_state, train, TrainConfig, TrainRun, TrainStep};
+pub use train::{adam, train, Position, Snapshot, TrainConfig, TrainRun, TrainStep};

@@ -1,20 +1,19 @@
 //! The hybrid model: a scheme from [`crate::pde`] and a ReLU network source from [`crate::nn`], with
 //! the cost `J(W)` and its gradient through every time step.
 
-use super::data::{true_source, Dataset, SourceForm};
+use super::data::{Dataset, SourceForm};
 use crate::cancel;
 use crate::certificate::Certificate;
 use crate::engine::Mode;
 use crate::error::{Error, Result};
 use crate::kink::KinkLog;
-use crate::nn::{Init, Sequential};
+use crate::nn::Sequential;
 use crate::pde::checkpoint::{self, Schedule, Stepper};
 use crate::pde::gradient::{GradientRequest, Wanted, Workspace};
 use crate::pde::scheme::Transport;
 use crate::pde::stepper::TransportStepper;
 use crate::repr::Representation;
 use crate::reverse::{Tape, Var};
-use crate::rng::Rng;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 
@@ -87,14 +86,20 @@ fn features_x(t: &Transport) -> (Vec<f64>, Vec<f64>) {
     (x.iter().map(|v| (tau * v).sin()).collect(), x.iter().map(|v| (tau * v).cos()).collect())
 }
 
+/// Network inputs per cell: `P` parameters and `sin`, `cos`, after `u` in the state form.
+fn feature_width(alpha: &[f64], state: bool) -> usize {
+    alpha.len() + 2 + usize::from(state)
+}
+
 /// Append one sample's network inputs, row by row, to `f`.
-fn push_features(f: &mut Vec<f64>, alpha: [f64; 2], sx: &[f64], cx: &[f64], u: Option<&[f64]>) {
-    f.reserve(sx.len() * if u.is_some() { 5 } else { 4 });
+fn push_features(f: &mut Vec<f64>, alpha: &[f64], sx: &[f64], cx: &[f64], u: Option<&[f64]>) {
+    f.reserve(sx.len() * feature_width(alpha, u.is_some()));
     for j in 0..sx.len() {
         if let Some(u) = u {
             f.push(u[j]);
         }
-        f.extend_from_slice(&[alpha[0], alpha[1], sx[j], cx[j]]);
+        f.extend_from_slice(alpha);
+        f.extend_from_slice(&[sx[j], cx[j]]);
     }
 }
 
@@ -112,25 +117,21 @@ fn samples_per_chunk(cells: usize) -> usize {
 }
 
 impl HybridModel {
-    /// A seeded model with hidden width `width` (two hidden ReLU layers, He initialisation).
+    /// A seeded model for 2 source parameters with hidden width `width` (two hidden ReLU layers, He
+    /// initialisation): [`HybridModel::with_sizes`] with `[4, w, w, 1]` (alpha form) or `[5, w, w, 1]`.
     pub fn new(form: SourceForm, width: usize, seed: u64) -> Result<Self> {
-        let inputs = match form {
-            SourceForm::Alpha => 4,
-            SourceForm::State => 5,
-        };
-        let mut rng = Rng::new(seed);
-        Ok(Self { net: Sequential::mlp(&[inputs, width, width, 1], Init::He, &mut rng)?, form })
+        Self::with_sizes(form, &[Self::inputs(form, 2), width, width, 1], seed)
     }
 
-    /// Network inputs per cell: `(alpha_0, alpha_1, sin 2 pi x, cos 2 pi x)`, with `u` first in the state form.
-    fn features(&self, alpha: [f64; 2], sx: &[f64], cx: &[f64], u: Option<&[f64]>) -> Tensor<f64> {
+    /// Network inputs per cell: `(alpha, sin 2 pi x, cos 2 pi x)`, with `u` first in the state form.
+    fn features(&self, alpha: &[f64], sx: &[f64], cx: &[f64], u: Option<&[f64]>) -> Tensor<f64> {
         let mut f = Vec::new();
         push_features(&mut f, alpha, sx, cx, u);
-        Tensor::from_parts(vec![sx.len(), if u.is_some() { 5 } else { 4 }], f)
+        Tensor::from_parts(vec![sx.len(), feature_width(alpha, u.is_some())], f)
     }
 
     /// The learned source per cell for one sample (state form: at state `u`).
-    pub fn source(&self, t: &Transport, alpha: [f64; 2], u: Option<&[f64]>) -> Result<Vec<f64>> {
+    pub fn source(&self, t: &Transport, alpha: &[f64], u: Option<&[f64]>) -> Result<Vec<f64>> {
         let (sx, cx) = features_x(t);
         let tape = Tape::<f64>::new();
         let p: Vec<Var<'_, f64>> = self.net.params.iter().map(|p| tape.constant(p.clone())).collect();
@@ -145,14 +146,14 @@ impl HybridModel {
         let mut u = d.beta[i].clone();
         let mut next = vec![0.0; u.len()];
         let fixed = match self.form {
-            SourceForm::Alpha => Some(self.source(t, d.alpha[i], None)?),
+            SourceForm::Alpha => Some(self.source(t, &d.alpha[i], None)?),
             SourceForm::State => None,
         };
         for k in 0..d.steps {
             cancel::check(format_args!("time step {} of {}", k + 1, d.steps))?;
             let s = match &fixed {
                 Some(s) => s.clone(),
-                None => self.source(t, d.alpha[i], Some(&u))?,
+                None => self.source(t, &d.alpha[i], Some(&u))?,
             };
             t.step_values(&u, &a, Some(&s), &mut ext, &mut flux, &mut next);
             std::mem::swap(&mut u, &mut next);
@@ -166,6 +167,7 @@ impl HybridModel {
         if idx.is_empty() {
             return Err(Error::invalid("samples", "no sample to evaluate"));
         }
+        self.check_fits(d)?;
         let t = d.transport()?;
         let dx = t.grid.dx();
         let n = t.grid.cells;
@@ -260,6 +262,7 @@ impl HybridModel {
         if idx.is_empty() {
             return Err(Error::invalid("samples", "no sample to evaluate"));
         }
+        self.check_fits(d)?;
         if let Schedule::Revolve { snapshots: 0 } = schedule {
             return Err(Error::invalid("checkpoint schedule", "revolve needs at least one snapshot"));
         }
@@ -282,10 +285,10 @@ impl HybridModel {
     /// [`Self::batch_features`] from the precomputed `sin 2 pi x`, `cos 2 pi x`.
     fn stacked_features(d: &Dataset, sx: &[f64], cx: &[f64], idx: &[usize], u: Option<&[f64]>) -> Tensor<f64> {
         let n = sx.len();
-        let w = if u.is_some() { 5 } else { 4 };
+        let w = d.params() + 2 + usize::from(u.is_some());
         let mut f = Vec::with_capacity(idx.len() * n * w);
         for (k, &i) in idx.iter().enumerate() {
-            push_features(&mut f, d.alpha[i], sx, cx, u.map(|u| &u[k * n..(k + 1) * n]));
+            push_features(&mut f, &d.alpha[i], sx, cx, u.map(|u| &u[k * n..(k + 1) * n]));
         }
         Tensor::from_parts(vec![idx.len() * n, w], f)
     }
@@ -387,9 +390,10 @@ impl HybridModel {
         })
     }
 
-    /// Relative L2 error of the learned source against the true one on the samples `idx` (state form:
-    /// evaluated at the observed initial and final states).
-    pub fn source_rel_l2(&self, d: &Dataset, idx: &[usize]) -> Result<f64> {
+    /// Relative L2 error of the learned source against the data set's true source on the samples
+    /// `idx` (state form: evaluated at the observed initial and final states); `None` when the data
+    /// set carries no true source ([`crate::hybrid::data::TrueSource::Unknown`]).
+    pub fn source_rel_l2(&self, d: &Dataset, idx: &[usize]) -> Result<Option<f64>> {
         let t = d.transport()?;
         let x = t.grid.centers();
         let (mut num, mut den) = (0.0, 0.0);
@@ -399,15 +403,15 @@ impl HybridModel {
                 SourceForm::State => vec![Some(&d.beta[i]), Some(&d.gamma[i])],
             };
             for u in states {
-                let s = self.source(&t, d.alpha[i], u)?;
-                for j in 0..x.len() {
-                    let truth = true_source(self.form, x[j], u.map_or(0.0, |u| u[j]), d.alpha[i]);
-                    num += (s[j] - truth).powi(2);
-                    den += truth * truth;
+                let Some(truth) = d.true_source_at(i, &x, u) else { return Ok(None) };
+                let s = self.source(&t, &d.alpha[i], u)?;
+                for (sj, tj) in s.iter().zip(&truth) {
+                    num += (sj - tj).powi(2);
+                    den += tj * tj;
                 }
             }
         }
-        Ok((num / den.max(1e-300)).sqrt())
+        Ok(Some((num / den.max(1e-300)).sqrt()))
     }
 }
 

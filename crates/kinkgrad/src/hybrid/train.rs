@@ -1,6 +1,8 @@
 //! Training a hybrid model with Adam; progress goes to a callback (the library prints nothing).
 //! Every iteration's gradient comes with its certificate; the run's certificate sums them
-//! ([`Certificate::merge`]). The loop polls [`crate::cancel`] before every iteration.
+//! ([`Certificate::merge`]). The loop polls [`crate::cancel`] before every iteration. The
+//! [`Position`] (iteration, shuffle order and cursor, generator state) is all a resume needs to
+//! continue bit for bit ([`super::checkpoint`] saves it).
 
 use super::data::Dataset;
 use super::model::{scope_kinks, HybridModel, NET, SCHEME};
@@ -78,6 +80,38 @@ impl TrainStep {
     }
 }
 
+/// Where a run is: iterations done, and the batch shuffling's state (the current order of the
+/// training samples, how many of it the batches have used, the generator's state). A run resumed
+/// from a saved position draws the same batches as an uninterrupted one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Iterations done.
+    pub iteration: usize,
+    /// The current order of the training samples (a permutation of `0..n_train`).
+    pub order: Vec<usize>,
+    /// Samples of `order` already used; a batch that does not fit reshuffles `order` first.
+    pub cursor: usize,
+    /// The shuffling generator's state ([`Rng::state`]).
+    pub rng_state: u64,
+}
+
+impl Position {
+    /// The start of a run over `n_train` training samples with shuffling seed `seed`.
+    pub fn new(seed: u64, n_train: usize) -> Self {
+        Position { iteration: 0, order: (0..n_train).collect(), cursor: n_train, rng_state: Rng::new(seed).state() }
+    }
+}
+
+/// The run's state after an iteration, as the progress callback sees it (to save a checkpoint).
+pub struct Snapshot<'a> {
+    /// The model after the iteration's update.
+    pub model: &'a HybridModel,
+    /// The optimiser after the update.
+    pub opt: &'a Optimizer,
+    /// The position after the iteration.
+    pub position: &'a Position,
+}
+
 /// What a training run did: every iteration, and the certificate of the run (the sum of the
 /// iterations' certificates: gradients taken, kinks hit, ties locked and left unresolved).
 #[derive(Clone, Debug)]
@@ -88,17 +122,19 @@ pub struct TrainRun {
     pub certificate: Certificate,
 }
 
-/// Train `model` on the training split of `d` with Adam, starting from `opt` (fresh or resumed) at
-/// iteration `start`; `progress` sees every iteration. Mode `lex` is refused (one tangent direction
-/// per weight); a cancellation ([`crate::cancel`]) stops the run before the next iteration with
-/// [`Error::Cancelled`].
+/// Train `model` on the training split of `d` with Adam, from `opt` and `pos` (fresh, or resumed
+/// from [`super::checkpoint`]) up to `cfg.iterations`; `progress` sees every iteration with the
+/// state after it (an error it returns stops the run). Mode `lex` is refused (one tangent
+/// direction per weight); a cancellation ([`crate::cancel`]) stops the run before the next
+/// iteration with [`Error::Cancelled`], `model`, `opt` and `pos` then holding the last completed
+/// iteration (what a checkpoint should save).
 pub fn train(
     model: &mut HybridModel,
     opt: &mut Optimizer,
     d: &Dataset,
     cfg: &TrainConfig,
-    start: usize,
-    progress: &mut dyn FnMut(&TrainStep),
+    pos: &mut Position,
+    progress: &mut dyn FnMut(&TrainStep, &Snapshot<'_>) -> Result<()>,
 ) -> Result<TrainRun> {
     if let Mode::Lex(_) = cfg.mode {
         return Err(Error::unsupported(
@@ -108,21 +144,28 @@ pub fn train(
     }
     let mut history = Vec::new();
     let mut certificate = Certificate::run(cfg.mode.name(), cfg.rep.name.clone());
-    let train_idx = d.train_indices();
     let test_idx = d.test_indices();
-    let mut rng = Rng::new(cfg.seed ^ start as u64);
-    let mut order = train_idx.clone();
-    let batch = if cfg.batch == 0 { train_idx.len() } else { cfg.batch.min(train_idx.len()) };
-    let mut cursor = order.len();
-    for it in start + 1..=cfg.iterations {
+    if pos.order.len() != d.n_train || pos.cursor > d.n_train {
+        return Err(Error::invalid(
+            "training position",
+            format!("an order of {} samples for {} training samples", pos.order.len(), d.n_train),
+        ));
+    }
+    let batch = if cfg.batch == 0 { d.n_train } else { cfg.batch.min(d.n_train) };
+    for it in pos.iteration + 1..=cfg.iterations {
         cancel::check(format_args!("iteration {it} of {}", cfg.iterations))?;
+        let mut rng = Rng::from_state(pos.rng_state);
+        let mut order = pos.order.clone();
+        let mut cursor = pos.cursor;
         if cursor + batch > order.len() {
             rng.shuffle(&mut order);
             cursor = 0;
         }
         let idx = &order[cursor..cursor + batch];
-        cursor += batch;
         let r = model.loss_and_gradient(d, idx, &cfg.mode, &cfg.rep, &cfg.schedule)?;
+        if !r.loss.is_finite() {
+            return Err(Error::NonFinite { op: format!("iteration {it}: training loss {}", r.loss), stage: "value" });
+        }
         let grads: Vec<Tensor<f64>> = r
             .grads
             .iter()
@@ -130,6 +173,7 @@ pub fn train(
             .map(|(g, p)| Tensor::new(p.shape().to_vec(), g.clone()))
             .collect::<Result<_>>()?;
         opt.update(&mut model.net.params, &grads)?;
+        *pos = Position { iteration: it, cursor: cursor + batch, order, rng_state: rng.state() };
         let test_loss = if (it % cfg.eval_every.max(1) == 0 || it == cfg.iterations) && !test_idx.is_empty() {
             Some(model.loss(d, &test_idx)?)
         } else {
@@ -143,7 +187,7 @@ pub fn train(
             certificate: r.certificate,
             peak_bytes: r.peak_bytes,
         };
-        progress(&step);
+        progress(&step, &Snapshot { model, opt, position: pos })?;
         history.push(step);
     }
     Ok(TrainRun { steps: history, certificate })
@@ -153,85 +197,4 @@ pub fn train(
 pub fn adam(model: &HybridModel, lr: f64) -> Optimizer {
     let sizes: Vec<usize> = model.net.params.iter().map(|p| p.len()).collect();
     Optimizer::new(OptimizerKind::adam(), lr, &sizes)
-}
-
-/// Save the model, the optimiser state and the iteration reached (atomically, safetensors):
-/// tensors `{layer}.weight`/`{layer}.bias`, `adam.m.{k}`, `adam.v.{k}`; metadata `form`, `width`,
-/// `iteration`, `lr`, `optimizer_step`.
-pub fn save_state(path: &std::path::Path, model: &HybridModel, opt: &Optimizer, iteration: usize) -> Result<()> {
-    use crate::io::safetensors_io::{save, Dtype, NamedTensor};
-    let mut t: Vec<NamedTensor> = model
-        .net
-        .param_names
-        .iter()
-        .zip(&model.net.params)
-        .map(|(n, p)| NamedTensor::new(n.clone(), p.shape().to_vec(), Dtype::F64, p.data().to_vec()))
-        .collect();
-    for (k, m) in opt.m.iter().enumerate() {
-        t.push(NamedTensor::new(format!("adam.m.{k}"), vec![m.len()], Dtype::F64, m.clone()));
-    }
-    for (k, v) in opt.v.iter().enumerate() {
-        t.push(NamedTensor::new(format!("adam.v.{k}"), vec![v.len()], Dtype::F64, v.clone()));
-    }
-    let mut meta = std::collections::BTreeMap::new();
-    meta.insert("form".to_string(), model.form.name().to_string());
-    meta.insert("width".to_string(), model.net.params[0].shape()[0].to_string());
-    meta.insert("iteration".to_string(), iteration.to_string());
-    meta.insert("lr".to_string(), opt.lr.to_string());
-    meta.insert("optimizer_step".to_string(), opt.step.to_string());
-    save(path, &t, &meta)?;
-    Ok(())
-}
-
-/// Load a state saved by [`save_state`]: the model (its form and width from the file), the optimiser
-/// and the iteration. Shapes are checked.
-pub fn load_state(path: &std::path::Path) -> Result<(HybridModel, Optimizer, usize)> {
-    use crate::error::Error;
-    use crate::io::safetensors_io::{expect_shapes, load};
-    let (t, meta) = load(path)?;
-    let bad = |d: String| Error::io(path.display(), d);
-    let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(format!("metadata: missing key '{k}'")));
-    let form: super::SourceForm = get("form")?.parse().map_err(|e: Error| bad(format!("metadata: {e}")))?;
-    let width: usize = get("width")?.parse().map_err(|_| bad("metadata: 'width' is not an integer".into()))?;
-    let iteration: usize =
-        get("iteration")?.parse().map_err(|_| bad("metadata: 'iteration' is not an integer".into()))?;
-    let lr: f64 = get("lr")?.parse().map_err(|_| bad("metadata: 'lr' is not a number".into()))?;
-    let step: u64 =
-        get("optimizer_step")?.parse().map_err(|_| bad("metadata: 'optimizer_step' is not an integer".into()))?;
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(bad(format!("metadata: 'lr' = {lr}, expected a positive number")));
-    }
-    // the network of this width has more than width^2 weights, all of which the file must hold:
-    // checked before the model is allocated, so a huge 'width' is refused, not allocated
-    let held: usize = t.iter().map(|x| x.data.len()).fold(0, usize::saturating_add);
-    if width == 0 || width.checked_mul(width).is_none_or(|w2| w2 > held) {
-        return Err(bad(format!(
-            "metadata: 'width' = {width} does not fit the file, which holds {held} values in all (width w needs \
-             more than w^2)"
-        )));
-    }
-    if let Some(x) = t.iter().find(|x| x.data.iter().any(|v| !v.is_finite())) {
-        return Err(bad(format!("tensor '{}' holds a NaN or infinite value", x.name)));
-    }
-    let mut model = HybridModel::new(form, width, 0)?;
-    let shapes: Vec<(String, Vec<usize>)> =
-        model.net.param_names.iter().cloned().zip(model.net.params.iter().map(|p| p.shape().to_vec())).collect();
-    let exp: Vec<(&str, &[usize])> = shapes.iter().map(|(n, s)| (n.as_str(), s.as_slice())).collect();
-    expect_shapes(&t, &exp).map_err(|e| bad(e.io_detail().to_string()))?;
-    for (p, name) in model.net.params.iter_mut().zip(&model.net.param_names) {
-        let src = t.iter().find(|x| &x.name == name).expect("checked by expect_shapes");
-        *p = Tensor::new(src.shape.clone(), src.data.clone())?;
-    }
-    let mut opt = adam(&model, lr);
-    opt.step = step;
-    for (k, (m, v)) in opt.m.iter_mut().zip(opt.v.iter_mut()).enumerate() {
-        for (dst, key) in [(m, format!("adam.m.{k}")), (v, format!("adam.v.{k}"))] {
-            let src = t.iter().find(|x| x.name == key).ok_or_else(|| bad(format!("missing tensor '{key}'")))?;
-            if src.data.len() != dst.len() {
-                return Err(bad(format!("tensor '{key}' has {} values, expected {}", src.data.len(), dst.len())));
-            }
-            dst.copy_from_slice(&src.data);
-        }
-    }
-    Ok((model, opt, iteration))
 }

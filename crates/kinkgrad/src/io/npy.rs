@@ -2,7 +2,8 @@
 //! `numpy.savez_compressed` write them), read and written without Python.
 //!
 //! Read: little-endian `f8`, `f4`, `i8`, `i4` (converted to `f64`; integers beyond 2^53 are refused),
-//! C order, any number of dimensions; `.npz` members stored or deflated, zip64 sizes understood.
+//! and strings (`<Uk`, `|Sk`: each element becomes its `k` code points, an extra trailing axis of
+//! length `k`, NUL-padded; [`Array::text`] decodes them), C order, any number of dimensions; `.npz` members stored or deflated, zip64 sizes understood.
 //! Written: `f8` little-endian C order (`.npy` format 1.0), `.npz` members stored, with a fixed
 //! timestamp, so that equal arrays give byte-identical files. Every write goes through
 //! [`super::atomic::write_atomic`].
@@ -22,7 +23,36 @@ pub struct Array {
     pub data: Vec<f64>,
 }
 
+impl Array {
+    /// A numeric array.
+    pub fn new(name: impl Into<String>, shape: Vec<usize>, data: Vec<f64>) -> Self {
+        Array { name: name.into(), shape, data }
+    }
+    /// The text of a string array read from a `<Uk` or `|Sk` member (0-d: shape `[k]` of code
+    /// points, NUL padding dropped); `None` when the values are not code points of one string.
+    pub fn text(&self) -> Option<String> {
+        if self.shape.len() != 1 {
+            return None;
+        }
+        self.data
+            .iter()
+            .take_while(|&&c| c != 0.0)
+            .map(
+                |&c| if c.fract() == 0.0 && (1.0..=1_114_111.0).contains(&c) { char::from_u32(c as u32) } else { None },
+            )
+            .collect()
+    }
+}
+
 const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The bytes of a 0-d `.npy` string array (`<Uk`, as `numpy.save(f, numpy.array(text))` writes it).
+pub fn npy_text_bytes(text: &str) -> Vec<u8> {
+    let k = text.chars().count().max(1);
+    let body: Vec<u8> =
+        text.chars().chain(std::iter::repeat('\0')).take(k).flat_map(|c| (c as u32).to_le_bytes()).collect();
+    npy_raw(&format!("<U{k}"), "()", &body)
+}
 
 /// The bytes of a `.npy` file (format 1.0, `<f8`, C order) holding `data` with `shape`.
 pub fn npy_bytes(shape: &[usize], data: &[f64]) -> Vec<u8> {
@@ -30,19 +60,23 @@ pub fn npy_bytes(shape: &[usize], data: &[f64]) -> Vec<u8> {
         1 => format!("({},)", shape[0]),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}");
+    let body: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy_raw("<f8", &dims, &body)
+}
+
+/// A `.npy` file of dtype `descr`, shape `dims` (Python tuple syntax) and the raw little-endian `body`.
+fn npy_raw(descr: &str, dims: &str, body: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     // magic (6) + version (2) + length (2) + header + '\n', padded with spaces to a multiple of 64
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 8 * data.len());
+    let mut out = Vec::with_capacity(10 + header.len() + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(body);
     out
 }
 
@@ -82,17 +116,26 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<(Vec<usize>, Vec<f64>)> {
     };
     let descr = field("descr")?;
     let descr = descr.strip_prefix('\'').and_then(|d| d.split('\'').next()).unwrap_or("");
-    let width = match descr {
-        "<f8" | "<i8" => 8,
-        "<f4" | "<i4" => 4,
-        d => return Err(bad(format!("dtype '{}' is not supported (expected <f8, <f4, <i8 or <i4)", d.escape_debug()))),
+    // strings: `<Uk` (UTF-32, 4 bytes a code point) or `|Sk` (bytes), `k` code points an element
+    let text = |p: &str, w: usize| descr.strip_prefix(p).and_then(|k| k.parse::<usize>().ok()).map(|k| (k, w));
+    let chars = text("<U", 4).or_else(|| text("|S", 1)).or_else(|| text("S", 1));
+    let width = match (descr, chars) {
+        ("<f8" | "<i8", _) => 8,
+        ("<f4" | "<i4", _) => 4,
+        (_, Some((k, w))) if k > 0 && k <= 1 << 20 => k * w,
+        (d, _) => {
+            return Err(bad(format!(
+                "dtype '{}' is not supported (expected <f8, <f4, <i8, <i4 or a string <Uk, |Sk)",
+                d.escape_debug()
+            )))
+        }
     };
     if !field("fortran_order")?.starts_with("False") {
         return Err(bad("Fortran-ordered arrays are not supported (save with C order)".into()));
     }
     let sh = field("shape")?;
     let sh = sh.strip_prefix('(').and_then(|s| s.split(')').next()).ok_or_else(|| bad("malformed shape".into()))?;
-    let shape = sh
+    let mut shape = sh
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -106,6 +149,14 @@ pub fn parse_npy(bytes: &[u8], what: &str) -> Result<(Vec<usize>, Vec<f64>)> {
             count.saturating_mul(width),
             body.len()
         )));
+    }
+    if let Some((k, w)) = chars {
+        shape.push(k);
+        let data = body
+            .chunks_exact(w)
+            .map(|c| if w == 4 { u32::from_le_bytes(c.try_into().expect("4 bytes")) as f64 } else { c[0] as f64 })
+            .collect();
+        return Ok((shape, data));
     }
     let data: Vec<f64> = match descr {
         "<f8" => body.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect(),
@@ -260,14 +311,23 @@ pub fn load_npz(path: &Path, max_bytes: u64) -> Result<Vec<Array>> {
 /// The bytes of a `.npz` archive of `arrays` (members `NAME.npy`, stored, in the given order,
 /// timestamp 1980-01-01 00:00).
 pub fn npz_bytes(arrays: &[Array]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
+    let mut members = Vec::with_capacity(arrays.len());
     for a in arrays {
         check_len(&a.shape, a.data.len())?;
-        let body = npy_bytes(&a.shape, &a.data);
-        let name = format!("{}.npy", a.name);
+        members.push((a.name.clone(), npy_bytes(&a.shape, &a.data)));
+    }
+    npz_from_members(&members)
+}
+
+/// The bytes of a `.npz` archive of ready `.npy` files `(NAME, bytes)` (e.g. from [`npy_bytes`] and
+/// [`npy_text_bytes`]), stored, in the given order, timestamp 1980-01-01 00:00.
+pub fn npz_from_members(members: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (stem, body) in members {
+        let name = format!("{stem}.npy");
         let mut crc = flate2::Crc::new();
-        crc.update(&body);
+        crc.update(body);
         let crc = crc.sum();
         let size = u32::try_from(body.len()).map_err(|_| Error::invalid("npz", "a member above 4 GiB"))?;
         let off = u32::try_from(out.len()).map_err(|_| Error::invalid("npz", "an archive above 4 GiB"))?;
@@ -286,7 +346,7 @@ pub fn npz_bytes(arrays: &[Array]) -> Result<Vec<u8>> {
         out.extend_from_slice(b"PK\x03\x04");
         common(&mut out);
         out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(&body);
+        out.extend_from_slice(body);
         central.extend_from_slice(b"PK\x01\x02");
         central.extend_from_slice(&20u16.to_le_bytes()); // version made by
         common(&mut central);
@@ -295,7 +355,7 @@ pub fn npz_bytes(arrays: &[Array]) -> Result<Vec<u8>> {
         central.extend_from_slice(name.as_bytes());
     }
     let cd_off = out.len() as u32;
-    let n = arrays.len() as u16;
+    let n = u16::try_from(members.len()).map_err(|_| Error::invalid("npz", "more than 65535 members"))?;
     out.extend_from_slice(&central);
     out.extend_from_slice(b"PK\x05\x06");
     out.extend_from_slice(&[0; 4]);

@@ -71,7 +71,7 @@ pub fn state_path(weights: &Path) -> PathBuf {
 
 /// FNV-1a, 64 bits (offset basis `0xcbf29ce484222325`, prime `0x100000001b3`): ties a state file
 /// to the exact bytes of its weights file.
-fn fnv1a64(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 

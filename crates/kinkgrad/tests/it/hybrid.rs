@@ -2,7 +2,8 @@
 //! identifiability (hidden modes), data files, and a short training run.
 
 use kinkgrad::hybrid::data::{self, true_source};
-use kinkgrad::hybrid::{train, GenerateConfig, HybridModel, SourceForm, TrainConfig};
+use kinkgrad::hybrid::{train, GenerateConfig, HybridModel, Position, SourceForm, TrainConfig};
+use kinkgrad::limits::Budget;
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::{Scheme, Transport};
@@ -121,10 +122,10 @@ fn even_modes_are_hidden_at_half_period() {
 #[test]
 fn true_sources() {
     // Gaussian of height alpha_0 centred at alpha_1, periodic
-    assert_eq!(true_source(SourceForm::Alpha, 0.3, 0.0, [2.0, 0.3]), 2.0);
-    let v = true_source(SourceForm::Alpha, 0.98, 0.0, [1.0, 0.03]);
+    assert_eq!(true_source(SourceForm::Alpha, 0.3, 0.0, &[2.0, 0.3]), 2.0);
+    let v = true_source(SourceForm::Alpha, 0.98, 0.0, &[1.0, 0.03]);
     assert!((v - (-(0.05f64.powi(2)) / (2.0 * 0.0025)).exp()).abs() < 1e-12, "wraps around");
-    assert_eq!(true_source(SourceForm::State, 0.0, 0.5, [2.0, 0.0]), 0.5);
+    assert_eq!(true_source(SourceForm::State, 0.0, 0.5, &[2.0, 0.0]), 0.5);
 }
 
 #[test]
@@ -134,9 +135,9 @@ fn data_files_round_trip_and_errors() {
     let (d, _) = small("upwind", SourceForm::Alpha);
     let p = dir.join("d.safetensors");
     data::save(&p, &d).unwrap();
-    assert_eq!(data::load(&p).unwrap(), d);
+    assert_eq!(data::load(&p, &Budget::default()).unwrap(), d);
     // missing file
-    let e = data::load(&dir.join("none.safetensors")).unwrap_err().to_string();
+    let e = data::load(&dir.join("none.safetensors"), &Budget::default()).unwrap_err().to_string();
     assert!(e.contains("none.safetensors"), "{e}");
     // wrong shapes: gamma with another cell count
     use kinkgrad::io::safetensors_io::{self, Dtype, NamedTensor};
@@ -146,14 +147,14 @@ fn data_files_round_trip_and_errors() {
     }
     let bad = dir.join("bad.safetensors");
     safetensors_io::save(&bad, &t, &meta).unwrap();
-    let e = data::load(&bad).unwrap_err().to_string();
+    let e = data::load(&bad, &Budget::default()).unwrap_err().to_string();
     assert!(e.contains("gamma") && e.contains("expected [5, 32]"), "{e}");
     // bad metadata
     let mut meta2 = meta.clone();
     meta2.insert("n_train".into(), "9".into());
     let (t, _) = safetensors_io::load(&p).unwrap();
     safetensors_io::save(&bad, &t, &meta2).unwrap();
-    assert!(data::load(&bad).unwrap_err().to_string().contains("n_train"));
+    assert!(data::load(&bad, &Budget::default()).unwrap_err().to_string().contains("n_train"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -165,7 +166,7 @@ fn training_lowers_the_test_loss_deterministically() {
         let cfg = TrainConfig { iterations: 60, lr: 1e-2, eval_every: 60, ..Default::default() };
         let mut opt = train::adam(&m, cfg.lr);
         let before = m.loss(&d, &d.test_indices()).unwrap();
-        let h = train(&mut m, &mut opt, &d, &cfg, 0, &mut |_| {}).unwrap();
+        let h = train(&mut m, &mut opt, &d, &cfg, &mut Position::new(cfg.seed, d.n_train), &mut |_, _| Ok(())).unwrap();
         // the run's certificate sums its 60 gradients (mode safe by default)
         assert_eq!((h.certificate.gradients, h.certificate.mode), (60, "safe"));
         (before, h.steps.last().unwrap().test_loss.unwrap())
@@ -235,7 +236,10 @@ fn locked_modes_refuse_recompute_schedules() {
     let (d, mut m) = small("upwind", SourceForm::Alpha);
     let cfg = TrainConfig { iterations: 1, mode: Mode::Lex(None), ..Default::default() };
     let mut opt = train::adam(&m, cfg.lr);
-    assert!(matches!(train(&mut m, &mut opt, &d, &cfg, 0, &mut |_| {}), Err(kinkgrad::Error::Unsupported { .. })));
+    assert!(matches!(
+        train(&mut m, &mut opt, &d, &cfg, &mut Position::new(cfg.seed, d.n_train), &mut |_, _| Ok(())),
+        Err(kinkgrad::Error::Unsupported { .. })
+    ));
 }
 
 /// The certificate of an assoc gradient in both forms: the network's kinks under `net`, the scheme's

@@ -29,13 +29,14 @@ fn dataset(scheme: &str, form: SourceForm, beta: Vec<Vec<f64>>, gamma: Vec<Vec<f
         scheme: scheme.parse().unwrap(),
         courant: 0.5,
         steps: 6,
-        velocity: 1.0,
+        velocity: vec![1.0],
         source: form,
         cells: N,
-        alpha: vec![[0.5, 0.25], [0.75, 0.5]],
+        alpha: vec![vec![0.5, 0.25], vec![0.75, 0.5]],
         beta,
         gamma,
         n_train: 2,
+        truth: kinkgrad::hybrid::TrueSource::Unknown,
     }
 }
 

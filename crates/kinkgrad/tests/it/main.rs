@@ -8,6 +8,7 @@ mod conventions;
 mod exact_at_kinks;
 mod fuzz_inputs;
 mod hybrid;
+mod hybrid_files;
 mod hybrid_locked;
 mod lex_safe;
 mod linear_op;
