@@ -129,3 +129,51 @@ class Tape:
     def grad_vars(
         self, y: Var, wrt: list[Var], mode: str = ..., seed: Optional[int] = ..., directions: Optional[str] = ...
     ) -> tuple[list[Var], _Cert]: ...
+
+# kinkgrad.nn (wrapped by kinkgrad.nn.Dataset and kinkgrad.nn.Trainer)
+
+class NnData:
+    """Images (float32, flat) and labels (uint8) in memory."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, rows: int, cols: int) -> None: ...
+    def __len__(self) -> int: ...
+    @property
+    def image_shape(self) -> tuple[int, int]: ...
+    def split(self, n: int) -> tuple[NnData, NnData]: ...
+
+def load_split(dir: str, limit: Optional[int] = ...) -> tuple[NnData, NnData]: ...
+
+class Trainer:
+    """The native trainer of a built-in model."""
+
+    def __init__(
+        self,
+        model: str,
+        precision: str,
+        mode: str,
+        seed: Optional[int],
+        convention: Optional[str],
+        relu_at_zero: Optional[float],
+        max_ties: Optional[str],
+        kink_rule: Optional[str],
+        representation: Optional[str],
+        optimizer: str,
+        lr: float,
+        batch: int,
+        init: str,
+        init_seed: int,
+        inputs: int,
+    ) -> None: ...
+    model: str
+    precision: str
+    epoch: int
+    step: int
+    parameters: int
+    mode: str
+    representation: str
+    def train_epoch(self, data: NnData) -> tuple[int, float, float, _Cert, float, list[tuple[str, int, int]]]: ...
+    def evaluate(self, data: NnData) -> tuple[float, float]: ...
+    def weights(self) -> dict[str, np.ndarray]: ...
+    def set_weights(self, weights: dict[str, Any]) -> None: ...
+    def save(self, path: str) -> None: ...
+    def resume(self, path: str, allow_precision_change: bool = ...) -> tuple[int, int, int]: ...

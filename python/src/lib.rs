@@ -9,6 +9,7 @@
 
 mod dtype;
 mod interrupt;
+mod nn;
 mod tape;
 mod transport;
 
@@ -104,5 +105,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tape::PyTape>()?;
     m.add_class::<tape::PyVar>()?;
     transport::register(m)?;
+    nn::register(m)?;
     Ok(())
 }
