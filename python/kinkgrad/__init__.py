@@ -444,3 +444,4 @@ def max_pool2d(
 
 from . import transport  # noqa: E402  (the submodule needs the classes above)
 from . import nn  # noqa: E402
+from . import hybrid  # noqa: E402

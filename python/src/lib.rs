@@ -8,6 +8,7 @@
 #![cfg(feature = "python")]
 
 mod dtype;
+mod hybrid;
 mod interrupt;
 mod nn;
 mod tape;
@@ -106,5 +107,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tape::PyVar>()?;
     transport::register(m)?;
     nn::register(m)?;
+    hybrid::register(m)?;
     Ok(())
 }
