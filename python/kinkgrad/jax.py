@@ -31,18 +31,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import Certificate, Tape
+from . import Certificate, Tape, _native
 from . import transport as _transport
 
 __all__ = ["transport_loss", "hybrid_loss", "last_certificate", "check", "CheckResult"]
 
-_last: list[Optional[Certificate]] = [None]
+_last: list[Any] = [None]
 
 
 def last_certificate() -> Optional[Certificate]:
     """The certificate of the latest gradient computed by :func:`transport_loss` or
     :func:`hybrid_loss` (``None`` before the first)."""
-    return _last[0]
+    c = _last[0]
+    if isinstance(c, tuple):  # stored raw by the callbacks: parsed once, when asked for
+        c = _last[0] = Certificate._from_native(c)
+    return c
 
 
 def _value(x: Any) -> Any:
@@ -59,15 +62,19 @@ def _transport_fn(options: tuple) -> Callable:
     opts = dict(options)
 
     def host(u0, target, velocity, source, wanted):
-        r = _transport.loss_gradient(
-            np.asarray(u0), np.asarray(target), np.asarray(velocity),
-            source=None if source.size == 0 else np.asarray(source), wanted=list(wanted), **opts,
+        # the native call directly (no result objects): this runs on every evaluation
+        loss, g_u0, g_a, g_s, _, cert, _, _, _ = _native.loss_gradient(
+            np.asarray(u0).tolist(), np.asarray(target).tolist(), np.asarray(velocity).tolist(),
+            source=None if source.size == 0 else np.asarray(source).tolist(), wanted=list(wanted), **opts,
         )
-        _last[0] = r.certificate
-        zero = np.zeros(0)
-        g = [r.u0 if r.u0 is not None else zero, r.velocity if r.velocity is not None else zero,
-             r.source if r.source is not None else zero]
-        return (np.float64(r.loss), *g)
+        _last[0] = cert
+        empty = np.zeros(0)
+        return (
+            np.float64(loss),
+            np.asarray(g_u0) if "u0" in wanted else empty,
+            np.asarray(g_a) if "velocity" in wanted else empty,
+            np.asarray(g_s) if "source" in wanted else empty,
+        )
 
     def call(u0, target, velocity, source, wanted):
         f64 = jnp.float64
@@ -131,8 +138,8 @@ def transport_loss(
     force: bool = False,
 ) -> jax.Array:
     """``J = sum_j (u_j(T) - target_j)^2 dx`` of :func:`kinkgrad.transport.loss_gradient` as a
-    differentiable JAX function of ``u0``, ``velocity`` (one value or one per face; linear schemes)
-    and ``source`` (one per cell); float64 (enable ``jax_enable_x64``).
+    differentiable JAX function of ``u0``, ``velocity`` (one value or one per face; ``None`` for
+    Burgers) and ``source`` (one per cell); float64 (enable ``jax_enable_x64``).
 
     ``jax.grad`` returns kinkgrad's gradient in ``mode`` (safe by default: branch-locked,
     independent of the representation); :func:`last_certificate` says what it is. The other
@@ -148,7 +155,8 @@ def transport_loss(
     f = _transport_fn(opts)
     as64 = functools.partial(jnp.asarray, dtype=jnp.float64)
     src = jnp.zeros(0, jnp.float64) if source is None else as64(source)
-    return f(as64(u0), as64(target), jnp.atleast_1d(as64(velocity)), src)
+    vel = jnp.zeros(0, jnp.float64) if velocity is None else jnp.atleast_1d(as64(velocity))
+    return f(as64(u0), as64(target), vel, src)
 
 
 def hybrid_loss(weights: Any, model: Any, data: Any, *,

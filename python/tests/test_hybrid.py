@@ -101,3 +101,26 @@ def test_bad_arrays_are_value_errors():
         hybrid.Model(width=4).train(d, 1, mode="lex")
     with pytest.raises(ValueError, match="index 7"):
         hybrid.Model(width=4).loss(d, [7])
+
+
+def test_ctrl_c_stops_training():
+    import os
+    import signal
+    import threading
+    import time
+
+    d, _, _ = shifted_data()
+    m = hybrid.Model(width=4)
+    sent = []
+
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        m.train(d, 10**7, mode="assoc")
+    elapsed = time.monotonic() - sent[0]  # from the signal to the exception
+    timer.cancel()
+    assert elapsed < 2.0, elapsed

@@ -78,3 +78,11 @@ def test_check_at_a_kink():
 def test_check_refuses_unmirrored_primitives():
     with pytest.raises(ValueError, match="select_n|gt|lt"):
         kj.check(lambda x: jnp.sum(jnp.where(x > 0, x, 0.0)), np.ones(2))
+
+
+def test_burgers_without_velocity():
+    u0 = 0.5 + 0.4 * np.sin(2 * np.pi * X)
+    g = jax.grad(lambda u: kj.transport_loss(u, TARGET, None, dt=DT, steps=10, scheme="burgers-godunov"))(
+        jnp.asarray(u0))
+    r = transport.loss_gradient(u0, TARGET, None, dt=DT, steps=10, scheme="burgers-godunov")
+    assert np.array_equal(np.asarray(g), r.u0)
