@@ -18,7 +18,10 @@ Two ways in:
 - :class:`Tape` records operations on NumPy arrays (``+ - * / @ **int``, unary minus, and the
   functions of this module) and differentiates them.
 
-:mod:`kinkgrad.transport` differentiates finite-volume transport through its time loop.
+:mod:`kinkgrad.transport` differentiates finite-volume transport through its time loop;
+:mod:`kinkgrad.nn` trains the built-in networks from NumPy arrays; :mod:`kinkgrad.hybrid` fits a
+network source inside a scheme to NumPy observations; :mod:`kinkgrad.jax` (with JAX installed, imported
+on request) puts kinkgrad's losses inside ``jax.grad`` and checks JAX functions on a tape.
 """
 
 from __future__ import annotations
@@ -443,3 +446,5 @@ def max_pool2d(
 
 
 from . import transport  # noqa: E402  (the submodule needs the classes above)
+from . import nn  # noqa: E402
+from . import hybrid  # noqa: E402

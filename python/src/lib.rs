@@ -8,7 +8,9 @@
 #![cfg(feature = "python")]
 
 mod dtype;
+mod hybrid;
 mod interrupt;
+mod nn;
 mod tape;
 mod transport;
 
@@ -104,5 +106,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tape::PyTape>()?;
     m.add_class::<tape::PyVar>()?;
     transport::register(m)?;
+    nn::register(m)?;
+    hybrid::register(m)?;
     Ok(())
 }

@@ -30,6 +30,32 @@ pub struct Mnist {
 }
 
 impl Mnist {
+    /// A data set from values in memory (e.g. NumPy arrays): `images` holds `n * rows * cols`
+    /// pixel values image after image (any finite values; files give `[0, 1]`), `labels` one label
+    /// in `0..10` per image.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Invalid`] for a length that is not `labels.len() * rows * cols`, a zero
+    /// `rows` or `cols`, a label of 10 or more, or a non-finite pixel (naming its index).
+    pub fn from_parts(images: Vec<f32>, labels: Vec<u8>, rows: usize, cols: usize) -> crate::Result<Mnist> {
+        let n = labels.len();
+        let invalid = |d: String| crate::Error::invalid("data set", d);
+        if rows == 0 || cols == 0 {
+            return Err(invalid(format!("images of {rows}x{cols} pixels")));
+        }
+        if n.checked_mul(rows * cols) != Some(images.len()) {
+            return Err(invalid(format!("{} pixel values for {n} labels of {rows}x{cols} images", images.len())));
+        }
+        if let Some(i) = labels.iter().position(|&l| l >= 10) {
+            return Err(invalid(format!("label {} at index {i} (labels are 0..9)", labels[i])));
+        }
+        if let Some(i) = images.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(format!("pixel value {} at index {i}", images[i])));
+        }
+        Ok(Mnist { images, labels, n, rows, cols })
+    }
+
     /// The number of pixels in one image, `rows * cols`.
     pub fn pixels_per_image(&self) -> usize {
         self.rows * self.cols

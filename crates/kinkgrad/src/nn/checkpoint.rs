@@ -119,20 +119,41 @@ pub struct WeightsInfo {
 pub fn load_weights<T: Real>(model: &mut Sequential<T>, path: &Path) -> Result<WeightsInfo> {
     let (tensors, meta) = safetensors_io::load(path)?;
     check_architecture(model, &meta, path)?;
+    assign(model, &tensors).map_err(|e| e.with_path(path))?;
+    let dtype = tensors.first().map_or(dtype_of::<T>(), |t| t.dtype);
+    Ok(WeightsInfo { dtype, metadata: meta })
+}
+
+/// Set the weights of `model` from tensors in memory (e.g. NumPy arrays from Python), under the
+/// rules of [`load_weights`]: every tensor the model has, with its PyTorch name and shape, no
+/// other, finite values (converted to `T`).
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming every missing, misshapen or unexpected tensor, or the first
+/// non-finite value; `model` is unchanged then.
+pub fn set_weights<T: Real>(model: &mut Sequential<T>, tensors: &[NamedTensor]) -> Result<()> {
+    assign(model, tensors).map_err(|e| match e {
+        Error::Io { detail, .. } => Error::invalid("weights", detail),
+        e => e,
+    })
+}
+
+/// The one check-and-assign of [`load_weights`] and [`set_weights`] (file errors without a path).
+fn assign<T: Real>(model: &mut Sequential<T>, tensors: &[NamedTensor]) -> Result<()> {
     let expected: Vec<(&str, &[usize])> =
         model.param_names.iter().zip(&model.params).map(|(n, p)| (n.as_str(), p.shape())).collect();
-    safetensors_io::expect_exact_shapes(&tensors, &expected).map_err(|e| e.with_path(path))?;
+    safetensors_io::expect_exact_shapes(tensors, &expected)?;
     let mut params = Vec::with_capacity(model.params.len());
     for (name, p) in model.param_names.iter().zip(&model.params) {
-        let t = tensors.iter().find(|t| &t.name == name).ok_or_else(|| Error::io(path.display(), name.clone()))?;
+        let t = tensors.iter().find(|t| &t.name == name).ok_or_else(|| Error::io("", name.clone()))?;
         if let Some(i) = t.data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::io(path.display(), format!("tensor '{name}' holds {} at index {i}", t.data[i])));
+            return Err(Error::io("", format!("tensor '{name}' holds {} at index {i}", t.data[i])));
         }
         params.push(Tensor::from_f64(p.shape().to_vec(), &t.data)?);
     }
     model.params = params;
-    let dtype = tensors.first().map_or(dtype_of::<T>(), |t| t.dtype);
-    Ok(WeightsInfo { dtype, metadata: meta })
+    Ok(())
 }
 
 /// Refuses a file whose `model` or `sizes` metadata names another architecture than `model`'s.

@@ -30,7 +30,7 @@ pub mod optim;
 pub mod ritz;
 pub mod train;
 
-pub use checkpoint::{load_weights, save_weights, state_path, ResumeInfo, WeightsInfo};
+pub use checkpoint::{load_weights, save_weights, set_weights, state_path, ResumeInfo, WeightsInfo};
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
 pub use optim::{Optimizer, OptimizerKind};

@@ -325,12 +325,15 @@ impl<T: Real> Trainer<T> {
 }
 
 /// Accuracy and mean cross-entropy of `model` on `data` (no gradient), in batches of 500; the
-/// representation matters only for the tapes' bookkeeping, not for the values.
+/// representation matters only for the tapes' bookkeeping, not for the values. Polls
+/// [`crate::cancel`] before every batch ([`Error::Cancelled`]).
 pub fn evaluate<T: Real>(model: &Sequential<T>, representation: &Representation, data: &Mnist) -> Result<(f64, f64)> {
     let mut right = 0;
     let mut loss = 0.0;
     let all: Vec<usize> = (0..data.n).collect();
-    for idx in all.chunks(500) {
+    let batches = data.n.div_ceil(500);
+    for (b, idx) in all.chunks(500).enumerate() {
+        cancel::check(format_args!("evaluation, batch {} of {batches}", b + 1))?;
         let tape = Tape::<T>::with_representation(representation.clone());
         let x = tape.constant(batch_inputs(data, idx, model.takes_images())?);
         let params: Vec<_> = model.params.iter().map(|p| tape.constant(p.clone())).collect();
