@@ -9,6 +9,7 @@ mod exact_at_kinks;
 mod fuzz_inputs;
 mod hybrid;
 mod hybrid_locked;
+mod inert_ties;
 mod lex_safe;
 mod linear_op;
 mod loop_op;
