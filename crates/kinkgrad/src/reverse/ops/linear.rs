@@ -68,7 +68,7 @@ impl<T: Real> Op<T> for Linear {
 /// hashes compared in full, so unequal rows never share a class).
 fn equal_rows<T: Real>(x: &[T], c: &[u32], rows: usize) -> Vec<usize> {
     use std::collections::hash_map::{Entry, HashMap};
-    let len = if rows == 0 { 0 } else { x.len() / rows };
+    let len = x.len().checked_div(rows).unwrap_or(0);
     let key = |e: usize| (u64::from(c[e]) << 32) ^ x[e].to_f64().to_bits();
     let same =
         |a: usize, b: usize| (0..len).all(|i| c[a * len + i] == c[b * len + i] && key(a * len + i) == key(b * len + i));
