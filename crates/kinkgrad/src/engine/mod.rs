@@ -106,7 +106,9 @@ impl<T: Real> Tape<T> {
             Mode::Assoc => {}
             Mode::Safe { seed, max_directions } => {
                 // ops whose kinks are all inert need no lock (their pieces cannot change the result)
-                skipped = self.inert(&to_lock);
+                if self.skip_inert() {
+                    skipped = self.inert(&to_lock, &relevant);
+                }
                 for (l, s) in to_lock.iter_mut().zip(&skipped) {
                     *l &= !s;
                 }

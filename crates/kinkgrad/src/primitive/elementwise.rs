@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::repr::Representation;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
-use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::elementwise::{wide, PAR_MIN};
 use crate::tensor::shape::broadcast_shapes;
@@ -49,6 +49,34 @@ struct PiecewiseOp<P: Piecewise> {
 }
 
 impl<P: Piecewise> PiecewiseOp<P> {
+    /// Output elements that are constant on a neighbourhood of the point (off the kinks, on a piece
+    /// with zero partials, e.g. relu's `x < 0` piece), from the forward pass only; `None`: unknown.
+    fn constant_elements<T: Real>(&self, inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+        // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
+        // primitive whose partials depend on the point, or broadcast arguments
+        let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
+        if !self.points.is_empty() || self.arg_shapes.iter().any(|s| s.iter().product::<usize>() != n) {
+            return None;
+        }
+        let a = self.prim.arity();
+        let zero: Vec<bool> = self.partials.iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
+        if !zero.contains(&true) {
+            return Some(vec![false; n]);
+        }
+        if self.sel.is_empty() {
+            // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
+            let x = inputs.first()?.data();
+            return Some(
+                x.iter()
+                    .map(|&v| {
+                        let v = v.to_f64();
+                        (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
+                    })
+                    .collect(),
+            );
+        }
+        Some(self.sel.iter().map(|&p| p != KINK && zero[p as usize]).collect())
+    }
     /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
     /// weighted kink rule over `mask` (all read at the element's point when the primitive is not
     /// affine).
@@ -205,31 +233,33 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             + 4 * (self.kink_tied.len() + self.locked.len())
             + 8 * MAX_ARITY * self.points.len()
     }
-    fn constant_elements(&self, inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
-        // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
-        // primitive whose partials depend on the point, or broadcast arguments
+    fn element_classes(
+        &self,
+        inputs: &[&Tensor<T>],
+        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        let constant = self.constant_elements(inputs);
         let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
-        if !self.points.is_empty() || self.arg_shapes.iter().any(|s| s.iter().product::<usize>() != n) {
-            return None;
+        // a one-argument primitive maps identical functions to identical functions (g(f) = g(f)),
+        // whatever its pieces: its output keeps its argument's classes
+        let own = if self.prim.arity() == 1 { input(0).filter(|c| c.len() == n) } else { None };
+        match (own, constant) {
+            (Some(mut c), k) => {
+                if let Some(k) = k {
+                    for (l, k) in c.iter_mut().zip(k) {
+                        if k {
+                            *l = CONSTANT_CLASS;
+                        }
+                    }
+                }
+                Some(c)
+            }
+            // only the constant elements are known: every other element its own class
+            (None, Some(k)) if n < CONSTANT_CLASS as usize => {
+                Some(k.iter().enumerate().map(|(e, &k)| if k { CONSTANT_CLASS } else { e as u32 }).collect())
+            }
+            _ => None,
         }
-        let a = self.prim.arity();
-        let zero: Vec<bool> = self.partials.iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
-        if !zero.contains(&true) {
-            return Some(vec![false; n]);
-        }
-        if self.sel.is_empty() {
-            // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
-            let x = inputs.first()?.data();
-            return Some(
-                x.iter()
-                    .map(|&v| {
-                        let v = v.to_f64();
-                        (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
-                    })
-                    .collect(),
-            );
-        }
-        Some(self.sel.iter().map(|&p| p != KINK && zero[p as usize]).collect())
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {

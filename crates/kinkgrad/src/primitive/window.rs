@@ -10,14 +10,16 @@
 //! the tied entries agree along every direction drawn, so the result is the same along them, exact,
 //! and independent of the representation.
 //!
-//! **Inert ties** (what `safe` may skip, decided from forward information only): when every tied
-//! entry of a window is locally constant (its producer reports it, [`crate::reverse::Op::constant_elements`]:
-//! e.g. a relu output of a strictly negative input), the window's output is locally constant too —
-//! the untied entries lie strictly below the tie and stay below on a neighbourhood, and the tied ones
-//! do not move — so its derivative is 0 along every direction, and whatever weights the tie gets
-//! multiply the tied entries' derivatives, which are exactly 0: every rule gives the same derivative,
-//! the lexicographic one included. Such a tie needs no tangent pass. A tie with one entry on a kink
-//! of its producer (a relu at exactly 0) is not inert: that kink is locked by the producer's own rule.
+//! **Inert ties** (what `safe` may skip, decided from forward information only): when the tied entries
+//! of a window all share one identity class of the input ([`crate::reverse::Op::element_classes`]:
+//! the same function of every differentiated variable on a neighbourhood, e.g. relu outputs of
+//! convolutions over identical constant patches, or all locally constant, e.g. relu outputs of
+//! strictly negative inputs), the window's output is that function on a neighbourhood — the untied
+//! entries lie strictly below the tie and stay below there — and every admissible weighting of the
+//! tie gives the same derivative (the weights sum to 1 and multiply one derivative). A tangent pass
+//! cannot separate such entries either (their tangents agree along every direction), so it would
+//! leave the tie on its first position; an op whose ties are all inert is locked there without one
+//! and counted as skipped. Proof and its limits: docs/nn.md ("Which ties `safe` skips").
 //!
 //! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
 //! sparse linear map, itself recorded as an op (so second derivatives flow through it).
@@ -25,7 +27,7 @@
 use crate::repr::TieRule;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
-use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -341,12 +343,58 @@ impl<T: Real> Op<T> for WindowOp {
     fn kinks(&self) -> usize {
         self.kink_at.len()
     }
-    fn kinks_inert(&self, constant_inputs: &[Option<Vec<bool>>]) -> bool {
-        let Some(Some(c)) = constant_inputs.first() else { return false };
-        self.kink_at.iter().enumerate().all(|(q, &w)| {
-            let win = self.windows.window(w);
-            self.tied_of(q).iter().all(|&i| c.get(win[i as usize] as usize).copied().unwrap_or(false))
-        })
+    fn element_classes(
+        &self,
+        _inputs: &[&Tensor<T>],
+        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        // a window without a tie is its (strict, so locally kept) maximum: that entry's class; a tie
+        // whose entries share a class is that class; any other tie a class of its own
+        let c = input(0)?;
+        let nw = self.windows.len();
+        // fresh labels above every label of the input
+        let fresh = c.iter().filter(|&&l| l != crate::reverse::CONSTANT_CLASS).max().map_or(0, |&l| l as usize + 1);
+        if fresh.checked_add(nw)? >= crate::reverse::CONSTANT_CLASS as usize {
+            return None;
+        }
+        let mut q = 0;
+        let out = (0..nw)
+            .map(|w| {
+                let win = self.windows.window(w);
+                if q < self.kink_at.len() && self.kink_at[q] == w {
+                    let t = self.tied_of(q);
+                    q += 1;
+                    let first = c[win[t[0] as usize] as usize];
+                    if t.iter().all(|&i| c[win[i as usize] as usize] == first) {
+                        first
+                    } else {
+                        (fresh + w) as u32
+                    }
+                } else {
+                    c[win[self.sel[w] as usize] as usize]
+                }
+            })
+            .collect();
+        Some(out)
+    }
+    fn lock_if_inert(&mut self, input_classes: &[Option<ElementClasses>]) -> bool {
+        let Some(Some(c)) = input_classes.first() else { return false };
+        let inert = (0..self.kink_at.len()).all(|q| {
+            let win = self.windows.window(self.kink_at[q]);
+            let mut labels = self.tied_of(q).iter().map(|&i| c.get(win[i as usize] as usize).copied());
+            let first = labels.next().flatten();
+            first.is_some() && labels.all(|l| l == first)
+        });
+        if inert && !self.pinned {
+            // every tie survives every tangent pass: its first tied position, as a pass would leave it
+            for (q, l) in self.locked_len.iter_mut().enumerate() {
+                let a = self.tied_start[q] as usize;
+                self.locked[a] = self.tied[a];
+                *l = 1;
+            }
+            self.lexed = true;
+        }
+        inert && !self.pinned
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {

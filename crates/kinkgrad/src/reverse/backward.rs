@@ -3,11 +3,14 @@
 //! certificates are driven from [`crate::engine`].
 
 use super::provenance::KinkSources;
+use super::tape::Node;
 use super::var::ok;
+use super::{ElementClasses, CONSTANT_CLASS};
 use super::{OpCx, Tape, Var};
 use crate::error::{Error, Result};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
+use std::collections::HashMap;
 
 impl<T: Real> Tape<T> {
     /// `relevant[i]`: node `i` depends on one of `wrt` and `y` depends on it.
@@ -46,30 +49,28 @@ impl<T: Real> Tape<T> {
             .collect()
     }
 
-    /// `out[i]`: node `i` is marked in `kinked` and every kink of it is inert given its inputs'
-    /// locally constant elements ([`super::Op::kinks_inert`], [`super::Op::constant_elements`]):
-    /// its pieces cannot change any derivative, so `safe` need not lock them.
-    pub(crate) fn inert(&self, kinked: &[bool]) -> Vec<bool> {
-        let nodes = self.nodes.borrow();
-        (0..kinked.len())
-            .map(|i| {
-                if !kinked[i] {
-                    return false;
-                }
-                let Some(op) = nodes[i].op.as_ref() else { return false };
-                let constant: Vec<Option<Vec<bool>>> = nodes[i]
-                    .inputs
-                    .iter()
-                    .map(|&j| {
-                        let p = nodes[j].op.as_ref()?;
-                        let vals: Vec<&crate::tensor::Tensor<T>> =
-                            nodes[j].inputs.iter().map(|&k| &nodes[k].value).collect();
-                        p.constant_elements(&vals)
-                    })
-                    .collect();
-                op.kinks_inert(&constant)
-            })
-            .collect()
+    /// `out[i]`: node `i` is marked in `kinked` and every kink of it is inert given the identity
+    /// classes of its inputs ([`super::Op::lock_if_inert`], [`super::Op::element_classes`]); such an
+    /// op has locked its kinks on the pieces a tangent pass would leave them on, so `safe` need not
+    /// run one for it. The classes come from forward information only: an input that is not
+    /// `relevant` (not a function of the differentiated variables) is locally constant, and the
+    /// producers up to [`CLASS_DEPTH`] ops back report the rest.
+    pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Vec<bool> {
+        let mut out = vec![false; kinked.len()];
+        let mut memo = HashMap::new();
+        for i in 0..kinked.len() {
+            if !kinked[i] {
+                continue;
+            }
+            let classes: Vec<Option<ElementClasses>> = {
+                let nodes = self.nodes.borrow();
+                nodes[i].inputs.iter().map(|&j| classes_of(&nodes, relevant, &mut memo, j, CLASS_DEPTH)).collect()
+            };
+            if let Some(op) = self.nodes.borrow_mut()[i].op.as_mut() {
+                out[i] = op.lock_if_inert(&classes);
+            }
+        }
+        out
     }
 
     /// Back to the representation's pieces on the relevant nodes that are not pinned.
@@ -169,4 +170,39 @@ pub(crate) fn check_scalar<T: Real>(y: &Var<'_, T>) -> Result<()> {
         return Err(Error::shape("gradient", format!("the output must hold one element, its shape is {s:?}")));
     }
     Ok(())
+}
+
+/// How many producers back the identity classes of a kinked op's inputs are traced: LeNet's second
+/// pooling reaches its image through 13 ops (activation, reshape, permute, reshape, linear, gather,
+/// pooling, activation, reshape, permute, reshape, linear, gather).
+const CLASS_DEPTH: usize = 16;
+
+/// The identity classes of node `j` ([`super::Op::element_classes`]): all constant when `j` is not
+/// a function of the differentiated variables, else what its op reports from its inputs' classes
+/// (traced at most `depth` ops back: bounded recursion; `memo` keeps each node's answer for the
+/// other kinked ops of the same pass).
+fn classes_of<T: Real>(
+    nodes: &[Node<T>],
+    relevant: &[bool],
+    memo: &mut HashMap<usize, Option<ElementClasses>>,
+    j: usize,
+    depth: usize,
+) -> Option<ElementClasses> {
+    if !relevant.get(j).copied().unwrap_or(false) {
+        return Some(vec![CONSTANT_CLASS; nodes[j].value.len()]);
+    }
+    if let Some(c) = memo.get(&j) {
+        return c.clone();
+    }
+    if depth == 0 {
+        return None;
+    }
+    let op = nodes[j].op.as_ref()?;
+    let inputs = &nodes[j].inputs;
+    let vals: Vec<&Tensor<T>> = inputs.iter().map(|&k| &nodes[k].value).collect();
+    let c = op.element_classes(&vals, &mut |a| classes_of(nodes, relevant, memo, *inputs.get(a)?, depth - 1));
+    if c.is_some() {
+        memo.insert(j, c.clone());
+    }
+    c
 }

@@ -13,6 +13,6 @@ mod tape;
 pub(crate) mod var;
 
 pub(crate) use backward::check_scalar;
-pub use op::{JvpCx, Op, OpCx};
+pub use op::{ElementClasses, JvpCx, Op, OpCx, CONSTANT_CLASS};
 pub use tape::Tape;
 pub use var::Var;

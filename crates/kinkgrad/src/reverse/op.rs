@@ -29,6 +29,16 @@ pub struct JvpCx<'a, T: Real> {
     pub k: usize,
 }
 
+/// The label of an element that is constant on a neighbourhood of the evaluation point.
+pub const CONSTANT_CLASS: u32 = u32::MAX;
+
+/// Identity classes of a tensor's elements (one label per element, row-major): two elements with the
+/// same label are the same function of every differentiated variable on a neighbourhood of the
+/// evaluation point; elements labelled [`CONSTANT_CLASS`] are locally constant (whatever their
+/// values). Labels mean nothing across tensors, and different labels say nothing (the classes may be
+/// finer than the truth, never coarser).
+pub type ElementClasses = Vec<u32>;
+
 /// A recorded operation.
 ///
 /// Rules: `vjp` builds the input cotangents from tape operations only (so it is differentiable);
@@ -52,20 +62,26 @@ pub trait Op<T: Real> {
     fn kinks(&self) -> usize {
         0
     }
-    /// Output elements that are constant on a neighbourhood of the evaluation point (not on a kink,
-    /// and the selected piece is a constant), given the op's input values: their derivative is
-    /// exactly zero whatever any later pass chooses. Forward information only, never the
-    /// representation. `None` (the default): not known.
-    fn constant_elements(&self, _inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+    /// Identity classes of the output elements ([`ElementClasses`]), from forward information only
+    /// (input values, the pieces selected in the forward pass, which inputs are functions of the
+    /// differentiated variables), never the representation. `input` gives the classes of input `i`
+    /// on demand (`None`: not known); an input that is not a function of the differentiated
+    /// variables is all [`CONSTANT_CLASS`]. `None` (the default): not known.
+    fn element_classes(
+        &self,
+        _inputs: &[&Tensor<T>],
+        _input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
         None
     }
-    /// True when the outcome of every kink of this op cannot change any derivative, given which
-    /// elements of each input are locally constant (`None`: not known): `safe` then leaves the op to
-    /// the representation without a tangent pass (counted as skipped in the certificate). The
-    /// default is false. Rule for a max over windows: a tie whose tied entries are all locally
-    /// constant (e.g. relu outputs of strictly negative inputs) is inert — see
-    /// [`crate::primitive::window`].
-    fn kinks_inert(&self, _constant_inputs: &[Option<Vec<bool>>]) -> bool {
+    /// When the outcome of every kink of this op cannot change any derivative, given the identity
+    /// classes of its inputs ([`Op::element_classes`]; `None`: not known), lock every kink to the
+    /// piece a tangent pass would leave it on and return true: `safe` then needs no tangent pass for
+    /// this op (its kinks are counted as skipped in the certificate). Otherwise change nothing and
+    /// return false (the default). Rule for a max over windows: a tie whose tied entries all share
+    /// one class (identical functions on a neighbourhood, or all locally constant) is inert — see
+    /// [`crate::primitive::window`] and docs/nn.md.
+    fn lock_if_inert(&mut self, _input_classes: &[Option<ElementClasses>]) -> bool {
         false
     }
     /// Kink elements whose tie survived the last lexicographic selection.

@@ -39,6 +39,8 @@ pub struct Tape<T: Real> {
     rep: Representation,
     kinks: RefCell<KinkLog>,
     scope: RefCell<Rc<str>>,
+    /// `safe` skips ops whose kinks are all inert ([`Tape::set_skip_inert`]).
+    skip_inert: std::cell::Cell<bool>,
 }
 
 impl<T: Real> Default for Tape<T> {
@@ -59,7 +61,19 @@ impl<T: Real> Tape<T> {
             rep,
             kinks: RefCell::new(KinkLog::default()),
             scope: RefCell::new(Rc::from("")),
+            skip_inert: std::cell::Cell::new(true),
         }
+    }
+    /// Whether `safe` skips the tangent pass for ops whose kinks are all inert (the default, true;
+    /// the rule is in docs/nn.md, "Which ties `safe` skips"). With false, `safe` locks inert kinks
+    /// along its probe directions like any other: the same derivatives, computed independently (for
+    /// checks and measurements).
+    pub fn set_skip_inert(&self, skip: bool) {
+        self.skip_inert.set(skip);
+    }
+    /// See [`Tape::set_skip_inert`].
+    pub fn skip_inert(&self) -> bool {
+        self.skip_inert.get()
     }
     /// The representation.
     pub fn representation(&self) -> &Representation {

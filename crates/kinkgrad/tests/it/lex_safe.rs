@@ -288,10 +288,10 @@ fn pooled_relu(w: &[f64], rep: &Representation, mode: &Mode) -> (Vec<f64>, kinkg
     (g.values[0].to_f64_vec(), g.certificate)
 }
 
-/// `safe`'s skip rule (the speed issue's item 2; the rule and its proof are in
-/// `primitive/window.rs`): a pooling tie among relu outputs of strictly negative inputs is inert —
-/// the window's output is locally constant 0 and every tie weight multiplies relu's zero slope — so
-/// `safe` leaves it to the representation without a tangent pass, counts it as skipped, and still
+/// `safe`'s skip rule (the speed issue's item 2; the rule and its proof are in docs/nn.md, "Which
+/// ties `safe` skips"): a pooling tie among relu outputs of strictly negative inputs is inert — the
+/// window's output is locally constant 0 and every tie weight multiplies relu's zero slope — so
+/// `safe` locks it on its first position without a tangent pass, counts it as skipped, and still
 /// returns the representation-independent gradient. Ties that are not inert (positive tied values,
 /// or a tied entry whose relu input is exactly 0) are locked as before.
 #[test]

@@ -10,6 +10,7 @@ mod fuzz_inputs;
 mod hybrid;
 mod hybrid_files;
 mod hybrid_locked;
+mod inert_ties;
 mod lex_safe;
 mod linear_op;
 mod loop_op;

@@ -8,7 +8,7 @@
 
 use super::tangent;
 use crate::error::{Error, Result};
-use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -64,6 +64,15 @@ impl<T: Real> Op<T> for Gather {
         let value = Tensor::from_parts(self.in_shape.clone(), scatter_data(g.value().data(), &self.idx, n));
         let op = Scatter { idx: self.idx.clone(), in_shape: self.in_shape.clone(), out_shape: self.out_shape.clone() };
         vec![Some(g.tape().push(Box::new(op), &[g], value))]
+    }
+    fn element_classes(
+        &self,
+        _inputs: &[&Tensor<T>],
+        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        // each output is an input element (its class) or a padding zero (constant)
+        let c = input(0)?;
+        Some(self.idx.iter().map(|&j| if j == PAD { CONSTANT_CLASS } else { c[j as usize] }).collect())
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

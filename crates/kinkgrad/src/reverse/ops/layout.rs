@@ -5,7 +5,7 @@
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::var::ok;
-use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 
@@ -67,6 +67,23 @@ impl<T: Real> Op<T> for Layout {
                     .collect()
             }
             Kind::Roll { axis, shift } => vec![Some(ok(g.roll(*axis, -shift)))],
+        }
+    }
+    fn element_classes(
+        &self,
+        inputs: &[&Tensor<T>],
+        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        // the same elements, moved: each keeps its class
+        match &self.0 {
+            Kind::Reshape { .. } => input(0),
+            Kind::Permute { perm } => {
+                let c = input(0)?;
+                // labels are below 2^32, exact in f64: permute them as a tensor
+                let t = Tensor::from_parts(inputs[0].shape().to_vec(), c.iter().map(|&l| f64::from(l)).collect());
+                Some(t.permute(perm).ok()?.data().iter().map(|&l| l as u32).collect())
+            }
+            _ => None,
         }
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {

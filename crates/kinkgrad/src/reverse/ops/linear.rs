@@ -9,7 +9,7 @@
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::var::ok;
-use crate::reverse::{JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::elementwise::wide;
 use crate::tensor::Tensor;
@@ -30,6 +30,22 @@ impl<T: Real> Op<T> for Linear {
             cx.wanted[2].then(|| g.sum_to(&self.bias)),
         ]
     }
+    fn element_classes(
+        &self,
+        inputs: &[&Tensor<T>],
+        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        // rows of `x` that are the same functions element by element (equal classes, and equal
+        // values: constants of one value) give outputs `x_r W^T + b` that are the same function of
+        // `x`, `W` and `b` in each column: class (row class, column)
+        let x = input(0)?;
+        let (rows, cols) = (inputs[0].shape()[0], inputs[1].shape()[0]);
+        if rows.checked_mul(cols)? >= CONSTANT_CLASS as usize {
+            return None;
+        }
+        let row_class = equal_rows(inputs[0].data(), &x, rows);
+        Some(row_class.iter().flat_map(|&c| (0..cols).map(move |o| (c * cols + o) as u32)).collect())
+    }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let (x, w) = (cx.inputs[0], cx.inputs[1]);
         let k = cx.k;
@@ -44,6 +60,58 @@ impl<T: Real> Op<T> for Linear {
         let db = cx.tangents[2].map(|t| tangent::expand(t, k, &self.bias, out));
         let d = tangent::add_opt(dx, dw);
         tangent::add_opt(d, db).unwrap_or_else(|| tangent::zeros(k, out))
+    }
+}
+
+/// The class of each of the `rows` rows of `x` with element classes `c` (row-major): the index of
+/// the first row equal to it element by element in class and value bits (rows are hashed, and equal
+/// hashes compared in full, so unequal rows never share a class).
+fn equal_rows<T: Real>(x: &[T], c: &[u32], rows: usize) -> Vec<usize> {
+    use std::collections::hash_map::{Entry, HashMap};
+    let len = x.len().checked_div(rows).unwrap_or(0);
+    let key = |e: usize| (u64::from(c[e]) << 32) ^ x[e].to_f64().to_bits();
+    let same =
+        |a: usize, b: usize| (0..len).all(|i| c[a * len + i] == c[b * len + i] && key(a * len + i) == key(b * len + i));
+    let mut first: HashMap<u64, usize, BuildIdentity> = HashMap::with_capacity_and_hasher(rows, BuildIdentity);
+    (0..rows)
+        .map(|r| {
+            // a multiply-rotate hash (FxHash's): the key is already a hash, the map does not rehash it
+            let h = (r * len..(r + 1) * len)
+                .fold(0u64, |h, e| (h.rotate_left(5) ^ key(e)).wrapping_mul(0x517c_c1b7_2722_0a95));
+            match first.entry(h) {
+                Entry::Vacant(e) => *e.insert(r),
+                Entry::Occupied(e) if same(*e.get(), r) => *e.get(),
+                Entry::Occupied(_) => r, // a hash collision: a class of its own
+            }
+        })
+        .collect()
+}
+
+/// A hasher that passes a `u64` key through (the keys of [`equal_rows`] are hashes already).
+#[derive(Default, Clone, Copy)]
+struct BuildIdentity;
+
+impl std::hash::BuildHasher for BuildIdentity {
+    type Hasher = Identity;
+    fn build_hasher(&self) -> Identity {
+        Identity(0)
+    }
+}
+
+/// See [`BuildIdentity`].
+struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
     }
 }
 
