@@ -5,7 +5,7 @@ learning rate 0 (no update). An initialisation counts when the gradient of the f
 differs from the one with relu'(0)=1 on at least one minibatch. Exact-zero pre-activations are counted over the run.
 
   python relu_prime_torch.py [--precision f64,f32,bf16,f16] [--inits 40] [--depth 3] [--width 256] [--batch 100]
-                             [--limit N] [--data DIR]
+                             [--limit N] [--data DIR] [--two-roundings]
 
 DIR holds images-idx3-ubyte.gz / labels-idx1-ubyte.gz (default: the repository's data/mnist-10k, first 80% = 8 000
 examples for training, as kinkgrad splits it). Prints one JSON line per precision:
@@ -53,10 +53,19 @@ class Relu(torch.autograd.Function):
         return g * d, None
 
 
+TWO_ROUNDINGS = False
+
+
+def affine(lin, h):
+    """nn.Linear (PyTorch's addmm: product and bias accumulated, rounded once), or with --two-roundings the
+    product rounded to the working precision and then the bias added (rounded again), as kinkgrad's linear op."""
+    return (h @ lin.weight.T) + lin.bias if TWO_ROUNDINGS else lin(h)
+
+
 def first_layer_grad(layers, x, y, z):
     h = x
     for i, lin in enumerate(layers):
-        h = lin(h)
+        h = affine(lin, h)
         if i + 1 < len(layers):
             h = Relu.apply(h, z)
     loss = nn.functional.cross_entropy(h, y)
@@ -67,7 +76,7 @@ def first_layer_grad(layers, x, y, z):
 def zeros(layers, x):
     n, h = 0, x
     for i, lin in enumerate(layers[:-1]):
-        h = lin(h)
+        h = affine(lin, h)
         n += int((h == 0).sum())
         h = h.clamp(min=0)
     return n
@@ -83,7 +92,11 @@ def main():
     ap.add_argument("--limit", type=int)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "data", "mnist-10k"))
+    ap.add_argument("--two-roundings", action="store_true",
+                    help="round the product, then add the bias (kinkgrad's 16-bit linear) instead of addmm")
     a = ap.parse_args()
+    global TWO_ROUNDINGS
+    TWO_ROUNDINGS = a.two_roundings
     images = read_idx(os.path.join(a.data, "images-idx3-ubyte.gz")).reshape(-1, 784).to(torch.float32) / 255
     labels = read_idx(os.path.join(a.data, "labels-idx1-ubyte.gz")).long()
     n = images.shape[0] * 4 // 5
@@ -120,6 +133,7 @@ def main():
             row["bifurcated"] += int(split)
         row["fraction"] = row["bifurcated"] / a.inits
         row["torch"] = torch.__version__
+        row["two_roundings"] = TWO_ROUNDINGS
         row["seconds"] = round(time.time() - start, 1)
         print(json.dumps(row), flush=True)
 
