@@ -24,7 +24,7 @@ pub struct DiffArgs {
     #[arg(long, value_name = "Z", allow_hyphen_values = true)]
     pub relu_at_zero: Option<f64>,
     /// One tie rule for every tie family (max, pooling, sort, limiters, fluxes), overriding the preset:
-    /// first, last, mean, minnorm or weighted:W1,W2,...
+    /// first, last, mean, minnorm, weighted:W1,W2,..., beta:B or signed:W1,W2,... (summing to 1)
     #[arg(long, value_name = "RULE")]
     pub max_ties: Option<String>,
     /// Per-family kink rules, applied last: FAMILY=RULE,... (a tie rule for a tie family, a number
@@ -50,7 +50,7 @@ fn kink_rule_help() -> String {
         kinkgrad::primitive::registry::families().iter().map(|f| format!("  {:<12} {}", f.key, f.what)).collect();
     format!(
         "Per-family kink rules, applied last: FAMILY=RULE,... (a tie rule -- first, last, mean, minnorm, \
-         weighted:W1,W2,... -- for a tie family, a number for a number-valued one), e.g. \
+         weighted:W1,W2,..., beta:B (Boustany's signed family), signed:W1,W2,... summing to 1 -- for a tie family, a number for a number-valued one), e.g. \
          maxpool=first,relu=0.5. Families:\n{}",
         fams.join("\n")
     )

@@ -17,6 +17,7 @@ mod plot;
 mod progress;
 mod report;
 mod ritz;
+mod study;
 mod train;
 mod transport;
 
@@ -93,6 +94,8 @@ enum Command {
     Eval(eval::Args),
     /// Deep Ritz for -u'' = f on (0, 1): quadrature (autodiff in x) or exact (sorted breakpoints).
     Ritz(ritz::Args),
+    /// Precision studies: relu'(0) bifurcation (Bertoin 2021), max-pooling beta family (Boustany 2024).
+    Study(study::Args),
     /// Time the performance workloads side by side with the JAX peers, printing the ratios.
     Bench(bench::Args),
     /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
@@ -133,7 +136,10 @@ fn main() -> ExitCode {
         return fail(&CliError::new("usage", e), json);
     }
     // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
-    if matches!(cli.command, Command::Train(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)) {
+    if matches!(
+        cli.command,
+        Command::Train(_) | Command::Study(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)
+    ) {
         interrupt::install();
     }
     let result: Result<String, CliError> = match cli.command {
@@ -148,6 +154,7 @@ fn main() -> ExitCode {
             let json = a.json;
             train::run(a).map(|(v, c)| if json { format!("{v}\n") } else { train::human(&v, &c) })
         }
+        Command::Study(a) => study::run(a),
         Command::Eval(a) => eval::run(&a).map(|v| if a.json { format!("{v}\n") } else { eval::human(&v) }),
         Command::Ritz(a) => {
             let json = a.json;

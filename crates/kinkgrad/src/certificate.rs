@@ -12,7 +12,8 @@
 //!
 //! The JSON form (what every front end prints under the key `certificate`) is
 //! `{"kind", "kinks": {op: count}, "kinks_total", "locked", "unresolved", "skipped", "directions",
-//! "gradients", "mode", "representation"}`; kinks are keyed `op`, or `scope/op` inside a scope.
+//! "gradients", "mode", "representation"}`, plus `"warnings": [...]` when the representation's tie
+//! weights are signed ([`Certificate::warnings`]); kinks are keyed `op`, or `scope/op` inside a scope.
 
 use crate::kink::KinkLog;
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
@@ -122,6 +123,15 @@ impl Certificate {
         self.directions = self.directions.max(other.directions);
         self.gradients += other.gradients;
     }
+    /// Warnings about the representation that resolved this derivative's kinks (`assoc` mode with
+    /// kinks only): signed tie weights are admissible but not minimum-norm, and their norm grows
+    /// with `|beta|` ([`crate::Representation::warnings`]). Empty otherwise.
+    pub fn warnings(&self) -> Vec<String> {
+        if self.kind != CertificateKind::RepresentationDependent {
+            return Vec::new();
+        }
+        self.representation.parse::<crate::Representation>().map(|r| r.warnings()).unwrap_or_default()
+    }
     /// Weaken the kind to at least `kind` (a derivative that depends on an earlier pass inherits it).
     pub fn weaken_to(&mut self, kind: CertificateKind) {
         self.kind = self.kind.max(kind);
@@ -145,6 +155,9 @@ impl std::fmt::Display for Certificate {
         if self.gradients != 1 {
             write!(f, ", over {} gradients", self.gradients)?;
         }
+        for w in self.warnings() {
+            write!(f, "; warning: {w}")?;
+        }
         Ok(())
     }
 }
@@ -165,7 +178,8 @@ impl Serialize for KinkMap<'_> {
 
 impl Serialize for Certificate {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("Certificate", 10)?;
+        let warnings = self.warnings();
+        let mut st = s.serialize_struct("Certificate", 11)?;
         st.serialize_field("kind", self.kind.as_str())?;
         st.serialize_field("kinks", &KinkMap(&self.kinks))?;
         st.serialize_field("kinks_total", &self.kinks.total())?;
@@ -176,6 +190,9 @@ impl Serialize for Certificate {
         st.serialize_field("gradients", &self.gradients)?;
         st.serialize_field("mode", self.mode)?;
         st.serialize_field("representation", &self.representation)?;
+        if !warnings.is_empty() {
+            st.serialize_field("warnings", &warnings)?;
+        }
         st.end()
     }
 }

@@ -52,6 +52,7 @@ pub mod repr;
 pub mod reverse;
 pub mod rng;
 pub mod scalar;
+pub mod study;
 pub mod tensor;
 
 pub use certificate::{Certificate, CertificateKind};

@@ -16,6 +16,15 @@
 //! full gradient is therefore not offered. `relu'(0) = z` may be any real number: the kink of relu is
 //! a single point of its argument.
 //!
+//! **Signed tie weights** (Boustany, TMLR 2024): weights that sum to 1 but may be negative,
+//! [`TieRule::Beta`] (`beta * even split + (1 - beta) * first`) and [`TieRule::Signed`]. They are
+//! still associated gradients in the talk's sense: `beta * mean + (1 - beta) * first` is a C^1
+//! function equal to the max on the tie set, and its derivative is what the rule returns, so the
+//! chain rule holds (`d/dx max(x, x) = 1` under every such rule). They are not minimum-norm, and
+//! their norm grows with `|beta|` (the first entry gets `1 - beta + beta/k`): certificates of `assoc`
+//! derivatives under such a representation carry a warning ([`Representation::warnings`]). Weights
+//! that do not sum to 1 (the rule giving every tied entry the full gradient sums to `k`) stay refused.
+//!
 //! # Conventions of the frameworks
 //! The table of every family under every preset is generated from the registry
 //! ([`crate::primitive::registry::conventions_table`]) and printed in `docs/conventions.md` (a test
@@ -39,6 +48,14 @@ pub enum TieRule {
     /// Weights per argument position, renormalised over the tied set (all must be `> 0`): the
     /// weighted family of the max-pooling literature.
     Weighted(Vec<f64>),
+    /// Boustany's family `beta * (even split) + (1 - beta) * (all to the first tied entry)`: the
+    /// first tied entry gets `1 - beta + beta/k`, the others `beta/k` (signed for `beta` outside
+    /// `[0, 1]`; always summing to 1). `beta = 0` is [`TieRule::First`], `beta = 1` [`TieRule::Mean`].
+    Beta(f64),
+    /// Signed weights per argument position, summing to 1 over all positions (any sign). On a tie
+    /// of a subset the tied positions keep their weights and share the deficit evenly:
+    /// `w_p + (1 - sum of tied w) / k`, so the weights always sum to 1 (on a full tie they are `w`).
+    Signed(Vec<f64>),
 }
 
 impl TieRule {
@@ -56,13 +73,41 @@ impl TieRule {
                 let s: f64 = raw.iter().sum();
                 out.extend(raw.iter().map(|v| v / s));
             }
+            TieRule::Beta(beta) => {
+                let even = beta / k as f64;
+                out.extend((0..k).map(|i| if i == 0 { 1.0 - beta + even } else { even }));
+            }
+            TieRule::Signed(w) => {
+                let raw: Vec<f64> = tied.iter().map(|&p| *w.get(p).or(w.last()).unwrap_or(&0.0)).collect();
+                let deficit = (1.0 - raw.iter().sum::<f64>()) / k as f64;
+                out.extend(raw.iter().map(|v| v + deficit));
+            }
+        }
+    }
+    /// True when the rule's weights may be negative ([`TieRule::Beta`] outside `[0, 1]`,
+    /// [`TieRule::Signed`] with a negative weight): admissible (summing to 1) but not minimum-norm.
+    pub fn is_signed(&self) -> bool {
+        match self {
+            TieRule::Beta(b) => !(0.0..=1.0).contains(b),
+            TieRule::Signed(w) => w.iter().any(|v| *v < 0.0),
+            _ => false,
         }
     }
 }
 
+/// Parse a comma-separated list of finite numbers (the weights of `weighted:` and `signed:`).
+fn parse_weights(s: &str, list: &str) -> Result<Vec<f64>> {
+    list.split(',')
+        .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| Error::invalid("tie rule", format!("'{s}': weights must be finite numbers")))
+}
+
 impl std::str::FromStr for TieRule {
     type Err = Error;
-    /// `first`, `last`, `mean`, `minnorm`, or `weighted:w1,w2,...`.
+    /// `first`, `last`, `mean`, `minnorm`, `weighted:w1,w2,...` (positive), `beta:B` (any finite
+    /// `B`) or `signed:w1,w2,...` (finite, summing to 1; the all-ones rule, summing to `k`, is
+    /// refused).
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "first" => Ok(TieRule::First),
@@ -71,18 +116,40 @@ impl std::str::FromStr for TieRule {
             "minnorm" => Ok(TieRule::MinNorm),
             _ => {
                 if let Some(w) = s.strip_prefix("weighted:") {
-                    let ws = w
-                        .split(',')
-                        .map(|v| v.trim().parse::<f64>().ok().filter(|x| *x > 0.0 && x.is_finite()))
-                        .collect::<Option<Vec<f64>>>()
-                        .ok_or_else(|| {
-                            Error::invalid("tie rule", format!("'{s}': weights must be positive numbers"))
-                        })?;
+                    let ws = parse_weights(s, w)?;
+                    if ws.iter().any(|x| *x <= 0.0) {
+                        return Err(Error::invalid(
+                            "tie rule",
+                            format!("'{s}': weights must be positive numbers (signed weights: signed:...)"),
+                        ));
+                    }
                     return Ok(TieRule::Weighted(ws));
+                }
+                if let Some(b) = s.strip_prefix("beta:") {
+                    return match b.trim().parse::<f64>() {
+                        Ok(beta) if beta.is_finite() => Ok(TieRule::Beta(beta)),
+                        _ => Err(Error::invalid("tie rule", format!("'{s}': beta is a finite number"))),
+                    };
+                }
+                if let Some(w) = s.strip_prefix("signed:") {
+                    let ws = parse_weights(s, w)?;
+                    let sum: f64 = ws.iter().sum();
+                    if (sum - 1.0).abs() > 1e-12 * ws.iter().map(|v| v.abs()).sum::<f64>().max(1.0) {
+                        return Err(Error::invalid(
+                            "tie rule",
+                            format!(
+                                "'{s}': signed weights must sum to 1 (these sum to {sum}; a rule whose weights \
+                                 do not sum to 1 breaks the chain rule, e.g. d/dx max(x, x) != 1)"
+                            ),
+                        ));
+                    }
+                    return Ok(TieRule::Signed(ws));
                 }
                 Err(Error::invalid(
                     "tie rule",
-                    format!("'{s}', expected first, last, mean, minnorm or weighted:w1,w2,..."),
+                    format!(
+                        "'{s}', expected first, last, mean, minnorm, weighted:w1,w2,..., beta:B or signed:w1,w2,..."
+                    ),
                 ))
             }
         }
@@ -100,6 +167,11 @@ impl std::fmt::Display for TieRule {
             TieRule::Weighted(w) => {
                 let ws: Vec<String> = w.iter().map(|v| v.to_string()).collect();
                 write!(f, "weighted:{}", ws.join(","))
+            }
+            TieRule::Beta(b) => write!(f, "beta:{b}"),
+            TieRule::Signed(w) => {
+                let ws: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+                write!(f, "signed:{}", ws.join(","))
             }
         }
     }
@@ -282,4 +354,27 @@ impl Representation {
     pub fn overrides(&self) -> impl Iterator<Item = (&'static str, &KinkRule)> {
         self.rules.iter().map(|(k, v)| (*k, v))
     }
+    /// One line per family whose tie weights are signed ([`TieRule::is_signed`]): admissible but not
+    /// minimum-norm, with the growth of their norm. Empty for every other representation.
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter_map(|(k, r)| match r {
+                KinkRule::Ties(t) if t.is_signed() => Some(format!(
+                    "{k}={t}: signed tie weights (sum 1: admissible, an associated gradient) but not minimum-norm; \
+                     their norm grows with |beta| (largest weight {}) and may overflow in low precision",
+                    signed_largest(t)
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The largest absolute weight a signed rule gives on a tie of two entries (the norm-growth figure of
+/// the warning).
+fn signed_largest(t: &TieRule) -> f64 {
+    let mut w = Vec::new();
+    t.weights(&[0, 1], &mut w);
+    w.iter().fold(0.0f64, |m, v| m.max(v.abs()))
 }

@@ -7,5 +7,6 @@ mod grad_cli;
 mod hybrid_cli;
 mod paradox_cli;
 mod robustness_cli;
+mod study_cli;
 mod train_cli;
 mod transport_cli;

@@ -1,8 +1,12 @@
 //! Optimisers: SGD with momentum and Adam. The update is computed in `f64` from the gradient and
 //! rounded once to the parameters' precision; the optimiser state (momentum, Adam's moments) is kept
-//! in `f64` whatever the precision of the model.
+//! in `f64` whatever the precision of the model. [`Optimizer::working_precision`] instead rounds
+//! every operation of the SGD update to the parameters' precision, state included, as PyTorch's SGD
+//! on a `.half()` model does.
 //!
-//! - SGD with momentum `mu` (PyTorch's form): `v <- mu v + g`, `w <- w - lr v`.
+//! - SGD with momentum `mu` and weight decay `wd` (PyTorch's form): `d <- g + wd w`,
+//!   `v <- mu v + d`, `w <- w - lr v`.
+//! - The cosine schedule ([`cosine_lr`], PyTorch's `CosineAnnealingLR` with `eta_min = 0`).
 //! - Adam (Kingma & Ba 2015): `m <- b1 m + (1-b1) g`, `v <- b2 v + (1-b2) g^2`,
 //!   `w <- w - lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)`.
 
@@ -79,6 +83,18 @@ pub struct Optimizer {
     pub m: Vec<Vec<f64>>,
     /// Second state vector per parameter (Adam's `v`; empty for SGD).
     pub v: Vec<Vec<f64>>,
+    /// L2 weight decay added to the gradient (`g + wd w`, PyTorch's `weight_decay`); 0 by default.
+    pub weight_decay: f64,
+    /// Round every operation of the update (and the state) to the parameters' precision instead of
+    /// computing it in `f64` and rounding once (PyTorch's SGD on a `.half()` model). SGD only.
+    pub working_precision: bool,
+}
+
+/// The cosine schedule: the learning rate of step (or epoch) `t` of `total`,
+/// `lr (1 + cos(pi t / total)) / 2` (PyTorch's `CosineAnnealingLR` with `T_max = total`,
+/// `eta_min = 0`).
+pub fn cosine_lr(lr: f64, t: usize, total: usize) -> f64 {
+    lr * (1.0 + (std::f64::consts::PI * t as f64 / total.max(1) as f64).cos()) / 2.0
 }
 
 impl Optimizer {
@@ -89,7 +105,7 @@ impl Optimizer {
             OptimizerKind::Adam { .. } => sizes.iter().map(|&n| vec![0.0; n]).collect(),
             OptimizerKind::Sgd { .. } => vec![],
         };
-        Self { kind, lr, step: 0, m, v }
+        Self { kind, lr, step: 0, m, v, weight_decay: 0.0, working_precision: false }
     }
 
     /// One update of `params` from `grads` (same shapes).
@@ -97,23 +113,39 @@ impl Optimizer {
         if params.len() != grads.len() || params.len() != self.m.len() {
             return Err(Error::invalid("optimizer", "parameter and gradient counts differ"));
         }
+        if self.working_precision && !matches!(self.kind, OptimizerKind::Sgd { .. }) {
+            return Err(Error::unsupported("working-precision update", "offered for sgd only"));
+        }
         self.step += 1;
         let t = self.step as f64;
+        let wd = self.weight_decay;
         for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
             if p.shape() != g.shape() || self.m[i].len() != p.len() {
                 return Err(Error::shape("optimizer", format!("parameter {i}: {:?} vs {:?}", p.shape(), g.shape())));
             }
             // in place, element by element (each parameter widened, updated in f64 and rounded
             // once, as the formulas above say), in parallel chunks compiled for the vector unit:
-            // no buffer per step, and the same bits whatever the number of threads or SIMD level
+            // no buffer per step, and the same bits whatever the number of threads or SIMD level;
+            // weight decay enters the gradient, g + wd w, with w before the update
             let lr = self.lr;
             let (w, g, m) = (p.data_mut(), g.data(), &mut self.m[i][..]);
+            if self.working_precision {
+                // each PyTorch op rounded once: d = g + wd w; v = mu v; v = v + d; w = w - lr v
+                let r = |x: f64| T::from_f64(x).to_f64();
+                let OptimizerKind::Sgd { momentum } = self.kind else { unreachable!("checked above") };
+                for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
+                    let d = if wd == 0.0 { g.to_f64() } else { r(g.to_f64() + wd * w.to_f64()) };
+                    *m = r(r(momentum * *m) + d);
+                    *w = T::from_f64(w.to_f64() - lr * *m);
+                }
+                continue;
+            }
             match self.kind {
                 OptimizerKind::Sgd { momentum } => {
                     let kernel = |((w, m), g): ((&mut [T], &mut [f64]), &[T])| {
                         wide(|| {
                             for ((w, m), g) in w.iter_mut().zip(m.iter_mut()).zip(g) {
-                                *m = momentum * *m + g.to_f64();
+                                *m = momentum * *m + g.to_f64() + wd * w.to_f64();
                                 *w = T::from_f64(w.to_f64() - lr * *m);
                             }
                         })
@@ -129,7 +161,7 @@ impl Optimizer {
                     let kernel = |(((w, m), v), g): AdamChunk<'_, T>| {
                         wide(|| {
                             for (((w, m), v), g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                                let g = g.to_f64();
+                                let g = g.to_f64() + wd * w.to_f64();
                                 *m = beta1 * *m + (1.0 - beta1) * g;
                                 *v = beta2 * *v + (1.0 - beta2) * g * g;
                                 *w = T::from_f64(w.to_f64() - lr * (*m / c1) / ((*v / c2).sqrt() + eps));
@@ -150,5 +182,71 @@ impl Optimizer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use half::f16;
+
+    /// By hand: w = 1, lr 0.5, momentum 0.9, weight decay 0.1, gradients 1 then 2.
+    /// Step 1: d = 1 + 0.1 = 1.1, v = 1.1, w = 1 - 0.55 = 0.45.
+    /// Step 2: d = 2 + 0.045 = 2.045, v = 0.99 + 2.045 = 3.035, w = 0.45 - 1.5175 = -1.0675.
+    #[test]
+    fn sgd_momentum_weight_decay_by_hand() {
+        let mut o = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9 }, 0.5, &[1]);
+        o.weight_decay = 0.1;
+        let mut p = vec![Tensor::<f64>::from_f64(vec![1], &[1.0]).unwrap()];
+        o.update(&mut p, &[Tensor::from_f64(vec![1], &[1.0f64]).unwrap()]).unwrap();
+        assert!((p[0].data()[0] - 0.45f64).abs() < 1e-15);
+        o.update(&mut p, &[Tensor::from_f64(vec![1], &[2.0f64]).unwrap()]).unwrap();
+        assert!((p[0].data()[0] + 1.0675f64).abs() < 1e-14, "{:?}", p[0]);
+        assert!((o.m[0][0] - 3.035).abs() < 1e-14);
+    }
+
+    /// Working precision in f16, w = 1, lr 1, momentum 0.5, no decay, gradients 2^-12 twice.
+    /// f16 has 10 fraction bits: below 1 its spacing is 2^-11. By hand, rounding each op:
+    /// step 1: v = 2^-12, w = round(1 - 2^-12) = 1 (halfway between 1 - 2^-11 and 1: to even, 1).
+    /// step 2: v = round(0.5 * 2^-12) + 2^-12 = 1.5 * 2^-12 (exact), w = round(1 - 1.5 * 2^-12) =
+    /// 1 - 2^-11 (nearer). Then the state: see below.
+    #[test]
+    fn working_precision_rounds_every_op() {
+        let e = 2f64.powi(-12);
+        let mut o = Optimizer::new(OptimizerKind::Sgd { momentum: 0.5 }, 1.0, &[1]);
+        o.working_precision = true;
+        let mut p = vec![Tensor::<f16>::from_f64(vec![1], &[1.0]).unwrap()];
+        let g = || vec![Tensor::<f16>::from_f64(vec![1], &[e]).unwrap()];
+        o.update(&mut p, &g()).unwrap();
+        assert_eq!(p[0].data()[0].to_f64(), 1.0);
+        o.update(&mut p, &g()).unwrap();
+        assert_eq!(p[0].data()[0].to_f64(), 1.0 - 2.0 * e);
+        assert_eq!(o.m[0][0], 1.5 * e);
+        // the state is rounded: 0.1 in f16 is 0.0999755859375 = 1638/16384; 0.9 times it is
+        // 0.08997802734375 = 1474.18 / 16384, which f16 (spacing 2^-14 in [2^-4, 2^-3)) rounds to
+        // 1474/16384 (checked with NumPy's float16)
+        let mut o = Optimizer::new(OptimizerKind::Sgd { momentum: 0.9 }, 1e-3, &[1]);
+        o.working_precision = true;
+        let mut p = vec![Tensor::<f16>::from_f64(vec![1], &[0.0]).unwrap()];
+        let g = Tensor::<f16>::from_f64(vec![1], &[0.1]).unwrap();
+        o.update(&mut p, std::slice::from_ref(&g)).unwrap();
+        assert_eq!(o.m[0][0], 1638.0 / 16384.0);
+        o.update(&mut p, &[Tensor::<f16>::from_f64(vec![1], &[0.0]).unwrap()]).unwrap();
+        assert_eq!(o.m[0][0], 1474.0 / 16384.0);
+        // Adam has no working-precision form
+        let mut a = Optimizer::new(OptimizerKind::adam(), 1e-3, &[1]);
+        a.working_precision = true;
+        assert!(a.update(&mut p, std::slice::from_ref(&g)).is_err());
+    }
+
+    /// PyTorch's CosineAnnealingLR with T_max = 4, eta_min = 0: lr * (1 + cos(pi t / 4)) / 2 =
+    /// lr, lr (2 + sqrt 2) / 4, lr / 2, lr (2 - sqrt 2) / 4, 0.
+    #[test]
+    fn cosine_schedule_by_hand() {
+        let s = 2f64.sqrt();
+        let want = [1.0, (2.0 + s) / 4.0, 0.5, (2.0 - s) / 4.0, 0.0];
+        for (t, w) in want.iter().enumerate() {
+            assert!((cosine_lr(1.0, t, 4) - w).abs() < 1e-15, "{t}");
+        }
     }
 }

@@ -301,7 +301,8 @@ pub fn tie_weights<P: Piecewise + ?Sized>(p: &P, x: &[f64], tied: u32, rule: &Ti
 /// declared order, their partials `grads`). [`TieRule::MinNorm`] takes the minimum-norm point of the
 /// convex hull of the partials, the other rules their own weights. When the partials are all equal
 /// every rule gives the same derivative, and the first tied piece gets the whole weight (no rounding
-/// from splitting equal values). Every offered rule is convex (admissible).
+/// from splitting equal values). Every offered rule's weights sum to 1 (admissible); `beta:`/`signed:`
+/// may be negative (not convex, not minimum-norm: see [`TieRule::Beta`]).
 pub fn rule_weights(rule: &TieRule, idx: &[usize], grads: &[Vec<f64>]) -> Vec<f64> {
     if grads.iter().all(|g| g == &grads[0]) {
         let mut w = vec![0.0; grads.len()];

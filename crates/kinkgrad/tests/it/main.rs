@@ -23,6 +23,7 @@ mod registry;
 mod regressions;
 mod relu_backward;
 mod ritz;
+mod study;
 mod transport;
 mod transport_locked;
 mod windows;

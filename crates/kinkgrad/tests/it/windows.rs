@@ -154,3 +154,54 @@ fn lex_tie_break_by_hand() {
         assert_eq!(g.values[0].to_f64_vec(), expect.to_vec());
     }
 }
+
+/// Boustany's signed family on a 2x2 pooling window with a full tie, [[3, 3], [3, 3]], cotangent 2:
+/// by hand, `beta * mean + (1 - beta) * first` gives the first entry (raster order) `1 - beta +
+/// beta/4` and the others `beta/4`, times 2. beta = 1000: (-1498, 500, 500, 500); beta = 0: all to
+/// the first; beta = 1: the even split. A partial tie [[5, 5], [1, 5]] (k = 3, beta = 10): first
+/// `1 - 10 + 10/3`, the two others `10/3`, the untied entry 0. `signed:2,-1,0,0` on the full tie is
+/// the weights themselves; on the partial tie at positions 0, 1, 3 they keep (2, -1, 0) and share the
+/// deficit 1 - 1 = 0. Every case sums to 1 (the chain rule). The certificate warns (signed weights)
+/// for beta = 1000 but not for beta = 1 (the even split, weights >= 0).
+#[test]
+fn signed_tie_weights_on_a_2x2_pooling_tie() {
+    let run = |rep: &str, x: [f64; 4]| {
+        let rep: Representation = rep.parse().unwrap();
+        let tape = Tape::<f64>::with_representation(rep);
+        let v = tape.var(Tensor::from_f64(vec![1, 2, 2], &x).unwrap());
+        let y = v.max_pool2d((2, 2), (2, 2)).unwrap().sum().scale(2.0);
+        let g = tape.gradient(y, &[v], &Mode::Assoc).unwrap();
+        (g.values[0].to_f64_vec(), g.certificate)
+    };
+    let full = [3.0; 4];
+    let third = 10.0 / 3.0;
+    for (rep, x, want) in [
+        ("pytorch[maxpool=beta:1000]", full, [-1498.0, 500.0, 500.0, 500.0]),
+        ("pytorch[maxpool=beta:0]", full, [2.0, 0.0, 0.0, 0.0]),
+        ("pytorch[maxpool=beta:1]", full, [0.5, 0.5, 0.5, 0.5]),
+        ("minnorm[maxpool=beta:10]", [5.0, 5.0, 1.0, 5.0], [2.0 * (1.0 - 10.0 + third), 2.0 * third, 0.0, 2.0 * third]),
+        ("minnorm[maxpool=signed:2,-1,0,0]", full, [4.0, -2.0, 0.0, 0.0]),
+        ("minnorm[maxpool=signed:2,-1,0,0]", [5.0, 5.0, 1.0, 5.0], [4.0, -2.0, 0.0, 0.0]),
+    ] {
+        let (g, cert) = run(rep, x);
+        for (a, b) in g.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-12, "{rep}: {g:?} vs {want:?}");
+        }
+        assert!((g.iter().sum::<f64>() - 2.0).abs() < 1e-9, "{rep}: weights sum to 1");
+        let signed = rep.contains("1000") || rep.contains("beta:10]") || rep.contains("signed");
+        assert_eq!(!cert.warnings().is_empty(), signed, "{rep}: {:?}", cert.warnings());
+        if signed {
+            let json = serde_json::to_value(&cert).unwrap();
+            assert!(json["warnings"][0].as_str().unwrap().contains("not minimum-norm"), "{json}");
+            assert!(cert.to_string().contains("warning: maxpool="), "{cert}");
+        }
+    }
+    // the name round-trips, and rules that do not sum to 1 are refused (the all-ones rule sums to 4)
+    let r: Representation = "pytorch[maxpool=beta:1000]".parse().unwrap();
+    assert_eq!(r.name.parse::<Representation>().unwrap(), r);
+    for bad in ["signed:1,1,1,1", "signed:2,2", "beta:inf", "beta:x", "weighted:1,-1"] {
+        let e = format!("minnorm[maxpool={bad}]").parse::<Representation>().unwrap_err().to_string();
+        assert!(!e.contains('\n'), "{e}");
+    }
+    assert!(format!("{}", "signed:1,1".parse::<TieRule>().unwrap_err()).contains("sum to 1"));
+}
