@@ -29,14 +29,21 @@ class Dataset:
     """Observations and the setting that produced them.
 
     Args:
-        alpha: ``[S, 2]`` parameters per sample (amplitude, centre of the source).
+        alpha: ``[S, P]`` parameters per sample (any ``P >= 1``; the generator's are amplitude and
+            centre).
         beta: ``[S, N]`` initial states (``N >= 3`` cells of the periodic unit grid).
         gamma: ``[S, N]`` observed final states.
         scheme: ``upwind``, ``lw``, ``lw-minmod``, ``lw-superbee``, ``lw-mc``, ``lw-vanleer`` or
             ``burgers-godunov``.
-        courant: ``|a| dt / dx`` in ``(0, 1]``; steps: time steps; velocity: the constant ``a``.
+        courant: ``max |a| dt / dx`` in ``(0, 1]``; steps: time steps; velocity: the constant
+            ``a``, or an array ``[N]`` of one velocity per face.
         source: the form the model learns (``alpha`` or ``state``).
         n_train: the first ``n_train`` samples train, the rest test (default: all train).
+        true_source: optional ``[S, N]`` true source per cell (alpha form); without it
+            :meth:`Model.source_error` returns ``None``.
+
+    The checks are those of a data file (``docs/formats.md``, "Hybrid data sets"), made by the
+    library's one validator.
 
     Raises:
         ValueError: shapes, non-finite values, settings out of range (one line naming the field).
@@ -51,20 +58,26 @@ class Dataset:
         scheme: str = "upwind",
         courant: float = 0.5,
         steps: int = 90,
-        velocity: float = 1.0,
+        velocity: Any = 1.0,
         source: str = "alpha",
         n_train: Optional[int] = None,
+        true_source: Any = None,
     ) -> None:
-        arrays = []
-        for name, a in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-            a = np.ascontiguousarray(a, dtype=np.float64)
-            if a.ndim != 2:
-                raise ValueError(f"invalid {name}: shape {a.shape}, expected 2 dimensions [S, ...]")
-            arrays.append(a)
-        s = arrays[0].shape[0]
-        self._d = _native.HybridData(
-            *arrays, scheme, float(courant), int(steps), float(velocity), source, s if n_train is None else int(n_train)
-        )
+        arrays = {
+            name: np.ascontiguousarray(a, dtype=np.float64)
+            for name, a in (("alpha", alpha), ("beta", beta), ("gamma", gamma))
+        }
+        settings = {"scheme": str(scheme), "courant": repr(float(courant)), "steps": str(int(steps)),
+                    "source": str(source)}
+        if np.ndim(velocity) == 0:
+            settings["velocity"] = repr(float(velocity))
+        else:
+            arrays["velocity"] = np.ascontiguousarray(velocity, dtype=np.float64)
+        if true_source is not None:
+            arrays["true_source"] = np.ascontiguousarray(true_source, dtype=np.float64)
+        s = arrays["alpha"].shape[0] if arrays["alpha"].ndim > 0 else 0
+        settings["n_train"] = str(s if n_train is None else int(n_train))
+        self._d = _native.HybridData(arrays, settings)
 
     @classmethod
     def _wrap(cls, native: Any) -> "Dataset":
@@ -80,11 +93,25 @@ class Dataset:
         a, b, g = self._d.arrays()
         return np.asarray(a), np.asarray(b), np.asarray(g)
 
+    def true_source(self) -> Optional[np.ndarray]:
+        """The true source per cell ``[S, N]`` when the data carry one as an array, else ``None``."""
+        t = self._d.true_source()
+        return None if t is None else np.asarray(t)
+
+    @property
+    def params(self) -> int:
+        """Number of source parameters ``P`` (columns of ``alpha``)."""
+        return self._d.params()
+
     @property
     def settings(self) -> dict[str, Any]:
-        """``scheme``, ``courant``, ``steps``, ``velocity``, ``source``, ``n_train``, ``cells``."""
+        """``scheme``, ``courant``, ``steps``, ``velocity`` (a float, or an array of one per
+        face), ``source``, ``n_train``, ``cells``."""
         keys = ("scheme", "courant", "steps", "velocity", "source", "n_train", "cells")
-        return dict(zip(keys, self._d.settings()))
+        out = dict(zip(keys, self._d.settings()))
+        v = out["velocity"]
+        out["velocity"] = float(v[0]) if len(v) == 1 else np.asarray(v)
+        return out
 
     def train_indices(self) -> list[int]:
         """The training samples' indices."""
@@ -160,8 +187,13 @@ class Model:
     ``"state"`` (``u`` too, evaluated every step), two hidden ReLU layers of ``width``, He
     initialisation from ``seed``."""
 
-    def __init__(self, form: str = "alpha", width: int = 16, seed: int = 0) -> None:
-        self._m = _native.HybridModel(form, width, seed)
+    def __init__(self, form: str = "alpha", width: int = 16, seed: int = 0, params: int = 2) -> None:
+        self._m = _native.HybridModel(form, width, seed, params)
+
+    @property
+    def params(self) -> int:
+        """Number of source parameters ``P`` the network reads (a data set's ``alpha`` columns)."""
+        return self._m.params
 
     @property
     def form(self) -> str:
@@ -170,17 +202,17 @@ class Model:
 
     def weights(self) -> dict[str, np.ndarray]:
         """The parameters as ``{PyTorch name: array}`` (``fc1.weight`` ``[out, in]``, ...)."""
-        return {n: np.asarray(v).reshape(s) for n, s, v in self._m.params()}
+        return {n: np.asarray(v).reshape(s) for n, s, v in self._m.tensors()}
 
     def weights_flat(self) -> np.ndarray:
         """All parameters as one vector (the order of :meth:`weights`)."""
-        return np.concatenate([np.asarray(v) for _, _, v in self._m.params()])
+        return np.concatenate([np.asarray(v) for _, _, v in self._m.tensors()])
 
     def load_weights(self, weights: Any) -> None:
         """Set the parameters from a dict like :meth:`weights` (every name, its shape) or a flat
         vector like :meth:`weights_flat`."""
         if isinstance(weights, dict):
-            params = self._m.params()
+            params = self._m.tensors()
             names = [n for n, _, _ in params]
             if sorted(weights) != sorted(names):
                 missing = sorted(set(names) - set(weights))
@@ -236,9 +268,10 @@ class Model:
         """The final states the model predicts, ``[len(indices), N]`` (default: every sample)."""
         return np.asarray(self._m.simulate(data._d, None if indices is None else list(indices)))
 
-    def source_error(self, data: Dataset, indices: Optional[Sequence[int]] = None) -> float:
-        """Relative L2 error of the learned source against the library's true source (meaningful
-        for data from :func:`generate`), on ``indices`` (default: the test samples)."""
+    def source_error(self, data: Dataset, indices: Optional[Sequence[int]] = None) -> Optional[float]:
+        """Relative L2 error of the learned source against the data's true source (from
+        :func:`generate`, or ``true_source`` given to :class:`Dataset`) on ``indices`` (default: the
+        test samples); ``None`` when the data carry no true source."""
         return self._m.source_rel_l2(data._d, None if indices is None else list(indices))
 
     def train(

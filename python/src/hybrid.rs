@@ -2,87 +2,27 @@
 //! given as NumPy arrays (the library's `hybrid` module). Loss, gradient and training run off the
 //! GIL and stop on Ctrl-C ([`crate::interrupt`]).
 //!
-//! The data set is built from arrays by [`dataset`], the one place that knows the library's
-//! `Dataset` fields (the library validates files in its loader; the checks here are that loader's,
-//! for arrays: shapes, finite values, settings in range).
+//! The data set is built from arrays by the library's one validator of data sets
+//! (`kinkgrad::hybrid::data_file::from_arrays`, the checks of a data file: shapes, finite values,
+//! settings in range), so NumPy arrays and files are refused for the same reasons, in the same words.
 
 use crate::{interrupt, to_py_err};
-use kinkgrad::hybrid::{self, Dataset, GenerateConfig, HybridModel, SourceForm, TrainConfig};
+use kinkgrad::hybrid::{
+    self, data_file, Dataset, GenerateConfig, HybridModel, Position, SourceForm, TrainConfig, TrueSource,
+};
 use kinkgrad::pde::checkpoint::Schedule;
-use kinkgrad::pde::scheme::Scheme;
-use numpy::{PyReadonlyArray2, PyUntypedArrayMethods};
+use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
+use std::collections::BTreeMap;
 
 fn invalid(what: &str, detail: String) -> PyErr {
     to_py_err(kinkgrad::Error::invalid(what, detail))
 }
 
-/// Rows of a 2-d array.
-fn rows(a: &PyReadonlyArray2<'_, f64>, name: &str) -> PyResult<Vec<Vec<f64>>> {
-    let v = a.as_array();
-    if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        return Err(invalid(name, format!("element {i} is {x}, not finite")));
-    }
-    Ok(v.rows().into_iter().map(|r| r.to_vec()).collect())
-}
-
-/// The library's data set from arrays and settings.
-#[allow(clippy::too_many_arguments)]
-fn dataset(
-    alpha: PyReadonlyArray2<'_, f64>,
-    beta: PyReadonlyArray2<'_, f64>,
-    gamma: PyReadonlyArray2<'_, f64>,
-    scheme: &str,
-    courant: f64,
-    steps: usize,
-    velocity: f64,
-    source: &str,
-    n_train: usize,
-) -> PyResult<Dataset> {
-    let (s, p) = (alpha.shape()[0], alpha.shape()[1]);
-    if p != 2 {
-        return Err(invalid("alpha", format!("shape [{s}, {p}], expected [S, 2] (amplitude, centre)")));
-    }
-    let n = beta.shape()[1];
-    if beta.shape() != [s, n] || n < 3 {
-        return Err(invalid("beta", format!("shape {:?}, expected [{s}, N] with N >= 3", beta.shape())));
-    }
-    if gamma.shape() != [s, n] {
-        return Err(invalid("gamma", format!("shape {:?}, expected [{s}, {n}] like beta", gamma.shape())));
-    }
-    if n_train == 0 || n_train > s {
-        return Err(invalid("n_train", format!("{n_train}, expected 1..={s}")));
-    }
-    if !(courant > 0.0 && courant <= 1.0) {
-        return Err(invalid("courant", format!("{courant}, expected in (0, 1]")));
-    }
-    if steps == 0 {
-        return Err(invalid("steps", "0, expected at least 1".into()));
-    }
-    if !(velocity.is_finite() && velocity != 0.0) {
-        return Err(invalid("velocity", format!("{velocity}, expected a finite non-zero number")));
-    }
-    let scheme: Scheme = scheme.parse().map_err(to_py_err)?;
-    let source: SourceForm = source.parse().map_err(to_py_err)?;
-    let alpha = rows(&alpha, "alpha")?.into_iter().map(|r| [r[0], r[1]]).collect();
-    let d = Dataset {
-        scheme,
-        courant,
-        steps,
-        velocity,
-        source,
-        cells: n,
-        alpha,
-        beta: rows(&beta, "beta")?,
-        gamma: rows(&gamma, "gamma")?,
-        n_train,
-    };
-    d.transport().map_err(to_py_err)?;
-    Ok(d)
-}
-
-/// Observations: `alpha [S, 2]`, initial states `beta [S, N]`, final states `gamma [S, N]`, and the
-/// scheme's settings.
+/// Observations: `alpha [S, P]`, initial states `beta [S, N]`, final states `gamma [S, N]`,
+/// optionally `velocity [N]` (one per face) and `true_source [S, N]`, and the scheme's settings:
+/// the names and checks of a data file (`kinkgrad::hybrid::data_file::from_arrays`, the library's
+/// one validator).
 #[pyclass(frozen, name = "HybridData", module = "kinkgrad._native")]
 pub(crate) struct PyHybridData {
     data: Dataset,
@@ -90,31 +30,44 @@ pub(crate) struct PyHybridData {
 
 #[pymethods]
 impl PyHybridData {
-    /// A data set from arrays (float64, C order) and settings.
+    /// A data set from arrays (float64) by name and settings (text) by name.
     #[new]
-    #[allow(clippy::too_many_arguments)]
     fn new(
-        alpha: PyReadonlyArray2<'_, f64>,
-        beta: PyReadonlyArray2<'_, f64>,
-        gamma: PyReadonlyArray2<'_, f64>,
-        scheme: &str,
-        courant: f64,
-        steps: usize,
-        velocity: f64,
-        source: &str,
-        n_train: usize,
+        arrays: BTreeMap<String, PyReadonlyArrayDyn<'_, f64>>,
+        settings: BTreeMap<String, String>,
     ) -> PyResult<Self> {
-        Ok(Self { data: dataset(alpha, beta, gamma, scheme, courant, steps, velocity, source, n_train)? })
+        let arrays = arrays
+            .into_iter()
+            .map(|(name, a)| {
+                let v = a.as_array();
+                (name, (v.shape().to_vec(), v.iter().copied().collect()))
+            })
+            .collect();
+        let data = data_file::from_arrays(arrays, settings).map_err(to_py_err)?;
+        data.transport().map_err(to_py_err)?;
+        Ok(Self { data })
     }
     /// `(alpha, beta, gamma)` as lists of rows.
     #[allow(clippy::type_complexity)]
-    fn arrays(&self) -> (Vec<[f64; 2]>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    fn arrays(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
         (self.data.alpha.clone(), self.data.beta.clone(), self.data.gamma.clone())
     }
-    /// `(scheme, courant, steps, velocity, source, n_train, cells)`.
-    fn settings(&self) -> (String, f64, usize, f64, &'static str, usize, usize) {
+    /// `(scheme, courant, steps, velocity (one value, or one per face), source, n_train, cells)`.
+    #[allow(clippy::type_complexity)]
+    fn settings(&self) -> (String, f64, usize, Vec<f64>, &'static str, usize, usize) {
         let d = &self.data;
-        (d.scheme.name().to_string(), d.courant, d.steps, d.velocity, d.source.name(), d.n_train, d.cells)
+        (d.scheme.name().to_string(), d.courant, d.steps, d.velocity.clone(), d.source.name(), d.n_train, d.cells)
+    }
+    /// The true source per cell `[S][N]` when the data carry one as an array.
+    fn true_source(&self) -> Option<Vec<Vec<f64>>> {
+        match &self.data.truth {
+            TrueSource::Cells(t) => Some(t.clone()),
+            _ => None,
+        }
+    }
+    /// Number of source parameters `P` (the columns of `alpha`).
+    fn params(&self) -> usize {
+        self.data.params()
     }
     fn __len__(&self) -> usize {
         self.data.len()
@@ -175,11 +128,19 @@ fn indices(d: &Dataset, idx: Option<Vec<usize>>) -> PyResult<Vec<usize>> {
 
 #[pymethods]
 impl PyHybridModel {
-    /// A seeded model: `form` `alpha` or `state`, two hidden ReLU layers of `width`.
+    /// A seeded model: `form` `alpha` or `state`, `params` source parameters, two hidden ReLU
+    /// layers of `width`.
     #[new]
-    fn new(form: &str, width: usize, seed: u64) -> PyResult<Self> {
+    #[pyo3(signature = (form, width, seed, params=2))]
+    fn new(form: &str, width: usize, seed: u64, params: usize) -> PyResult<Self> {
         let form: SourceForm = form.parse().map_err(to_py_err)?;
-        Ok(Self { model: HybridModel::new(form, width, seed).map_err(to_py_err)? })
+        let sizes = [HybridModel::inputs(form, params), width, width, 1];
+        Ok(Self { model: HybridModel::with_sizes(form, &sizes, seed).map_err(to_py_err)? })
+    }
+    /// Number of source parameters `P` the network takes.
+    #[getter]
+    fn params(&self) -> usize {
+        self.model.params()
     }
     /// The source form's name.
     #[getter]
@@ -187,7 +148,7 @@ impl PyHybridModel {
         self.model.form.name()
     }
     /// `[(name, shape, values)]` of the network's parameters (PyTorch names).
-    fn params(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
+    fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f64>)> {
         let net = &self.model.net;
         net.param_names.iter().zip(&net.params).map(|(n, p)| (n.clone(), p.shape().to_vec(), p.to_f64_vec())).collect()
     }
@@ -249,6 +210,7 @@ impl PyHybridModel {
         idx: Option<Vec<usize>>,
     ) -> PyResult<Vec<Vec<f64>>> {
         let d = &data.data;
+        self.model.check_fits(d).map_err(to_py_err)?;
         let idx = indices(d, idx.or_else(|| Some((0..d.len()).collect())))?;
         interrupt::run(py, || {
             let t = d.transport()?;
@@ -256,7 +218,7 @@ impl PyHybridModel {
                 SourceForm::Alpha => None,
                 SourceForm::State => Some(d.beta[i].as_slice()),
             };
-            idx.iter().map(|&i| self.model.source(&t, d.alpha[i], u(i))).collect()
+            idx.iter().map(|&i| self.model.source(&t, &d.alpha[i], u(i))).collect()
         })
     }
     /// The final states the model predicts for the samples `idx`.
@@ -268,16 +230,24 @@ impl PyHybridModel {
         idx: Option<Vec<usize>>,
     ) -> PyResult<Vec<Vec<f64>>> {
         let d = &data.data;
+        self.model.check_fits(d).map_err(to_py_err)?;
         let idx = indices(d, idx.or_else(|| Some((0..d.len()).collect())))?;
         interrupt::run(py, || {
             let t = d.transport()?;
             idx.iter().map(|&i| self.model.simulate(d, &t, i)).collect()
         })
     }
-    /// Relative L2 error of the learned source against the library's true source on `idx`.
+    /// Relative L2 error of the learned source against the data's true source on `idx`; `None`
+    /// when the data carry no true source.
     #[pyo3(signature = (data, idx=None))]
-    fn source_rel_l2(&self, py: Python<'_>, data: PyRef<'_, PyHybridData>, idx: Option<Vec<usize>>) -> PyResult<f64> {
+    fn source_rel_l2(
+        &self,
+        py: Python<'_>,
+        data: PyRef<'_, PyHybridData>,
+        idx: Option<Vec<usize>>,
+    ) -> PyResult<Option<f64>> {
         let d = &data.data;
+        self.model.check_fits(d).map_err(to_py_err)?;
         let idx = indices(d, idx.or_else(|| Some(d.test_indices())))?;
         interrupt::run(py, || self.model.source_rel_l2(d, &idx))
     }
@@ -318,7 +288,8 @@ impl PyHybridModel {
         };
         let model = &mut self.model;
         let mut opt = hybrid::adam(model, lr);
-        let run = interrupt::run(py, || hybrid::train(model, &mut opt, d, &cfg, 0, &mut |_| {}))?;
+        let mut pos = Position::new(shuffle_seed, d.n_train);
+        let run = interrupt::run(py, || hybrid::train(model, &mut opt, d, &cfg, &mut pos, &mut |_, _| Ok(())))?;
         let steps = run
             .steps
             .iter()

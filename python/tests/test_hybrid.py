@@ -87,7 +87,7 @@ def test_bad_arrays_are_value_errors():
     with pytest.raises(ValueError, match="gamma"):
         hybrid.Dataset(a, b, b[:, :5])
     with pytest.raises(ValueError, match="alpha"):
-        hybrid.Dataset(rng.uniform(size=(2, 3)), b, b)
+        hybrid.Dataset(rng.uniform(size=2), b, b)  # alpha must be [S, P]
     bad = b.copy()
     bad[1, 2] = np.inf
     with pytest.raises(ValueError, match="beta"):
@@ -124,3 +124,35 @@ def test_ctrl_c_stops_training():
     elapsed = time.monotonic() - sent[0]  # from the signal to the exception
     timer.cancel()
     assert elapsed < 2.0, elapsed
+
+
+def test_three_parameters_per_face_velocity_and_an_optional_true_source():
+    # By hand: with every face's velocity -1 at Courant number 1, upwind takes each cell's value from
+    # its right neighbour, so a zero source shifts the state one cell left per step
+    # (np.roll(beta, -steps)); with a zero source, the relative L2 error against any non-zero true
+    # source is ||0 - t|| / ||t|| = 1 exactly, and without a true source there is no error to report.
+    rng = np.random.default_rng(1)
+    cells, steps = 12, 4
+    alpha = rng.uniform(0, 1, (3, 3))
+    beta = rng.uniform(0, 1, (3, cells))
+    gamma = rng.uniform(0, 1, (3, cells))
+    truth = rng.uniform(0.1, 1, (3, cells))
+    kw = dict(scheme="upwind", courant=1.0, steps=steps, velocity=-np.ones(cells), n_train=2)
+    d = hybrid.Dataset(alpha, beta, gamma, **kw)
+    dt = hybrid.Dataset(alpha, beta, gamma, true_source=truth, **kw)
+    assert d.params == 3 and d.true_source() is None
+    assert np.array_equal(dt.true_source(), truth)
+    assert np.array_equal(d.settings["velocity"], -np.ones(cells))
+    m = hybrid.Model("alpha", width=6, seed=2, params=3)
+    assert m.params == 3 and m.weights()["fc1.weight"].shape == (6, 5)
+    w = m.weights()
+    w["fc3.weight"][:] = 0.0
+    w["fc3.bias"][:] = 0.0
+    m.load_weights(w)
+    assert np.array_equal(m.simulate(d), np.roll(beta, -steps, axis=1))
+    assert m.source_error(d) is None
+    assert m.source_error(dt) == 1.0
+    with pytest.raises(ValueError, match="2 parameters, the data set has .* of 3"):
+        hybrid.Model("alpha", width=6, seed=2).loss(d)
+    with pytest.raises(ValueError, match="velocity"):
+        hybrid.Dataset(alpha, beta, gamma, scheme="upwind", courant=1.0, steps=steps, velocity=np.ones(cells + 1))

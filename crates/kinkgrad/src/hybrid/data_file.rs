@@ -45,7 +45,27 @@ pub fn load(path: &Path, budget: &Budget) -> Result<Dataset> {
     // the file's bytes, its values as f64 and the data set's copy: about three times the file
     budget.check_bytes(&format!("data set {}", path.display()), len.checked_mul(3))?;
     let fields = if is_npz(path) { npz_fields(path, budget)? } else { safetensors_fields(path)? };
-    validate(path, fields)
+    validate(Some(path), fields)
+}
+
+/// A data set from arrays in memory (`(shape, row-major values)` by name) and settings (by name,
+/// as text: numbers in Rust's or Python's `repr` notation), with the names and the checks of a data
+/// file (see the module documentation); errors name the field, not a file. This is the loader's one
+/// validator, used by the Python package for NumPy arrays.
+pub fn from_arrays(
+    arrays: BTreeMap<String, (Vec<usize>, Vec<f64>)>,
+    settings: BTreeMap<String, String>,
+) -> Result<Dataset> {
+    for (name, (shape, data)) in &arrays {
+        let n = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        if n != Some(data.len()) {
+            return Err(Error::invalid(
+                "data set",
+                format!("array '{}' has {} values for shape {shape:?}", name.escape_debug(), data.len()),
+            ));
+        }
+    }
+    validate(None, Fields { arrays, text: settings })
 }
 
 fn safetensors_fields(path: &Path) -> Result<Fields> {
@@ -88,8 +108,12 @@ fn npz_fields(path: &Path, budget: &Budget) -> Result<Fields> {
     Ok(fields)
 }
 
-fn validate(path: &Path, mut f: Fields) -> Result<Dataset> {
-    let bad = |what: &str, detail: String| Error::io(path.display(), format!("{what}: {detail}"));
+/// Checks a file's (`origin` = its path) or memory's (`None`) fields and builds the data set.
+fn validate(origin: Option<&Path>, mut f: Fields) -> Result<Dataset> {
+    let bad = |what: &str, detail: String| match origin {
+        Some(path) => Error::io(path.display(), format!("{what}: {detail}")),
+        None => Error::invalid("data set", format!("{what}: {detail}")),
+    };
     for name in f.arrays.keys() {
         if !ARRAYS.contains(&name.as_str()) {
             return Err(bad(
