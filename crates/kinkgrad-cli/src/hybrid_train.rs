@@ -278,8 +278,8 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
         schedule
     );
     s += &format!(
-        "train loss  {train0:.4e} -> {train1:.4e}\ntest loss   {test0:.4e} -> {test1:.4e}  ({:.1}x lower)\n",
-        test0 / test1
+        "train loss  {train0:.4e} -> {train1:.4e}\ntest loss   {test0:.4e} -> {test1:.4e}  ({})\n",
+        change_factor(test0, test1)
     );
     s += &match rel {
         Some(r) => format!("source relative L2 error (test samples) {r:.4}\n"),
@@ -387,4 +387,31 @@ fn interrupted(
         },
     };
     kinkgrad::Error::Cancelled { at }
+}
+
+/// How a loss changed, in words: `12.3x lower`, `1.5x higher` or `unchanged`.
+fn change_factor(before: f64, after: f64) -> String {
+    if after == 0.0 && before > 0.0 {
+        "down to 0".to_string()
+    } else if after < before {
+        format!("{:.1}x lower", before / after)
+    } else if after > before {
+        format!("{:.1}x higher", after / before)
+    } else {
+        "unchanged".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::change_factor;
+
+    /// By hand: 2.0 -> 0.5 is 4x lower, 0.5 -> 0.6 is 1.2x higher (the old text said "0.8x lower").
+    #[test]
+    fn loss_change_in_words() {
+        assert_eq!(change_factor(2.0, 0.5), "4.0x lower");
+        assert_eq!(change_factor(0.5, 0.6), "1.2x higher");
+        assert_eq!(change_factor(0.5, 0.5), "unchanged");
+        assert_eq!(change_factor(0.5, 0.0), "down to 0");
+    }
 }
