@@ -126,6 +126,14 @@ fn indices(d: &Dataset, idx: Option<Vec<usize>>) -> PyResult<Vec<usize>> {
     Ok(idx)
 }
 
+impl PyHybridModel {
+    /// The samples `idx` of `d`, after checking that the network fits the data set.
+    fn samples(&self, d: &Dataset, idx: Vec<usize>) -> PyResult<Vec<usize>> {
+        self.model.check_fits(d).map_err(to_py_err)?;
+        indices(d, Some(idx))
+    }
+}
+
 #[pymethods]
 impl PyHybridModel {
     /// A seeded model: `form` `alpha` or `state`, `params` source parameters, two hidden ReLU
@@ -210,8 +218,7 @@ impl PyHybridModel {
         idx: Option<Vec<usize>>,
     ) -> PyResult<Vec<Vec<f64>>> {
         let d = &data.data;
-        self.model.check_fits(d).map_err(to_py_err)?;
-        let idx = indices(d, idx.or_else(|| Some((0..d.len()).collect())))?;
+        let idx = self.samples(d, idx.unwrap_or_else(|| (0..d.len()).collect()))?;
         interrupt::run(py, || {
             let t = d.transport()?;
             let u = |i: usize| match self.model.form {
@@ -230,8 +237,7 @@ impl PyHybridModel {
         idx: Option<Vec<usize>>,
     ) -> PyResult<Vec<Vec<f64>>> {
         let d = &data.data;
-        self.model.check_fits(d).map_err(to_py_err)?;
-        let idx = indices(d, idx.or_else(|| Some((0..d.len()).collect())))?;
+        let idx = self.samples(d, idx.unwrap_or_else(|| (0..d.len()).collect()))?;
         interrupt::run(py, || {
             let t = d.transport()?;
             idx.iter().map(|&i| self.model.simulate(d, &t, i)).collect()
@@ -247,8 +253,7 @@ impl PyHybridModel {
         idx: Option<Vec<usize>>,
     ) -> PyResult<Option<f64>> {
         let d = &data.data;
-        self.model.check_fits(d).map_err(to_py_err)?;
-        let idx = indices(d, idx.or_else(|| Some(d.test_indices())))?;
+        let idx = self.samples(d, idx.unwrap_or_else(|| d.test_indices()))?;
         interrupt::run(py, || self.model.source_rel_l2(d, &idx))
     }
     /// Adam on the training split (a fresh optimiser): every iteration, and the run's certificate.
