@@ -153,6 +153,43 @@ fn conv2d_matches_direct_loops() {
 }
 
 #[test]
+fn unfold2d_equals_the_index_gather_bit_for_bit() {
+    // `unfold2d` runs im2col as direct window loops; the generic `gather` over the indices of
+    // `unfold2d_indices` is the independent implementation: values, the scatter-add of the
+    // backward pass (f64 sums in the same order) and the tangents of `lex` must agree bit for bit,
+    // with padding and strides (the padded, strided and contiguous runs) and with LeNet's geometry
+    use kinkgrad::reverse::ops::gather::unfold2d_indices;
+    use std::sync::Arc;
+    let mut rng = Rng::new(17);
+    for (shape, k, s, p) in [
+        ([2, 3, 7, 6], (3, 2), (2, 1), (1, 2)),
+        ([2, 1, 9, 9], (5, 5), (1, 1), (0, 0)),
+        ([1, 2, 5, 5], (3, 3), (2, 2), (1, 1)),
+    ] {
+        let n: usize = shape.iter().product();
+        let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let (idx, (oh, ow)) = unfold2d_indices(&shape, k, s, p).unwrap();
+        let out = [shape[0] * oh * ow, shape[1] * k.0 * k.1];
+        // every 7th weight exactly 0: relu kinks at 0, so `lex` runs its tangent pass through the gather
+        let r: Vec<f64> = (0..out[0] * out[1]).map(|i| if i % 7 == 0 { 0.0 } else { rng.normal() }).collect();
+        let run = |direct: bool, mode: &Mode| {
+            let tape = Tape::<f32>::new();
+            let xv = tape.var(Tensor::from_f64(shape.to_vec(), &x).unwrap());
+            let cols =
+                if direct { xv.unfold2d(k, s, p).unwrap().0 } else { xv.gather(Arc::from(idx.clone()), &out).unwrap() };
+            let rv = tape.constant(Tensor::from_f64(out.to_vec(), &r).unwrap());
+            let y = cols.mul(rv).unwrap().relu().square().sum();
+            (cols.value(), tape.gradient(y, &[xv], mode).unwrap().values.remove(0))
+        };
+        for mode in [Mode::Assoc, Mode::Lex(None)] {
+            let ((c1, g1), (c2, g2)) = (run(true, &mode), run(false, &mode));
+            assert_eq!(c1.shape(), &out);
+            assert!(c1.bit_eq(&c2) && g1.bit_eq(&g2), "{shape:?} {k:?} {s:?} {p:?} {mode:?}");
+        }
+    }
+}
+
+#[test]
 fn pool_tie_rule_is_selectable() {
     // one 2x2 window of equal values: first/last/mean put the cotangent 1 on (1,0,0,0), (0,0,0,1),
     // (1/4 each) -- the definitions of the rules.

@@ -14,7 +14,7 @@ use crate::tensor::Tensor;
 use std::sync::Arc;
 
 type UnfoldKey = (Vec<usize>, (usize, usize), (usize, usize), (usize, usize));
-type UnfoldEntry = (UnfoldKey, Arc<[u32]>, (usize, usize));
+type UnfoldEntry = (UnfoldKey, Arc<[u32]>, Arc<Unfold>);
 
 thread_local! {
     /// The last few im2col index sets, by (input shape, kernel, stride, padding).
@@ -25,30 +25,157 @@ thread_local! {
 /// The index that reads a zero (padding) in [`Var::gather`].
 pub const PAD: u32 = u32::MAX;
 
-fn gather_data<T: Real>(x: &[T], idx: &[u32]) -> Vec<T> {
-    idx.iter().map(|&j| if j == PAD { T::ZERO } else { x[j as usize] }).collect()
+/// The geometry of an im2col gather ([`unfold2d_indices`]): with it, the gather and its
+/// scatter-add run as direct loops over the windows (contiguous runs of `kw` input elements)
+/// instead of reading one index per element. Same values and, for the scatter, the same order of
+/// accumulation (row-major over the output), so the same bits as the index loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Unfold {
+    /// Input `[b, c, h, w]`.
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: (usize, usize),
+    /// Output positions `(oh, ow)`.
+    out: (usize, usize),
 }
 
-fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize) -> Vec<T> {
+impl Unfold {
+    /// Visit every run of `kw` output elements (one output row, input channel and kernel row) in
+    /// row-major output order: `f(out, row, x0)` with the run's first output position `out`, the
+    /// start `row` of the input row it reads (`None` in a padding row) and its first input column
+    /// `x0` (negative, or a run past the right edge, in the padding).
+    #[inline(always)]
+    fn runs(&self, mut f: impl FnMut(usize, Option<usize>, isize)) {
+        let (kh, kw) = self.kernel;
+        let (sh, sw) = self.stride;
+        let (ph, pw) = self.padding;
+        let (oh, ow) = self.out;
+        let mut out = 0;
+        for n in 0..self.b {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let x0 = (ox * sw) as isize - pw as isize;
+                    for ci in 0..self.c {
+                        let base = (n * self.c + ci) * self.h * self.w;
+                        for ky in 0..kh {
+                            let y = (oy * sh + ky) as isize - ph as isize;
+                            let row = (y >= 0 && y < self.h as isize).then(|| base + y as usize * self.w);
+                            f(out, row, x0);
+                            out += kw;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when a run starting at input column `x0` lies inside the row (no padding in it).
+    #[inline(always)]
+    fn inside(&self, x0: isize) -> bool {
+        x0 >= 0 && x0 as usize + self.kernel.1 <= self.w
+    }
+}
+
+/// im2col by runs into `out` (zeros on entry), the run length a constant `KW` (0: `kw` at run
+/// time) so that a run is copied without a `memcpy` call (measured: a call per run of 5 cost more
+/// than the copy).
+fn unfold_into<T: Real, const KW: usize>(u: &Unfold, x: &[T], out: &mut [T]) {
+    let kw = if KW == 0 { u.kernel.1 } else { KW };
+    u.runs(|o, row, x0| {
+        let Some(row) = row else { return };
+        let dst = &mut out[o..o + kw];
+        if u.inside(x0) {
+            let s = row + x0 as usize;
+            if KW > 0 {
+                let d: &mut [T; KW] = dst.try_into().expect("run");
+                *d = *<&[T; KW]>::try_from(&x[s..s + KW]).expect("run");
+            } else {
+                dst.copy_from_slice(&x[s..s + kw]);
+            }
+        } else {
+            for (kx, d) in dst.iter_mut().enumerate() {
+                let c = x0 + kx as isize;
+                if c >= 0 && c < u.w as isize {
+                    *d = x[row + c as usize];
+                }
+            }
+        }
+    });
+}
+
+/// col2im: `acc[j] += g[i]` for every output `i` reading input `j`, in row-major order of `g` (the
+/// order of the index loop, so the same sums bit for bit); `KW` as in [`unfold_into`].
+fn fold_into<T: Real, const KW: usize>(u: &Unfold, g: &[T], acc: &mut [f64]) {
+    let kw = if KW == 0 { u.kernel.1 } else { KW };
+    u.runs(|o, row, x0| {
+        let Some(row) = row else { return };
+        let src = &g[o..o + kw];
+        if u.inside(x0) {
+            let s = row + x0 as usize;
+            for (a, &v) in acc[s..s + kw].iter_mut().zip(src) {
+                *a += v.to_f64();
+            }
+        } else {
+            for (kx, &v) in src.iter().enumerate() {
+                let c = x0 + kx as isize;
+                if c >= 0 && c < u.w as isize {
+                    acc[row + c as usize] += v.to_f64();
+                }
+            }
+        }
+    });
+}
+
+fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
+    let Some(u) = geom else {
+        return idx.iter().map(|&j| if j == PAD { T::ZERO } else { x[j as usize] }).collect();
+    };
+    let mut out = vec![T::ZERO; idx.len()];
+    match u.kernel.1 {
+        5 => unfold_into::<T, 5>(u, x, &mut out),
+        3 => unfold_into::<T, 3>(u, x, &mut out),
+        2 => unfold_into::<T, 2>(u, x, &mut out),
+        _ => unfold_into::<T, 0>(u, x, &mut out),
+    }
+    out
+}
+
+fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) -> Vec<T> {
     // accumulate in f32 for 16-bit types would change rounding per precision; accumulate in f64
     // and round once, like the reductions.
     let mut acc = vec![0f64; n];
-    for (&j, &v) in idx.iter().zip(g) {
-        if j != PAD {
-            acc[j as usize] += v.to_f64();
+    match geom {
+        None => {
+            for (&j, &v) in idx.iter().zip(g) {
+                if j != PAD {
+                    acc[j as usize] += v.to_f64();
+                }
+            }
         }
+        Some(u) => match u.kernel.1 {
+            5 => fold_into::<T, 5>(u, g, &mut acc),
+            3 => fold_into::<T, 3>(u, g, &mut acc),
+            _ => fold_into::<T, 0>(u, g, &mut acc),
+        },
     }
     acc.into_iter().map(T::from_f64).collect()
 }
 
 struct Gather {
     idx: Arc<[u32]>,
+    /// Set for an im2col gather (`idx` then holds its indices, for [`Op::element_classes`]).
+    geom: Option<Arc<Unfold>>,
     in_shape: Vec<usize>,
     out_shape: Vec<usize>,
 }
 
 struct Scatter {
     idx: Arc<[u32]>,
+    geom: Option<Arc<Unfold>>,
     /// The gather's input shape (the scatter's output).
     in_shape: Vec<usize>,
     /// The gather's output shape (the scatter's input).
@@ -61,8 +188,16 @@ impl<T: Real> Op<T> for Gather {
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let n: usize = self.in_shape.iter().product();
-        let value = Tensor::from_parts(self.in_shape.clone(), scatter_data(g.value().data(), &self.idx, n));
-        let op = Scatter { idx: self.idx.clone(), in_shape: self.in_shape.clone(), out_shape: self.out_shape.clone() };
+        let value = Tensor::from_parts(
+            self.in_shape.clone(),
+            scatter_data(g.value().data(), &self.idx, n, self.geom.as_deref()),
+        );
+        let op = Scatter {
+            idx: self.idx.clone(),
+            geom: self.geom.clone(),
+            in_shape: self.in_shape.clone(),
+            out_shape: self.out_shape.clone(),
+        };
         vec![Some(g.tape().push(Box::new(op), &[g], value))]
     }
     fn element_classes(
@@ -77,7 +212,7 @@ impl<T: Real> Op<T> for Gather {
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let n: usize = self.in_shape.iter().product();
-        let data = tangent::map_directions(cx.k, n, t.data(), |x| gather_data(x, &self.idx));
+        let data = tangent::map_directions(cx.k, n, t.data(), |x| gather_data(x, &self.idx, self.geom.as_deref()));
         Tensor::from_parts(tangent::tshape(cx.k, &self.out_shape), data)
     }
 }
@@ -87,15 +222,21 @@ impl<T: Real> Op<T> for Scatter {
         "scatter_add"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let value = Tensor::from_parts(self.out_shape.clone(), gather_data(g.value().data(), &self.idx));
-        let op = Gather { idx: self.idx.clone(), in_shape: self.in_shape.clone(), out_shape: self.out_shape.clone() };
+        let value =
+            Tensor::from_parts(self.out_shape.clone(), gather_data(g.value().data(), &self.idx, self.geom.as_deref()));
+        let op = Gather {
+            idx: self.idx.clone(),
+            geom: self.geom.clone(),
+            in_shape: self.in_shape.clone(),
+            out_shape: self.out_shape.clone(),
+        };
         vec![Some(g.tape().push(Box::new(op), &[g], value))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
         let m: usize = self.out_shape.iter().product();
         let n: usize = self.in_shape.iter().product();
-        let data = tangent::map_directions(cx.k, m, t.data(), |x| scatter_data(x, &self.idx, n));
+        let data = tangent::map_directions(cx.k, m, t.data(), |x| scatter_data(x, &self.idx, n, self.geom.as_deref()));
         Tensor::from_parts(tangent::tshape(cx.k, &self.in_shape), data)
     }
 }
@@ -165,9 +306,15 @@ impl<'t, T: Real> Var<'t, T> {
         if let Some(&bad) = idx.iter().find(|&&j| j != PAD && j as usize >= n) {
             return Err(Error::shape("gather", format!("index {bad} out of range for {n} elements")));
         }
-        let value = Tensor::from_parts(out_shape.to_vec(), gather_data(v.data(), &idx));
-        let op = Gather { idx, in_shape: v.shape().to_vec(), out_shape: out_shape.to_vec() };
-        Ok(self.tape().push(Box::new(op), &[self], value))
+        Ok(self.gather_checked(idx, None, out_shape))
+    }
+
+    /// [`Var::gather`] with indices known to be in range (built here, or checked by the caller).
+    fn gather_checked(self, idx: Arc<[u32]>, geom: Option<Arc<Unfold>>, out_shape: &[usize]) -> Var<'t, T> {
+        let v = self.value();
+        let value = Tensor::from_parts(out_shape.to_vec(), gather_data(v.data(), &idx, geom.as_deref()));
+        let op = Gather { idx, geom, in_shape: v.shape().to_vec(), out_shape: out_shape.to_vec() };
+        self.tape().push(Box::new(op), &[self], value)
     }
 
     /// im2col: `[b, c, h, w]` to `[b * oh * ow, c * kh * kw]` (see [`unfold2d_indices`]), so that a
@@ -181,25 +328,28 @@ impl<'t, T: Real> Var<'t, T> {
         let s = self.shape();
         let key = (s.clone(), kernel, stride, padding);
         // the indices depend only on the shapes: reuse them across the steps of a training loop
-        let cached =
-            UNFOLD_CACHE.with(|c| c.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, i, o)| (i.clone(), *o)));
-        let (idx, (oh, ow)) = match cached {
+        let cached = UNFOLD_CACHE
+            .with(|c| c.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, i, g)| (i.clone(), g.clone())));
+        let (idx, geom) = match cached {
             Some(hit) => hit,
             None => {
+                // the indices are in range by construction (checked once here)
                 let (idx, out) = unfold2d_indices(&s, kernel, stride, padding)?;
                 let idx: Arc<[u32]> = Arc::from(idx);
+                let geom = Arc::new(Unfold { b: s[0], c: s[1], h: s[2], w: s[3], kernel, stride, padding, out });
                 UNFOLD_CACHE.with(|c| {
                     let mut c = c.borrow_mut();
                     if c.len() >= 8 {
                         c.remove(0);
                     }
-                    c.push((key, idx.clone(), out));
+                    c.push((key, idx.clone(), geom.clone()));
                 });
-                (idx, out)
+                (idx, geom)
             }
         };
+        let (oh, ow) = geom.out;
         let rows = s[0] * oh * ow;
         let cols = s[1] * kernel.0 * kernel.1;
-        Ok((self.gather(idx, &[rows, cols])?, (oh, ow)))
+        Ok((self.gather_checked(idx, Some(geom), &[rows, cols]), (oh, ow)))
     }
 }
