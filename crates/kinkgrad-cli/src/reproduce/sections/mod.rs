@@ -5,6 +5,12 @@ use super::row::{Ctx, Row, Section, Verdict};
 use crate::report::CliError;
 
 mod boustany;
+mod compensation;
+mod khan_barton;
+mod kink_cases;
+mod murat_trombetti;
+mod transport_hazard;
+mod transport_orders;
 
 /// A section's entry point.
 pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
@@ -12,7 +18,15 @@ pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
 /// Every section, in the report's order: (id, entry point). The id is also the section's
 /// [`Section::id`], its anchor on the page and its name for `--sections`.
 pub fn all() -> Vec<(&'static str, SectionFn)> {
-    vec![("boustany", boustany::run)]
+    vec![
+        ("boustany", boustany::run),
+        ("murat-trombetti", murat_trombetti::run),
+        ("compensation", compensation::run),
+        ("khan-barton", khan_barton::run),
+        ("kink-cases", kink_cases::run),
+        ("transport-orders", transport_orders::run),
+        ("transport-hazard", transport_hazard::run),
+    ]
 }
 
 /// A number as the report prints it: the shortest form that reads back exactly (`-1.5`, `0`,
