@@ -105,15 +105,23 @@ impl<T: Real> Tape<T> {
         match mode {
             Mode::Assoc => {}
             Mode::Safe { seed, max_directions } => {
-                // ops whose kinks are all inert need no lock (their pieces cannot change the result)
+                let max = (*max_directions).max(1);
+                // inert kinks need no lock (their pieces cannot change the result): each is locked
+                // where a tangent pass would leave it, and an op whose kinks are all inert leaves the
+                // tangent pass
                 if self.skip_inert() {
                     skipped = self.inert(&to_lock, &relevant);
                 }
-                for (l, s) in to_lock.iter_mut().zip(&skipped) {
-                    *l &= !s;
+                let kinks = self.kink_counts(&to_lock);
+                for ((l, &s), &n) in to_lock.iter_mut().zip(&skipped).zip(&kinks) {
+                    *l &= s < n;
                 }
                 if to_lock.contains(&true) {
-                    directions = lex::lock_safe(self, wrt, &relevant, &to_lock, *seed, (*max_directions).max(1)).k;
+                    // an inert tie survives every direction, so the pass that selects every kink
+                    // (skip rule off) ends at `max` directions whenever one exists, and each pass
+                    // selects afresh: starting there gives its bits without the passes below
+                    let first = if skipped.iter().any(|&s| s > 0) { max } else { 1 };
+                    directions = lex::lock_safe(self, wrt, &relevant, &to_lock, *seed, first, max).k;
                 }
             }
             Mode::Lex(m) => {
@@ -148,14 +156,14 @@ impl<T: Real> Tape<T> {
 
     /// The certificate of a derivative over the `relevant` nodes after its locking pass: the kinks
     /// of its own ops and those baked into the recorded derivatives it reads, each op counted once.
-    fn certificate(&self, mode: &Mode, relevant: &[bool], directions: usize, skipped: &[bool]) -> Certificate {
+    fn certificate(&self, mode: &Mode, relevant: &[bool], directions: usize, skipped: &[usize]) -> Certificate {
         let mut sources = self.own_sources(relevant, mode.locks(), skipped);
         sources.extend(self.inherited_sources(relevant).as_slice());
         let kinks = sources.kink_log();
         let all = sources.as_slice();
         let kind = if kinks.total() == 0 {
             CertificateKind::Exact
-        } else if all.iter().any(|s| !s.locked && !s.skipped) {
+        } else if all.iter().any(|s| !s.locked && s.skipped < s.kinks) {
             CertificateKind::RepresentationDependent
         } else {
             CertificateKind::Generalized
@@ -163,9 +171,9 @@ impl<T: Real> Tape<T> {
         let mut cert = Certificate::exact(mode.name(), self.representation().name.clone());
         cert.kind = kind;
         cert.kinks = kinks;
-        cert.locked = all.iter().filter(|s| s.locked).map(|s| s.kinks).sum();
+        cert.locked = all.iter().filter(|s| s.locked).map(|s| s.kinks - s.skipped).sum();
         cert.unresolved = all.iter().map(|s| s.unresolved).sum();
-        cert.skipped = all.iter().filter(|s| s.skipped).map(|s| s.kinks).sum();
+        cert.skipped = all.iter().map(|s| s.skipped).sum();
         cert.directions = directions;
         cert
     }

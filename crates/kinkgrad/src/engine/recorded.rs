@@ -67,7 +67,7 @@ impl<T: Real> Tape<T> {
         let first = match mode {
             Mode::Assoc => None,
             Mode::Safe { seed, max_directions } => to_lock.contains(&true).then(|| {
-                let p = lex::lock_safe(self, wrt, &relevant, &to_lock, *seed, (*max_directions).max(1));
+                let p = lex::lock_safe(self, wrt, &relevant, &to_lock, *seed, 1, (*max_directions).max(1));
                 (p, *seed, (*max_directions).max(1))
             }),
             Mode::Lex(m) => {

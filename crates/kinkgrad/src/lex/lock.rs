@@ -63,19 +63,21 @@ fn take_seeds<T: Real>(tan: &mut [Option<Tensor<T>>], ids: &[usize]) -> Vec<(usi
 }
 
 /// Branch locking for `safe`: the ops marked `to_lock` (relevant, kinked, not pinned) select their
-/// pieces along `k = 1, 2, ...` seeded random directions over `wrt`, until no tie survives or
-/// `max_dirs` directions were drawn.
+/// pieces along `k = first, first + 1, ...` seeded random directions over `wrt`, until no tie
+/// survives or `max_dirs` directions were drawn (each pass selects afresh: a caller that knows a tie
+/// will survive every direction starts at `first = max_dirs`, with the bits of the passes from 1).
 pub(crate) fn lock_safe<T: Real>(
     tape: &Tape<T>,
     wrt: &[Var<'_, T>],
     relevant: &[bool],
     to_lock: &[bool],
     seed: u64,
+    first: usize,
     max_dirs: usize,
 ) -> Probes<T> {
     let todo = ancestors(tape, to_lock, Some(relevant));
     let ids: Vec<usize> = wrt.iter().map(|w| w.id).filter(|&id| id < todo.len() && todo[id]).collect();
-    let mut k = 1;
+    let mut k = first.clamp(1, max_dirs.max(1));
     loop {
         let data = draw(tape, &ids, k, &mut Rng::new(seed));
         let seeds: Vec<(usize, Tensor<T>)> = ids

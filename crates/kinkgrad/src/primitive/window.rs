@@ -18,8 +18,9 @@
 //! entries lie strictly below the tie and stay below there — and every admissible weighting of the
 //! tie gives the same derivative (the weights sum to 1 and multiply one derivative). A tangent pass
 //! cannot separate such entries either (their tangents agree along every direction), so it would
-//! leave the tie on its first position; an op whose ties are all inert is locked there without one
-//! and counted as skipped. Proof and its limits: docs/nn.md ("Which ties `safe` skips").
+//! leave the tie on its first position; each inert tie is locked there directly and counted as
+//! skipped, and a tangent pass (when the op has other ties) re-selects only the others. Proof and
+//! its limits: docs/nn.md ("Which ties `safe` skips").
 //!
 //! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
 //! sparse linear map, itself recorded as an op (so second derivatives flow through it).
@@ -263,6 +264,9 @@ struct WindowOp {
     /// `q`'s slots in `locked` (same layout as `tied`; equal to it when unlocked).
     locked: Vec<u32>,
     locked_len: Vec<u32>,
+    /// `inert[q]`: tie `q` is inert and locked on its first position ([`Op::lock_inert`]); later
+    /// lexicographic selections leave it there.
+    inert: Vec<bool>,
     /// The ties were narrowed lexicographically (a `jvp` ran since the last `unlock`): a surviving
     /// tie goes to its first position instead of the tie rule.
     lexed: bool,
@@ -313,7 +317,7 @@ impl<T: Real> Op<T> for WindowOp {
         let sgn = if self.min { -1.0 } else { 1.0 };
         self.lexed = true;
         let select = if self.pinned { 0 } else { self.kink_at.len() };
-        for q in 0..select {
+        for q in (0..select).filter(|&q| !self.inert[q]) {
             let win = self.windows.window(self.kink_at[q]);
             let (a, e) = (self.tied_start[q] as usize, self.tied_start[q + 1] as usize);
             self.locked[a..e].copy_from_slice(&self.tied[a..e]);
@@ -377,24 +381,29 @@ impl<T: Real> Op<T> for WindowOp {
             .collect();
         Some(out)
     }
-    fn lock_if_inert(&mut self, input_classes: &[Option<ElementClasses>]) -> bool {
-        let Some(Some(c)) = input_classes.first() else { return false };
-        let inert = (0..self.kink_at.len()).all(|q| {
+    fn lock_inert(&mut self, input_classes: &[Option<ElementClasses>]) -> usize {
+        let Some(Some(c)) = input_classes.first() else { return 0 };
+        if self.pinned {
+            return 0;
+        }
+        let mut count = 0;
+        for q in 0..self.kink_at.len() {
             let win = self.windows.window(self.kink_at[q]);
-            let mut labels = self.tied_of(q).iter().map(|&i| c.get(win[i as usize] as usize).copied());
+            let (a, e) = (self.tied_start[q] as usize, self.tied_start[q + 1] as usize);
+            let mut labels = self.tied[a..e].iter().map(|&i| c.get(win[i as usize] as usize).copied());
             let first = labels.next().flatten();
-            first.is_some() && labels.all(|l| l == first)
-        });
-        if inert && !self.pinned {
-            // every tie survives every tangent pass: its first tied position, as a pass would leave it
-            for (q, l) in self.locked_len.iter_mut().enumerate() {
-                let a = self.tied_start[q] as usize;
+            if first.is_some() && labels.all(|l| l == first) {
+                // the tie survives every tangent pass: its first tied position, as a pass leaves it
                 self.locked[a] = self.tied[a];
-                *l = 1;
+                self.locked_len[q] = 1;
+                self.inert[q] = true;
+                count += 1;
             }
+        }
+        if count > 0 {
             self.lexed = true;
         }
-        inert && !self.pinned
+        count
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {
@@ -408,6 +417,7 @@ impl<T: Real> Op<T> for WindowOp {
             for (q, l) in self.locked_len.iter_mut().enumerate() {
                 *l = self.tied_start[q + 1] - self.tied_start[q];
             }
+            self.inert.fill(false);
             self.lexed = false;
         }
     }
@@ -478,6 +488,7 @@ pub fn reduce_windows<'t, T: Real>(
         out_shape: out_shape.clone(),
         sel,
         locked: tied.clone(),
+        inert: vec![false; kink_at.len()],
         locked_len,
         lexed: false,
         pinned: false,

@@ -49,14 +49,21 @@ impl<T: Real> Tape<T> {
             .collect()
     }
 
-    /// `out[i]`: node `i` is marked in `kinked` and every kink of it is inert given the identity
-    /// classes of its inputs ([`super::Op::lock_if_inert`], [`super::Op::element_classes`]); such an
-    /// op has locked its kinks on the pieces a tangent pass would leave them on, so `safe` need not
-    /// run one for it. The classes come from forward information only: an input that is not
-    /// `relevant` (not a function of the differentiated variables) is locally constant, and the
-    /// producers up to [`CLASS_DEPTH`] ops back report the rest.
-    pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Vec<bool> {
-        let mut out = vec![false; kinked.len()];
+    /// The kinks of each marked node (0 elsewhere).
+    pub(crate) fn kink_counts(&self, marked: &[bool]) -> Vec<usize> {
+        let nodes = self.nodes.borrow();
+        (0..marked.len()).map(|i| if marked[i] { nodes[i].op.as_ref().map_or(0, |o| o.kinks()) } else { 0 }).collect()
+    }
+
+    /// `out[i]`: how many kinks of node `i` (marked in `kinked`) are inert given the identity classes
+    /// of its inputs ([`super::Op::lock_inert`], [`super::Op::element_classes`]); the op has locked
+    /// them on the pieces a tangent pass would leave them on, so `safe` need not select them (and
+    /// runs no tangent pass for an op whose kinks are all inert). The classes come from forward
+    /// information only: an input that is not `relevant` (not a function of the differentiated
+    /// variables) is locally constant, and the producers up to [`CLASS_DEPTH`] ops back report the
+    /// rest.
+    pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Vec<usize> {
+        let mut out = vec![0; kinked.len()];
         let mut memo = HashMap::new();
         for i in 0..kinked.len() {
             if !kinked[i] {
@@ -67,7 +74,7 @@ impl<T: Real> Tape<T> {
                 nodes[i].inputs.iter().map(|&j| classes_of(&nodes, relevant, &mut memo, j, CLASS_DEPTH)).collect()
             };
             if let Some(op) = self.nodes.borrow_mut()[i].op.as_mut() {
-                out[i] = op.lock_if_inert(&classes);
+                out[i] = op.lock_inert(&classes);
             }
         }
         out

@@ -74,15 +74,18 @@ pub trait Op<T: Real> {
     ) -> Option<ElementClasses> {
         None
     }
-    /// When the outcome of every kink of this op cannot change any derivative, given the identity
-    /// classes of its inputs ([`Op::element_classes`]; `None`: not known), lock every kink to the
-    /// piece a tangent pass would leave it on and return true: `safe` then needs no tangent pass for
-    /// this op (its kinks are counted as skipped in the certificate). Otherwise change nothing and
-    /// return false (the default). Rule for a max over windows: a tie whose tied entries all share
-    /// one class (identical functions on a neighbourhood, or all locally constant) is inert — see
-    /// [`crate::primitive::window`] and docs/nn.md.
-    fn lock_if_inert(&mut self, _input_classes: &[Option<ElementClasses>]) -> bool {
-        false
+    /// Lock the kinks of this op whose outcome cannot change any derivative (**inert** kinks), given
+    /// the identity classes of its inputs ([`Op::element_classes`]; `None`: not known), to the
+    /// piece a tangent pass would leave them on, keep them there through later lexicographic
+    /// selections ([`Op::jvp`]) until [`Op::unlock`], and return how many kinks were locked so (0,
+    /// the default: none known inert; the op is then unchanged). `safe` needs no tangent pass for
+    /// an op whose kinks are all inert, and re-selects only the others of an op with both kinds;
+    /// the certificate counts inert kinks as skipped. Rule for a max over windows: a tie whose tied
+    /// entries all share one class (identical functions on a neighbourhood, or all locally
+    /// constant) is inert — see [`crate::primitive::window`] and docs/nn.md. An inert kink is not
+    /// counted by [`Op::unresolved`].
+    fn lock_inert(&mut self, _input_classes: &[Option<ElementClasses>]) -> usize {
+        0
     }
     /// Kink elements whose tie survived the last lexicographic selection.
     fn unresolved(&self) -> usize {

@@ -28,9 +28,10 @@ pub(crate) struct KinkSource {
     pub locked: bool,
     /// Ties that survived every direction (only when `locked`).
     pub unresolved: usize,
-    /// Left to the representation because every kink of it is inert (`safe`'s skip rule): its
-    /// pieces cannot change the derivative.
-    pub skipped: bool,
+    /// Kinks of it that are inert (`safe`'s skip rule: their pieces cannot change the derivative),
+    /// locked without a tangent pass; the other `kinks - skipped` are `locked` or left to the
+    /// representation.
+    pub skipped: usize,
 }
 
 impl KinkSource {
@@ -38,7 +39,7 @@ impl KinkSource {
     /// larger count of surviving ties.
     fn merge(&mut self, other: &KinkSource) {
         self.locked &= other.locked;
-        self.skipped &= other.skipped;
+        self.skipped = self.skipped.min(other.skipped);
         self.unresolved = self.unresolved.max(other.unresolved);
         self.kinks = self.kinks.max(other.kinks);
     }
@@ -84,7 +85,7 @@ impl<T: Real> Tape<T> {
     /// The relevant ops that hit kinks, with how their pieces are chosen in a pass that locks the
     /// unpinned ones (`locks`, `lex`/`safe`) or leaves them to the representation (`assoc`). Read
     /// after the locking pass: `unresolved` is the op's count of surviving ties.
-    pub(crate) fn own_sources(&self, relevant: &[bool], locks: bool, skipped: &[bool]) -> KinkSources {
+    pub(crate) fn own_sources(&self, relevant: &[bool], locks: bool, skipped: &[usize]) -> KinkSources {
         let nodes = self.nodes.borrow();
         let mut out = Vec::new();
         for (i, r) in relevant.iter().enumerate() {
@@ -93,8 +94,8 @@ impl<T: Real> Tape<T> {
             if kinks == 0 {
                 continue;
             }
-            let skip = !nodes[i].pinned && skipped.get(i).copied().unwrap_or(false);
-            let locked = (locks && !skip) || nodes[i].pinned;
+            let skip = if nodes[i].pinned { 0 } else { skipped.get(i).copied().unwrap_or(0).min(kinks) };
+            let locked = (locks && skip < kinks) || nodes[i].pinned;
             out.push(KinkSource {
                 node: i,
                 scope: nodes[i].scope.clone(),

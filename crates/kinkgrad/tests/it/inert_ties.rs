@@ -91,6 +91,44 @@ fn ties_between_convolutions_of_identical_patches_are_skipped() {
     assert!(c.directions >= 1, "{c}");
 }
 
+/// The rule is per tie: one pooling op with an inert tie (relu zeros of strictly negative inputs)
+/// and a live one (two equal positive values of different inputs): the inert tie is skipped, the
+/// live one locked along the probes, and the gradient is the full tangent pass's, bit for bit.
+#[test]
+fn one_inert_and_one_live_tie_in_one_pooling_op() {
+    // x [1, 1, 2, 4], windows (2x2, stride 2): A = {-1, -2, -3, -0.5} (all negative: relu gives
+    // four zeros, an inert tie), B = {2, 1, 0.5, 2} (2 at (0, 2) and (1, 3): a live tie of two
+    // different inputs). Loss L = 1 * pool_A + 3 * pool_B. By hand: dL/dx is 0 on A (relu' = 0),
+    // and on B the whole weight 3 goes to one of the tied entries (relu' = 1), 0 on the others.
+    #[rustfmt::skip]
+    let x = vec![
+        -1.0, -2.0, 2.0, 1.0,
+        -3.0, -0.5, 0.5, 2.0,
+    ];
+    let run = |skip: bool| {
+        let tape = Tape::<f64>::new();
+        tape.set_skip_inert(skip);
+        let xv = tape.var(Tensor::new(vec![1, 1, 2, 4], x.clone()).unwrap());
+        let p = xv.relu().max_pool2d((2, 2), (2, 2)).unwrap();
+        let c = tape.constant(Tensor::new(vec![1, 1, 1, 2], vec![1.0, 3.0]).unwrap());
+        let l = p.mul(c).unwrap().sum();
+        let g = tape.gradient(l, &[xv], &Mode::safe()).unwrap();
+        (g.values[0].to_f64_vec(), g.certificate)
+    };
+    let (g, c) = run(true);
+    assert_eq!((c.kinks_total(), c.skipped, c.locked, c.unresolved), (2, 1, 1, 0), "{c}");
+    // the pass without the rule would end at the most directions (the inert tie survives them all):
+    // the skip starts there
+    assert_eq!(c.directions, 4, "{c}");
+    assert_eq!(g[2] + g[7], 3.0, "{g:?}");
+    assert!(g[2] == 0.0 || g[7] == 0.0, "{g:?}");
+    assert!([0, 1, 3, 4, 5, 6].iter().all(|&i| g[i] == 0.0), "{g:?}");
+    // the full tangent pass: the same bits; both ties locked, the inert one unresolved
+    let (gf, full) = run(false);
+    assert_eq!(g.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), gf.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!((full.skipped, full.locked, full.unresolved, full.directions), (0, 2, 1, 4), "{full}");
+}
+
 /// `safe` on LeNet batches of the built-in digits, with and without the skip rule: the gradients are
 /// equal bit for bit (the tangent pass is the independent computation), the skipped kinks are the
 /// ties the full pass left unresolved, and the loss is the same.
@@ -118,6 +156,12 @@ fn lenet_safe_gradients_are_the_same_bits_with_and_without_the_skip_rule() {
         let (without, full) = run(false);
         assert_eq!(with, without, "batch at {first}");
         assert_eq!(c.kinks_total(), full.kinks_total(), "{c} / {full}");
+        if c.locked > 0 {
+            // the skip starts its pass where the full one ends
+            assert_eq!(c.directions, full.directions, "{c} / {full}");
+        }
+        // per tie: every kink is either skipped or locked (ops with both kinds included)
+        assert_eq!(c.skipped + c.locked, c.kinks_total(), "{c}");
         // every tie the skip rule took is one the tangent pass could not separate
         assert_eq!(c.skipped + c.unresolved, full.unresolved, "{c} / {full}");
         assert!(c.skipped > 0, "{c}");

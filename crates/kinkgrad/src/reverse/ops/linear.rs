@@ -44,7 +44,12 @@ impl<T: Real> Op<T> for Linear {
             return None;
         }
         let row_class = equal_rows(inputs[0].data(), &x, rows);
-        Some(row_class.iter().flat_map(|&c| (0..cols).map(move |o| (c * cols + o) as u32)).collect())
+        let mut out = Vec::with_capacity(rows * cols);
+        for &c in &row_class {
+            let base = (c * cols) as u32;
+            out.extend((0..cols as u32).map(|o| base + o));
+        }
+        Some(out)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let (x, w) = (cx.inputs[0], cx.inputs[1]);
@@ -68,21 +73,39 @@ impl<T: Real> Op<T> for Linear {
 /// hashes compared in full, so unequal rows never share a class).
 fn equal_rows<T: Real>(x: &[T], c: &[u32], rows: usize) -> Vec<usize> {
     use std::collections::hash_map::{Entry, HashMap};
+    // FxHash's multiply-rotate step
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
     let len = x.len().checked_div(rows).unwrap_or(0);
     let key = |e: usize| (u64::from(c[e]) << 32) ^ x[e].to_f64().to_bits();
-    let same =
-        |a: usize, b: usize| (0..len).all(|i| c[a * len + i] == c[b * len + i] && key(a * len + i) == key(b * len + i));
+    // four independent lanes, so that the multiplies of a row do not wait on each other
+    let hash = |r: usize| {
+        let (a, b) = (r * len, (r + 1) * len);
+        let mut h = [0u64; 4];
+        let mut e = a;
+        while e + 4 <= b {
+            for (l, h) in h.iter_mut().enumerate() {
+                *h = step(*h, key(e + l));
+            }
+            e += 4;
+        }
+        for e in e..b {
+            h[0] = step(h[0], key(e));
+        }
+        h.iter().fold(len as u64, |acc, &v| step(acc, v))
+    };
+    let same = |a: usize, b: usize| {
+        let (ra, rb) = (a * len..(a + 1) * len, b * len..(b + 1) * len);
+        c[ra.clone()] == c[rb.clone()]
+            && x[ra].iter().zip(&x[rb]).all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits())
+    };
     let mut first: HashMap<u64, usize, BuildIdentity> = HashMap::with_capacity_and_hasher(rows, BuildIdentity);
     (0..rows)
-        .map(|r| {
-            // a multiply-rotate hash (FxHash's): the key is already a hash, the map does not rehash it
-            let h = (r * len..(r + 1) * len)
-                .fold(0u64, |h, e| (h.rotate_left(5) ^ key(e)).wrapping_mul(0x517c_c1b7_2722_0a95));
-            match first.entry(h) {
-                Entry::Vacant(e) => *e.insert(r),
-                Entry::Occupied(e) if same(*e.get(), r) => *e.get(),
-                Entry::Occupied(_) => r, // a hash collision: a class of its own
-            }
+        .map(|r| match first.entry(hash(r)) {
+            // the key is already a hash: the map does not rehash it
+            Entry::Vacant(e) => *e.insert(r),
+            Entry::Occupied(e) if same(*e.get(), r) => *e.get(),
+            Entry::Occupied(_) => r, // a hash collision: a class of its own
         })
         .collect()
 }
