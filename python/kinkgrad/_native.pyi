@@ -20,26 +20,26 @@ def grad(
 ) -> tuple[float, list[str], list[float], Optional[list[float]], _Cert]: ...
 def functions_help() -> str: ...
 def simulate(
-    u0: list[float],
-    velocity: list[float],
+    u0: np.ndarray,
+    velocity: np.ndarray,
     *,
     dt: float,
     steps: int,
     scheme: str = ...,
     length: float = ...,
-    source: Optional[list[float]] = ...,
+    source: Optional[np.ndarray] = ...,
     force: bool = ...,
-) -> list[float]: ...
+) -> np.ndarray: ...
 def loss_gradient(
-    u0: list[float],
-    target: list[float],
-    velocity: list[float],
+    u0: np.ndarray,
+    target: np.ndarray,
+    velocity: np.ndarray,
     *,
     dt: float,
     steps: int,
     scheme: str = ...,
     length: float = ...,
-    source: Optional[list[float]] = ...,
+    source: Optional[np.ndarray] = ...,
     wanted: list[str] = ...,
     mode: str = ...,
     schedule: str = ...,
@@ -51,7 +51,7 @@ def loss_gradient(
     kink_rule: Optional[str] = ...,
     representation: Optional[str] = ...,
     force: bool = ...,
-) -> tuple[float, list[float], list[float], list[float], Optional[list[float]], _Cert, str, str, int]: ...
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, Optional[list[float]], _Cert, str, str, int]: ...
 
 class Var:
     """A value recorded on a tape."""
@@ -214,7 +214,8 @@ class HybridModel:
     def simulate(self, data: HybridData, idx: Optional[list[int]] = ...) -> list[list[float]]: ...
     def source_rel_l2(self, data: HybridData, idx: Optional[list[int]] = ...) -> Optional[float]: ...
     def train(
-        self, data: HybridData, iterations: int, lr: float, batch: int, eval_every: int, mode: str,
+        self, data: HybridData, iterations: int, lr: Optional[float], batch: int, eval_every: int, mode: str,
         seed: Optional[int], convention: Optional[str], relu_at_zero: Optional[float], max_ties: Optional[str],
         kink_rule: Optional[str], representation: Optional[str], schedule: str, shuffle_seed: int,
+        save: Optional[str] = None, save_every: Optional[int] = None, resume: Optional[str] = None,
     ) -> tuple[list[tuple[int, float, Optional[float], _Cert]], _Cert]: ...

@@ -279,7 +279,7 @@ class Model:
         data: Dataset,
         iterations: int,
         *,
-        lr: float = 1e-2,
+        lr: Optional[float] = None,
         batch: int = 0,
         eval_every: int = 50,
         mode: str = "safe",
@@ -291,17 +291,33 @@ class Model:
         representation: Optional[str] = None,
         schedule: str = "all",
         shuffle_seed: int = 0,
+        save: Optional[str] = None,
+        save_every: Optional[int] = None,
+        resume: Optional[str] = None,
     ) -> TrainRun:
-        """Adam (a fresh optimiser) for ``iterations`` iterations on the training samples
-        (``batch`` per iteration, 0: all), the test loss every ``eval_every`` iterations.
+        """Adam until ``iterations`` iterations are done on the training samples (``batch`` per
+        iteration, 0: all), the test loss every ``eval_every`` iterations; returns this call's
+        iterations.
+
+        Without ``resume`` the optimiser is fresh (``lr`` default ``1e-2``) and the batches are
+        shuffled from ``shuffle_seed``. ``save``: a checkpoint at the end, every ``save_every``
+        iterations and on Ctrl-C, as ``kinkgrad hybrid train --save`` writes it (the weights-only
+        file ``save``, PyTorch names, and its state file ``STEM.state.safetensors`` beside it: Adam's
+        moments, the shuffle order and generator, the iteration, the batch size). ``resume``: continue
+        such a checkpoint (also one of the CLI) bit for bit: its weights replace this model's (same
+        form and layer sizes, else refused), its optimiser and batch order continue (``batch`` must be
+        the saving run's), up to ``iterations`` counted from the start of the run; ``lr`` replaces
+        the file's rate when given.
 
         Raises:
-            ValueError: lex mode, a schedule the mode's path cannot follow, bad numbers.
-            KeyboardInterrupt: Ctrl-C (the model keeps the iterations done).
+            ValueError: lex mode, a schedule the mode's path cannot follow, bad numbers, a checkpoint
+                of another network or batch size, or one that has already run ``iterations``.
+            OSError: a checkpoint that cannot be read or written, or a damaged one.
+            KeyboardInterrupt: Ctrl-C (the model keeps the iterations done; ``save`` holds them).
         """
         steps, cert = self._m.train(
             data._d, iterations, lr, batch, eval_every, mode, seed, convention, relu_at_zero, max_ties,
-            kink_rule, representation, schedule, shuffle_seed,
+            kink_rule, representation, schedule, shuffle_seed, save, save_every, resume,
         )
         return TrainRun(
             [TrainStep(i, tl, vl, Certificate._from_native(c)) for i, tl, vl, c in steps],

@@ -57,23 +57,28 @@ def _perturbed(x: Any) -> bool:
     return bool(getattr(x, "perturbed", True))
 
 
+def _f64(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
 @functools.lru_cache(maxsize=64)
 def _transport_fn(options: tuple) -> Callable:
     opts = dict(options)
 
     def host(u0, target, velocity, source, wanted):
-        # the native call directly (no result objects): this runs on every evaluation
+        # the native call directly, NumPy arrays in and out (no lists, no result objects): this runs
+        # on every evaluation
         loss, g_u0, g_a, g_s, _, cert, _, _, _ = _native.loss_gradient(
-            np.asarray(u0).tolist(), np.asarray(target).tolist(), np.asarray(velocity).tolist(),
-            source=None if source.size == 0 else np.asarray(source).tolist(), wanted=list(wanted), **opts,
+            _f64(u0), _f64(target), _f64(velocity),
+            source=None if source.size == 0 else _f64(source), wanted=list(wanted), **opts,
         )
         _last[0] = cert
         empty = np.zeros(0)
         return (
             np.float64(loss),
-            np.asarray(g_u0) if "u0" in wanted else empty,
-            np.asarray(g_a) if "velocity" in wanted else empty,
-            np.asarray(g_s) if "source" in wanted else empty,
+            g_u0 if "u0" in wanted else empty,
+            g_a if "velocity" in wanted else empty,
+            g_s if "source" in wanted else empty,
         )
 
     def call(u0, target, velocity, source, wanted):

@@ -23,14 +23,15 @@ __all__ = ["TransportGradient", "simulate", "loss_gradient"]
 ArrayLike = Union[Sequence[float], np.ndarray]
 
 
-def _velocity(velocity: Union[float, ArrayLike, None]) -> list[float]:
+def _velocity(velocity: Union[float, ArrayLike, None]) -> np.ndarray:
     if velocity is None:
-        return []
-    return np.atleast_1d(np.asarray(velocity, dtype=np.float64)).tolist()
+        return np.zeros(0)
+    return _vec(velocity)
 
 
-def _vec(x: ArrayLike) -> list[float]:
-    return np.asarray(x, dtype=np.float64).ravel().tolist()
+def _vec(x: ArrayLike) -> np.ndarray:
+    # float64 and one-dimensional without a copy where the layout allows (the native side copies once)
+    return np.asarray(x, dtype=np.float64).ravel()
 
 
 def simulate(
@@ -65,7 +66,7 @@ def simulate(
         source=None if source is None else _vec(source),
         force=force,
     )
-    return np.asarray(out)
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,8 @@ def loss_gradient(
         force=force,
     )
 
-    def pick(name: str, values: list[float]) -> Optional[np.ndarray]:
-        return np.asarray(values) if name in wanted else None
+    def pick(name: str, values: np.ndarray) -> Optional[np.ndarray]:
+        return values if name in wanted else None
 
     return TransportGradient(
         loss,

@@ -8,12 +8,15 @@
 
 use crate::{interrupt, to_py_err};
 use kinkgrad::hybrid::{
-    self, data_file, Dataset, GenerateConfig, HybridModel, Position, SourceForm, TrainConfig, TrueSource,
+    self, checkpoint, data_file, Dataset, GenerateConfig, HybridModel, Position, Snapshot, SourceForm, TrainConfig,
+    TrueSource,
 };
+use kinkgrad::limits::Budget;
 use kinkgrad::pde::checkpoint::Schedule;
 use numpy::PyReadonlyArrayDyn;
 use pyo3::prelude::*;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 fn invalid(what: &str, detail: String) -> PyErr {
     to_py_err(kinkgrad::Error::invalid(what, detail))
@@ -256,15 +259,19 @@ impl PyHybridModel {
         let idx = self.samples(d, idx.unwrap_or_else(|| d.test_indices()))?;
         interrupt::run(py, || self.model.source_rel_l2(d, &idx))
     }
-    /// Adam on the training split (a fresh optimiser): every iteration, and the run's certificate.
-    #[pyo3(signature = (data, iterations, lr, batch, eval_every, mode, seed, convention, relu_at_zero, max_ties, kink_rule, representation, schedule, shuffle_seed))]
+    /// Adam on the training split up to `iterations` (counting resumed ones): a fresh optimiser, or
+    /// the optimiser, position and weights of the checkpoint `resume` (the CLI's `hybrid train
+    /// --resume` contract: `kinkgrad::hybrid::checkpoint`); every iteration of this call, and its
+    /// certificate. With `save`: a checkpoint at the end, every `save_every` iterations and on
+    /// Ctrl-C.
+    #[pyo3(signature = (data, iterations, lr, batch, eval_every, mode, seed, convention, relu_at_zero, max_ties, kink_rule, representation, schedule, shuffle_seed, save=None, save_every=None, resume=None))]
     #[allow(clippy::too_many_arguments)]
     fn train(
         &mut self,
         py: Python<'_>,
         data: PyRef<'_, PyHybridData>,
         iterations: usize,
-        lr: f64,
+        lr: Option<f64>,
         batch: usize,
         eval_every: usize,
         mode: &str,
@@ -276,14 +283,69 @@ impl PyHybridModel {
         representation: Option<&str>,
         schedule: &str,
         shuffle_seed: u64,
+        save: Option<PathBuf>,
+        save_every: Option<usize>,
+        resume: Option<PathBuf>,
     ) -> PyResult<(Vec<StepTuple>, (String, String))> {
-        if !(lr.is_finite() && lr > 0.0) {
+        if let Some(lr) = lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             return Err(invalid("lr", format!("{lr}: must be a positive number")));
         }
+        match (save.is_some(), save_every) {
+            (_, Some(0)) => return Err(invalid("save_every", "0: must be positive".into())),
+            (false, Some(_)) => {
+                return Err(invalid("save_every", "needs save (where to write the checkpoints)".into()))
+            }
+            _ => {}
+        }
         let d = &data.data;
+        let (mut opt, mut pos) = match &resume {
+            Some(p) => {
+                let r = checkpoint::resume(p, d, &Budget::default()).map_err(to_py_err)?;
+                let (ours, theirs) = (sizes(&self.model), sizes(&r.model));
+                if ours != theirs || r.model.form != self.model.form {
+                    return Err(invalid(
+                        "resume",
+                        format!(
+                            "{}: the checkpoint's network is {} with layers {theirs:?}, this model {} with {ours:?}: refused",
+                            p.display(),
+                            r.model.form.name(),
+                            self.model.form.name()
+                        ),
+                    ));
+                }
+                if r.batch != batch {
+                    return Err(invalid(
+                        "resume",
+                        format!(
+                            "batch {batch}: the checkpoint {} was saved with batch {}; resuming bit for bit needs the same: refused",
+                            p.display(),
+                            r.batch
+                        ),
+                    ));
+                }
+                if r.position.iteration >= iterations {
+                    return Err(invalid(
+                        "resume",
+                        format!(
+                            "{} has already run {} iterations, as many as iterations={iterations}: nothing to resume",
+                            p.display(),
+                            r.position.iteration
+                        ),
+                    ));
+                }
+                self.model = r.model;
+                let mut opt = r.opt;
+                // the given rate replaces the file's; without one the file's is kept
+                if let Some(lr) = lr {
+                    opt.lr = lr;
+                }
+                (opt, r.position)
+            }
+            None => (hybrid::adam(&self.model, lr.unwrap_or(1e-2)), Position::new(shuffle_seed, d.n_train)),
+        };
         let cfg = TrainConfig {
             iterations,
-            lr,
+            lr: opt.lr,
             batch,
             eval_every,
             mode: crate::mode(mode, seed, None)?,
@@ -292,9 +354,17 @@ impl PyHybridModel {
             seed: shuffle_seed,
         };
         let model = &mut self.model;
-        let mut opt = hybrid::adam(model, lr);
-        let mut pos = Position::new(shuffle_seed, d.n_train);
-        let run = interrupt::run(py, || hybrid::train(model, &mut opt, d, &cfg, &mut pos, &mut |_, _| Ok(())))?;
+        let run = interrupt::run(py, || {
+            let run = hybrid::train(model, &mut opt, d, &cfg, &mut pos, &mut |s, snap| match (&save, save_every) {
+                (Some(p), Some(n)) if s.iteration % n == 0 => checkpoint::save(p, snap, batch),
+                _ => Ok(()),
+            });
+            // at the end, and on Ctrl-C the last completed iteration (the model keeps it too)
+            if let (Some(p), Ok(_) | Err(kinkgrad::Error::Cancelled { .. })) = (&save, &run) {
+                checkpoint::save(p, &Snapshot { model, opt: &opt, position: &pos }, batch)?;
+            }
+            run
+        })?;
         let steps = run
             .steps
             .iter()
@@ -302,6 +372,12 @@ impl PyHybridModel {
             .collect();
         Ok((steps, crate::certificate(&run.certificate)))
     }
+}
+
+/// The layer sizes of a model's network (inputs, then each layer's outputs).
+fn sizes(m: &HybridModel) -> Vec<usize> {
+    let p = &m.net.params;
+    p.iter().step_by(2).map(|w| w.shape()[1]).take(1).chain(p.iter().step_by(2).map(|w| w.shape()[0])).collect()
 }
 
 /// Adds the hybrid classes and functions to the native module.

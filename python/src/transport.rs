@@ -7,8 +7,18 @@ use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::gradient::{GradientRequest, Wanted};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::{Scheme, Transport};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+/// A float64 vector from NumPy: one copy of its values (the GIL is released while the library
+/// works, so it keeps no borrow of an array Python code could change meanwhile).
+fn values(a: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
+    match a.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => a.as_array().to_vec(),
+    }
+}
 
 /// The scheme on `cells` cells of a periodic domain of length `length` with time step `dt`.
 fn transport(scheme: &str, cells: usize, length: f64, dt: f64, force: bool) -> PyResult<Transport> {
@@ -23,39 +33,50 @@ fn transport(scheme: &str, cells: usize, length: f64, dt: f64, force: bool) -> P
 #[pyfunction]
 #[pyo3(signature = (u0, velocity, *, dt, steps, scheme="lw-minmod", length=1.0, source=None, force=false))]
 #[allow(clippy::too_many_arguments)]
-fn simulate(
-    py: Python<'_>,
-    u0: Vec<f64>,
-    velocity: Vec<f64>,
+fn simulate<'py>(
+    py: Python<'py>,
+    u0: PyReadonlyArray1<'py, f64>,
+    velocity: PyReadonlyArray1<'py, f64>,
     dt: f64,
     steps: usize,
     scheme: &str,
     length: f64,
-    source: Option<Vec<f64>>,
+    source: Option<PyReadonlyArray1<'py, f64>>,
     force: bool,
-) -> PyResult<Vec<f64>> {
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (u0, velocity, source) = (values(&u0), values(&velocity), source.as_ref().map(values));
     let t = transport(scheme, u0.len(), length, dt, force)?;
-    interrupt::run(py, || t.simulate(&u0, &velocity, source.as_deref(), steps))
+    Ok(interrupt::run(py, || t.simulate(&u0, &velocity, source.as_deref(), steps))?.into_pyarray(py))
 }
 
 /// Loss, gradients (`u0`, `velocity`, `source`: empty unless wanted), LD-derivative, certificate
 /// (JSON, line), path and schedule names, peak bytes.
-type LossGradient = (f64, Vec<f64>, Vec<f64>, Vec<f64>, Option<Vec<f64>>, (String, String), String, String, usize);
+type LossGradient<'py> = (
+    f64,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Option<Vec<f64>>,
+    (String, String),
+    String,
+    String,
+    usize,
+);
 
 /// The loss and its gradient, by the path the library picks for the mode and schedule.
 #[pyfunction]
 #[pyo3(signature = (u0, target, velocity, *, dt, steps, scheme="lw-minmod", length=1.0, source=None, wanted=vec!["u0".to_string()], mode="safe", schedule="all", seed=None, directions=None, convention=None, relu_at_zero=None, max_ties=None, kink_rule=None, representation=None, force=false))]
 #[allow(clippy::too_many_arguments)]
-fn loss_gradient(
-    py: Python<'_>,
-    u0: Vec<f64>,
-    target: Vec<f64>,
-    velocity: Vec<f64>,
+fn loss_gradient<'py>(
+    py: Python<'py>,
+    u0: PyReadonlyArray1<'py, f64>,
+    target: PyReadonlyArray1<'py, f64>,
+    velocity: PyReadonlyArray1<'py, f64>,
     dt: f64,
     steps: usize,
     scheme: &str,
     length: f64,
-    source: Option<Vec<f64>>,
+    source: Option<PyReadonlyArray1<'py, f64>>,
     wanted: Vec<String>,
     mode: &str,
     schedule: &str,
@@ -67,7 +88,9 @@ fn loss_gradient(
     kink_rule: Option<&str>,
     representation: Option<&str>,
     force: bool,
-) -> PyResult<LossGradient> {
+) -> PyResult<LossGradient<'py>> {
+    let (u0, target, velocity) = (values(&u0), values(&target), values(&velocity));
+    let source = source.as_ref().map(values);
     let t = transport(scheme, u0.len(), length, dt, force)?;
     let rep = crate::representation(convention, relu_at_zero, max_ties, kink_rule, representation)?;
     let mode = crate::mode(mode, seed, directions)?;
@@ -99,9 +122,9 @@ fn loss_gradient(
     let r = interrupt::run(py, || t.loss_gradient(&req))?;
     Ok((
         r.loss,
-        r.u0,
-        r.velocity,
-        r.source,
+        r.u0.into_pyarray(py),
+        r.velocity.into_pyarray(py),
+        r.source.into_pyarray(py),
         r.ld_derivative,
         crate::certificate(&r.certificate),
         r.path.name().to_string(),

@@ -81,6 +81,34 @@ def test_train_from_arrays_lowers_the_loss_and_matches_the_generated_set():
     assert a.source_error(g) < b.source_error(g)
 
 
+def test_train_resumed_from_a_checkpoint_equals_the_straight_run_bit_for_bit(tmp_path):
+    # The contract of `kinkgrad hybrid train --save/--resume` (hybrid/checkpoint.rs): 6 iterations
+    # straight equal 3 iterations saved, then a new model object resumed for the other 3, bit for bit
+    # (same batches of 3 of the 8 training samples, same Adam moments, same weights).
+    g = hybrid.generate(cells=16, steps=6, n_train=8, n_test=2, seed=4)
+    opts = dict(lr=2e-2, batch=3, eval_every=2, mode="safe", shuffle_seed=5)
+    straight = hybrid.Model(width=6, seed=1)
+    full = straight.train(g, 6, **opts)
+    ck = str(tmp_path / "ck.safetensors")
+    first = hybrid.Model(width=6, seed=1)
+    first.train(g, 3, save=ck, **opts)
+    assert (tmp_path / "ck.state.safetensors").exists()
+    second = hybrid.Model(width=6, seed=99)  # its own weights are replaced by the checkpoint's
+    rest = second.train(g, 6, resume=ck, **{**opts, "lr": None})  # the file's rate
+    assert [s.iteration for s in rest.steps] == [4, 5, 6]
+    assert [s.train_loss for s in rest.steps] == [s.train_loss for s in full.steps[3:]]
+    assert [s.test_loss for s in rest.steps] == [s.test_loss for s in full.steps[3:]]
+    assert second.weights_flat().tobytes() == straight.weights_flat().tobytes()
+    with pytest.raises(ValueError, match="batch"):
+        hybrid.Model(width=6).train(g, 6, resume=ck, **{**opts, "batch": 4})
+    with pytest.raises(ValueError, match="layers"):
+        hybrid.Model(width=5).train(g, 6, resume=ck, **opts)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        hybrid.Model(width=6).train(g, 3, resume=ck, **opts)
+    with pytest.raises(ValueError, match="save_every"):
+        hybrid.Model(width=6).train(g, 3, save_every=1, **opts)
+
+
 def test_bad_arrays_are_value_errors():
     rng = np.random.default_rng(0)
     a, b = rng.uniform(size=(2, 2)), rng.uniform(size=(2, 8))

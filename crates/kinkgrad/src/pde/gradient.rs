@@ -105,7 +105,8 @@ pub struct TransportGradient {
     pub velocity: Vec<f64>,
     /// `dJ/ds` (empty unless wanted).
     pub source: Vec<f64>,
-    /// `lex`: the LD-derivative `J'(x; M)`, one value per direction (from the forward tangents).
+    /// `lex`: the LD-derivative `J'(x; M)`, one value per direction (from the forward tangents);
+    /// `None` in the other modes (as [`crate::Gradients::ld_derivative`]).
     pub ld_derivative: Option<Vec<f64>>,
     /// What the gradient is: kind, kinks per op, locked and unresolved ties, mode, representation,
     /// directions.
@@ -324,7 +325,13 @@ impl Transport {
         let n = self.grid.cells;
         let k = probe.as_ref().map_or(0, |p| p.k);
         let mut probe = probe;
-        let reborrow = probe.as_mut().map(|p| Probe { t: &mut *p.t, ds: p.ds, k: p.k, lock_first: p.lock_first });
+        let reborrow = probe.as_mut().map(|p| Probe {
+            t: &mut *p.t,
+            ds: p.ds,
+            k: p.k,
+            lock_first: p.lock_first,
+            final_tangents: p.final_tangents,
+        });
         let (u, kinks, unresolved) = piece_tape::forward(
             true,
             self,
@@ -339,8 +346,9 @@ impl Transport {
         )?;
         let (loss, g) = self.seed(req.target, &u);
         // J'(x; M) = Σ_j 2 (u_j - target_j) dx t_j from the tangents of u(T)
-        let ld =
-            probe.map(|p| (0..k).map(|c| g.iter().zip(&p.t[c * n..(c + 1) * n]).map(|(g, t)| g * t).sum()).collect());
+        let ld = probe
+            .filter(|p| p.final_tangents)
+            .map(|p| (0..k).map(|c| g.iter().zip(&p.t[c * n..(c + 1) * n]).map(|(g, t)| g * t).sum()).collect());
         let mut source = if req.wanted.source { vec![0.0; n] } else { vec![] };
         let src = if req.wanted.source { Some(&mut source[..]) } else { None };
         let g0 = piece_tape::reverse(true, self, rules, a, &ws.tape, req.steps, g, src, &mut ws.scratch)?;
@@ -436,7 +444,9 @@ impl Transport {
             tu = vec![0.0; k * n];
         }
         if path == GradientPath::LockedPieceTape {
-            let probe = Probe { t: &mut tu, ds: &ts, k, lock_first: true };
+            // only lex reports J'(x; M) from the final tangents; safe reads them only at its locks
+            let final_tangents = matches!(req.mode, Mode::Lex(_));
+            let probe = Probe { t: &mut tu, ds: &ts, k, lock_first: true, final_tangents };
             return self.run_piece_tape(req, ws, Some(probe));
         }
         let mut st = LockedStepper::new(
@@ -465,7 +475,7 @@ impl Transport {
             u0: if req.wanted.u0 { g0 } else { vec![] },
             velocity: if req.wanted.velocity { st.grad_velocity.clone() } else { vec![] },
             source: if req.wanted.source { st.grad_source.clone() } else { vec![] },
-            ld: Some(ld),
+            ld: Some(ld).filter(|_| matches!(req.mode, Mode::Lex(_))),
             kinks: st.kinks,
             unresolved: st.unresolved,
             peak: stats.peak_bytes + st.work_bytes(),

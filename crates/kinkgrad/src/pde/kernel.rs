@@ -186,12 +186,12 @@ fn tangent_term<V: CoefView>(m1: bool, p2: bool, v: &V, k: usize, [hm, h0, hp, h
     s
 }
 
-/// The tangent of a step with respect to `u`: `out = J_u h` (`df` is scratch for the face tangents).
+/// The face tangents of a step: `df_j = cm1_j h_{j-1} + c0_j h_j + cp1_j h_{j+1} + cp2_j h_{j+2}`.
 #[inline(always)]
-pub(crate) fn tangent<C: FaceCoefs>(lambda: f64, c: &C, h: &[f64], df: &mut Vec<f64>, out: &mut [f64]) {
+fn face_tangents<C: FaceCoefs>(c: &C, h: &[f64], df: &mut Vec<f64>) {
     let n = h.len();
     df.resize(n, 0.0);
-    let (d, out) = (&mut df[..n], &mut out[..n]);
+    let d = &mut df[..n];
     let all = c.view(0, n);
     let (m1, p2) = (C::M1, C::P2);
     d[0] = tangent_term(m1, p2, &all, 0, [h[n - 1], h[0], h[1], h[2]]);
@@ -205,10 +205,38 @@ pub(crate) fn tangent<C: FaceCoefs>(lambda: f64, c: &C, h: &[f64], df: &mut Vec<
     for k in 0..m {
         di[k] = tangent_term(m1, p2, &v, k, [hm[k], h0[k], hp[k], hpp[k]]);
     }
-    out[0] = h[0] - lambda * (d[0] - d[n - 1]);
+}
+
+/// A cell's new tangent from its old one and its two faces' tangents: `h_i - λ (df_i - df_{i-1})`.
+#[inline(always)]
+fn cell_tangent(lambda: f64, h: f64, d1: f64, d0: f64) -> f64 {
+    h - lambda * (d1 - d0)
+}
+
+/// The tangent of a step with respect to `u`: `out = J_u h` (`df` is scratch for the face tangents).
+#[inline(always)]
+pub(crate) fn tangent<C: FaceCoefs>(lambda: f64, c: &C, h: &[f64], df: &mut Vec<f64>, out: &mut [f64]) {
+    let n = h.len();
+    face_tangents(c, h, df);
+    let (d, out) = (&df[..n], &mut out[..n]);
+    out[0] = cell_tangent(lambda, h[0], d[0], d[n - 1]);
     let (o, hh, d1, d0) = (&mut out[1..n], &h[1..n], &d[1..n], &d[..n - 1]);
     for j in 0..n - 1 {
-        o[j] = hh[j] - lambda * (d1[j] - d0[j]);
+        o[j] = cell_tangent(lambda, hh[j], d1[j], d0[j]);
+    }
+}
+
+/// [`tangent`] in place: `h <- J_u h`, the same operations (the face tangents read `h` before any
+/// cell is written), so the same bits, without a copy of `h`.
+#[inline(always)]
+pub(crate) fn tangent_in_place<C: FaceCoefs>(lambda: f64, c: &C, h: &mut [f64], df: &mut Vec<f64>) {
+    let n = h.len();
+    face_tangents(c, h, df);
+    let d = &df[..n];
+    h[0] = cell_tangent(lambda, h[0], d[0], d[n - 1]);
+    let (hh, d1, d0) = (&mut h[1..n], &d[1..n], &d[..n - 1]);
+    for j in 0..n - 1 {
+        hh[j] = cell_tangent(lambda, hh[j], d1[j], d0[j]);
     }
 }
 

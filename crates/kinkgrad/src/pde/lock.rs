@@ -221,7 +221,9 @@ pub(crate) fn lock_faces(
     let a_len = a.len();
     let mut unresolved = 0;
     for j in faces {
-        let idx = [(j + n - 1) % n, j, (j + 1) % n, (j + 2) % n];
+        // periodic neighbours without a division (a grid has at least 3 cells: j + 2 < 2 n)
+        let wrap = |i: usize| if i >= n { i - n } else { i };
+        let idx = [if j == 0 { n - 1 } else { j - 1 }, j, wrap(j + 1), wrap(j + 2)];
         let w = idx.map(|i| u[i]);
         let aj = match a_len {
             0 => 0.0,

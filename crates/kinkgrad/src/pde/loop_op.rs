@@ -87,13 +87,11 @@ impl Loop {
     fn tangent(&self, codes: &[u8], ds: &[f64]) -> Vec<f64> {
         let (n, lambda, dt) = (self.n, self.transport.lambda(), self.transport.dt);
         let mut t = vec![0.0; n];
-        let mut h = vec![0.0; n];
         let ones = vec![1u8; n];
         let mut sc = Scratch::default();
         for k in 0..self.steps {
             let c = if codes.is_empty() { &ones[..] } else { &codes[k * n..(k + 1) * n] };
-            h.copy_from_slice(&t);
-            piece_tape::tangent_taped(lambda, self.a, &self.rules.table, c, &h, &mut sc, &mut t);
+            piece_tape::tangent_taped(lambda, self.a, &self.rules.table, c, &mut t, &mut sc);
             t.iter_mut().zip(ds).for_each(|(t, d)| *t += dt * d);
         }
         t
@@ -167,7 +165,7 @@ impl<T: Real> Op<T> for LoopOp {
                 }
                 let mut t = vec![0.0; k * n];
                 let mut codes = Vec::new();
-                let probe = Probe { t: &mut t, ds: &ds, k, lock_first: false };
+                let probe = Probe { t: &mut t, ds: &ds, k, lock_first: false, final_tangents: true };
                 let (_, _, unresolved) = lp
                     .forward(false, &self.u0[i * n..(i + 1) * n], si, &mut codes, Some(probe))
                     .expect("not cancellable: no error");

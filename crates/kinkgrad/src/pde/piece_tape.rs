@@ -59,17 +59,13 @@ pub(crate) struct Scratch {
     gy: Vec<f64>,
     fb: Vec<f64>,
     df: Vec<f64>,
-    tmp: Vec<f64>,
     codes: Vec<u8>,
 }
 
 impl Scratch {
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        8 * [&self.ext, &self.flux, &self.gx, &self.gy, &self.fb, &self.df, &self.tmp]
-            .iter()
-            .map(|v| v.capacity())
-            .sum::<usize>()
+        8 * [&self.ext, &self.flux, &self.gx, &self.gy, &self.fb, &self.df].iter().map(|v| v.capacity()).sum::<usize>()
             + self.codes.capacity()
     }
 }
@@ -141,32 +137,23 @@ fn adjoint_taped_body(
 }
 
 wide_fn! {
-    /// The tangent of one taped step on its codes: `out = J_u h`.
+    /// The tangent of one taped step on its codes, in place: `t <- J_u t`.
     pub(crate) fn tangent_taped(
         lambda: f64,
         a: f64,
         table: &PieceTable,
         codes: &[u8],
-        h: &[f64],
+        t: &mut [f64],
         sc: &mut Scratch,
-        out: &mut [f64],
     ) = tangent_taped_body;
 }
 
 #[inline(always)]
-fn tangent_taped_body(
-    lambda: f64,
-    a: f64,
-    table: &PieceTable,
-    codes: &[u8],
-    h: &[f64],
-    sc: &mut Scratch,
-    out: &mut [f64],
-) {
+fn tangent_taped_body(lambda: f64, a: f64, table: &PieceTable, codes: &[u8], t: &mut [f64], sc: &mut Scratch) {
     lookup(codes, table, &mut sc.gx, &mut sc.gy);
     with_side!(a, S => {
         let c = OnTheFly::<S>::new(a, slope_coef::<S>(a, lambda), &sc.gx, &sc.gy);
-        kernel::tangent(lambda, &c, h, &mut sc.df, out)
+        kernel::tangent_in_place(lambda, &c, t, &mut sc.df)
     })
 }
 
@@ -184,6 +171,23 @@ pub(crate) struct Probe<'a> {
     /// constant in them and cannot be resolved, and its pieces reach no derivative (they multiply the
     /// zero tangent, and the adjoint of step 0 is the gradient with respect to `u0`, not asked for).
     pub lock_first: bool,
+    /// The caller reads the tangents of `u(T)` (lex's LD-derivative, the time-loop op's JVP). Without
+    /// it, a run that locks nothing leaves `t` as it came (see [`forward`]).
+    pub final_tangents: bool,
+}
+
+impl Probe<'_> {
+    /// Advance the tangents over one step with the step's codes: `t <- J_u t + dt ds`.
+    fn advance(&mut self, lambda: f64, a: f64, dt: f64, rules: &Rules, codes: &[u8], sc: &mut Scratch) {
+        let n = codes.len();
+        for c in 0..self.k {
+            let tc = &mut self.t[c * n..(c + 1) * n];
+            tangent_taped(lambda, a, &rules.table, codes, tc, sc);
+            if !self.ds.is_empty() {
+                tc.iter_mut().zip(&self.ds[c * n..(c + 1) * n]).for_each(|(t, v)| *t += dt * v);
+            }
+        }
+    }
 }
 
 /// The forward sweep over `steps` steps from `u0` with the constant velocity `a != 0` and source `s`,
@@ -191,6 +195,13 @@ pub(crate) struct Probe<'a> {
 /// probe, every step's kink faces are locked along its tangents and the tangents advanced. Returns
 /// `(u(T), kinks, unresolved ties)`. With `cancellable`, every step first polls the cancellation token
 /// ([`crate::cancel`]; the only error).
+///
+/// When the codes are stored, the tangents are advanced lazily: only the locks read them, and the
+/// tape holds every step's final codes (a step's locks happen before its tangents would be advanced
+/// over it), so they are brought up to a step from the tape when that step has kink faces to lock:
+/// the same kernels on the same codes in the same order, hence the same bits as advancing them step
+/// by step. A run without a lock (the common case off kinks) costs no tangent pass at all, unless the
+/// caller wants the final tangents ([`Probe::final_tangents`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn forward(
     cancellable: bool,
@@ -215,32 +226,41 @@ pub(crate) fn forward(
     step_codes.resize(n, 0);
     let (mut u, mut next) = (u0.to_vec(), vec![0.0; n]);
     let (mut kinks, mut unresolved) = (0, 0);
+    // the steps the tangents have been advanced over (step by step when the codes are not stored)
+    let mut advanced = 0;
     for st in 0..steps {
         if cancellable {
             crate::cancel::check(format_args!("time step {} of {steps}", st + 1))?;
         }
-        let codes = if stored { &mut tape[st * n..(st + 1) * n] } else { &mut step_codes[..] };
+        let (past, codes) = if stored {
+            let (past, rest) = tape.split_at_mut(st * n);
+            (&past[..], &mut rest[..n])
+        } else {
+            (&[][..], &mut step_codes[..])
+        };
         let kk = step_taped(tr, a, &u, s, sc, codes, &mut next);
         kinks += kk;
         if let Some(p) = probe.as_mut() {
             if kk > 0 && (st > 0 || p.lock_first) {
+                for past_codes in past.chunks_exact(n).skip(advanced) {
+                    p.advance(lambda, a, dt, rules, past_codes, sc);
+                }
+                advanced = st;
                 let faces: Vec<usize> = (0..n).filter(|&j| is_kink_code(codes[j])).collect();
                 let tan = Tangents { u: p.t, a: &[], k: p.k };
                 unresolved += lock_faces(rules, lambda, &u, &[a], faces.into_iter(), tan, |j, sel| codes[j] = sel.code);
             }
-            let mut h = std::mem::take(&mut sc.tmp);
-            for c in 0..p.k {
-                let tc = &mut p.t[c * n..(c + 1) * n];
-                h.clear();
-                h.extend_from_slice(tc);
-                tangent_taped(lambda, a, &rules.table, codes, &h, sc, tc);
-                if !p.ds.is_empty() {
-                    tc.iter_mut().zip(&p.ds[c * n..(c + 1) * n]).for_each(|(t, v)| *t += dt * v);
-                }
+            if !stored {
+                p.advance(lambda, a, dt, rules, codes, sc);
+                advanced = st + 1;
             }
-            sc.tmp = h;
         }
         std::mem::swap(&mut u, &mut next);
+    }
+    if let Some(p) = probe.as_mut().filter(|p| p.final_tangents) {
+        for past_codes in tape.chunks_exact(n).skip(advanced) {
+            p.advance(lambda, a, dt, rules, past_codes, sc);
+        }
     }
     sc.codes = step_codes;
     Ok((u, kinks, unresolved))
