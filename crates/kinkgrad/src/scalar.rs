@@ -62,7 +62,43 @@ pub trait Real:
         b_rs: isize,
         b_cs: isize,
         c: &mut [Self],
+    ) {
+        Self::gemm_bias(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, &[], c)
+    }
+    /// `c = a b + bias` (as [`Real::gemm`], `bias` of length `n` added to every row; empty: none).
+    ///
+    /// `f32`/`f64`: the product, then `c + bias` rounded (the bits of a product followed by a
+    /// broadcast add). `f16`/`bf16`: the products accumulate in `f32`, the bias joins the `f32` sum
+    /// after them, and the result is rounded **once** to 16 bits, as PyTorch's `addmm` (and so
+    /// `nn.Linear`) does on the CPU (measured against torch 2.15: docs/studies.md).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rs: isize,
+        a_cs: isize,
+        b: &[Self],
+        b_rs: isize,
+        b_cs: isize,
+        bias: &[Self],
+        c: &mut [Self],
     );
+}
+
+/// `row + bias` for every row of `c` (`n` columns), element by element in the type's own arithmetic.
+fn add_rows<T: Copy + std::ops::Add<Output = T>>(c: &mut [T], bias: &[T]) {
+    if bias.is_empty() {
+        return;
+    }
+    crate::simd::wide(|| {
+        for row in c.chunks_mut(bias.len()) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = *v + b;
+            }
+        }
+    });
 }
 
 /// Threads for one product: all of rayon's for large products, except inside a rayon task (a product
@@ -158,7 +194,7 @@ macro_rules! native_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm(
+            fn gemm_bias(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -168,21 +204,25 @@ macro_rules! native_real {
                 b: &[Self],
                 b_rs: isize,
                 b_cs: isize,
+                bias: &[Self],
                 c: &mut [Self],
             ) {
                 assert!(c.len() >= m * n, "gemm: output buffer too small");
+                assert!(bias.is_empty() || bias.len() == n, "gemm: bias of the wrong length");
                 if m == 0 || n == 0 {
                     return;
                 }
                 if k == 0 {
                     c[..m * n].iter_mut().for_each(|v| *v = 0.0);
-                    return;
+                } else {
+                    // SAFETY: the caller passes slices covering every (row, col) reached by the
+                    // strides; `Tensor::matmul` checks shapes before calling. `c` is contiguous
+                    // row-major m x n.
+                    unsafe {
+                        native_gemm(m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs, c.as_mut_ptr(), 0.0, 1.0)
+                    }
                 }
-                // SAFETY: the caller passes slices covering every (row, col) reached by the strides;
-                // `Tensor::matmul` checks shapes before calling. `c` is contiguous row-major m x n.
-                unsafe {
-                    native_gemm(m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs, c.as_mut_ptr(), 0.0, 1.0)
-                }
+                add_rows(&mut c[..m * n], bias);
             }
         }
     };
@@ -216,7 +256,7 @@ macro_rules! half_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm(
+            fn gemm_bias(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -226,15 +266,17 @@ macro_rules! half_real {
                 b: &[Self],
                 b_rs: isize,
                 b_cs: isize,
+                bias: &[Self],
                 c: &mut [Self],
             ) {
                 // Accumulate in f32: widen both operands once (a contiguous operand in one vectorised
                 // slice conversion, keeping its strides; a strided one element by element), one f32
-                // product, one rounding of each result.
+                // product, the bias added in f32, one rounding of each result.
                 let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs);
                 let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs);
+                let (bias32, _, _) = widen(bias, 1, bias.len(), 1, 1);
                 let mut c32 = vec![0f32; m * n];
-                f32::gemm(m, n, k, &a32, a_rs, a_cs, &b32, b_rs, b_cs, &mut c32);
+                f32::gemm_bias(m, n, k, &a32, a_rs, a_cs, &b32, b_rs, b_cs, &bias32, &mut c32);
                 c[..m * n].convert_from_f32_slice(&c32);
             }
         }
