@@ -100,9 +100,9 @@ fn cpu_features() -> Value {
         for (k, on) in flags {
             v[k] = Value::Bool(on);
         }
-        // the `gemm` crate (feature x86-v4) picks AVX-512 when the CPU has avx512f, else AVX2 with
-        // FMA; `KINKGRAD_SIMD` does not reach it
-        let gemm = if has!("avx512f") {
+        // the `gemm` crate (feature x86-v4, through kinkgrad's `avx512-gemm`) picks AVX-512 when the
+        // CPU has avx512f, else AVX2 with FMA; `KINKGRAD_SIMD` does not reach it
+        let gemm = if kinkgrad::simd::GEMM_AVX512 && has!("avx512f") {
             "avx512"
         } else if has!("fma") {
             "avx2-fma"
@@ -110,6 +110,7 @@ fn cpu_features() -> Value {
             "scalar"
         };
         v["gemm"] = Value::String(gemm.into());
+        v["gemm_avx512_feature"] = Value::Bool(kinkgrad::simd::GEMM_AVX512);
     }
     v
 }
@@ -195,7 +196,11 @@ pub fn run(a: Args) -> Result<String, String> {
     }
     let nets16 = [
         ("lenet-16bit", Net::LeNet, "lenet_16bit_step (LeNet, batch 64, Adam, assoc; f16 and bf16 against f32)"),
-        ("mlp-small-16bit", Net::MlpSmall, "mlp_small_16bit_step (784-256-10, batch 64, Adam, assoc; f16 and bf16 against f32)"),
+        (
+            "mlp-small-16bit",
+            Net::MlpSmall,
+            "mlp_small_16bit_step (784-256-10, batch 64, Adam, assoc; f16 and bf16 against f32)",
+        ),
     ];
     for (name, net, label) in nets16 {
         if !want(name) {
