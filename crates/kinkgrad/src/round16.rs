@@ -8,64 +8,66 @@
 /// bit). `f32` keeps at least two bits more than `f16` and `bf16` at every magnitude they reach, so
 /// rounding this to 16 bits (to nearest even) gives the nearest 16-bit value of `v` itself, with no
 /// double rounding (Boldo and Melquiond, "Emulation of FMA and correctly rounded sums: proved
-/// algorithms using rounding to odd", IEEE TC 2008).
+/// algorithms using rounding to odd", IEEE TC 2008). Branch-free (selects), so loops vectorise.
 #[inline]
 pub(crate) fn to_f32_odd(v: f64) -> f32 {
     let f = v as f32;
-    if f as f64 == v || !f.is_finite() || f.to_bits() & 1 == 1 {
-        return f;
-    }
-    // the nearest was the even neighbour: take the other one, on the far side of `v`
-    let toward = if (f as f64) < v { 1i32 } else { -1 };
-    let step = if f.is_sign_negative() { -toward } else { toward };
-    f32::from_bits((f.to_bits() as i32 + step) as u32)
+    // inexact with an even last bit: the nearest was the even neighbour, take the other one (one
+    // step up in magnitude when |v| > |f|, down otherwise: the bits order the magnitudes). An
+    // overflow to infinity steps down to the largest f32 (still above every 16-bit finite); a NaN
+    // stays a NaN.
+    let fix = (f as f64 != v) & (f.to_bits() & 1 == 0);
+    let step: i32 = if v.abs() > f64::from(f).abs() { 1 } else { -1 };
+    f32::from_bits(f.to_bits().wrapping_add((i32::from(fix) * step) as u32))
 }
 
 /// The `f16` nearest to `v` (ties to even; overflow to infinity; NaN to the quiet NaN `0x7e00`).
 /// F. Giesen's `float_to_half_fast3_rtne` (public domain): subnormal results by one `f32` addition of
 /// a magic number that aligns the 10 mantissa bits at the bottom (the addition rounds to nearest
-/// even), normal ones by adding the rounding bias and the odd bit to the bits and shifting.
+/// even), normal ones by adding the rounding bias and the odd bit to the bits and shifting. The three
+/// cases are computed and selected (no branches), so loops vectorise.
 #[inline]
 pub(crate) fn f16_from_f32(v: f32) -> half::f16 {
     const F32_INF: u32 = 255 << 23;
     const F16_MAX: u32 = (127 + 16) << 23; // 2^16: at and above, infinity
     const DENORM_MAGIC: u32 = ((127 - 15) + (23 - 10) + 1) << 23; // 0.5
+    const BIAS: u32 = 15u32.wrapping_sub(127).wrapping_shl(23).wrapping_add(0xfff);
     let bits = v.to_bits();
     let sign = bits & 0x8000_0000;
     let a = bits ^ sign;
+    let special = if a > F32_INF { 0x7e00 } else { 0x7c00 };
+    let sub = (f32::from_bits(a) + f32::from_bits(DENORM_MAGIC)).to_bits().wrapping_sub(DENORM_MAGIC);
+    let normal = a.wrapping_add(BIAS).wrapping_add((a >> 13) & 1) >> 13;
     let o = if a >= F16_MAX {
-        if a > F32_INF {
-            0x7e00
-        } else {
-            0x7c00
-        }
+        special
     } else if a < 113 << 23 {
-        // below 2^-14: an f16 subnormal or zero
-        (f32::from_bits(a) + f32::from_bits(DENORM_MAGIC)).to_bits() - DENORM_MAGIC
+        sub // below 2^-14: an f16 subnormal or zero
     } else {
-        let odd = (a >> 13) & 1;
-        (a.wrapping_add(((15u32.wrapping_sub(127)) << 23).wrapping_add(0xfff)) + odd) >> 13
+        normal
     };
     half::f16::from_bits((o | (sign >> 16)) as u16)
 }
 
 /// `h` widened to `f32` (exact). F. Giesen's `half_to_float` (public domain): the exponent and
 /// mantissa shifted into place and rebiased; infinity and NaN get the full exponent, subnormals are
-/// normalised by one exact `f32` subtraction.
+/// normalised by one exact `f32` subtraction. Cases selected, not branched.
 #[inline]
 pub(crate) fn f16_to_f32(h: half::f16) -> f32 {
     const SHIFTED_EXP: u32 = 0x7c00 << 13;
     let h = u32::from(h.to_bits());
-    let mut o = (h & 0x7fff) << 13;
+    let o = (h & 0x7fff) << 13;
     let exp = SHIFTED_EXP & o;
-    o += (127 - 15) << 23;
-    if exp == SHIFTED_EXP {
-        o += (128 - 16) << 23;
+    let normal = o + ((127 - 15) << 23);
+    let special = normal + ((128 - 16) << 23);
+    let sub = (f32::from_bits(normal + (1 << 23)) - f32::from_bits(113 << 23)).to_bits();
+    let r = if exp == SHIFTED_EXP {
+        special
     } else if exp == 0 {
-        o += 1 << 23;
-        o = (f32::from_bits(o) - f32::from_bits(113 << 23)).to_bits();
-    }
-    f32::from_bits(o | ((h & 0x8000) << 16))
+        sub
+    } else {
+        normal
+    };
+    f32::from_bits(r | ((h & 0x8000) << 16))
 }
 
 #[cfg(test)]
@@ -117,5 +119,10 @@ mod tests {
         assert_eq!(to_f32_odd(-1.0 - 2f64.powi(-40)), -odd);
         assert_eq!(to_f32_odd(1.5), 1.5);
         assert_eq!(to_f32_odd(1e-300), f32::from_bits(1));
+        // below 1 the odd neighbour is 1 - 2^-24; past the f32 range the largest f32
+        assert_eq!(to_f32_odd(1.0 - 2f64.powi(-40)), 1.0 - 2f32.powi(-24));
+        assert_eq!(to_f32_odd(-1e300), -f32::MAX);
+        assert_eq!(to_f32_odd(f64::INFINITY), f32::INFINITY);
+        assert!(to_f32_odd(f64::NAN).is_nan());
     }
 }
