@@ -69,7 +69,7 @@ fn sixteen_bit_rounding_from_f64_is_to_nearest() {
             let want = match (v - lo.0).partial_cmp(&(hi.0 - v)).unwrap() {
                 std::cmp::Ordering::Less => lo.0,
                 std::cmp::Ordering::Greater => hi.0,
-                std::cmp::Ordering::Equal if lo.1 % 2 == 0 => lo.0,
+                std::cmp::Ordering::Equal if lo.1 & 1 == 0 => lo.0,
                 std::cmp::Ordering::Equal => hi.0,
             };
             assert_eq!(T::from_f64(v).to_f64(), want, "{}: {v:e}", T::NAME);
