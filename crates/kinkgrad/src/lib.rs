@@ -51,6 +51,7 @@ pub mod primitive;
 pub mod repr;
 pub mod reverse;
 pub mod rng;
+mod round16;
 pub mod scalar;
 pub mod study;
 pub mod tensor;

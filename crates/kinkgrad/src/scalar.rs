@@ -5,6 +5,7 @@
 //! `f32` and round once at the end. Rounding to 16 bits is where ties (kinks) become common: two
 //! distinct `f64` numbers can round to the same `f16`.
 
+use crate::round16::{f16_from_f32, f16_to_f32, to_f32_odd};
 use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use std::fmt::Debug;
@@ -62,7 +63,43 @@ pub trait Real:
         b_rs: isize,
         b_cs: isize,
         c: &mut [Self],
+    ) {
+        Self::gemm_bias(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, &[], c)
+    }
+    /// `c = a b + bias` (as [`Real::gemm`], `bias` of length `n` added to every row; empty: none).
+    ///
+    /// `f32`/`f64`: the product, then `c + bias` rounded (the bits of a product followed by a
+    /// broadcast add). `f16`/`bf16`: the products accumulate in `f32`, the bias joins the `f32` sum
+    /// after them, and the result is rounded **once** to 16 bits, as PyTorch's `addmm` (and so
+    /// `nn.Linear`) does on the CPU (measured against torch 2.15: docs/studies.md).
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rs: isize,
+        a_cs: isize,
+        b: &[Self],
+        b_rs: isize,
+        b_cs: isize,
+        bias: &[Self],
+        c: &mut [Self],
     );
+}
+
+/// `row + bias` for every row of `c` (`n` columns), element by element in the type's own arithmetic.
+fn add_rows<T: Copy + std::ops::Add<Output = T>>(c: &mut [T], bias: &[T]) {
+    if bias.is_empty() {
+        return;
+    }
+    crate::simd::wide(|| {
+        for row in c.chunks_mut(bias.len()) {
+            for (v, &b) in row.iter_mut().zip(bias) {
+                *v = *v + b;
+            }
+        }
+    });
 }
 
 /// Threads for one product: all of rayon's for large products, except inside a rayon task (a product
@@ -158,7 +195,7 @@ macro_rules! native_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm(
+            fn gemm_bias(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -168,21 +205,25 @@ macro_rules! native_real {
                 b: &[Self],
                 b_rs: isize,
                 b_cs: isize,
+                bias: &[Self],
                 c: &mut [Self],
             ) {
                 assert!(c.len() >= m * n, "gemm: output buffer too small");
+                assert!(bias.is_empty() || bias.len() == n, "gemm: bias of the wrong length");
                 if m == 0 || n == 0 {
                     return;
                 }
                 if k == 0 {
                     c[..m * n].iter_mut().for_each(|v| *v = 0.0);
-                    return;
+                } else {
+                    // SAFETY: the caller passes slices covering every (row, col) reached by the
+                    // strides; `Tensor::matmul` checks shapes before calling. `c` is contiguous
+                    // row-major m x n.
+                    unsafe {
+                        native_gemm(m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs, c.as_mut_ptr(), 0.0, 1.0)
+                    }
                 }
-                // SAFETY: the caller passes slices covering every (row, col) reached by the strides;
-                // `Tensor::matmul` checks shapes before calling. `c` is contiguous row-major m x n.
-                unsafe {
-                    native_gemm(m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs, c.as_mut_ptr(), 0.0, 1.0)
-                }
+                add_rows(&mut c[..m * n], bias);
             }
         }
     };
@@ -191,32 +232,33 @@ native_real!(f64, "f64");
 native_real!(f32, "f32");
 
 macro_rules! half_real {
-    ($t:ty, $name:expr) => {
+    ($t:ty, $name:expr, $from32:expr, $to32:expr) => {
         impl Real for $t {
             const NAME: &'static str = $name;
             const ZERO: Self = <$t>::ZERO;
             const ONE: Self = <$t>::ONE;
             #[inline]
             fn from_f64(v: f64) -> Self {
-                <$t>::from_f64(v)
+                // not the `half` crate's `from_f64`, which is not correctly rounded (round16.rs)
+                $from32(to_f32_odd(v))
             }
             #[inline]
             fn to_f64(self) -> f64 {
-                <$t>::to_f64(self)
+                f64::from($to32(self))
             }
             #[inline]
             fn from_f32(v: f32) -> Self {
-                <$t>::from_f32(v)
+                $from32(v)
             }
             #[inline]
             fn to_f32(self) -> f32 {
-                <$t>::to_f32(self)
+                $to32(self)
             }
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm(
+            fn gemm_bias(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -226,45 +268,92 @@ macro_rules! half_real {
                 b: &[Self],
                 b_rs: isize,
                 b_cs: isize,
+                bias: &[Self],
                 c: &mut [Self],
             ) {
                 // Accumulate in f32: widen both operands once (a contiguous operand in one vectorised
                 // slice conversion, keeping its strides; a strided one element by element), one f32
-                // product, one rounding of each result.
-                let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs);
-                let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs);
-                let mut c32 = vec![0f32; m * n];
-                f32::gemm(m, n, k, &a32, a_rs, a_cs, &b32, b_rs, b_cs, &mut c32);
-                c[..m * n].convert_from_f32_slice(&c32);
+                // product, the bias added in f32, one rounding of each result.
+                // The four f32 buffers are this thread's scratch, reused across calls.
+                with_scratch(|[a32, b32, bias32, c32]| {
+                    let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs, a32);
+                    let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs, b32);
+                    let (bias32, _, _) = widen(bias, 1, bias.len(), 1, 1, bias32);
+                    let c32 = grown(c32, m * n);
+                    f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
+                    c[..m * n].convert_from_f32_slice(c32);
+                })
             }
         }
     };
 }
-/// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32`, with the strides to
-/// read the widened copy: a contiguous block (row- or column-major) is converted in one slice call
-/// (the `half` crate's vectorised conversion) and keeps its layout; anything else is gathered.
-fn widen<E: Real>(x: &[E], rows: usize, cols: usize, rs: isize, cs: isize) -> (Vec<f32>, isize, isize)
+/// Runs `f` with this thread's four scratch buffers of `f32` (taken out for the call and put back,
+/// so a nested call on the same thread, e.g. a rayon task run while this one waits, gets fresh ones
+/// instead of a conflict). They keep the size of the largest product a thread has run, up to
+/// [`SCRATCH_KEEP`] values each (a larger one is freed after its call): a training step's 16-bit
+/// products allocate and zero nothing once the first step has grown them.
+fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
+    thread_local! {
+        static SCRATCH: std::cell::Cell<[Vec<f32>; 4]> = std::cell::Cell::new(Default::default());
+    }
+    let mut bufs = SCRATCH.with(|s| s.take());
+    let r = f(&mut bufs);
+    for b in &mut bufs {
+        if b.capacity() > SCRATCH_KEEP {
+            *b = Vec::new();
+        }
+    }
+    SCRATCH.with(|s| s.set(bufs));
+    r
+}
+
+/// The largest scratch buffer a thread keeps between products: 4 Mi values (16 MiB).
+const SCRATCH_KEEP: usize = 1 << 22;
+
+/// The first `len` elements of `buf`, grown (with zeros) when shorter; the contents are stale and
+/// are overwritten by the caller.
+fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32` into `buf`, with the
+/// strides to read the widened copy: a contiguous block (row- or column-major) is converted in one
+/// slice call (the `half` crate's vectorised conversion) and keeps its layout; anything else is
+/// gathered.
+fn widen<'b, E: Real>(
+    x: &[E],
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+    buf: &'b mut Vec<f32>,
+) -> (&'b [f32], isize, isize)
 where
     [E]: HalfFloatSliceExt,
 {
     let len = rows * cols;
-    let mut out = vec![0f32; len];
+    let out = grown(buf, len);
     let row_major = cs == 1 && (rs == cols as isize || rows == 1);
     let col_major = rs == 1 && (cs == rows as isize || cols == 1);
     if (row_major || col_major) && x.len() >= len {
-        x[..len].convert_to_f32_slice(&mut out);
+        x[..len].convert_to_f32_slice(out);
         return (out, rs, cs);
     }
-    for i in 0..rows {
-        for p in 0..cols {
-            out[i * cols + p] = x[(i as isize * rs + p as isize * cs) as usize].to_f32();
+    crate::simd::wide(|| {
+        for i in 0..rows {
+            for p in 0..cols {
+                out[i * cols + p] = x[(i as isize * rs + p as isize * cs) as usize].to_f32();
+            }
         }
-    }
+    });
     (out, cols as isize, 1)
 }
 
-half_real!(f16, "f16");
-half_real!(bf16, "bf16");
+half_real!(f16, "f16", f16_from_f32, f16_to_f32);
+half_real!(bf16, "bf16", bf16::from_f32, bf16::to_f32);
 
 /// The precisions offered by the CLI and the applications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,6 +35,12 @@ impl Simd {
     }
 }
 
+/// True when this build's matrix products may use AVX-512: the feature `avx512-gemm` (default) turns
+/// on the `gemm` crate's AVX-512 kernels, which it picks at run time where the CPU has `avx512f`;
+/// without it (`--no-default-features`) the products use AVX2 + FMA on every x86-64 CPU. The level
+/// below does not reach the products.
+pub const GEMM_AVX512: bool = cfg!(feature = "avx512-gemm");
+
 /// The level in use: the best one the CPU supports with every feature its variant enables, capped by
 /// `KINKGRAD_SIMD` (`avx512`, `avx2` or `baseline`; any other value is ignored). Detected once.
 pub fn simd_level() -> Simd {

@@ -10,7 +10,9 @@
 //! - `hybrid-upwind`, `hybrid-lw-minmod`: the default hybrid problem, forward `J(W)` and value and
 //!   gradient (`jax_hybrid.py`);
 //! - `lenet`, `mlp-small`: one Adam training step of LeNet and of the MLP 784-256-10, batch 64, f32,
-//!   in `assoc` and `safe` mode, against PyTorch eager (`nn_peer.py`).
+//!   in `assoc` and `safe` mode, against PyTorch eager (`nn_peer.py`);
+//! - `lenet-16bit`, `mlp-small-16bit`: the same steps (`assoc`) in f16 and bf16 against f32, measured
+//!   in one run (no peer: the precision studies run these by the hundred).
 //!
 //! Times are medians over repetitions after a warm-up. Absolute times drift between machines; the
 //! ratios measured in one run are what the goals are stated in.
@@ -52,7 +54,17 @@ pub struct Args {
 }
 
 /// The names of `--only`.
-const WORKLOADS: [&str; 7] = ["all", "mlp", "transport", "hybrid-upwind", "hybrid-lw-minmod", "lenet", "mlp-small"];
+const WORKLOADS: [&str; 9] = [
+    "all",
+    "mlp",
+    "transport",
+    "hybrid-upwind",
+    "hybrid-lw-minmod",
+    "lenet",
+    "mlp-small",
+    "lenet-16bit",
+    "mlp-small-16bit",
+];
 
 /// The peer's figure `key`, when the peer ran.
 fn peer_f(p: &Result<Value, String>, key: &str) -> Option<f64> {
@@ -88,9 +100,9 @@ fn cpu_features() -> Value {
         for (k, on) in flags {
             v[k] = Value::Bool(on);
         }
-        // the `gemm` crate (feature x86-v4) picks AVX-512 when the CPU has avx512f, else AVX2 with
-        // FMA; `KINKGRAD_SIMD` does not reach it
-        let gemm = if has!("avx512f") {
+        // the `gemm` crate (feature x86-v4, through kinkgrad's `avx512-gemm`) picks AVX-512 when the
+        // CPU has avx512f, else AVX2 with FMA; `KINKGRAD_SIMD` does not reach it
+        let gemm = if kinkgrad::simd::GEMM_AVX512 && has!("avx512f") {
             "avx512"
         } else if has!("fma") {
             "avx2-fma"
@@ -98,6 +110,7 @@ fn cpu_features() -> Value {
             "scalar"
         };
         v["gemm"] = Value::String(gemm.into());
+        v["gemm_avx512_feature"] = Value::Bool(kinkgrad::simd::GEMM_AVX512);
     }
     v
 }
@@ -169,8 +182,8 @@ pub fn run(a: Args) -> Result<String, String> {
             continue;
         }
         bar.message(|| name.into());
-        let assoc = workloads::nn_step(net, &Mode::Assoc, a.reps)?;
-        let safe = workloads::nn_step(net, &Mode::safe(), a.reps)?;
+        let assoc = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
+        let safe = workloads::nn_step::<f32>(net, &Mode::safe(), a.reps)?;
         let p = peers.run("nn_peer.py", &[peer_arg]);
         let torch = peer_f(&p, "seconds");
         rows.push(with_reason(
@@ -179,6 +192,26 @@ pub fn run(a: Args) -> Result<String, String> {
             "kinkgrad_over_pytorch": torch.map(|t| num(assoc / t))}),
             &p,
         ));
+        done(&bar, &rows);
+    }
+    let nets16 = [
+        ("lenet-16bit", Net::LeNet, "lenet_16bit_step (LeNet, batch 64, Adam, assoc; f16 and bf16 against f32)"),
+        (
+            "mlp-small-16bit",
+            Net::MlpSmall,
+            "mlp_small_16bit_step (784-256-10, batch 64, Adam, assoc; f16 and bf16 against f32)",
+        ),
+    ];
+    for (name, net, label) in nets16 {
+        if !want(name) {
+            continue;
+        }
+        bar.message(|| name.into());
+        let f32s = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
+        let f16s = workloads::nn_step::<kinkgrad::f16>(net, &Mode::Assoc, a.reps)?;
+        let bf16s = workloads::nn_step::<kinkgrad::bf16>(net, &Mode::Assoc, a.reps)?;
+        rows.push(json!({"workload": label, "kinkgrad_f32_seconds": f32s, "kinkgrad_f16_seconds": f16s,
+            "kinkgrad_bf16_seconds": bf16s, "f16_over_f32": f16s / f32s, "bf16_over_f32": bf16s / f32s}));
         done(&bar, &rows);
     }
     bar.finish();

@@ -8,7 +8,7 @@ use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::Transport;
-use kinkgrad::{Mode, Representation, Rng, Tape, Tensor};
+use kinkgrad::{Mode, Real, Representation, Rng, Tape, Tensor};
 use std::time::Instant;
 
 fn median(mut f: impl FnMut(), reps: usize) -> f64 {
@@ -149,9 +149,10 @@ pub enum Net {
 }
 
 /// One training step (forward, cross-entropy, gradient in `mode`, Adam with lr 1e-3) of `net` on a
-/// batch of 64 in f32, through the public `kinkgrad::nn` API, on random images with MNIST's sparsity
-/// (about 80% zero pixels) and random labels, as `nn_peer.py` and `benches/nn.rs` do.
-pub fn nn_step(net: Net, mode: &Mode, reps: usize) -> Result<f64, String> {
+/// batch of 64 in `T` (f32 for the peer comparison), through the public `kinkgrad::nn` API, on random
+/// images with MNIST's sparsity (about 80% zero pixels) and random labels, as `nn_peer.py` and
+/// `benches/nn.rs` do.
+pub fn nn_step<T: Real>(net: Net, mode: &Mode, reps: usize) -> Result<f64, String> {
     let e = |e: kinkgrad::Error| e.to_string();
     let n = 64;
     let mut rng = Rng::new(1);
@@ -161,8 +162,8 @@ pub fn nn_step(net: Net, mode: &Mode, reps: usize) -> Result<f64, String> {
     let idx: Vec<usize> = (0..n).collect();
     let mut rng = Rng::new(0);
     let model = match net {
-        Net::LeNet => Sequential::<f32>::lenet(None, Init::PyTorch, &mut rng),
-        Net::MlpSmall => Sequential::<f32>::mlp(&[784, 256, 10], Init::PyTorch, &mut rng),
+        Net::LeNet => Sequential::<T>::lenet(None, Init::PyTorch, &mut rng),
+        Net::MlpSmall => Sequential::<T>::mlp(&[784, 256, 10], Init::PyTorch, &mut rng),
     }
     .map_err(e)?;
     let mut t =

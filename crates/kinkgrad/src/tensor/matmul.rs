@@ -20,6 +20,43 @@ impl<T: Real> Tensor<T> {
     /// assert_eq!(a.matmul_t(&a, true, false).unwrap().shape(), &[3, 3]);
     /// ```
     pub fn matmul_t(&self, other: &Tensor<T>, ta: bool, tb: bool) -> Result<Tensor<T>> {
+        self.product(other, ta, tb, &[])
+    }
+
+    /// `self @ op(other) + bias`, shapes as in [`Tensor::matmul_t`] (without `ta`), with a bias of
+    /// `n` values added to every row: [`Tensor::matmul_t`] with the bias joining the product before
+    /// its rounding ([`Real::gemm_bias`]: in `f32`/`f64` the bits of the product followed by a
+    /// broadcast add; in `f16`/`bf16` one rounding of the `f32` sum of products and bias, as
+    /// PyTorch's `addmm`).
+    ///
+    /// ```
+    /// use kinkgrad::Tensor;
+    /// let x = Tensor::new(vec![1, 2], vec![1.0f64, 2.0]).unwrap();
+    /// let w = Tensor::new(vec![2, 2], vec![1.0, 0.0, 1.0, 1.0]).unwrap();
+    /// let b = Tensor::vector(vec![10.0, 20.0]);
+    /// // x W^T + b = (1 + 10, 3 + 20)
+    /// assert_eq!(x.matmul_bias(&w, true, &b).unwrap().data(), &[11.0, 23.0]);
+    /// ```
+    pub fn matmul_bias(&self, other: &Tensor<T>, tb: bool, bias: &Tensor<T>) -> Result<Tensor<T>> {
+        let n = if tb { other.shape().first() } else { other.shape().get(1) };
+        if bias.shape().len() != 1 || n != Some(&bias.len()) {
+            return Err(Error::shape(
+                "matmul_bias",
+                format!(
+                    "bias {:?} does not fit {:?} @ {:?}{}",
+                    bias.shape(),
+                    self.shape(),
+                    other.shape(),
+                    if tb { "^T" } else { "" }
+                ),
+            ));
+        }
+        self.product(other, false, tb, bias.data())
+    }
+
+    /// The product of [`Tensor::matmul_t`] with `bias` (empty, or `n` values) added to every row
+    /// before rounding.
+    fn product(&self, other: &Tensor<T>, ta: bool, tb: bool, bias: &[T]) -> Result<Tensor<T>> {
         let (a, b) = (self.shape(), other.shape());
         let bad = || {
             Error::shape(
@@ -39,7 +76,7 @@ impl<T: Real> Tensor<T> {
                     return Err(bad());
                 }
                 let mut c = vec![T::ZERO; m * n];
-                gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, &mut c);
+                gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, bias, &mut c);
                 let mut shape = if a.len() == 3 { vec![a[0], a[1]] } else { vec![m] };
                 shape.push(n);
                 Ok(Tensor::from_parts(shape, c))
@@ -66,6 +103,7 @@ impl<T: Real> Tensor<T> {
                         m,
                         n,
                         k,
+                        bias,
                         &mut c[i * m * n..(i + 1) * m * n],
                     );
                 }
@@ -81,7 +119,8 @@ impl<T: Real> Tensor<T> {
     }
 }
 
-/// `c (m x n) = op(a) op(b)` for row-major `a` with `a_cols` columns and `b` with `b_cols` columns.
+/// `c (m x n) = op(a) op(b) + bias` for row-major `a` with `a_cols` columns and `b` with `b_cols`
+/// columns (`bias` empty or `n` values).
 #[allow(clippy::too_many_arguments)]
 fn gemm_into<T: Real>(
     a: &[T],
@@ -93,9 +132,10 @@ fn gemm_into<T: Real>(
     m: usize,
     n: usize,
     k: usize,
+    bias: &[T],
     c: &mut [T],
 ) {
     let (a_rs, a_cs) = if ta { (1, a_cols as isize) } else { (a_cols as isize, 1) };
     let (b_rs, b_cs) = if tb { (1, b_cols as isize) } else { (b_cols as isize, 1) };
-    T::gemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, c);
+    T::gemm_bias(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, c);
 }

@@ -124,3 +124,81 @@ fn split_products_equal_triple_loop_and_one_thread() {
     let single = one.install(|| a32.matmul(&b32).unwrap());
     assert!(pool.bit_eq(&single));
 }
+
+/// `x W^T + b` in a 16-bit type through `Var::linear` and through `matmul_t` + `add`, as `f64`s.
+fn linear16<T: kinkgrad::Real>(x: &[f64], w: &[f64], b: &[f64], rows: usize, k: usize) -> [Vec<f64>; 2] {
+    let n = b.len();
+    let tape = Tape::<T>::new();
+    let xv = tape.constant(Tensor::from_f64(vec![rows, k], x).unwrap());
+    let wv = tape.constant(Tensor::from_f64(vec![n, k], w).unwrap());
+    let bv = tape.constant(Tensor::from_f64(vec![n], b).unwrap());
+    let fused = xv.linear(wv, bv).unwrap().value().to_f64_vec();
+    let composed = xv.matmul_t(wv, false, true).unwrap().add(bv).unwrap().value().to_f64_vec();
+    [fused, composed]
+}
+
+/// f16/bf16 linear rounds once: the products accumulate in f32, the bias joins the f32 sum, one
+/// rounding (PyTorch's CPU `addmm`, hence `nn.Linear`). A row `x = (1, 1, 1, 1, 1)` against
+/// `w = (2^-11, 2^-24 x 4)`, `b = 1`: the exact sum `1 + 2^-11 + 2^-22` lies just above the midpoint
+/// between the f16 neighbours 1 and 1 + 2^-10, so one rounding gives 1 + 2^-10 = 1.0009765625, while
+/// rounding the product first gives 2^-11 (a tie, to even), and then 1 + 2^-11 is a tie again: 1.0.
+/// bf16 likewise with `w = (2^-8, 2^-24 x 4)`: 1 + 2^-7 = 1.0078125 against 1.0. PyTorch 2.15 on this
+/// CPU (`torch.nn.functional.linear` in float16 / bfloat16) gives 1.0009765625 and 1.0078125.
+#[test]
+fn half_linear_rounds_once_like_addmm() {
+    let x = [1.0; 5];
+    for (lead, one) in [(2f64.powi(-11), 1.0009765625), (2f64.powi(-8), 1.0078125)] {
+        let w = [lead, 2f64.powi(-24), 2f64.powi(-24), 2f64.powi(-24), 2f64.powi(-24)];
+        let [fused, composed] = if lead == 2f64.powi(-11) {
+            linear16::<kinkgrad::f16>(&x, &w, &[1.0], 1, 5)
+        } else {
+            linear16::<kinkgrad::bf16>(&x, &w, &[1.0], 1, 5)
+        };
+        assert_eq!(fused, [one]);
+        assert_eq!(composed, [1.0]);
+    }
+}
+
+/// A 7 x 13 by 13 -> 5 layer whose values (eighths, 1024ths, 64ths) make every f32 sum exact, so
+/// one rounding of the sum is `T::from_f64` of the exact f64 sum, computed here by a triple loop.
+/// PyTorch 2.15 (`nn.functional.linear` on the same values in float16 / bfloat16) equals that exact
+/// rounding in all 35 outputs, and differs from the two-rounding composition in 8 (f16) and 11
+/// (bf16) of them; first outputs f16 -2.240234375, -1.3720703125, bf16 -2.25, -1.3671875.
+#[test]
+fn half_linear_equals_one_rounding_of_the_exact_sum() {
+    fn check<T: kinkgrad::Real>(differ: usize, first: [f64; 2]) {
+        let (m, k, n) = (7, 13, 5);
+        let r = |v: f64| T::from_f64(v).to_f64();
+        let x: Vec<f64> = (0..m * k).map(|q| r((((3 * (q / k) + 5 * (q % k)) % 31) as f64 - 15.0) / 8.0)).collect();
+        let w: Vec<f64> =
+            (0..n * k).map(|q| r((((37 * (q / k) + 11 * (q % k)) % 2001) as f64 - 1000.0) / 1024.0)).collect();
+        let b: Vec<f64> = (0..n).map(|o| r(((53 * o) % 201) as f64 / 64.0 - 100.0 / 64.0)).collect();
+        let exact = |i: usize, o: usize| (0..k).map(|p| x[i * k + p] * w[o * k + p]).sum::<f64>() + b[o];
+        let want: Vec<f64> = (0..m * n).map(|q| r(exact(q / n, q % n))).collect();
+        let two: Vec<f64> = (0..m * n).map(|q| r(r(exact(q / n, q % n) - b[q % n]) + b[q % n])).collect();
+        let [fused, composed] = linear16::<T>(&x, &w, &b, m, k);
+        assert_eq!(fused, want, "{}", T::NAME);
+        assert_eq!(composed, two, "{}", T::NAME);
+        assert_eq!(fused.iter().zip(&two).filter(|(a, b)| a != b).count(), differ, "{}", T::NAME);
+        assert_eq!(fused[..2], first, "{}", T::NAME);
+    }
+    check::<kinkgrad::f16>(8, [-2.240234375, -1.3720703125]);
+    check::<kinkgrad::bf16>(11, [-2.25, -1.3671875]);
+}
+
+/// In f32 the fused op keeps the bits of the product followed by the broadcast add (f64 is checked
+/// through the tape above), including the shapes that take the split product.
+#[test]
+fn f32_linear_keeps_the_bits_of_matmul_then_add() {
+    let (m, k, n) = (40, 100, 300);
+    let mut rng = kinkgrad::Rng::new(5);
+    let mut draw = |len: usize| (0..len).map(|_| rng.normal()).collect::<Vec<f64>>();
+    let (x, w, b) = (draw(m * k), draw(n * k), draw(n));
+    let tape = Tape::<f32>::new();
+    let xv = tape.constant(Tensor::from_f64(vec![m, k], &x).unwrap());
+    let wv = tape.constant(Tensor::from_f64(vec![n, k], &w).unwrap());
+    let bv = tape.constant(Tensor::from_f64(vec![n], &b).unwrap());
+    let fused = xv.linear(wv, bv).unwrap().value();
+    let composed = xv.matmul_t(wv, false, true).unwrap().add(bv).unwrap().value();
+    assert!(fused.bit_eq(&composed));
+}

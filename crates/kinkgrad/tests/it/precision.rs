@@ -37,3 +37,44 @@ fn gradients_agree_across_precisions() {
         }
     }
 }
+
+/// `Real::from_f64` for the 16-bit types rounds to nearest (ties to even) from the full f64, not
+/// from a truncated or f32-rounded copy (the `half` crate's `from_f64` drops the low 32 bits, or
+/// rounds to f32 first, so `1 + 2^-11 + 2^-40` became 1 in f16). By hand: `1 + 2^-11` is the f16
+/// midpoint of 1 and `1 + 2^-10`, `1 + 2^-8` the bf16 midpoint of 1 and `1 + 2^-7`; a hair above goes
+/// up, a hair below down, the midpoint itself to the even 1. Then against a brute-force nearest: all
+/// 65 536 bit patterns of the type, sorted, the two neighbours of `v` compared (their distances to
+/// `v` are exact in f64), ties to the even pattern; at midpoints and a few f64 ulps around them.
+#[test]
+fn sixteen_bit_rounding_from_f64_is_to_nearest() {
+    fn check<T: Real>(half_ulp: f64, bits: impl Fn(u16) -> T) {
+        let hair = 2f64.powi(-40);
+        for sign in [1.0, -1.0] {
+            let r = |v: f64| T::from_f64(sign * v).to_f64();
+            assert_eq!(r(1.0 + half_ulp + hair), sign * (1.0 + 2.0 * half_ulp), "{}", T::NAME);
+            assert_eq!(r(1.0 + half_ulp - hair), sign * 1.0, "{}", T::NAME);
+            assert_eq!(r(1.0 + half_ulp), sign * 1.0, "{}", T::NAME);
+        }
+        let mut all: Vec<(f64, u16)> =
+            (0..=u16::MAX).map(|b| (bits(b), b)).filter(|(v, _)| v.is_finite()).map(|(v, b)| (v.to_f64(), b)).collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all.dedup_by(|a, b| a.0 == b.0); // +0 and -0
+        let mut rng = Rng::new(11);
+        for _ in 0..20_000 {
+            let i = rng.below(all.len() - 1);
+            let mid = (all[i].0 + all[i + 1].0) / 2.0;
+            let v = mid + (rng.below(5) as f64 - 2.0) * f64::EPSILON * mid.abs();
+            let j = all.partition_point(|&(x, _)| x <= v);
+            let (lo, hi) = (all[j - 1], all[j.min(all.len() - 1)]);
+            let want = match (v - lo.0).partial_cmp(&(hi.0 - v)).unwrap() {
+                std::cmp::Ordering::Less => lo.0,
+                std::cmp::Ordering::Greater => hi.0,
+                std::cmp::Ordering::Equal if lo.1 & 1 == 0 => lo.0,
+                std::cmp::Ordering::Equal => hi.0,
+            };
+            assert_eq!(T::from_f64(v).to_f64(), want, "{}: {v:e}", T::NAME);
+        }
+    }
+    check::<kinkgrad::f16>(2f64.powi(-11), kinkgrad::f16::from_bits);
+    check::<kinkgrad::bf16>(2f64.powi(-8), kinkgrad::bf16::from_bits);
+}

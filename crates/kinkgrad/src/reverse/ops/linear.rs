@@ -1,6 +1,9 @@
-//! The affine map of a linear layer, `y = x W^T + b`, as one op (one output buffer: the bias is added
-//! in place to the product, so the values are those of `matmul_t` followed by a broadcast `add`, bit
-//! for bit).
+//! The affine map of a linear layer, `y = x W^T + b`, as one op (one output buffer,
+//! [`Tensor::matmul_bias`]). In `f32`/`f64` the values are those of `matmul_t` followed by a broadcast
+//! `add`, bit for bit; in `f16`/`bf16` the bias joins the `f32` accumulator of the product and each
+//! output is rounded once (PyTorch's `nn.Linear` on the CPU), not twice as the composition would.
+//! The backward pass is unchanged by this: `dx` and `dW` are products rounded once, `db` a sum
+//! rounded once; the JVP's three terms are rounded each and then added.
 //!
 //! Shapes: `x: [rows, in]`, `W: [out, in]`, `b: [out]`, `y: [rows, out]`.
 //! VJP: `dx = G W`, `dW = G^T x`, `db = sum over rows of G`.
@@ -11,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
-use crate::tensor::elementwise::wide;
 use crate::tensor::Tensor;
 
 struct Linear {
@@ -140,7 +142,9 @@ impl std::hash::Hasher for Identity {
 
 impl<'t, T: Real> Var<'t, T> {
     /// `self W^T + b` for `self: [rows, in]`, `w: [out, in]`, `b: [out]` (a linear layer, PyTorch's
-    /// layout), recorded as one op; the same values as `self.matmul_t(w, false, true)?.add(b)`.
+    /// layout), recorded as one op; in `f32`/`f64` the same values as
+    /// `self.matmul_t(w, false, true)?.add(b)`; in `f16`/`bf16` the products and the bias summed in
+    /// `f32` and rounded once, instead of twice.
     pub fn linear(self, w: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'t, T>> {
         let (xv, wv, bv) = (self.value(), w.value(), b.value());
         let (xs, ws, bs) = (xv.shape(), wv.shape(), bv.shape());
@@ -150,20 +154,7 @@ impl<'t, T: Real> Var<'t, T> {
                 format!("expects x [rows, in], W [out, in], b [out]; got {xs:?}, {ws:?}, {bs:?}"),
             ));
         }
-        let y = xv.matmul_t(&wv, false, true)?;
-        let shape = y.shape().to_vec();
-        let mut data = y.into_vec();
-        let bd = bv.data();
-        if !bd.is_empty() {
-            wide(|| {
-                for row in data.chunks_mut(bd.len()) {
-                    for (v, &c) in row.iter_mut().zip(bd) {
-                        *v = *v + c;
-                    }
-                }
-            });
-        }
-        let value = Tensor::from_parts(shape, data);
+        let value = xv.matmul_bias(&wv, true, &bv)?;
         Ok(self.tape.push(Box::new(Linear { bias: bs.to_vec() }), &[self, w, b], value))
     }
 }
