@@ -16,6 +16,7 @@ mod paradox;
 mod plot;
 mod progress;
 mod report;
+mod reproduce;
 mod ritz;
 mod study;
 mod train;
@@ -100,6 +101,8 @@ enum Command {
     Bench(bench::Args),
     /// Hybrid models: a neural-network source term inside a PDE solver, trained from observations.
     Hybrid(hybrid::Args),
+    /// Reproduce every finding of the talk and the papers in one run: DIR/index.html and DIR/report.json.
+    Reproduce(reproduce::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(manual::CompletionsArgs),
     /// Print the manual page (roff), or write every page into a folder with --out.
@@ -138,7 +141,12 @@ fn main() -> ExitCode {
     // the commands whose library loops poll the cancellation token stop at a step boundary on Ctrl-C
     if matches!(
         cli.command,
-        Command::Train(_) | Command::Study(_) | Command::Ritz(_) | Command::Hybrid(_) | Command::Transport(_)
+        Command::Train(_)
+            | Command::Study(_)
+            | Command::Ritz(_)
+            | Command::Hybrid(_)
+            | Command::Transport(_)
+            | Command::Reproduce(_)
     ) {
         interrupt::install();
     }
@@ -155,6 +163,7 @@ fn main() -> ExitCode {
             train::run(a).map(|(v, c)| if json { format!("{v}\n") } else { train::human(&v, &c) })
         }
         Command::Study(a) => study::run(a),
+        Command::Reproduce(a) => reproduce::run(a),
         Command::Eval(a) => eval::run(&a).map(|v| if a.json { format!("{v}\n") } else { eval::human(&v) }),
         Command::Ritz(a) => {
             let json = a.json;

@@ -24,20 +24,49 @@ pub struct Args {
 
 const TS: [f64; 7] = [-1.0, -0.5, -0.01, 0.0, 0.01, 0.5, 1.0];
 
-/// `f(t)`, `f'(t)` and its certificate for Boustany's function with entries `x` in precision `T`.
-fn boustany<T: Real>(x: &[f64], t0: f64, mode: &Mode) -> (f64, f64, Certificate) {
+/// Boustany's default entries `x = (1, 2, 3, 4)` (the talk's slide).
+pub const BOUSTANY_X: [f64; 4] = [1.0, 2.0, 3.0, 4.0];
+
+/// The compensation example's entry: `x = 1.14 (1, 1, 1, 1)`.
+pub const COMPENSATION_X: f64 = 1.14;
+
+/// The point of the compensation example, `t = 0.5`.
+pub const COMPENSATION_T: f64 = 0.5;
+
+/// `f(t)`, `f'(t)` and its certificate for Boustany's function with entries `x` in precision `T`
+/// (PyTorch's representation: `max2` splits ties evenly).
+pub fn boustany<T: Real>(x: &[f64], t0: f64, mode: &Mode) -> kinkgrad::Result<(f64, f64, Certificate)> {
     let tape = Tape::<T>::with_representation(Representation::pytorch());
     let t = tape.var(Tensor::scalar(T::from_f64(t0)));
-    let xs = tape.constant(Tensor::from_f64(vec![x.len()], x).expect("shape"));
-    let tx = t.mul(xs).expect("shapes");
-    let f = tx.max_all_with(TieRule::First).sub(tx.max_all_with(TieRule::Mean)).expect("shapes");
-    let g = tape.gradient(f, &[t], mode).expect("gradient");
-    (f.item().unwrap_or(f64::NAN), g.values[0].item().map(|v| v.to_f64()).unwrap_or(f64::NAN), g.certificate)
+    let xs = tape.constant(Tensor::from_f64(vec![x.len()], x)?);
+    let tx = t.mul(xs)?;
+    let f = tx.max_all_with(TieRule::First).sub(tx.max_all_with(TieRule::Mean))?;
+    let g = tape.gradient(f, &[t], mode)?;
+    Ok((f.item()?, g.values[0].item()?.to_f64(), g.certificate))
+}
+
+/// The associated gradient (assoc mode) of `max` with tie rule `rule` at the origin of `R^n`: the
+/// talk's `max1` is `TieRule::First`, `max2` (torch.max) `TieRule::Mean`.
+pub fn max_assoc_gradient_at_0(rule: TieRule, n: usize) -> kinkgrad::Result<(Vec<f64>, Certificate)> {
+    let tape = Tape::<f64>::new();
+    let y = tape.var(Tensor::vector(vec![0.0; n]));
+    let g = tape.gradient(y.max_all_with(rule), &[y], &Mode::Assoc)?;
+    Ok((g.values[0].to_f64_vec(), g.certificate))
+}
+
+/// Murat-Trombetti: `d/dx max(x, x)` at `x0` in `mode` (PyTorch's representation), with its
+/// certificate; the true value is 1.
+pub fn murat_trombetti(x0: f64, mode: &Mode) -> kinkgrad::Result<(f64, Certificate)> {
+    let tape = Tape::<f64>::with_representation(Representation::pytorch());
+    let v = tape.var(Tensor::scalar(x0));
+    let f = v.maximum(v)?;
+    let g = tape.gradient(f, &[v], mode)?;
+    Ok((g.values[0].item()?, g.certificate))
 }
 
 /// What a framework computes for the compensation example: the tie weights `(1,0,0,0)` and
 /// `(1/4,...)` are differenced and dotted with `x` in the working precision, in index order.
-fn framework_compensation<T: Real>(x: f64) -> f64 {
+pub fn framework_compensation<T: Real>(x: f64) -> f64 {
     let xt = T::from_f64(x);
     let q = T::from_f64(0.25);
     let mut acc = T::ZERO;
@@ -48,7 +77,8 @@ fn framework_compensation<T: Real>(x: f64) -> f64 {
     acc.to_f64()
 }
 
-fn modes() -> [(&'static str, Mode); 3] {
+/// The three modes of the tables, named as the tables print them.
+pub fn modes() -> [(&'static str, Mode); 3] {
     [("assoc", Mode::Assoc), ("lex", Mode::Lex(None)), ("safe", Mode::safe())]
 }
 
@@ -57,45 +87,35 @@ pub fn run(a: Args) -> Result<String, String> {
     if let Some(p) = &a.plot {
         crate::plot::check(p)?;
     }
-    let x = [1.0, 2.0, 3.0, 4.0];
+    let e = |e: kinkgrad::Error| e.to_string();
+    let x = BOUSTANY_X;
     let mut rows = Vec::new();
     for &t in &TS {
-        let r: Vec<(f64, f64, Certificate)> = modes().iter().map(|(_, m)| boustany::<f64>(&x, t, m)).collect();
+        let r = modes().iter().map(|(_, m)| boustany::<f64>(&x, t, m)).collect::<Result<Vec<_>, _>>().map_err(e)?;
         rows.push((t, r));
     }
     // associated gradients of max1 and max2 at 0
-    let assoc_grad = |rule: TieRule| -> (Vec<f64>, Certificate) {
-        let tape = Tape::<f64>::new();
-        let y = tape.var(Tensor::vector(vec![0.0; 4]));
-        let g = tape.gradient(y.max_all_with(rule), &[y], &Mode::Assoc).expect("gradient");
-        (g.values[0].to_f64_vec(), g.certificate)
-    };
-    let ((g1, c1), (g2, c2)) = (assoc_grad(TieRule::First), assoc_grad(TieRule::Mean));
+    let (g1, c1) = max_assoc_gradient_at_0(TieRule::First, 4).map_err(e)?;
+    let (g2, c2) = max_assoc_gradient_at_0(TieRule::Mean, 4).map_err(e)?;
     // Murat-Trombetti
-    let mt: Vec<(&str, f64, Certificate)> = modes()
-        .iter()
-        .map(|(n, m)| {
-            let tape = Tape::<f64>::with_representation(Representation::pytorch());
-            let v = tape.var(Tensor::scalar(1.0));
-            let f = v.maximum(v).expect("shapes");
-            let g = tape.gradient(f, &[v], m).expect("gradient");
-            (*n, g.values[0].item().expect("scalar"), g.certificate)
-        })
-        .collect();
+    let mut mt: Vec<(&str, f64, Certificate)> = Vec::new();
+    for (n, m) in modes() {
+        let (v, c) = murat_trombetti(1.0, &m).map_err(e)?;
+        mt.push((n, v, c));
+    }
     // compensation
-    let cx = [1.14; 4];
     type Row = [(f64, f64, Certificate); 3];
+    fn row<T: Real>(e: impl Fn(kinkgrad::Error) -> String + Copy) -> Result<Row, String> {
+        let [a, b, c] = modes().map(|(_, m)| boustany::<T>(&[COMPENSATION_X; 4], COMPENSATION_T, &m));
+        Ok([a.map_err(e)?, b.map_err(e)?, c.map_err(e)?])
+    }
     let comp: Vec<(&str, f64, Row)> = vec![
-        (
-            "f16",
-            framework_compensation::<kinkgrad::f16>(1.14),
-            modes().map(|(_, m)| boustany::<kinkgrad::f16>(&cx, 0.5, &m)),
-        ),
-        ("f32", framework_compensation::<f32>(1.14), modes().map(|(_, m)| boustany::<f32>(&cx, 0.5, &m))),
-        ("f64", framework_compensation::<f64>(1.14), modes().map(|(_, m)| boustany::<f64>(&cx, 0.5, &m))),
+        ("f16", framework_compensation::<kinkgrad::f16>(COMPENSATION_X), row::<kinkgrad::f16>(e)?),
+        ("f32", framework_compensation::<f32>(COMPENSATION_X), row::<f32>(e)?),
+        ("f64", framework_compensation::<f64>(COMPENSATION_X), row::<f64>(e)?),
     ];
     if let Some(p) = &a.plot {
-        crate::plot::save(p, &Boustany)?;
+        crate::plot::save(p, &Boustany { x: BOUSTANY_X.to_vec() })?;
     }
     if a.json {
         let j = serde_json::json!({
@@ -212,8 +232,12 @@ fn short(c: &Certificate) -> String {
     }
 }
 
-/// f and f' in every mode over t in [-1, 1], one panel each (the modes differ only at t = 0).
-struct Boustany;
+/// f and f' in every mode over t in [-1, 1], one panel each (the modes differ only at t = 0), for
+/// the entries `x`.
+pub struct Boustany {
+    /// The entries of `t x`.
+    pub x: Vec<f64>,
+}
 
 impl crate::plot::Figure for Boustany {
     fn size(&self) -> (u32, u32) {
@@ -225,24 +249,24 @@ impl crate::plot::Figure for Boustany {
     ) -> Result<(), String> {
         use crate::plot::err;
         use plotters::prelude::*;
-        let x = [1.0, 2.0, 3.0, 4.0];
         let ts: Vec<f64> = (0..=200).map(|i| (i as f64 - 100.0) / 100.0).collect();
-        let curve = |mode: &Mode, value: bool| -> Vec<(f64, f64)> {
+        let curve = |mode: &Mode, value: bool| -> Result<Vec<(f64, f64)>, String> {
             ts.iter()
                 .map(|&t| {
-                    let (f, d, _) = boustany::<f64>(&x, t, mode);
-                    (t, if value { f } else { d })
+                    let (f, d, _) = boustany::<f64>(&self.x, t, mode).map_err(err)?;
+                    Ok((t, if value { f } else { d }))
                 })
                 .collect()
         };
         let panels = [
-            ("f(t) (identically 0)", "f(t)", curve(&Mode::Assoc, true), BLACK),
-            ("f'(t), assoc (PyTorch's tie rule)", "f'(t)", curve(&Mode::Assoc, false), RGBColor(213, 94, 0)),
-            ("f'(t), lex", "f'(t)", curve(&Mode::Lex(None), false), RGBColor(0, 114, 178)),
-            ("f'(t), safe", "f'(t)", curve(&Mode::safe(), false), RGBColor(0, 158, 115)),
+            ("f(t) (identically 0)", "f(t)", curve(&Mode::Assoc, true)?, BLACK),
+            ("f'(t), assoc (PyTorch's tie rule)", "f'(t)", curve(&Mode::Assoc, false)?, RGBColor(213, 94, 0)),
+            ("f'(t), lex", "f'(t)", curve(&Mode::Lex(None), false)?, RGBColor(0, 114, 178)),
+            ("f'(t), safe", "f'(t)", curve(&Mode::safe(), false)?, RGBColor(0, 158, 115)),
         ];
-        let root =
-            root.titled("Boustany: f(t) = max1(tx) - max2(tx), x = (1,2,3,4)", ("sans-serif", 20)).map_err(err)?;
+        let root = root
+            .titled(&format!("Boustany: f(t) = max1(tx) - max2(tx), x = {:?}", self.x), ("sans-serif", 20))
+            .map_err(err)?;
         for (area, (caption, ylabel, pts, color)) in root.split_evenly((4, 1)).iter().zip(panels) {
             let mut chart = ChartBuilder::on(area)
                 .caption(caption, ("sans-serif", 15))

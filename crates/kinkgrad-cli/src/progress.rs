@@ -107,6 +107,11 @@ impl Progress {
         }
     }
 
+    /// Sets the number of steps (for a bar whose length is learnt as the work proceeds).
+    pub fn set_length(&self, len: u64) {
+        self.bar.set_length(len);
+    }
+
     /// Advances the bar by one step.
     pub fn inc(&self) {
         self.bar.inc(1);
