@@ -5,6 +5,13 @@ use super::row::{Ctx, Row, Section, Verdict};
 use crate::report::CliError;
 
 mod boustany;
+mod command;
+mod hybrid;
+mod maxpool_beta;
+mod performance;
+mod relu_prime;
+mod ritz;
+mod training;
 
 /// A section's entry point.
 pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
@@ -12,7 +19,15 @@ pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
 /// Every section, in the report's order: (id, entry point). The id is also the section's
 /// [`Section::id`], its anchor on the page and its name for `--sections`.
 pub fn all() -> Vec<(&'static str, SectionFn)> {
-    vec![("boustany", boustany::run)]
+    vec![
+        ("boustany", boustany::run),
+        ("training", training::run),
+        ("ritz", ritz::run),
+        ("hybrid", hybrid::run),
+        ("relu-prime", relu_prime::run),
+        ("maxpool-beta", maxpool_beta::run),
+        ("performance", performance::run),
+    ]
 }
 
 /// A number as the report prints it: the shortest form that reads back exactly (`-1.5`, `0`,
