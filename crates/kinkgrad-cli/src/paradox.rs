@@ -54,10 +54,10 @@ pub fn max_assoc_gradient_at_0(rule: TieRule, n: usize) -> kinkgrad::Result<(Vec
     Ok((g.values[0].to_f64_vec(), g.certificate))
 }
 
-/// Murat-Trombetti: `d/dx max(x, x)` at `x0` in `mode` (PyTorch's representation), with its
-/// certificate; the true value is 1.
-pub fn murat_trombetti(x0: f64, mode: &Mode) -> kinkgrad::Result<(f64, Certificate)> {
-    let tape = Tape::<f64>::with_representation(Representation::pytorch());
+/// Murat-Trombetti: `d/dx max(x, x)` at `x0` in `mode` under `rep`, with its certificate; the true
+/// value is 1.
+pub fn murat_trombetti(x0: f64, rep: Representation, mode: &Mode) -> kinkgrad::Result<(f64, Certificate)> {
+    let tape = Tape::<f64>::with_representation(rep);
     let v = tape.var(Tensor::scalar(x0));
     let f = v.maximum(v)?;
     let g = tape.gradient(f, &[v], mode)?;
@@ -100,7 +100,7 @@ pub fn run(a: Args) -> Result<String, String> {
     // Murat-Trombetti
     let mut mt: Vec<(&str, f64, Certificate)> = Vec::new();
     for (n, m) in modes() {
-        let (v, c) = murat_trombetti(1.0, &m).map_err(e)?;
+        let (v, c) = murat_trombetti(1.0, Representation::pytorch(), &m).map_err(e)?;
         mt.push((n, v, c));
     }
     // compensation

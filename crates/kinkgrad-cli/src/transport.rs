@@ -303,17 +303,31 @@ pub fn run(args: &TransportArgs) -> Result<String, CliError> {
     ))
 }
 
-fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
-    let cells: Vec<usize> = list
-        .split(',')
-        .map(|c| c.trim().parse::<usize>().ok().filter(|&n| n >= 3))
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| format!("invalid --convergence '{list}': expected cell counts like 100,200,400"))?;
-    let mut rows = Vec::new();
-    let mut prev: Option<(usize, f64, f64)> = None;
-    let bar = crate::progress::Progress::new(cells.len() as u64, "grids");
-    for &n in &cells {
-        bar.message(|| format!("{n} cells"));
+/// One grid of a convergence study: cells, L1 and Linf errors against the exact solution, and the
+/// observed orders against the previous grid (None on the first).
+pub struct ConvergenceRow {
+    /// Number of cells.
+    pub cells: usize,
+    /// L1 error at the final time.
+    pub l1: f64,
+    /// Linf error at the final time.
+    pub linf: f64,
+    /// Observed L1 order `ln(e_prev / e) / ln(n / n_prev)`.
+    pub order_l1: Option<f64>,
+    /// Observed Linf order.
+    pub order_linf: Option<f64>,
+}
+
+/// The errors and observed orders of `args`' scheme and initial data on each grid of `cells`
+/// (what `--convergence` prints; `kinkgrad reproduce` reads it too). `on_grid` is called after each
+/// grid with the number done.
+pub fn convergence_rows(
+    args: &TransportArgs,
+    cells: &[usize],
+    mut on_grid: impl FnMut(usize, &ConvergenceRow),
+) -> Result<Vec<ConvergenceRow>, CliError> {
+    let mut rows: Vec<ConvergenceRow> = Vec::new();
+    for &n in cells {
         let s = setup(args, n)?;
         let exact =
             s.exact.clone().ok_or("--convergence needs an exact solution: a constant velocity and a linear scheme")?;
@@ -322,23 +336,37 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
             return Err(CliError::new("numeric", format!("--cells {n}: {}", blow_up(&s))));
         }
         let (l1, linf) = (s.grid.l1_distance(&u, &exact), s.grid.linf_distance(&u, &exact));
-        let (o1, oi) = match prev {
-            Some((m, p1, pi)) => {
-                let r = (n as f64 / m as f64).ln();
-                (Some((p1 / l1).ln() / r), Some((pi / linf).ln() / r))
+        let (order_l1, order_linf) = match rows.last() {
+            Some(p) => {
+                let r = (n as f64 / p.cells as f64).ln();
+                (Some((p.l1 / l1).ln() / r), Some((p.linf / linf).ln() / r))
             }
             None => (None, None),
         };
-        bar.step(|| format!("{n} cells: L1 error {l1:.4e}, Linf error {linf:.4e}"));
-        bar.inc();
-        rows.push((n, l1, linf, o1, oi));
-        prev = Some((n, l1, linf));
+        rows.push(ConvergenceRow { cells: n, l1, linf, order_l1, order_linf });
+        on_grid(rows.len(), &rows[rows.len() - 1]);
     }
+    Ok(rows)
+}
+
+fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
+    let cells: Vec<usize> = list
+        .split(',')
+        .map(|c| c.trim().parse::<usize>().ok().filter(|&n| n >= 3))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| format!("invalid --convergence '{list}': expected cell counts like 100,200,400"))?;
+    let bar = crate::progress::Progress::new(cells.len() as u64, "grids");
+    let rows = convergence_rows(args, &cells, |_, r| {
+        bar.step(|| format!("{} cells: L1 error {:.4e}, Linf error {:.4e}", r.cells, r.l1, r.linf));
+        bar.inc();
+    })?;
+    bar.finish();
     if args.json {
         let conv: Vec<Value> = rows
             .iter()
-            .map(|(n, l1, li, o1, oi)| {
-                json!({"cells": n, "l1_error": l1, "linf_error": li, "order_l1": opt(*o1), "order_linf": opt(*oi)})
+            .map(|r| {
+                json!({"cells": r.cells, "l1_error": r.l1, "linf_error": r.linf,
+                       "order_l1": opt(r.order_l1), "order_linf": opt(r.order_linf)})
             })
             .collect();
         return Ok(
@@ -349,9 +377,10 @@ fn convergence(args: &TransportArgs, list: &str) -> Result<String, CliError> {
         "convergence of {} on {} (Courant {}, T = {})\n{:>8} {:>12} {:>12} {:>9} {:>10}",
         args.scheme, args.initial, args.cfl, args.t_final, "cells", "L1", "Linf", "order L1", "order Linf"
     );
-    for (n, l1, li, o1, oi) in rows {
+    for r in rows {
         let f = |o: Option<f64>| o.map_or("-".to_string(), |x| format!("{x:.3}"));
-        out.push_str(&format!("\n{n:>8} {l1:>12.4e} {li:>12.4e} {:>9} {:>10}", f(o1), f(oi)));
+        let (n, l1, li) = (r.cells, r.l1, r.linf);
+        out.push_str(&format!("\n{n:>8} {l1:>12.4e} {li:>12.4e} {:>9} {:>10}", f(r.order_l1), f(r.order_linf)));
     }
     Ok(out)
 }

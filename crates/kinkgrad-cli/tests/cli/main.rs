@@ -6,6 +6,7 @@ mod functions_cli;
 mod grad_cli;
 mod hybrid_cli;
 mod paradox_cli;
+mod reproduce_cli;
 mod robustness_cli;
 mod study_cli;
 mod train_cli;

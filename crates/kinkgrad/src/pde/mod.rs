@@ -36,6 +36,7 @@ pub mod checkpoint;
 mod face;
 pub mod gradient;
 pub mod grid;
+pub mod hazard;
 mod kernel;
 pub mod limiter;
 mod linearize;

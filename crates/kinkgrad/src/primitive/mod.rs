@@ -13,6 +13,7 @@
 //! tests follow from the registry.
 
 pub mod abs;
+pub mod cases;
 pub mod clamp;
 mod elementwise;
 pub mod flux;

@@ -270,80 +270,16 @@ fn assoc_at_kinks_is_a_weighted_combination_of_tied_pieces() {
     }
 }
 
-/// Hand-derived associated gradients at kinks, one line per (primitive, point, representation).
-/// Tie rules act on the tied pieces in declared order (clamp: x, lo, hi; max: a, b; minmod: a, b, 0).
+/// Hand-derived associated gradients at kinks, one line per (primitive, point, representation):
+/// the table `kinkgrad::primitive::cases::hand_cases()` (shared with `kinkgrad reproduce`), with
+/// its derivations in its comments.
 #[test]
 fn assoc_at_kinks_hand_values() {
-    let with = |r: TieRule| Representation::default().with_all_ties(r);
-    let z = |v: f64| Representation::default().with_relu_at_zero(v);
-    let lk = |v: f64| format!("minnorm[leaky_relu={v}]").parse::<Representation>().unwrap();
-    let abs_rep: Representation = "minnorm[abs=0.5]".parse().unwrap();
-    let ht: Representation = "minnorm[hardtanh=0.25]".parse().unwrap();
-    let w31 = TieRule::Weighted(vec![3.0, 1.0, 2.0]);
-    #[rustfmt::skip]
-    let cases: Vec<(&str, Vec<f64>, Representation, Vec<f64>)> = vec![
-        // relu'(0) = z for any real z
-        ("relu", vec![0.0], z(0.0), vec![0.0]),
-        ("relu", vec![0.0], z(0.5), vec![0.5]),
-        ("relu", vec![0.0], z(-2.0), vec![-2.0]),
-        // leaky (slope 0.01), weight w on the identity piece: s + w (1 - s); relu'(0) does not touch it
-        ("leaky_relu", vec![0.0], lk(0.0), vec![0.01]),
-        ("leaky_relu", vec![0.0], lk(1.0), vec![1.0]),
-        ("leaky_relu", vec![0.0], lk(0.5), vec![0.505]),
-        ("leaky_relu", vec![0.0], z(1.0), vec![0.01]),
-        // abs'(0) = a; weights (1 - a)/2 on -x and (1 + a)/2 on x
-        ("abs", vec![0.0], Representation::default(), vec![0.0]),
-        ("abs", vec![0.0], abs_rep.clone(), vec![0.5]),
-        // hardtanh at the bounds: weight h on x
-        ("hardtanh", vec![1.0], ht.clone(), vec![0.25]),
-        ("hardtanh", vec![-1.0], ht.clone(), vec![0.25]),
-        // max(1, 1): first (1,0), last (0,1), mean and minnorm (1/2,1/2), weighted 3:1 (3/4,1/4)
-        ("max", vec![1.0, 1.0], with(TieRule::First), vec![1.0, 0.0]),
-        ("max", vec![1.0, 1.0], with(TieRule::Last), vec![0.0, 1.0]),
-        ("max", vec![1.0, 1.0], with(TieRule::Mean), vec![0.5, 0.5]),
-        ("max", vec![1.0, 1.0], with(TieRule::MinNorm), vec![0.5, 0.5]),
-        ("max", vec![1.0, 1.0], with(w31.clone()), vec![0.75, 0.25]),
-        ("min", vec![-2.0, -2.0], with(TieRule::First), vec![1.0, 0.0]),
-        ("min", vec![-2.0, -2.0], with(TieRule::Last), vec![0.0, 1.0]),
-        // clamp(x, lo, hi) at x = lo = 0 < hi = 1: pieces x and lo tied
-        ("clamp", vec![0.0, 0.0, 1.0], with(TieRule::First), vec![1.0, 0.0, 0.0]),
-        ("clamp", vec![0.0, 0.0, 1.0], with(TieRule::Last), vec![0.0, 1.0, 0.0]),
-        ("clamp", vec![0.0, 0.0, 1.0], with(TieRule::MinNorm), vec![0.5, 0.5, 0.0]),
-        ("clamp", vec![0.0, 0.0, 1.0], with(w31.clone()), vec![0.75, 0.25, 0.0]),
-        // at x = hi: pieces x and hi; weighted by position (x: 3, hi: 2) -> (3/5, 0, 2/5)
-        ("clamp", vec![1.0, 0.0, 1.0], with(TieRule::Last), vec![0.0, 0.0, 1.0]),
-        ("clamp", vec![1.0, 0.0, 1.0], with(w31.clone()), vec![0.6, 0.0, 0.4]),
-        // minmod(0, 0): pieces a, b, 0 all tied. minnorm: the zero piece; mean 1/3 each; first: a
-        ("minmod", vec![0.0, 0.0], with(TieRule::MinNorm), vec![0.0, 0.0]),
-        ("minmod", vec![0.0, 0.0], with(TieRule::Mean), vec![1.0 / 3.0, 1.0 / 3.0]),
-        ("minmod", vec![0.0, 0.0], with(TieRule::First), vec![1.0, 0.0]),
-        ("minmod", vec![0.0, 0.0], with(TieRule::Last), vec![0.0, 0.0]),
-        ("minmod", vec![0.0, 0.0], with(w31.clone()), vec![0.5, 1.0 / 6.0]),
-        // minmod(1, 1) and (-1, -1): a and b tied
-        ("minmod", vec![1.0, 1.0], with(TieRule::MinNorm), vec![0.5, 0.5]),
-        ("minmod", vec![-1.0, -1.0], with(TieRule::Last), vec![0.0, 1.0]),
-        // minmod(0, 2): a and the zero piece tied (both are 0 there)
-        ("minmod", vec![0.0, 2.0], with(TieRule::First), vec![1.0, 0.0]),
-        ("minmod", vec![0.0, 2.0], with(TieRule::Mean), vec![0.5, 0.0]),
-        ("minmod", vec![0.0, 2.0], with(TieRule::MinNorm), vec![0.0, 0.0]),
-        // superbee(x, y), pieces 2y, x, y, 2x, 0 (slopes (0,2), (1,0), (0,1), (2,0), (0,0)). At (0, 0)
-        // all five are tied: first = 2y, minnorm = the zero piece, mean = their average (3/5, 3/5)
-        ("superbee", vec![0.0, 0.0], with(TieRule::First), vec![0.0, 2.0]),
-        ("superbee", vec![0.0, 0.0], with(TieRule::MinNorm), vec![0.0, 0.0]),
-        ("superbee", vec![0.0, 0.0], with(TieRule::Mean), vec![0.6, 0.6]),
-        // y / x = 1/2 at (2, 1): 2y and x tied; y / x = 1 at (1, 1): x and y tied
-        ("superbee", vec![2.0, 1.0], with(TieRule::First), vec![0.0, 2.0]),
-        ("superbee", vec![2.0, 1.0], with(TieRule::Last), vec![1.0, 0.0]),
-        ("superbee", vec![1.0, 1.0], with(TieRule::Mean), vec![0.5, 0.5]),
-        // MC, pieces 2y, (x+y)/2, 2x, 0: at (0, 0) all four tied, mean (5/8, 5/8); at (3, 1)
-        // (3y = x) 2y and the mean piece tied
-        ("mc", vec![0.0, 0.0], with(TieRule::Mean), vec![0.625, 0.625]),
-        ("mc", vec![0.0, 0.0], with(TieRule::MinNorm), vec![0.0, 0.0]),
-        ("mc", vec![3.0, 1.0], with(TieRule::First), vec![0.0, 2.0]),
-        ("mc", vec![3.0, 1.0], with(TieRule::Last), vec![0.5, 0.5]),
-    ];
+    let cases = kinkgrad::primitive::cases::hand_cases();
+    assert!(cases.len() >= 40);
     let all = prims();
-    for (name, x, rep, expect) in cases {
+    for kinkgrad::primitive::cases::KinkCase { primitive: name, point: x, representation: rep, assoc: expect } in cases
+    {
         let i = all.iter().position(|p| p.name() == name).unwrap_or_else(|| panic!("{name} not registered"));
         let (g, _) = grad_at(i, &x, &rep, &Mode::Assoc);
         for (a, b) in g.iter().zip(&expect) {

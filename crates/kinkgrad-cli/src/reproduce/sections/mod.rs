@@ -6,12 +6,18 @@ use crate::report::CliError;
 
 mod boustany;
 mod command;
+mod compensation;
 mod hybrid;
+mod khan_barton;
+mod kink_cases;
 mod maxpool_beta;
+mod murat_trombetti;
 mod performance;
 mod relu_prime;
 mod ritz;
 mod training;
+mod transport_hazard;
+mod transport_orders;
 
 /// A section's entry point.
 pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
@@ -21,6 +27,12 @@ pub type SectionFn = fn(&Ctx) -> Result<Section, CliError>;
 pub fn all() -> Vec<(&'static str, SectionFn)> {
     vec![
         ("boustany", boustany::run),
+        ("murat-trombetti", murat_trombetti::run),
+        ("compensation", compensation::run),
+        ("khan-barton", khan_barton::run),
+        ("kink-cases", kink_cases::run),
+        ("transport-orders", transport_orders::run),
+        ("transport-hazard", transport_hazard::run),
         ("training", training::run),
         ("ritz", ritz::run),
         ("hybrid", hybrid::run),
