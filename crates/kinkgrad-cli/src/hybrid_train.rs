@@ -85,6 +85,27 @@ fn peak_rss() -> Option<u64> {
 
 /// Run `kinkgrad hybrid train`.
 pub fn run(a: TrainArgs) -> Result<String, CliError> {
+    let f = fit(&a)?;
+    Ok(if a.json { format!("{}\n", f.json) } else { f.text })
+}
+
+/// A finished `hybrid train` run: its summary (JSON and text), its history, the trained model and
+/// its data set.
+pub(crate) struct Fit {
+    /// The summary `--json` prints.
+    pub json: serde_json::Value,
+    /// The summary printed without `--json`.
+    pub text: String,
+    /// Train loss (every iteration) and test loss (every `--eval-every`).
+    pub history: Vec<hybrid::TrainStep>,
+    /// The trained model.
+    pub model: HybridModel,
+    /// The data set it was trained on.
+    pub data: Dataset,
+}
+
+/// Train as `kinkgrad hybrid train` does (checkpoints and plots included) and return the run.
+pub(crate) fn fit(a: &TrainArgs) -> Result<Fit, CliError> {
     let d = dataset(&a.problem, &a.data)?;
     if d.test_indices().is_empty() {
         return Err("the data set has no test samples (n_train equals the number of samples)".to_string().into());
@@ -233,7 +254,9 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
         SourceForm::State => None,
     };
     if let Some(dir) = &a.plot {
-        write_plots(dir, &a.plot_format, &model, &d, history)?;
+        figures(&model, &d, history, &mut |name, fig| {
+            crate::plot::save(&dir.join(format!("{name}.{}", a.plot_format)), fig)
+        })?;
     }
     let cert = &run.certificate;
     let (net_kinks, scheme_kinks) =
@@ -257,9 +280,6 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
     if let Some((p, it, file_lr, lr)) = &resumed {
         j["resumed"] =
             serde_json::json!({"file": p.display().to_string(), "iteration": it, "file_lr": file_lr, "lr": lr});
-    }
-    if a.json {
-        return Ok(format!("{j}\n"));
     }
     let mut s = match &resumed {
         Some((p, it, file_lr, lr)) if file_lr != lr => {
@@ -311,7 +331,8 @@ pub fn run(a: TrainArgs) -> Result<String, CliError> {
     if let Some(p) = &a.save {
         s += &format!("saved {}\n", p.display());
     }
-    Ok(s)
+    let history = run.steps;
+    Ok(Fit { json: j, text: s, history, model, data: d })
 }
 
 fn grad_check(
@@ -326,11 +347,19 @@ fn grad_check(
     kinkgrad::check::hybrid::check_hybrid(m, d, &idx, mode, &r, 3)
 }
 
-fn write_plots(dir: &Path, ext: &str, m: &HybridModel, d: &Dataset, h: &[hybrid::TrainStep]) -> Result<(), String> {
-    let chart = |name: &str, title: &str, xlabel: &str, ylabel: &str, series: &[Series], log_y: bool, paired: bool| {
-        let fig = LineChart { title, xlabel, ylabel, series, log_y, paired };
-        crate::plot::save(&dir.join(format!("{name}.{ext}")), &fig)
-    };
+/// The figures of `--plot`, each handed to `draw` with its name: `loss` (train and test loss against
+/// the iteration), `source` (learned against true source, three test samples), `states` (final
+/// states against observations).
+pub(crate) fn figures(
+    m: &HybridModel,
+    d: &Dataset,
+    h: &[hybrid::TrainStep],
+    draw: &mut dyn FnMut(&str, &LineChart) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut chart =
+        |name: &str, title: &str, xlabel: &str, ylabel: &str, series: &[Series], log_y: bool, paired: bool| {
+            draw(name, &LineChart { title, xlabel, ylabel, series, log_y, paired })
+        };
     let train =
         Series { name: "train loss".into(), points: h.iter().map(|s| (s.iteration as f64, s.train_loss)).collect() };
     let test = Series {

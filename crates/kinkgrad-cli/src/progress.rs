@@ -52,6 +52,27 @@ pub fn verbosity() -> Verbosity {
     settings().verbosity
 }
 
+thread_local! {
+    /// How many [`HiddenBars`] guards are alive on this thread.
+    static HIDDEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// While this guard lives, bars created on this thread are hidden (`reproduce` runs commands whose
+/// own bars would draw over the section's bar).
+pub struct HiddenBars(());
+
+/// Hides the bars created on this thread until the guard is dropped.
+pub fn hide_bars() -> HiddenBars {
+    HIDDEN.with(|h| h.set(h.get() + 1));
+    HiddenBars(())
+}
+
+impl Drop for HiddenBars {
+    fn drop(&mut self) {
+        HIDDEN.with(|h| h.set(h.get().saturating_sub(1)));
+    }
+}
+
 /// A progress bar (or a hidden one, see the module doc) with the one style of the tool: bar,
 /// position, message, elapsed time and ETA.
 pub struct Progress {
@@ -61,7 +82,7 @@ pub struct Progress {
 impl Progress {
     /// A bar over `len` steps, `what` naming the unit (e.g. "epochs", "iterations").
     pub fn new(len: u64, what: &str) -> Self {
-        let bar = if settings().bars {
+        let bar = if settings().bars && HIDDEN.with(|h| h.get()) == 0 {
             ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr())
         } else {
             ProgressBar::hidden()

@@ -7,7 +7,7 @@ use crate::progress::Progress;
 use clap::Args as ClapArgs;
 use kinkgrad::nn::ritz::{evaluate, solve, RitzConfig, RitzMethod};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Arguments of `kinkgrad ritz`.
 #[derive(ClapArgs, Debug, Clone)]
@@ -54,6 +54,14 @@ const DEFAULT_POINTS: usize = 1000;
 
 /// Run `kinkgrad ritz`; the result as JSON, and the run's certificate.
 pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
+    run_with_solution(&args).map(|(v, c, _)| (v, c))
+}
+
+/// The learned solution at 1001 evenly spaced points of [0, 1]: (x, u(x)).
+pub(crate) type Solution = Vec<(f64, f64)>;
+
+/// [`run`], also returning the learned solution (the curve of `--plot` and of `reproduce`).
+pub(crate) fn run_with_solution(args: &Args) -> Result<(Value, kinkgrad::Certificate, Solution), String> {
     if args.old_steps.is_some() {
         return Err("--steps is now --iterations (Adam iterations; --steps means time steps in every command)".into());
     }
@@ -110,10 +118,12 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
     });
     bar.finish();
     let (model, r) = res.map_err(|e| e.to_string())?;
+    let xs: Vec<f64> = (0..=1000).map(|i| i as f64 / 1000.0).collect();
+    let u = evaluate(&model, method, &xs).map_err(|e| e.to_string())?;
     if let Some(p) = &args.plot {
-        let xs: Vec<f64> = (0..=1000).map(|i| i as f64 / 1000.0).collect();
-        let u = evaluate(&model, method, &xs).map_err(|e| e.to_string())?;
-        plot_solution(p, &xs, &u, &args.method)?;
+        let series =
+            [Series { name: "u (learned)".into(), points: xs.iter().copied().zip(u.iter().copied()).collect() }];
+        solution_chart(&series, &args.method, |c| crate::plot::save(p, c))?;
     }
     Ok((
         json!({
@@ -134,6 +144,7 @@ pub fn run(args: Args) -> Result<(Value, kinkgrad::Certificate), String> {
             "certificate": r.certificate,
         }),
         r.certificate,
+        xs.into_iter().zip(u).collect(),
     ))
 }
 
@@ -153,17 +164,17 @@ pub fn human(v: &Value, certificate: &kinkgrad::Certificate) -> String {
     ) + &format!("certificate {certificate}\n")
 }
 
-fn plot_solution(path: &Path, xs: &[f64], u: &[f64], method: &str) -> Result<(), String> {
-    let exact = xs.iter().map(|&x| (x, (std::f64::consts::PI * x).sin())).collect();
-    let series = [
-        Series { name: "u (learned)".into(), points: xs.iter().copied().zip(u.iter().copied()).collect() },
-        Series { name: "sin(pi x) (exact)".into(), points: exact },
-    ];
+/// Learned solutions (`learned`, on the grid of [`Solution`]) against the exact `sin(pi x)`, handed
+/// to `draw` (a file for `--plot`, SVG text for `reproduce`); `method` names them in the title.
+pub(crate) fn solution_chart<R>(learned: &[Series], method: &str, draw: impl FnOnce(&LineChart) -> R) -> R {
+    let mut series: Vec<Series> = Vec::new();
+    for s in learned {
+        let exact = s.points.iter().map(|&(x, _)| (x, (std::f64::consts::PI * x).sin())).collect();
+        series.push(Series { name: s.name.clone(), points: s.points.clone() });
+        series.push(Series { name: "sin(pi x) (exact)".into(), points: exact });
+    }
     let title = format!("Deep Ritz ({method}): -u'' = pi^2 sin(pi x)");
-    crate::plot::save(
-        path,
-        &LineChart { title: &title, xlabel: "x", ylabel: "u(x)", series: &series, log_y: false, paired: true },
-    )
+    draw(&LineChart { title: &title, xlabel: "x", ylabel: "u(x)", series: &series, log_y: false, paired: true })
 }
 
 #[cfg(test)]

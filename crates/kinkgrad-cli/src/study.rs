@@ -47,8 +47,9 @@ struct DataArgs {
     json: bool,
 }
 
+/// Arguments of `kinkgrad study relu-prime`.
 #[derive(ClapArgs, Debug, Clone)]
-struct ReluArgs {
+pub(crate) struct ReluArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Hidden layers of the MLP.
@@ -71,8 +72,9 @@ struct ReluArgs {
     no_safe: bool,
 }
 
+/// Arguments of `kinkgrad study maxpool-beta`.
 #[derive(ClapArgs, Debug, Clone)]
-struct BetaArgs {
+pub(crate) struct BetaArgs {
     #[command(flatten)]
     data: DataArgs,
     /// Tie weight parameters beta, comma-separated (any finite numbers).
@@ -137,15 +139,25 @@ fn load(d: &DataArgs) -> kinkgrad::Result<(Mnist, Mnist)> {
     Ok((train, test))
 }
 
-fn relu_row<T: Real>(
-    cfg: &ReluPrimeConfig,
-    train: &Mnist,
-    bar: &crate::progress::Progress,
-) -> kinkgrad::Result<ReluPrimeRow> {
-    study::relu_prime::<T>(cfg, train, &mut || bar.inc())
+fn relu_row<T: Real>(cfg: &ReluPrimeConfig, train: &Mnist, tick: &mut dyn FnMut()) -> kinkgrad::Result<ReluPrimeRow> {
+    study::relu_prime::<T>(cfg, train, tick)
 }
 
-fn relu_prime(a: &ReluArgs) -> kinkgrad::Result<String> {
+/// Called as a study advances: (done, total) minibatches, and with `-v`'s line when a row is done.
+pub(crate) type Tick<'a> = &'a mut dyn FnMut(u64, u64, Option<String>);
+
+/// A relu'(0) study as run: the layer sizes, the training examples and one row per precision.
+pub(crate) struct ReluStudy {
+    /// Layer sizes of the MLP.
+    pub sizes: Vec<usize>,
+    /// Training examples.
+    pub train_n: usize,
+    /// One row per precision, in the order of `--precision`.
+    pub rows: Vec<ReluPrimeRow>,
+}
+
+/// The relu'(0) study of `a` (what `kinkgrad study relu-prime` prints and `reproduce` reports).
+pub(crate) fn relu_rows(a: &ReluArgs, tick: Tick) -> kinkgrad::Result<ReluStudy> {
     let cfg = ReluPrimeConfig {
         depth: a.depth,
         width: a.width,
@@ -159,24 +171,45 @@ fn relu_prime(a: &ReluArgs) -> kinkgrad::Result<String> {
         .map_err(|e| kinkgrad::Error::invalid("size", e))?;
     let precs = precisions(a.data.precision.as_deref(), "f64,f32,bf16,f16")?;
     let (train, _) = load(&a.data)?;
-    let batches = train.n.div_ceil(a.batch) * a.inits;
-    let bar = crate::progress::Progress::new((batches * precs.len()) as u64, "batches");
+    let total = (train.n.div_ceil(a.batch) * a.inits * precs.len()) as u64;
+    let mut done = 0;
     let mut rows = Vec::new();
     for p in precs {
+        let mut inc = || {
+            done += 1;
+            tick(done, total, None);
+        };
         let r = match p {
-            Precision::F64 => relu_row::<f64>(&cfg, &train, &bar),
-            Precision::F32 => relu_row::<f32>(&cfg, &train, &bar),
-            Precision::F16 => relu_row::<f16>(&cfg, &train, &bar),
-            Precision::BF16 => relu_row::<bf16>(&cfg, &train, &bar),
+            Precision::F64 => relu_row::<f64>(&cfg, &train, &mut inc),
+            Precision::F32 => relu_row::<f32>(&cfg, &train, &mut inc),
+            Precision::F16 => relu_row::<f16>(&cfg, &train, &mut inc),
+            Precision::BF16 => relu_row::<bf16>(&cfg, &train, &mut inc),
         }?;
-        bar.step(|| format!("{}: {}/{} initialisations bifurcate", r.precision, r.bifurcated, r.inits));
+        tick(done, total, Some(format!("{}: {}/{} initialisations bifurcate", r.precision, r.bifurcated, r.inits)));
         rows.push(r);
     }
-    bar.finish();
-    let sizes = cfg.sizes(train.pixels_per_image());
+    Ok(ReluStudy { sizes: cfg.sizes(train.pixels_per_image()), train_n: train.n, rows })
+}
+
+/// A command's progress bar driven by a study's [`Tick`]s (created at the first tick, when the
+/// total is known).
+fn bar_tick(bar: &std::cell::OnceCell<crate::progress::Progress>) -> impl FnMut(u64, u64, Option<String>) + '_ {
+    move |done, total, line| {
+        let b = bar.get_or_init(|| crate::progress::Progress::new(total, "batches"));
+        b.set(done, String::new);
+        if let Some(l) = line {
+            b.step(|| l);
+        }
+    }
+}
+
+fn relu_prime(a: &ReluArgs) -> kinkgrad::Result<String> {
+    let bar = std::cell::OnceCell::new();
+    let ReluStudy { sizes, train_n, rows } = relu_rows(a, &mut bar_tick(&bar))?;
+    drop(bar);
     let v = json!({
         "study": "relu-prime",
-        "config": {"sizes": sizes, "batch": a.batch, "inits": a.inits, "seed": a.seed, "train_examples": train.n,
+        "config": {"sizes": sizes, "batch": a.batch, "inits": a.inits, "seed": a.seed, "train_examples": train_n,
                    "data": a.data.data.as_ref().map_or("built-in 10 000 digits (8 000 train)".to_string(), |d| d.display().to_string())},
         "reference": {"source": "issue 13: PyTorch 2.15 CPU, built-in 8 000 train, 784-256-256-256-10, batch 100, 40 inits",
                       "f64": 0.0, "f32": 0.025, "f16": 0.85},
@@ -192,7 +225,7 @@ fn relu_prime(a: &ReluArgs) -> kinkgrad::Result<String> {
     }
     let mut s = format!(
         "relu'(0) bifurcation: MLP {:?}, batch {}, {} initialisations, {} training examples, learning rate 0\n",
-        sizes, a.batch, a.inits, train.n
+        sizes, a.batch, a.inits, train_n
     );
     s.push_str(
         "precision  fraction  (count)  safe_fraction  exact_zeros  batches_with_zeros  batches_differing  seconds\n",
@@ -221,15 +254,25 @@ fn beta_row<T: Real>(
     seed: u64,
     cfg: &BetaConfig,
     data: &(Mnist, Mnist),
-    bar: &crate::progress::Progress,
+    tick: &mut dyn FnMut(),
 ) -> kinkgrad::Result<BetaRow> {
-    study::maxpool_beta::<T>(beta, mode, seed, cfg, &data.0, &data.1, &mut || bar.inc())
+    study::maxpool_beta::<T>(beta, mode, seed, cfg, &data.0, &data.1, tick)
 }
 
-fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
-    if let Some(p) = &a.plot {
-        crate::plot::check(p).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
-    }
+/// A max-pooling beta study as run: one `(learning rate, row)` per precision, mode, beta and seed,
+/// and the training and test examples.
+pub(crate) struct BetaStudy {
+    /// The runs, in the order precision, mode, beta, seed.
+    pub rows: Vec<(f64, BetaRow)>,
+    /// Training examples.
+    pub train_n: usize,
+    /// Test examples.
+    pub test_n: usize,
+}
+
+/// The max-pooling beta study of `a` (what `kinkgrad study maxpool-beta` prints and `reproduce`
+/// reports).
+pub(crate) fn beta_rows(a: &BetaArgs, tick: Tick) -> kinkgrad::Result<BetaStudy> {
     let betas: Vec<f64> = a
         .betas
         .split(',')
@@ -256,9 +299,10 @@ fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
     base.check()?;
     let data = load(&a.data)?;
     let runs = precs.len() * betas.len() * modes.len() * a.seeds as usize;
-    crate::budget::steps("--epochs x runs", (runs * a.epochs * data.0.n.div_ceil(a.batch)) as f64)
-        .map_err(|e| kinkgrad::Error::invalid("size", e))?;
-    let bar = crate::progress::Progress::new((runs * a.epochs * data.0.n.div_ceil(a.batch)) as u64, "batches");
+    let per_run = a.epochs * data.0.n.div_ceil(a.batch);
+    let total = runs * per_run;
+    crate::budget::steps("--epochs x runs", total as f64).map_err(|e| kinkgrad::Error::invalid("size", e))?;
+    let mut done = 0;
     let mut rows = Vec::new();
     for &p in &precs {
         let lr = a.lr.unwrap_or_else(|| BetaConfig::default_lr(&p.to_string()));
@@ -270,31 +314,45 @@ fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
                         volume: !a.no_volume && beta == 0.0 && mode.name() == "assoc",
                         ..base.clone()
                     };
+                    let mut inc = || {
+                        done += 1;
+                        tick(done, total as u64, None);
+                    };
                     let r = match p {
-                        Precision::F64 => beta_row::<f64>(beta, mode, seed, &cfg, &data, &bar),
-                        Precision::F32 => beta_row::<f32>(beta, mode, seed, &cfg, &data, &bar),
-                        Precision::F16 => beta_row::<f16>(beta, mode, seed, &cfg, &data, &bar),
-                        Precision::BF16 => beta_row::<bf16>(beta, mode, seed, &cfg, &data, &bar),
+                        Precision::F64 => beta_row::<f64>(beta, mode, seed, &cfg, &data, &mut inc),
+                        Precision::F32 => beta_row::<f32>(beta, mode, seed, &cfg, &data, &mut inc),
+                        Precision::F16 => beta_row::<f16>(beta, mode, seed, &cfg, &data, &mut inc),
+                        Precision::BF16 => beta_row::<bf16>(beta, mode, seed, &cfg, &data, &mut inc),
                     }?;
-                    bar.step(|| {
-                        format!(
-                            "{} beta {} {} seed {}: test accuracy {:.4}{}",
-                            r.precision,
-                            r.beta,
-                            r.mode,
-                            r.seed,
-                            r.test_accuracy,
-                            if r.diverged { " (diverged)" } else { "" }
-                        )
-                    });
+                    // a diverged run stops early: the bar moves on to the end of the run
+                    done = (rows.len() as u64 + 1) * per_run as u64;
+                    let line = format!(
+                        "{} beta {} {} seed {}: test accuracy {:.4}{}",
+                        r.precision,
+                        r.beta,
+                        r.mode,
+                        r.seed,
+                        r.test_accuracy,
+                        if r.diverged { " (diverged)" } else { "" }
+                    );
+                    tick(done, total as u64, Some(line));
                     rows.push((lr, r));
                 }
             }
         }
     }
-    bar.finish();
+    Ok(BetaStudy { rows, train_n: data.0.n, test_n: data.1.n })
+}
+
+fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
+    if let Some(p) = &a.plot {
+        crate::plot::check(p).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
+    }
+    let bar = std::cell::OnceCell::new();
+    let BetaStudy { rows, train_n, test_n } = beta_rows(a, &mut bar_tick(&bar))?;
+    drop(bar);
     if let Some(path) = &a.plot {
-        plot_beta(path, &rows).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
+        beta_chart(&rows, |c| crate::plot::save(path, c)).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
     }
     let row_json = |(lr, r): &(f64, BetaRow)| {
         let c = &r.certificate;
@@ -320,7 +378,7 @@ fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
         "study": "maxpool-beta",
         "config": {"epochs": a.epochs, "batch": a.batch, "momentum": a.momentum, "weight_decay": a.weight_decay,
                    "schedule": "cosine per epoch (T_max = epochs)", "update": a.update, "seeds": a.seeds,
-                   "train_examples": data.0.n, "test_examples": data.1.n},
+                   "train_examples": train_n, "test_examples": test_n},
         "reference": {"source": "issue 13: PyTorch 2.15 CPU, built-in 8 000 train / 2 000 test, 3 epochs",
                       "f16": {"0": 0.891, "1000": 0.910, "10000": 0.123}, "f32": {"0": 0.930, "10000": 0.929}},
         "rows": rows.iter().map(row_json).collect::<Vec<_>>(),
@@ -331,7 +389,7 @@ fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
     }
     let mut s = format!(
         "max-pooling beta family: LeNet-5, {} epochs, batch {}, SGD momentum {} weight decay {}, cosine, update {}, {} train / {} test\n",
-        a.epochs, a.batch, a.momentum, a.weight_decay, a.update, data.0.n, data.1.n
+        a.epochs, a.batch, a.momentum, a.weight_decay, a.update, train_n, test_n
     );
     s.push_str(
         "precision  mode   beta      seed  lr      test_acc  diverged  pool_ties  locked  unresolved  seconds\n",
@@ -364,8 +422,9 @@ fn maxpool_beta(a: &BetaArgs) -> kinkgrad::Result<String> {
     Ok(s)
 }
 
-/// Test accuracy against log10(1 + beta), one curve per precision and mode (mean over seeds).
-fn plot_beta(path: &std::path::Path, rows: &[(f64, BetaRow)]) -> Result<(), String> {
+/// Test accuracy against log10(1 + beta), one curve per precision and mode (mean over seeds), handed
+/// to `draw` (a file for `--plot`, SVG text for `reproduce`).
+pub(crate) fn beta_chart<R>(rows: &[(f64, BetaRow)], draw: impl FnOnce(&crate::plot::LineChart) -> R) -> R {
     use crate::plot::{LineChart, Series};
     let mut series: Vec<Series> = Vec::new();
     for (_, r) in rows {
@@ -395,15 +454,12 @@ fn plot_beta(path: &std::path::Path, rows: &[(f64, BetaRow)]) -> Result<(), Stri
         s.points = merged.into_iter().map(|(x, y, n)| (x, y / n as f64)).collect();
         s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
     }
-    crate::plot::save(
-        path,
-        &LineChart {
-            title: "LeNet-5 test accuracy against the pooling tie weight beta",
-            xlabel: "sign(beta) log10(1 + |beta|)",
-            ylabel: "test accuracy",
-            series: &series,
-            log_y: false,
-            paired: false,
-        },
-    )
+    draw(&LineChart {
+        title: "LeNet-5 test accuracy against the pooling tie weight beta",
+        xlabel: "sign(beta) log10(1 + |beta|)",
+        ylabel: "test accuracy",
+        series: &series,
+        log_y: false,
+        paired: false,
+    })
 }

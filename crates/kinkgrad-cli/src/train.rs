@@ -93,12 +93,20 @@ pub struct Args {
 
 /// Run `kinkgrad train`; the summary as JSON (printed by the caller) and the run's certificate.
 pub fn run(args: Args) -> Result<(Value, Certificate), CliError> {
+    run_with_losses(&args).map(|(v, c, _)| (v, c))
+}
+
+/// A training run's losses per batch: (epochs done, as a fraction, loss).
+pub(crate) type BatchLosses = Vec<(f64, f64)>;
+
+/// [`run`], also returning the loss of every batch (the curve of `--plot` and of `reproduce`).
+pub(crate) fn run_with_losses(args: &Args) -> Result<(Value, Certificate, BatchLosses), CliError> {
     let precision: Precision = args.precision.parse()?;
     match precision {
-        Precision::F64 => train::<f64>(&args),
-        Precision::F32 => train::<f32>(&args),
-        Precision::F16 => train::<f16>(&args),
-        Precision::BF16 => train::<bf16>(&args),
+        Precision::F64 => train::<f64>(args),
+        Precision::F32 => train::<f32>(args),
+        Precision::F16 => train::<f16>(args),
+        Precision::BF16 => train::<bf16>(args),
     }
     .map_err(CliError::from)
 }
@@ -107,7 +115,7 @@ fn log_json(log: &KinkLog) -> Value {
     Value::Array(log.sites().into_iter().map(|s| json!({"layer": s.scope, "op": s.op, "count": s.count})).collect())
 }
 
-fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
+fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate, BatchLosses)> {
     if let Some(p) = &args.plot {
         crate::plot::check(p).map_err(|e| kinkgrad::Error::invalid("plot", e))?;
     }
@@ -277,6 +285,7 @@ fn train<T: Real>(args: &Args) -> kinkgrad::Result<(Value, Certificate)> {
             "history": history,
         }),
         total,
+        batch_losses,
     ))
 }
 

@@ -18,7 +18,7 @@
 //! ratios measured in one run are what the goals are stated in.
 
 mod compare;
-mod peers;
+pub(crate) mod peers;
 mod workloads;
 
 use crate::output::num;
@@ -81,7 +81,7 @@ fn with_reason(mut row: Value, p: &Result<Value, String>) -> Value {
 
 /// The SIMD level of the scheme kernels, the instructions of the matrix products and the CPU's vector
 /// features.
-fn cpu_features() -> Value {
+pub(crate) fn cpu_features() -> Value {
     let mut v = json!({
         "simd_level": kinkgrad::simd::simd_level().name(),
         "kinkgrad_simd_env": std::env::var("KINKGRAD_SIMD").ok(),
@@ -126,94 +126,15 @@ pub fn run(a: Args) -> Result<String, String> {
     }
     let baseline = a.compare.as_deref().map(compare::load).transpose()?;
     let peers = Peers::new(a.peer_python.clone(), a.peers_dir.clone())?;
-    let mut rows: Vec<Value> = Vec::new();
     let todo = WORKLOADS[1..].iter().filter(|w| want(w)).count();
     let bar = crate::progress::Progress::new(todo as u64, "workloads");
-    if want("mlp") {
-        bar.message(|| "mlp".into());
-        let assoc = workloads::mlp_step(&Mode::Assoc, a.reps);
-        let safe = workloads::mlp_step(&Mode::safe(), a.reps);
-        let p = peers.run("jax_peers.py", &["mlp"]);
-        let jax = peer_f(&p, "seconds");
-        rows.push(with_reason(
-            json!({"workload": "mlp_step (784-512-512-10, batch 128, f32)", "kinkgrad_assoc_seconds": assoc,
-            "kinkgrad_safe_seconds": safe, "safe_over_assoc": safe / assoc, "jax_seconds": jax.map(num),
-            "kinkgrad_over_jax": jax.map(|j| num(assoc / j))}),
-            &p,
-        ));
-        done(&bar, &rows);
-    }
-    if want("transport") {
-        bar.message(|| "transport".into());
-        let (f, g) = workloads::transport(a.reps)?;
-        let p = peers.run("jax_peers.py", &["transport"]);
-        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "gradient_seconds"));
-        rows.push(with_reason(
-            json!({"workload": "transport (minmod LW, 1000 cells x 1000 steps, f64)", "kinkgrad_forward_seconds": f,
-            "kinkgrad_gradient_seconds": g, "gradient_over_forward": g / f, "jax_forward_seconds": jf.map(num),
-            "jax_gradient_seconds": jg.map(num), "jax_gradient_over_kinkgrad_gradient": jg.map(|j| num(j / g))}),
-            &p,
-        ));
-        done(&bar, &rows);
-    }
-    for scheme in ["upwind", "lw-minmod"] {
-        if !want(&format!("hybrid-{scheme}")) {
-            continue;
+    let rows = measure(&a, &peers, &mut |step| match step {
+        Step::Start(name) => bar.message(|| name.to_string()),
+        Step::Done(row) => {
+            bar.step(|| format!("measured {}", row["workload"].as_str().unwrap_or("")));
+            bar.inc();
         }
-        bar.message(|| format!("hybrid-{scheme}"));
-        let (f, g) = workloads::hybrid(scheme, a.reps)?;
-        let p = peers.run("jax_hybrid.py", &["--scheme", scheme]);
-        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "value_and_grad_seconds"));
-        rows.push(with_reason(
-            json!({"workload": format!("hybrid {scheme} (128 cells, 90 steps, 64 samples, net 4-32-32-1)"),
-            "kinkgrad_forward_seconds": f, "kinkgrad_value_and_grad_seconds": g, "gradient_over_forward": g / f,
-            "jax_forward_seconds": jf.map(num), "jax_value_and_grad_seconds": jg.map(num),
-            "jax_over_kinkgrad": jg.map(|j| num(j / g))}),
-            &p,
-        ));
-        done(&bar, &rows);
-    }
-    let nets = [
-        ("lenet", Net::LeNet, "lenet", "lenet_step (LeNet, batch 64, f32, Adam)"),
-        ("mlp-small", Net::MlpSmall, "mlp_small", "mlp_small_step (784-256-10, batch 64, f32, Adam)"),
-    ];
-    for (name, net, peer_arg, label) in nets {
-        if !want(name) {
-            continue;
-        }
-        bar.message(|| name.into());
-        let assoc = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
-        let safe = workloads::nn_step::<f32>(net, &Mode::safe(), a.reps)?;
-        let p = peers.run("nn_peer.py", &[peer_arg]);
-        let torch = peer_f(&p, "seconds");
-        rows.push(with_reason(
-            json!({"workload": label, "kinkgrad_assoc_seconds": assoc, "kinkgrad_safe_seconds": safe,
-            "safe_over_assoc": safe / assoc, "pytorch_seconds": torch.map(num),
-            "kinkgrad_over_pytorch": torch.map(|t| num(assoc / t))}),
-            &p,
-        ));
-        done(&bar, &rows);
-    }
-    let nets16 = [
-        ("lenet-16bit", Net::LeNet, "lenet_16bit_step (LeNet, batch 64, Adam, assoc; f16 and bf16 against f32)"),
-        (
-            "mlp-small-16bit",
-            Net::MlpSmall,
-            "mlp_small_16bit_step (784-256-10, batch 64, Adam, assoc; f16 and bf16 against f32)",
-        ),
-    ];
-    for (name, net, label) in nets16 {
-        if !want(name) {
-            continue;
-        }
-        bar.message(|| name.into());
-        let f32s = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
-        let f16s = workloads::nn_step::<kinkgrad::f16>(net, &Mode::Assoc, a.reps)?;
-        let bf16s = workloads::nn_step::<kinkgrad::bf16>(net, &Mode::Assoc, a.reps)?;
-        rows.push(json!({"workload": label, "kinkgrad_f32_seconds": f32s, "kinkgrad_f16_seconds": f16s,
-            "kinkgrad_bf16_seconds": bf16s, "f16_over_f32": f16s / f32s, "bf16_over_f32": bf16s / f32s}));
-        done(&bar, &rows);
-    }
+    })?;
     bar.finish();
     let cmp = baseline.as_ref().map(|b| compare::compare(b, &rows));
     let peers_dir = match peers.dir() {
@@ -265,10 +186,106 @@ pub fn run(a: Args) -> Result<String, String> {
     Ok(s)
 }
 
-/// One workload measured: the bar advances, and `-v` prints its name.
-fn done(bar: &crate::progress::Progress, rows: &[Value]) {
-    bar.step(|| format!("measured {}", rows.last().and_then(|r| r["workload"].as_str()).unwrap_or("")));
-    bar.inc();
+/// What [`measure`] reports as it goes.
+pub(crate) enum Step<'a> {
+    /// A workload starts (its name in `--only`).
+    Start(&'a str),
+    /// A workload's row is measured.
+    Done(&'a Value),
+}
+
+/// The measured workloads of `a` (one JSON row each, with the peers' figures and ratios);
+/// `progress` hears of each workload's start and row.
+pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -> Result<Vec<Value>, String> {
+    let all = a.only == "all";
+    let want = |w: &str| all || a.only.split(',').any(|x| x.trim() == w);
+    let mut rows: Vec<Value> = Vec::new();
+    if want("mlp") {
+        progress(Step::Start("mlp"));
+        let assoc = workloads::mlp_step(&Mode::Assoc, a.reps);
+        let safe = workloads::mlp_step(&Mode::safe(), a.reps);
+        let p = peers.run("jax_peers.py", &["mlp"]);
+        let jax = peer_f(&p, "seconds");
+        rows.push(with_reason(
+            json!({"workload": "mlp_step (784-512-512-10, batch 128, f32)", "kinkgrad_assoc_seconds": assoc,
+            "kinkgrad_safe_seconds": safe, "safe_over_assoc": safe / assoc, "jax_seconds": jax.map(num),
+            "kinkgrad_over_jax": jax.map(|j| num(assoc / j))}),
+            &p,
+        ));
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    if want("transport") {
+        progress(Step::Start("transport"));
+        let (f, g) = workloads::transport(a.reps)?;
+        let p = peers.run("jax_peers.py", &["transport"]);
+        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "gradient_seconds"));
+        rows.push(with_reason(
+            json!({"workload": "transport (minmod LW, 1000 cells x 1000 steps, f64)", "kinkgrad_forward_seconds": f,
+            "kinkgrad_gradient_seconds": g, "gradient_over_forward": g / f, "jax_forward_seconds": jf.map(num),
+            "jax_gradient_seconds": jg.map(num), "jax_gradient_over_kinkgrad_gradient": jg.map(|j| num(j / g))}),
+            &p,
+        ));
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    for scheme in ["upwind", "lw-minmod"] {
+        if !want(&format!("hybrid-{scheme}")) {
+            continue;
+        }
+        progress(Step::Start(if scheme == "upwind" { "hybrid-upwind" } else { "hybrid-lw-minmod" }));
+        let (f, g) = workloads::hybrid(scheme, a.reps)?;
+        let p = peers.run("jax_hybrid.py", &["--scheme", scheme]);
+        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "value_and_grad_seconds"));
+        rows.push(with_reason(
+            json!({"workload": format!("hybrid {scheme} (128 cells, 90 steps, 64 samples, net 4-32-32-1)"),
+            "kinkgrad_forward_seconds": f, "kinkgrad_value_and_grad_seconds": g, "gradient_over_forward": g / f,
+            "jax_forward_seconds": jf.map(num), "jax_value_and_grad_seconds": jg.map(num),
+            "jax_over_kinkgrad": jg.map(|j| num(j / g))}),
+            &p,
+        ));
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    let nets = [
+        ("lenet", Net::LeNet, "lenet", "lenet_step (LeNet, batch 64, f32, Adam)"),
+        ("mlp-small", Net::MlpSmall, "mlp_small", "mlp_small_step (784-256-10, batch 64, f32, Adam)"),
+    ];
+    for (name, net, peer_arg, label) in nets {
+        if !want(name) {
+            continue;
+        }
+        progress(Step::Start(name));
+        let assoc = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
+        let safe = workloads::nn_step::<f32>(net, &Mode::safe(), a.reps)?;
+        let p = peers.run("nn_peer.py", &[peer_arg]);
+        let torch = peer_f(&p, "seconds");
+        rows.push(with_reason(
+            json!({"workload": label, "kinkgrad_assoc_seconds": assoc, "kinkgrad_safe_seconds": safe,
+            "safe_over_assoc": safe / assoc, "pytorch_seconds": torch.map(num),
+            "kinkgrad_over_pytorch": torch.map(|t| num(assoc / t))}),
+            &p,
+        ));
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    let nets16 = [
+        ("lenet-16bit", Net::LeNet, "lenet_16bit_step (LeNet, batch 64, Adam, assoc; f16 and bf16 against f32)"),
+        (
+            "mlp-small-16bit",
+            Net::MlpSmall,
+            "mlp_small_16bit_step (784-256-10, batch 64, Adam, assoc; f16 and bf16 against f32)",
+        ),
+    ];
+    for (name, net, label) in nets16 {
+        if !want(name) {
+            continue;
+        }
+        progress(Step::Start(name));
+        let f32s = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
+        let f16s = workloads::nn_step::<kinkgrad::f16>(net, &Mode::Assoc, a.reps)?;
+        let bf16s = workloads::nn_step::<kinkgrad::bf16>(net, &Mode::Assoc, a.reps)?;
+        rows.push(json!({"workload": label, "kinkgrad_f32_seconds": f32s, "kinkgrad_f16_seconds": f16s,
+            "kinkgrad_bf16_seconds": bf16s, "f16_over_f32": f16s / f32s, "bf16_over_f32": bf16s / f32s}));
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    Ok(rows)
 }
 
 fn rayon_threads() -> usize {

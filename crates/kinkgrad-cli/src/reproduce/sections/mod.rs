@@ -5,10 +5,17 @@ use super::row::{Ctx, Row, Section, Verdict};
 use crate::report::CliError;
 
 mod boustany;
+mod command;
 mod compensation;
+mod hybrid;
 mod khan_barton;
 mod kink_cases;
+mod maxpool_beta;
 mod murat_trombetti;
+mod performance;
+mod relu_prime;
+mod ritz;
+mod training;
 mod transport_hazard;
 mod transport_orders;
 
@@ -26,6 +33,12 @@ pub fn all() -> Vec<(&'static str, SectionFn)> {
         ("kink-cases", kink_cases::run),
         ("transport-orders", transport_orders::run),
         ("transport-hazard", transport_hazard::run),
+        ("training", training::run),
+        ("ritz", ritz::run),
+        ("hybrid", hybrid::run),
+        ("relu-prime", relu_prime::run),
+        ("maxpool-beta", maxpool_beta::run),
+        ("performance", performance::run),
     ]
 }
 
