@@ -99,8 +99,8 @@ pub fn run_with(ctx: &Ctx, flags: &[&str]) -> Result<Section, CliError> {
             reduced_note(ok, q),
         ));
         out.push(row(
-            "f16: why more often than PyTorch's nn.Linear (two roundings: x W^T, then + b)".into(),
-            "PyTorch nn.Linear 2/10 with 2 zeros; PyTorch (x @ W.T) + b 10/10 with 1219 zeros; kinkgrad 10/10 with 1265",
+            "f16 on the cross-check settings, beside PyTorch's nn.Linear (both round x W^T + b once)".into(),
+            "PyTorch nn.Linear 2/10 with 2 zeros (two roundings, (x @ W.T) + b: 10/10 with 1219 zeros)",
             "docs/studies.md, cross-check with benchmarks/relu_prime_torch.py (2 000 digits, 10 inits)",
             format!("{}/{} with {} zeros", r.bifurcated, r.inits, r.exact_zeros),
             Verdict::Info,
