@@ -6,7 +6,6 @@
 //! distinct `f64` numbers can round to the same `f16`.
 
 use crate::round16::{f16_from_f32, f16_to_f32, to_f32_odd};
-use half::slice::HalfFloatSliceExt;
 use half::{bf16, f16};
 use std::fmt::Debug;
 
@@ -271,9 +270,10 @@ macro_rules! half_real {
                 bias: &[Self],
                 c: &mut [Self],
             ) {
-                // Accumulate in f32: widen both operands once (a contiguous operand in one vectorised
-                // slice conversion, keeping its strides; a strided one element by element), one f32
-                // product, the bias added in f32, one rounding of each result.
+                // Accumulate in f32: widen both operands once (a contiguous operand keeps its
+                // strides; a strided one is gathered), one f32 product, the bias added in f32, one
+                // rounding of each result; the conversions are the inline ones of `round16.rs` in
+                // vectorised loops.
                 // The four f32 buffers are this thread's scratch, reused across calls.
                 with_scratch(|[a32, b32, bias32, c32]| {
                     let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs, a32);
@@ -281,7 +281,11 @@ macro_rules! half_real {
                     let (bias32, _, _) = widen(bias, 1, bias.len(), 1, 1, bias32);
                     let c32 = grown(c32, m * n);
                     f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
-                    c[..m * n].convert_from_f32_slice(c32);
+                    crate::simd::wide(|| {
+                        for (c, &x) in c[..m * n].iter_mut().zip(c32.iter()) {
+                            *c = $from32(x);
+                        }
+                    });
                 })
             }
         }
@@ -321,8 +325,7 @@ fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32` into `buf`, with the
 /// strides to read the widened copy: a contiguous block (row- or column-major) is converted in one
-/// slice call (the `half` crate's vectorised conversion) and keeps its layout; anything else is
-/// gathered.
+/// vectorised loop and keeps its layout; anything else is gathered.
 fn widen<'b, E: Real>(
     x: &[E],
     rows: usize,
@@ -330,16 +333,17 @@ fn widen<'b, E: Real>(
     rs: isize,
     cs: isize,
     buf: &'b mut Vec<f32>,
-) -> (&'b [f32], isize, isize)
-where
-    [E]: HalfFloatSliceExt,
-{
+) -> (&'b [f32], isize, isize) {
     let len = rows * cols;
     let out = grown(buf, len);
     let row_major = cs == 1 && (rs == cols as isize || rows == 1);
     let col_major = rs == 1 && (cs == rows as isize || cols == 1);
     if (row_major || col_major) && x.len() >= len {
-        x[..len].convert_to_f32_slice(out);
+        crate::simd::wide(|| {
+            for (o, &e) in out.iter_mut().zip(&x[..len]) {
+                *o = e.to_f32();
+            }
+        });
         return (out, rs, cs);
     }
     crate::simd::wide(|| {

@@ -2,9 +2,9 @@
 //! feature a variant enables, and two ways to run code compiled for it:
 //!
 //! * [`wide`]`(closure)`: small element loops (the tensor element-wise ops, the primitives' forward);
-//! * `wide_fn! { fn name(args) -> R = body; }`: defines `name`, which calls `body(args)` (an
-//!   `#[inline(always)]` function) from a variant compiled with AVX-512 or AVX2, else from the
-//!   baseline. For large bodies (a whole scheme step): a closure passed to a generic dispatcher is not
+//! * `wide_fn! { fn name(args) -> R = body; }` (or `fn name<T: Bound>(args)`): defines `name`, which
+//!   calls `body(args)` (an `#[inline(always)]` function) from a variant compiled with AVX-512 or
+//!   AVX2, else from the baseline. For large bodies (a whole scheme step): a closure passed to a generic dispatcher is not
 //!   reliably inlined when it is large (the transport step ran 3x slower that way).
 //!
 //! The environment variable `KINKGRAD_SIMD=avx2` or `KINKGRAD_SIMD=baseline` lowers the level (to
@@ -74,20 +74,30 @@ macro_rules! wide_fn {
         $(#[$m:meta])*
         $vis:vis fn $name:ident$(<$($lt:lifetime),*>)?($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;
     ) => {
-        $(#[$m])*
+        wide_fn!(@emit [$(#[$m])*] $vis $name [$($($lt),*)?] ($($arg: $ty),*) [$($ret)?] $body);
+    };
+    // type parameters with one bound each (`fn name<T: Real>(...)`), inferred from the arguments
+    (
+        $(#[$m:meta])*
+        $vis:vis fn $name:ident<$($tp:ident: $bd:path),+>($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? = $body:ident;
+    ) => {
+        wide_fn!(@emit [$(#[$m])*] $vis $name [$($tp: $bd),+] ($($arg: $ty),*) [$($ret)?] $body);
+    };
+    (@emit [$($attr:tt)*] $vis:vis $name:ident [$($gen:tt)*] ($($arg:ident: $ty:ty),*) [$($ret:ty)?] $body:ident) => {
+        $($attr)*
         #[allow(clippy::too_many_arguments)]
-        $vis fn $name$(<$($lt),*>)?($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
             #[cfg(target_arch = "x86_64")]
             {
                 // the features here are exactly those `simd_level` checks for each level
                 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512dq")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512$(<$($lt),*>)?($($arg: $ty),*) $(-> $ret)? {
+                unsafe fn avx512<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
                 #[target_feature(enable = "avx2")]
                 #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2$(<$($lt),*>)?($($arg: $ty),*) $(-> $ret)? {
+                unsafe fn avx2<$($gen)*>($($arg: $ty),*) $(-> $ret)? {
                     $body($($arg),*)
                 }
                 match $crate::simd::simd_level() {
