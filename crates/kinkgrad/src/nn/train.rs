@@ -245,6 +245,9 @@ impl<T: Real> Trainer<T> {
             m => m.clone(),
         };
         let g = tape.gradient(loss, &params, &mode)?;
+        // the tape holds clones of the parameters: dropped first, the update writes them in place
+        // instead of copying each one
+        drop(tape);
         self.opt.update(&mut self.model.params, &g.values)?;
         Ok(StepReport { loss: l, correct: ok, certificate: g.certificate })
     }

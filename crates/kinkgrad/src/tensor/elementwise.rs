@@ -15,11 +15,11 @@ impl<T: Real> Tensor<T> {
     /// Apply `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let d = self.data();
-        let out: Vec<T> = if d.len() >= PAR_MIN {
-            d.par_iter().map(|&v| f(v)).collect()
-        } else {
-            wide(|| d.iter().map(|&v| f(v)).collect())
-        };
+        let out = fill_with(d.len(), |o, at| {
+            for (o, &v) in o.iter_mut().zip(&d[at..]) {
+                o.write(f(v));
+            }
+        });
         Tensor::from_parts(self.shape().to_vec(), out)
     }
 
@@ -35,11 +35,11 @@ impl<T: Real> Tensor<T> {
     pub fn zip(&self, other: &Tensor<T>, op: &'static str, f: impl Fn(T, T) -> T + Sync) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             let (a, b) = (self.data(), other.data());
-            let out: Vec<T> = if a.len() >= PAR_MIN {
-                a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
-            } else {
-                wide(|| a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect())
-            };
+            let out = fill_with(a.len(), |o, at| {
+                for ((o, &x), &y) in o.iter_mut().zip(&a[at..]).zip(&b[at..]) {
+                    o.write(f(x, y));
+                }
+            });
             return Ok(Tensor::from_parts(self.shape().to_vec(), out));
         }
         let shape = broadcast_shapes(op, self.shape(), other.shape())?;
@@ -77,6 +77,25 @@ fn repeats_along_leading_axes(b: &[usize], shape: &[usize]) -> bool {
     b.len() <= shape.len() && shape[shape.len() - b.len()..] == *b
 }
 
+/// A vector of `n` elements written by `write(chunk, start)`, which must write every element of
+/// `chunk` (the outputs `start..start + chunk.len()`): in one call compiled for the vector unit
+/// ([`wide`]) below [`PAR_MIN`] elements, else in blocks of `PAR_MIN / 8` on rayon's threads, each
+/// block compiled for the vector unit too. No zero fill; the blocks depend on `n` only, and each
+/// element is computed alone, so the values do not depend on the thread count.
+fn fill_with<T: Send>(n: usize, write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n >= PAR_MIN {
+        let block = PAR_MIN / 8;
+        spare.par_chunks_mut(block).enumerate().for_each(|(i, o)| wide(|| write(o, i * block)));
+    } else {
+        wide(|| write(spare, 0));
+    }
+    // SAFETY: `write` wrote every element of each chunk (its contract), and the chunks cover `0..n`.
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// `f(a, b)` with `b` repeated along the rows of `a` (`b.len()` divides `a.len()`): every output row in
 /// one straight loop, written once (no zero fill); large inputs split across threads by whole rows.
 fn zip_rows<T: Real>(a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T> {
@@ -92,7 +111,7 @@ fn zip_rows<T: Real>(a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN {
         let block = c * (PAR_MIN / 8 / c).max(1);
-        spare.par_chunks_mut(block).zip(a.par_chunks(block)).for_each(|(o, x)| fill(o, x));
+        spare.par_chunks_mut(block).zip(a.par_chunks(block)).for_each(|(o, x)| wide(|| fill(o, x)));
     } else {
         wide(|| fill(spare, a));
     }
