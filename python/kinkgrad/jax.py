@@ -14,7 +14,8 @@ What crosses the boundary: one array each way. The transport callback receives `
 ``velocity`` and ``source`` concatenated into one float64 vector and returns the loss and the wanted
 gradients as one vector (JAX pays a device transfer and a check per callback argument and result);
 kinkgrad computes value and gradient in one call in the forward pass (the gradient is kept as the
-VJP's residual, so the backward pass is a multiplication by the cotangent). The callback is one
+VJP's residual, so the backward pass is a multiplication by the cotangent); where no gradient is
+taken, the value alone (:func:`kinkgrad.transport.loss`: the forward run, about half the cost). The callback is one
 object per problem size and wanted set, so JAX's caches hold across calls (an eager ``jax.grad`` does
 not recompile it).
 Vectorisation (``jax.vmap``) runs the callback once per batch element (``vmap_method="sequential"``).
@@ -103,9 +104,27 @@ def _transport_fn(options: tuple) -> Callable:
             grads[w], at = out[at:at + size[w]], at + size[w]
         return out[0], grads
 
+    # the value alone does not depend on the mode, representation or schedule
+    vopts = {k: v for k, v in opts.items() if k in ("dt", "steps", "scheme", "length", "force")}
+
+    @functools.lru_cache(maxsize=64)
+    def host_value(sizes: tuple) -> Callable:
+        cuts = np.cumsum((sizes[0], sizes[0], sizes[1]))
+
+        def run(packed: np.ndarray) -> np.float64:
+            u0, target, velocity, source = np.split(np.asarray(packed, dtype=np.float64), cuts)
+            return np.float64(_native.loss(u0, target, velocity, source=source if sizes[2] else None, **vopts))
+
+        return run
+
     @jax.custom_vjp
     def f(u0, target, velocity, source):
-        return call(u0, target, velocity, source, ("u0",))[0]
+        # no gradient wanted (the primal outside jax.grad): the forward run only
+        sizes = (u0.shape[0], velocity.shape[0], source.shape[0])
+        return jax.pure_callback(
+            host_value(sizes), jax.ShapeDtypeStruct((), jnp.float64), jnp.concatenate([u0, target, velocity, source]),
+            vmap_method="sequential",
+        )
 
     def fwd(u0, target, velocity, source):
         if _perturbed(target):
