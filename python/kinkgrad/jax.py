@@ -104,7 +104,10 @@ def _transport_fn(options: tuple) -> Callable:
             grads[w], at = out[at:at + size[w]], at + size[w]
         return out[0], grads
 
-    # the value alone does not depend on the mode, representation or schedule
+    # the value alone does not depend on the mode or the representation, but a bad name is an error
+    # even where only values are taken: checked once here by the library's own parsers
+    rep = ("convention", "relu_at_zero", "max_ties", "kink_rule", "representation")
+    _native.grad("x", [("x", 0.0)], opts.get("mode", "safe"), opts.get("seed"), None, *(opts.get(k) for k in rep))
     vopts = {k: v for k, v in opts.items() if k in ("dt", "steps", "scheme", "length", "force")}
 
     @functools.lru_cache(maxsize=64)
@@ -174,7 +177,9 @@ def transport_loss(
     Burgers) and ``source`` (one per cell); float64 (enable ``jax_enable_x64``).
 
     ``jax.grad`` returns kinkgrad's gradient in ``mode`` (safe by default: branch-locked,
-    independent of the representation); :func:`last_certificate` says what it is. The other
+    independent of the representation); :func:`last_certificate` says what it is. Value and
+    gradient come from one native call; evaluated without a gradient, it runs the forward only
+    (:func:`kinkgrad.transport.loss`). The other
     arguments are :func:`kinkgrad.transport.loss_gradient`'s (static).
 
     Raises:

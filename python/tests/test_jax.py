@@ -65,6 +65,9 @@ def test_shapes_are_checked_before_the_callback():
         kj.transport_loss(U0, TARGET[:-1], 1.0, dt=DT, steps=5)
     with pytest.raises(ValueError, match="vectors"):
         kj.transport_loss(U0.reshape(8, 8), TARGET.reshape(8, 8), 1.0, dt=DT, steps=5)
+    # a bad mode name is refused even where only the value is taken
+    with pytest.raises(ValueError, match="mode"):
+        kj.transport_loss(U0, TARGET, 1.0, dt=DT, steps=5, mode="sfae")
 
 
 def test_hybrid_loss_gradient_is_kinkgrads():
