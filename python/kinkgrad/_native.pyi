@@ -30,6 +30,18 @@ def simulate(
     source: Optional[np.ndarray] = ...,
     force: bool = ...,
 ) -> np.ndarray: ...
+def loss(
+    u0: np.ndarray,
+    target: np.ndarray,
+    velocity: np.ndarray,
+    *,
+    dt: float,
+    steps: int,
+    scheme: str = ...,
+    length: float = ...,
+    source: Optional[np.ndarray] = ...,
+    force: bool = ...,
+) -> float: ...
 def loss_gradient(
     u0: np.ndarray,
     target: np.ndarray,

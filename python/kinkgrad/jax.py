@@ -10,9 +10,14 @@ Two things:
   traced with ``jax.make_jaxpr`` and every primitive of the jaxpr is mirrored by a tape op) and
   returns its ``safe``/``lex``/``assoc`` gradient with the certificate, beside ``jax.grad``'s.
 
-What crosses the boundary: the callbacks copy their array arguments to NumPy (host memory) and the
-results back to JAX arrays; kinkgrad computes value and gradient in one call in the forward pass (the
-gradient is kept as the VJP's residual, so the backward pass is a multiplication by the cotangent).
+What crosses the boundary: one array each way. The transport callback receives ``u0``, ``target``,
+``velocity`` and ``source`` concatenated into one float64 vector and returns the loss and the wanted
+gradients as one vector (JAX pays a device transfer and a check per callback argument and result);
+kinkgrad computes value and gradient in one call in the forward pass (the gradient is kept as the
+VJP's residual, so the backward pass is a multiplication by the cotangent); where no gradient is
+taken, the value alone (:func:`kinkgrad.transport.loss`: the forward run, about half the cost). The callback is one
+object per problem size and wanted set, so JAX's caches hold across calls (an eager ``jax.grad`` does
+not recompile it).
 Vectorisation (``jax.vmap``) runs the callback once per batch element (``vmap_method="sequential"``).
 Costs are measured in ``docs/python.md``.
 
@@ -57,58 +62,83 @@ def _perturbed(x: Any) -> bool:
     return bool(getattr(x, "perturbed", True))
 
 
-def _f64(x: Any) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
+_GRADS = ("u0", "velocity", "source")
 
 
 @functools.lru_cache(maxsize=64)
 def _transport_fn(options: tuple) -> Callable:
     opts = dict(options)
 
-    def host(u0, target, velocity, source, wanted):
-        # the native call directly, NumPy arrays in and out (no lists, no result objects): this runs
-        # on every evaluation
-        loss, g_u0, g_a, g_s, _, cert, _, _, _ = _native.loss_gradient(
-            _f64(u0), _f64(target), _f64(velocity),
-            source=None if source.size == 0 else _f64(source), wanted=list(wanted), **opts,
-        )
-        _last[0] = cert
-        empty = np.zeros(0)
-        return (
-            np.float64(loss),
-            g_u0 if "u0" in wanted else empty,
-            g_a if "velocity" in wanted else empty,
-            g_s if "source" in wanted else empty,
-        )
+    @functools.lru_cache(maxsize=64)
+    def host(sizes: tuple, wanted: tuple) -> Callable:
+        # one callback object per (sizes, wanted): JAX's caches key on it (an eager jax.grad
+        # compiles the callback once, not on every call)
+        n, na, ns = sizes
+        cuts = np.cumsum((n, n, na))
+
+        def run(packed: np.ndarray) -> np.ndarray:
+            # one array in, one array out (each callback argument and result costs JAX a device_put
+            # and a check); the native call directly, no result objects: this runs on every evaluation
+            u0, target, velocity, source = np.split(np.asarray(packed, dtype=np.float64), cuts)
+            loss, g_u0, g_a, g_s, _, cert, _, _, _ = _native.loss_gradient(
+                u0, target, velocity, source=source if ns else None, wanted=list(wanted), **opts
+            )
+            _last[0] = cert
+            grads = dict(zip(_GRADS, (g_u0, g_a, g_s)))
+            return np.concatenate([np.array([loss])] + [grads[w] for w in wanted])
+
+        return run
 
     def call(u0, target, velocity, source, wanted):
-        f64 = jnp.float64
-        shapes = (
-            jax.ShapeDtypeStruct((), f64),
-            jax.ShapeDtypeStruct(u0.shape if "u0" in wanted else (0,), f64),
-            jax.ShapeDtypeStruct(velocity.shape if "velocity" in wanted else (0,), f64),
-            jax.ShapeDtypeStruct(source.shape if "source" in wanted else (0,), f64),
+        """The loss and the wanted gradients (in the order of ``_GRADS``) from one native call."""
+        sizes = (u0.shape[0], velocity.shape[0], source.shape[0])
+        size = dict(zip(_GRADS, sizes))
+        out = jax.pure_callback(
+            host(sizes, wanted),
+            jax.ShapeDtypeStruct((1 + sum(size[w] for w in wanted),), jnp.float64),
+            jnp.concatenate([u0, target, velocity, source]),
+            vmap_method="sequential",
         )
-        return jax.pure_callback(
-            lambda *a: host(*a, wanted), shapes, u0, target, velocity, source, vmap_method="sequential"
-        )
+        grads, at = {}, 1
+        for w in wanted:
+            grads[w], at = out[at:at + size[w]], at + size[w]
+        return out[0], grads
+
+    # the value alone does not depend on the mode or the representation, but a bad name is an error
+    # even where only values are taken: checked once here by the library's own parsers
+    rep = ("convention", "relu_at_zero", "max_ties", "kink_rule", "representation")
+    _native.grad("x", [("x", 0.0)], opts.get("mode", "safe"), opts.get("seed"), None, *(opts.get(k) for k in rep))
+    vopts = {k: v for k, v in opts.items() if k in ("dt", "steps", "scheme", "length", "force")}
+
+    @functools.lru_cache(maxsize=64)
+    def host_value(sizes: tuple) -> Callable:
+        cuts = np.cumsum((sizes[0], sizes[0], sizes[1]))
+
+        def run(packed: np.ndarray) -> np.float64:
+            u0, target, velocity, source = np.split(np.asarray(packed, dtype=np.float64), cuts)
+            return np.float64(_native.loss(u0, target, velocity, source=source if sizes[2] else None, **vopts))
+
+        return run
 
     @jax.custom_vjp
     def f(u0, target, velocity, source):
-        return call(u0, target, velocity, source, ("u0",))[0]
+        # no gradient wanted (the primal outside jax.grad): the forward run only
+        sizes = (u0.shape[0], velocity.shape[0], source.shape[0])
+        return jax.pure_callback(
+            host_value(sizes), jax.ShapeDtypeStruct((), jnp.float64), jnp.concatenate([u0, target, velocity, source]),
+            vmap_method="sequential",
+        )
 
     def fwd(u0, target, velocity, source):
         if _perturbed(target):
             raise ValueError("transport_loss: the gradient with respect to the target is not computed by kinkgrad")
         wanted = tuple(
-            name for name, x in (("u0", u0), ("velocity", velocity), ("source", source))
-            if _perturbed(x) and _value(x).size > 0
+            name for name, x in zip(_GRADS, (u0, velocity, source)) if _perturbed(x) and _value(x).size > 0
         ) or ("u0",)
         u0, target, velocity, source = map(_value, (u0, target, velocity, source))
-        loss, g_u0, g_a, g_s = call(u0, target, velocity, source, wanted)
-        zeros = [jnp.zeros_like(x) for x in (u0, velocity, source)]
-        grads = [g if name in wanted else z for g, z, name in zip((g_u0, g_a, g_s), zeros, ("u0", "velocity", "source"))]
-        return loss, (grads, jnp.zeros_like(target))
+        loss, grads = call(u0, target, velocity, source, wanted)
+        res = [grads[name] if name in grads else jnp.zeros_like(x) for name, x in zip(_GRADS, (u0, velocity, source))]
+        return loss, (res, jnp.zeros_like(target))
 
     def bwd(res, ct):
         (g_u0, g_a, g_s), z_target = res
@@ -147,7 +177,9 @@ def transport_loss(
     Burgers) and ``source`` (one per cell); float64 (enable ``jax_enable_x64``).
 
     ``jax.grad`` returns kinkgrad's gradient in ``mode`` (safe by default: branch-locked,
-    independent of the representation); :func:`last_certificate` says what it is. The other
+    independent of the representation); :func:`last_certificate` says what it is. Value and
+    gradient come from one native call; evaluated without a gradient, it runs the forward only
+    (:func:`kinkgrad.transport.loss`). The other
     arguments are :func:`kinkgrad.transport.loss_gradient`'s (static).
 
     Raises:
@@ -161,7 +193,14 @@ def transport_loss(
     as64 = functools.partial(jnp.asarray, dtype=jnp.float64)
     src = jnp.zeros(0, jnp.float64) if source is None else as64(source)
     vel = jnp.zeros(0, jnp.float64) if velocity is None else jnp.atleast_1d(as64(velocity))
-    return f(as64(u0), as64(target), vel, src)
+    u0, target = as64(u0), as64(target)
+    # the callback takes the four inputs as one array, split by these lengths
+    if u0.ndim != 1 or target.shape != u0.shape or vel.ndim != 1 or src.ndim != 1:
+        raise ValueError(
+            f"transport_loss: u0 and target must be vectors of the same length, velocity and source vectors "
+            f"(got shapes {u0.shape}, {target.shape}, {vel.shape}, {src.shape})"
+        )
+    return f(u0, target, vel, src)
 
 
 def hybrid_loss(weights: Any, model: Any, data: Any, *,

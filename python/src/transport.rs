@@ -49,6 +49,28 @@ fn simulate<'py>(
     Ok(interrupt::run(py, || t.simulate(&u0, &velocity, source.as_deref(), steps))?.into_pyarray(py))
 }
 
+/// The loss alone (no gradient): the forward run and the sum, as the library's `Transport::loss`.
+#[pyfunction]
+#[pyo3(signature = (u0, target, velocity, *, dt, steps, scheme="lw-minmod", length=1.0, source=None, force=false))]
+#[allow(clippy::too_many_arguments)]
+fn loss<'py>(
+    py: Python<'py>,
+    u0: PyReadonlyArray1<'py, f64>,
+    target: PyReadonlyArray1<'py, f64>,
+    velocity: PyReadonlyArray1<'py, f64>,
+    dt: f64,
+    steps: usize,
+    scheme: &str,
+    length: f64,
+    source: Option<PyReadonlyArray1<'py, f64>>,
+    force: bool,
+) -> PyResult<f64> {
+    let (u0, target, velocity) = (values(&u0), values(&target), values(&velocity));
+    let source = source.as_ref().map(values);
+    let t = transport(scheme, u0.len(), length, dt, force)?;
+    interrupt::run(py, || t.loss(&u0, &target, &velocity, source.as_deref(), steps))
+}
+
 /// Loss, gradients (`u0`, `velocity`, `source`: empty unless wanted), LD-derivative, certificate
 /// (JSON, line), path and schedule names, peak bytes.
 type LossGradient<'py> = (
@@ -136,6 +158,7 @@ fn loss_gradient<'py>(
 /// Adds the transport functions to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(loss, m)?)?;
     m.add_function(wrap_pyfunction!(loss_gradient, m)?)?;
     Ok(())
 }

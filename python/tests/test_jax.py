@@ -41,6 +41,35 @@ def test_velocity_and_source_gradients_and_target_refused():
         jax.grad(lambda t: kj.transport_loss(U0, t, 1.0, dt=DT, steps=5))(jnp.asarray(TARGET))
 
 
+def test_value_and_grad_is_one_native_call(monkeypatch):
+    # the forward rule computes value and gradient in one call and keeps the gradient as the
+    # residual: jax.value_and_grad (eager and jitted) costs one transport run per evaluation
+    from kinkgrad import _native
+
+    calls = []
+    real = _native.loss_gradient
+    monkeypatch.setattr(_native, "loss_gradient", lambda *a, **k: calls.append(1) or real(*a, **k))
+    f = lambda u: kj.transport_loss(u, TARGET, 1.0, dt=DT, steps=30)  # noqa: E731
+    r = transport.loss_gradient(U0, TARGET, 1.0, dt=DT, steps=30)
+    for vg in (jax.value_and_grad(f), jax.jit(jax.value_and_grad(f))):
+        calls.clear()
+        for _ in range(2):
+            v, g = vg(jnp.asarray(U0))
+            assert float(v) == r.loss and np.array_equal(np.asarray(g), r.u0)
+        assert len(calls) == 2
+
+
+def test_shapes_are_checked_before_the_callback():
+    # the callback receives the inputs packed into one array: lengths must be known to agree
+    with pytest.raises(ValueError, match="same length"):
+        kj.transport_loss(U0, TARGET[:-1], 1.0, dt=DT, steps=5)
+    with pytest.raises(ValueError, match="vectors"):
+        kj.transport_loss(U0.reshape(8, 8), TARGET.reshape(8, 8), 1.0, dt=DT, steps=5)
+    # a bad mode name is refused even where only the value is taken
+    with pytest.raises(ValueError, match="mode"):
+        kj.transport_loss(U0, TARGET, 1.0, dt=DT, steps=5, mode="sfae")
+
+
 def test_hybrid_loss_gradient_is_kinkgrads():
     d = hybrid.generate(cells=16, steps=6, n_train=4, n_test=2, seed=1)
     m = hybrid.Model(width=4, seed=0)

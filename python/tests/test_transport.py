@@ -36,6 +36,20 @@ def test_upwind_gradient_equals_central_differences():
     np.testing.assert_allclose(r.u0, fd, rtol=1e-8, atol=1e-12)
 
 
+def test_loss_alone_is_the_gradient_paths_loss_bit_for_bit():
+    # transport.loss runs the forward only; every gradient path reports the same sum of the same
+    # steps. Independent value: upwind at Courant number 1 is the exact shift by one cell per step,
+    # so after 3 steps J = sum_j (u0[j-3] - target_j)^2 dx (NumPy's own sum, to rounding)
+    u0, target = problem()
+    shifted = np.roll(u0, 3)
+    assert transport.loss(u0, target, 1.0, dt=1.0 / CELLS, steps=3, scheme="upwind") == pytest.approx(
+        np.sum((shifted - target) ** 2) / CELLS, rel=1e-14)
+    square = np.where(np.abs((np.arange(CELLS) + 0.5) / CELLS - 0.5) < 0.2, 1.0, 0.0)
+    for mode, schedule in (("assoc", "all"), ("safe", "all"), ("lex", "sqrt")):
+        r = transport.loss_gradient(square, target, 1.0, dt=DT, steps=STEPS, mode=mode, schedule=schedule)
+        assert transport.loss(square, target, 1.0, dt=DT, steps=STEPS) == r.loss, mode
+
+
 def test_minmod_schedules_agree_and_safe_locks_every_kink():
     # the periodic jump of u0 (a slope on a periodic grid) makes minmod hit exact kinks (the
     # certificate counts them): assoc's checkpointed path recomputes the same states as the piece

@@ -312,10 +312,36 @@ impl Transport {
         Ok(())
     }
 
+    /// `J = Σ_j (u_j(T) - target_j)^2 dx` alone, without a gradient: the state after `steps` steps
+    /// ([`Self::simulate`]) against `target`. Every gradient path reports this value bit for bit (the
+    /// same steps, the same sum), at the cost of the forward run only. Errors as `simulate`, a target
+    /// of the wrong length, a non-finite loss.
+    pub fn loss(
+        &self,
+        u0: &[f64],
+        target: &[f64],
+        velocity: &[f64],
+        source: Option<&[f64]>,
+        steps: usize,
+    ) -> Result<f64> {
+        let n = self.grid.cells;
+        if target.len() != n {
+            return Err(Error::shape("transport loss", format!("state and target must have {n} cells")));
+        }
+        let j = self.loss_of(target, &self.simulate(u0, velocity, source, steps)?);
+        if !j.is_finite() {
+            return Err(Error::NonFinite { op: self.scheme.op_name().to_string(), stage: "value" });
+        }
+        Ok(j)
+    }
+
+    fn loss_of(&self, target: &[f64], u: &[f64]) -> f64 {
+        u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * self.grid.dx()
+    }
+
     fn seed(&self, target: &[f64], u: &[f64]) -> (f64, Vec<f64>) {
         let dx = self.grid.dx();
-        let j = u.iter().zip(target).map(|(a, b)| (a - b) * (a - b)).sum::<f64>() * dx;
-        (j, u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect())
+        (self.loss_of(target, u), u.iter().zip(target).map(|(a, b)| 2.0 * (a - b) * dx).collect())
     }
 
     fn run_piece_tape(&self, req: &GradientRequest, ws: &mut Workspace, probe: Option<Probe>) -> Result<Outcome> {

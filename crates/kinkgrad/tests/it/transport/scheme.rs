@@ -188,3 +188,27 @@ fn cfl_violation_is_a_typed_error_unless_forced() {
     assert!(t.simulate(&[0.0; 19], &[0.1], None, 1).is_err());
     assert!("lw-foo".parse::<Scheme>().is_err());
 }
+
+/// `Transport::loss` (the forward run only) is the loss every gradient path reports, bit for bit;
+/// independent value: upwind at Courant number 1 shifts by one cell per step, so after 3 steps
+/// `J = Σ_j (u0[j-3] - target_j)^2 dx`.
+#[test]
+fn loss_alone_is_the_gradient_paths_loss() {
+    let g = Grid::unit(40).unwrap();
+    let up = Transport::from_courant(g, Scheme::Upwind, 1.0, 1.0, false).unwrap();
+    let u0: Vec<f64> = g.centers().iter().map(|&x| sine(x)).collect();
+    let target = vec![0.25; 40];
+    let by_hand: f64 = (0..40).map(|j| (u0[(j + 37) % 40] - 0.25).powi(2)).sum::<f64>() / 40.0;
+    let j = up.loss(&u0, &target, &[1.0], None, 3).unwrap();
+    assert!((j - by_hand).abs() <= 1e-14 * by_hand, "{j} vs {by_hand}");
+    let t = Transport::from_courant(g, Scheme::Limited(Limiter::Minmod), 1.0, 0.5, false).unwrap();
+    let u0: Vec<f64> = g.centers().iter().map(|&x| square(x) + 0.3 * sine(x)).collect();
+    let rep = Representation::default();
+    for (mode, schedule) in
+        [(Mode::Assoc, Schedule::StoreAll), (Mode::safe(), Schedule::StoreAll), (Mode::safe(), Schedule::Sqrt)]
+    {
+        let r = entry(&t, &u0, &target, &[1.0], None, 30, &mode, &rep, schedule, Wanted::U0);
+        assert_eq!(t.loss(&u0, &target, &[1.0], None, 30).unwrap().to_bits(), r.loss.to_bits());
+    }
+    assert!(t.loss(&u0, &target[..39], &[1.0], None, 30).is_err());
+}
