@@ -125,7 +125,7 @@ fn gradients_are_bitwise_equal_across_simd_levels() {
             let args = [&args[..], &["--grad"]].concat();
             let run_at = |level: &str| {
                 let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad"))
-                    .args(args)
+                    .args(&args)
                     .args(["--mode", mode, "--json"])
                     .env("KINKGRAD_SIMD", level)
                     .output()
