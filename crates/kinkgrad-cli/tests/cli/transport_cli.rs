@@ -114,15 +114,18 @@ fn bad_input_exits_2() {
 /// baseline paths on an AVX-512 machine; the level is chosen once per process, hence one process per
 /// level): loss, kink count and gradient norm of the piece tape (forward codes, table lookup, adjoint)
 /// on a square wave, whose plateaus put the limiters on ties, in assoc and safe, for minmod and
-/// superbee. The reference is the baseline path (plain scalar code).
+/// superbee (both velocity signs for minmod: the `a < 0` side reads other taps). The reference is the
+/// baseline path (plain scalar code).
 #[test]
 fn gradients_are_bitwise_equal_across_simd_levels() {
-    for scheme in ["lw-minmod", "lw-superbee"] {
+    for (scheme, velocity) in [("lw-minmod", "1.0"), ("lw-minmod", "-0.7"), ("lw-superbee", "1.0")] {
         for mode in ["assoc", "safe"] {
-            let args = ["transport", "--scheme", scheme, "--cells", "203", "--initial", "square", "--grad"];
+            let args =
+                ["transport", "--scheme", scheme, "--velocity", velocity, "--cells", "203", "--initial", "square"];
+            let args = [&args[..], &["--grad"]].concat();
             let run_at = |level: &str| {
                 let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad"))
-                    .args(args)
+                    .args(&args)
                     .args(["--mode", mode, "--json"])
                     .env("KINKGRAD_SIMD", level)
                     .output()

@@ -115,6 +115,168 @@ impl<S: Side> CoefView for OnTheFly<'_, S> {
     }
 }
 
+/// The cell partials of a hoisted side `S` per piece code, formed once per code by the face formula
+/// ([`cell_partials`]) from the code's limiter partials: the values [`OnTheFly`] forms per face, so
+/// reading them gives the same bits. `taps` are the three partials that can be non-zero, in the order
+/// the adjoint sums them: `(cm1, c0, cp1)` for `a > 0`, `(c0, cp1, cp2)` for `a < 0`.
+pub(crate) struct CellTable {
+    /// The three taps per code.
+    pub taps: [[f64; 32]; 3],
+    /// Number of codes.
+    pub len: usize,
+}
+
+impl CellTable {
+    /// The taps of side `S` for the velocity `a`, `c = dF/dB` ([`super::face::slope_coef`]) and the
+    /// limiter partials per code.
+    pub(crate) fn new<S: Side>(a: f64, c: f64, table: &super::limiter::PieceTable) -> Self {
+        let mut taps = [[0.0; 32]; 3];
+        for code in 0..table.len {
+            let (far, up, down) = cell_partials::<S>(a, c, table.gx[code], table.gy[code]);
+            let t = if S::POS { [far, up, down] } else { [down, up, far] };
+            for (tap, v) in taps.iter_mut().zip(t) {
+                tap[code] = v;
+            }
+        }
+        Self { taps, len: table.len }
+    }
+
+    /// The taps of one code (every face of a one-piece slope: upwind, Lax-Wendroff).
+    pub(crate) fn code(&self, code: u8) -> [f64; 3] {
+        self.taps.map(|t| t[code as usize])
+    }
+}
+
+/// The tap holding a partial of side `S`: `cm1` (0), `c0` (1), `cp1` (2), `cp2` (3) among the
+/// [`CellTable`] order; `None` for the structural zero.
+#[inline(always)]
+const fn tap<S: Side>(partial: usize) -> Option<usize> {
+    if S::POS {
+        if partial <= 2 {
+            Some(partial)
+        } else {
+            None
+        }
+    } else if partial >= 1 {
+        Some(partial - 1)
+    } else {
+        None
+    }
+}
+
+/// The partials of side `S` per face as three materialised taps (a [`CellTable`] looked up by the
+/// faces' codes).
+pub(crate) struct Tabled<'a, S: Side> {
+    taps: [&'a [f64]; 3],
+    side: PhantomData<S>,
+}
+
+impl<'a, S: Side> Tabled<'a, S> {
+    /// The taps per face, in the [`CellTable`] order.
+    pub(crate) fn new(taps: [&'a [f64]; 3]) -> Self {
+        Self { taps, side: PhantomData }
+    }
+    #[inline(always)]
+    fn get(&self, partial: usize, k: usize) -> f64 {
+        match tap::<S>(partial) {
+            Some(t) => self.taps[t][k],
+            None => 0.0,
+        }
+    }
+}
+
+impl<'b, S: Side> FaceCoefs for Tabled<'b, S> {
+    const M1: bool = S::POS;
+    const P2: bool = !S::POS;
+    type View<'a>
+        = Tabled<'a, S>
+    where
+        Self: 'a;
+    #[inline(always)]
+    fn view(&self, start: usize, len: usize) -> Tabled<'_, S> {
+        Tabled::new(self.taps.map(|t| &t[start..start + len]))
+    }
+}
+
+impl<S: Side> CoefView for Tabled<'_, S> {
+    #[inline(always)]
+    fn cm1(&self, k: usize) -> f64 {
+        self.get(0, k)
+    }
+    #[inline(always)]
+    fn c0(&self, k: usize) -> f64 {
+        self.get(1, k)
+    }
+    #[inline(always)]
+    fn cp1(&self, k: usize) -> f64 {
+        self.get(2, k)
+    }
+    #[inline(always)]
+    fn cp2(&self, k: usize) -> f64 {
+        self.get(3, k)
+    }
+}
+
+/// The same partials at every face (a one-piece slope: upwind, Lax-Wendroff), in the [`CellTable`]
+/// order.
+pub(crate) struct Uniform<S: Side> {
+    taps: [f64; 3],
+    side: PhantomData<S>,
+}
+
+impl<S: Side> Clone for Uniform<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S: Side> Copy for Uniform<S> {}
+
+impl<S: Side> Uniform<S> {
+    /// The taps of every face.
+    pub(crate) fn new(taps: [f64; 3]) -> Self {
+        Self { taps, side: PhantomData }
+    }
+    #[inline(always)]
+    fn get(&self, partial: usize) -> f64 {
+        match tap::<S>(partial) {
+            Some(t) => self.taps[t],
+            None => 0.0,
+        }
+    }
+}
+
+impl<S: Side> FaceCoefs for Uniform<S> {
+    const M1: bool = S::POS;
+    const P2: bool = !S::POS;
+    type View<'a>
+        = Uniform<S>
+    where
+        Self: 'a;
+    #[inline(always)]
+    fn view(&self, _: usize, _: usize) -> Uniform<S> {
+        *self
+    }
+}
+
+impl<S: Side> CoefView for Uniform<S> {
+    #[inline(always)]
+    fn cm1(&self, _: usize) -> f64 {
+        self.get(0)
+    }
+    #[inline(always)]
+    fn c0(&self, _: usize) -> f64 {
+        self.get(1)
+    }
+    #[inline(always)]
+    fn cp1(&self, _: usize) -> f64 {
+        self.get(2)
+    }
+    #[inline(always)]
+    fn cp2(&self, _: usize) -> f64 {
+        self.get(3)
+    }
+}
+
 /// Face cotangents `fb_j = λ (g_{j+1} - g_j)` (periodic).
 #[inline(always)]
 pub(crate) fn face_cotangent(lambda: f64, g: &[f64], fb: &mut Vec<f64>) {
@@ -283,4 +445,52 @@ pub(crate) fn sum8(p: &[f64]) -> f64 {
         acc[j - m] += p[j];
     }
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pde::face::{slope_coef, Neg, Pos};
+    use crate::pde::limiter::PieceTable;
+    use crate::pde::lookup::lookup;
+
+    /// The adjoint read from a [`CellTable`] (three looked-up taps, or one code's taps at every face)
+    /// equals, bit for bit, the adjoint with the partials formed on the fly from the limiter partials
+    /// ([`OnTheFly`], the reference): both sides, every code of an 8-code table with partials that are
+    /// not exact in binary, on a cotangent with mixed signs.
+    #[test]
+    fn tabled_adjoint_equals_on_the_fly() {
+        fn check<S: Side>() {
+            let (a, lambda) = (if S::POS { 0.9 } else { -0.7 }, 0.55);
+            let mut t = PieceTable::single(0.0);
+            for m in 0..8 {
+                (t.gx[m], t.gy[m]) = (0.1 * m as f64 + 1.0 / 3.0, 0.7 - 0.3 * m as f64);
+            }
+            t.len = 8;
+            let c = slope_coef::<S>(a, lambda);
+            let cells = CellTable::new::<S>(a, c, &t);
+            let n = 37;
+            let codes: Vec<u8> = (0..n).map(|j| ((j * 5 + 1) % 8) as u8).collect();
+            let g: Vec<f64> = (0..n).map(|j| (j as f64 * 0.77).sin() - 0.2).collect();
+            let (mut gx, mut gy, mut fb) = (vec![], vec![], vec![]);
+            lookup(&codes, t.len, [&t.gx, &t.gy], [&mut gx, &mut gy]);
+            let mut want = vec![0.0; n];
+            adjoint(lambda, &OnTheFly::<S>::new(a, c, &gx, &gy), &g, &mut fb, &mut want);
+            let [t0, t1, t2] = &cells.taps;
+            let (mut p0, mut p1, mut p2) = (vec![], vec![], vec![]);
+            lookup(&codes, cells.len, [t0, t1, t2], [&mut p0, &mut p1, &mut p2]);
+            let mut got = vec![0.0; n];
+            adjoint(lambda, &Tabled::<S>::new([&p0, &p1, &p2]), &g, &mut fb, &mut got);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "tabled, a = {a}");
+            // one code everywhere: the uniform taps
+            let ones = vec![3u8; n];
+            lookup(&ones, t.len, [&t.gx, &t.gy], [&mut gx, &mut gy]);
+            adjoint(lambda, &OnTheFly::<S>::new(a, c, &gx, &gy), &g, &mut fb, &mut want);
+            adjoint(lambda, &Uniform::<S>::new(cells.code(3)), &g, &mut fb, &mut got);
+            assert_eq!(bits(&got), bits(&want), "uniform, a = {a}");
+        }
+        check::<Pos>();
+        check::<Neg>();
+    }
 }

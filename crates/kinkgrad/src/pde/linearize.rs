@@ -10,8 +10,9 @@
 use super::face::{flux_da, jumps, partials, slope_coef, Neg, Pos};
 use super::forward::{extend, slopes_coded, SlopeKernel};
 use super::kernel::{self, CoefView, FaceCoefs, OnTheFly};
-use super::limiter::{Limiter, PieceTable};
+use super::limiter::Limiter;
 use super::lock::{is_kink_code, lock_faces, select_face, Decide, Tangents};
+use super::lookup::lookup;
 use super::rules::Rules;
 use crate::primitive::godunov::Godunov;
 
@@ -180,7 +181,8 @@ impl StepPieces {
                     unresolved = lock_faces(rules, lambda, u, a, faces, tan, |j, s| codes[j] = s.code);
                 }
             }
-            lookup(&self.codes, &rules.table, &mut self.gx, &mut self.gy);
+            let t = &rules.table;
+            lookup(&self.codes, t.len, [&t.gx, &t.gy], [&mut self.gx, &mut self.gy]);
         } else {
             // van Leer: its rule per face (not coded)
             let mut k = 0;
@@ -392,128 +394,5 @@ impl StepPieces {
         .sum::<usize>()
             + self.codes.capacity()
             + 8 * self.kink_faces.capacity()
-    }
-}
-
-/// `gx_j = table.gx[codes_j]`, `gy_j = table.gy[codes_j]`.
-#[inline(always)]
-pub(crate) fn lookup(codes: &[u8], table: &PieceTable, gx: &mut Vec<f64>, gy: &mut Vec<f64>) {
-    let n = codes.len();
-    gx.resize(n, 0.0);
-    gy.resize(n, 0.0);
-    let (gx, gy) = (&mut gx[..n], &mut gy[..n]);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if table.len <= 8 && crate::simd::simd_level() == crate::simd::Simd::Avx512 {
-            // SAFETY: the CPU supports AVX-512F (`simd_level` checked it); the slices have equal lengths.
-            unsafe { lookup8_avx512(codes, &table.gx, &table.gy, gx, gy) };
-            return;
-        }
-        if table.len <= 8 && crate::simd::simd_level() == crate::simd::Simd::Avx2 {
-            // SAFETY: the CPU supports AVX2 (`simd_level` checked it); the slices have equal lengths.
-            unsafe { lookup8_avx2(codes, &table.gx, &table.gy, gx, gy) };
-            return;
-        }
-    }
-    for j in 0..n {
-        let c = codes[j] as usize & 31;
-        gx[j] = table.gx[c];
-        gy[j] = table.gy[c];
-    }
-}
-
-/// [`lookup`] for codes below 8: the tables sit in one register each, and eight codes are widened to
-/// indices and permuted at a time.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn lookup8_avx512(codes: &[u8], tx: &[f64; 32], ty: &[f64; 32], gx: &mut [f64], gy: &mut [f64]) {
-    use std::arch::x86_64::*;
-    let n = codes.len();
-    assert!(gx.len() == n && gy.len() == n);
-    let (vx, vy) = (_mm512_loadu_pd(tx.as_ptr()), _mm512_loadu_pd(ty.as_ptr()));
-    let chunks = n / 8;
-    for c in 0..chunks {
-        // SAFETY: 8 c + 8 <= n for the loads from codes and the stores to gx, gy
-        let b = _mm_loadl_epi64(codes.as_ptr().add(8 * c) as *const __m128i);
-        let idx = _mm512_cvtepu8_epi64(b);
-        _mm512_storeu_pd(gx.as_mut_ptr().add(8 * c), _mm512_permutexvar_pd(idx, vx));
-        _mm512_storeu_pd(gy.as_mut_ptr().add(8 * c), _mm512_permutexvar_pd(idx, vy));
-    }
-    for j in 8 * chunks..n {
-        gx[j] = tx[codes[j] as usize & 7];
-        gy[j] = ty[codes[j] as usize & 7];
-    }
-}
-
-/// [`lookup`] for codes below 8 with AVX2: each half of a table (entries 0-3 and 4-7) sits in one
-/// register as eight 32-bit lanes (entry `c` in lanes `2c`, `2c + 1`); four codes at a time pick their
-/// entry from both halves (`vpermps`) and bit 2 of the code selects the half. Copies table entries
-/// only: the same bits as the scalar loop.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn lookup8_avx2(codes: &[u8], tx: &[f64; 32], ty: &[f64; 32], gx: &mut [f64], gy: &mut [f64]) {
-    use std::arch::x86_64::*;
-    let n = codes.len();
-    assert!(gx.len() == n && gy.len() == n);
-    let half = |t: &[f64; 32], at: usize| _mm256_loadu_ps(t[at..at + 4].as_ptr() as *const f32);
-    let (xl, xh, yl, yh) = (half(tx, 0), half(tx, 4), half(ty, 0), half(ty, 4));
-    let (three, four, one_high) = (_mm256_set1_epi64x(3), _mm256_set1_epi64x(4), _mm256_set1_epi64x(1 << 32));
-    let chunks = n / 4;
-    for c in 0..chunks {
-        // SAFETY: 4 c + 4 <= n bytes of codes
-        let b = _mm_cvtsi32_si128(codes.as_ptr().add(4 * c).cast::<i32>().read_unaligned());
-        let idx = _mm256_cvtepu8_epi64(b);
-        // 64-bit lane: low 32 bits 2 (c & 3), high 32 bits 2 (c & 3) + 1
-        let lo = _mm256_slli_epi64(_mm256_and_si256(idx, three), 1);
-        let perm = _mm256_or_si256(lo, _mm256_add_epi64(_mm256_slli_epi64(lo, 32), one_high));
-        let high = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(idx, four), four));
-        let pick = |l: __m256, h: __m256| {
-            _mm256_blendv_pd(
-                _mm256_castps_pd(_mm256_permutevar8x32_ps(l, perm)),
-                _mm256_castps_pd(_mm256_permutevar8x32_ps(h, perm)),
-                high,
-            )
-        };
-        // SAFETY: as above, for the stores to gx and gy
-        _mm256_storeu_pd(gx.as_mut_ptr().add(4 * c), pick(xl, xh));
-        _mm256_storeu_pd(gy.as_mut_ptr().add(4 * c), pick(yl, yh));
-    }
-    for j in 4 * chunks..n {
-        gx[j] = tx[codes[j] as usize & 7];
-        gy[j] = ty[codes[j] as usize & 7];
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The AVX-512 and AVX2 table lookups and the scalar one agree (codes below 8, lengths around the
-    /// vector widths): each entry is the table's, read back by index.
-    #[test]
-    fn table_lookup_paths_agree() {
-        let mut t = PieceTable::single(0.0);
-        for m in 0..8 {
-            t.gx[m] = m as f64 + 0.25;
-            t.gy[m] = -(m as f64) - 0.5;
-        }
-        t.len = 8;
-        for n in [1, 7, 8, 9, 17, 100] {
-            let codes: Vec<u8> = (0..n).map(|j| ((j * 5 + 3) % 8) as u8).collect();
-            let (mut gx, mut gy) = (Vec::new(), Vec::new());
-            lookup(&codes, &t, &mut gx, &mut gy);
-            for j in 0..n {
-                assert_eq!(gx[j], t.gx[codes[j] as usize]);
-                assert_eq!(gy[j], t.gy[codes[j] as usize]);
-            }
-            // the AVX2 path directly (`lookup` takes AVX-512 where present)
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                let (mut ax, mut ay) = (vec![f64::NAN; n], vec![f64::NAN; n]);
-                // SAFETY: AVX2 is present; the slices have equal lengths
-                unsafe { lookup8_avx2(&codes, &t.gx, &t.gy, &mut ax, &mut ay) };
-                assert_eq!((ax, ay), (gx.clone(), gy.clone()));
-            }
-        }
     }
 }

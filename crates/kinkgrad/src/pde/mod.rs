@@ -41,6 +41,7 @@ mod kernel;
 pub mod limiter;
 mod linearize;
 mod lock;
+mod lookup;
 pub mod loop_op;
 mod piece_tape;
 pub mod replay;

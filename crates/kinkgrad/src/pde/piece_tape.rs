@@ -29,10 +29,10 @@
 
 use super::face::{slope_coef, Slope};
 use super::forward::{extend, fluxes_const_coded, update};
-use super::kernel::{self, OnTheFly};
+use super::kernel::{self, CellTable, OnTheFly, Tabled, Uniform};
 use super::limiter::PieceTable;
-use super::linearize::lookup;
 use super::lock::{is_kink_code, lock_faces, Tangents};
+use super::lookup::lookup;
 use super::rules::Rules;
 use super::scheme::{Scheme, Transport};
 use crate::error::Result;
@@ -59,13 +59,19 @@ pub(crate) struct Scratch {
     gy: Vec<f64>,
     fb: Vec<f64>,
     df: Vec<f64>,
+    /// The adjoint's three partials per face ([`CellTable`] looked up by the codes).
+    taps: [Vec<f64>; 3],
     codes: Vec<u8>,
 }
 
 impl Scratch {
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        8 * [&self.ext, &self.flux, &self.gx, &self.gy, &self.fb, &self.df].iter().map(|v| v.capacity()).sum::<usize>()
+        let [t0, t1, t2] = &self.taps;
+        8 * [&self.ext, &self.flux, &self.gx, &self.gy, &self.fb, &self.df, t0, t1, t2]
+            .iter()
+            .map(|v| v.capacity())
+            .sum::<usize>()
             + self.codes.capacity()
     }
 }
@@ -106,12 +112,15 @@ fn step_taped_body(
 }
 
 wide_fn! {
-    /// The adjoint of one taped step: `out = J_u^T g` from the step's codes.
+    /// The adjoint of one taped step: `out = J_u^T g` from the step's codes (`None`: a one-piece
+    /// slope, every face code 1), the limiter partials per code and the cell partials per code
+    /// (formed from them).
     pub(crate) fn adjoint_taped(
         lambda: f64,
         a: f64,
         table: &PieceTable,
-        codes: &[u8],
+        cells: &CellTable,
+        codes: Option<&[u8]>,
         g: &[f64],
         sc: &mut Scratch,
         out: &mut [f64],
@@ -123,16 +132,30 @@ fn adjoint_taped_body(
     lambda: f64,
     a: f64,
     table: &PieceTable,
-    codes: &[u8],
+    cells: &CellTable,
+    codes: Option<&[u8]>,
     g: &[f64],
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
-    // look the partials up once per face (eight table entries fit one AVX-512 register)
-    lookup(codes, table, &mut sc.gx, &mut sc.gy);
-    with_side!(a, S => {
-        let c = OnTheFly::<S>::new(a, slope_coef::<S>(a, lambda), &sc.gx, &sc.gy);
-        kernel::adjoint(lambda, &c, g, &mut sc.fb, out)
+    with_side!(a, S => match codes {
+        // AVX-512: two lookups (one permute each) and the partials formed per tap on the fly beat
+        // loading three looked-up taps (measured); the same values either way, so the same bits
+        Some(codes) if crate::simd::simd_level() == crate::simd::Simd::Avx512 => {
+            lookup(codes, table.len, [&table.gx, &table.gy], [&mut sc.gx, &mut sc.gy]);
+            let c = OnTheFly::<S>::new(a, slope_coef::<S>(a, lambda), &sc.gx, &sc.gy);
+            kernel::adjoint(lambda, &c, g, &mut sc.fb, out)
+        }
+        Some(codes) => {
+            // the three partials per face looked up once (AVX2: cheaper than two lookups and the
+            // partials formed three times per cell)
+            let [t0, t1, t2] = &cells.taps;
+            let [p0, p1, p2] = &mut sc.taps;
+            lookup(codes, cells.len, [t0, t1, t2], [p0, p1, p2]);
+            let [p0, p1, p2] = &sc.taps;
+            kernel::adjoint(lambda, &Tabled::<S>::new([p0, p1, p2]), g, &mut sc.fb, out)
+        }
+        None => kernel::adjoint(lambda, &Uniform::<S>::new(cells.code(1)), g, &mut sc.fb, out),
     })
 }
 
@@ -150,7 +173,7 @@ wide_fn! {
 
 #[inline(always)]
 fn tangent_taped_body(lambda: f64, a: f64, table: &PieceTable, codes: &[u8], t: &mut [f64], sc: &mut Scratch) {
-    lookup(codes, table, &mut sc.gx, &mut sc.gy);
+    lookup(codes, table.len, [&table.gx, &table.gy], [&mut sc.gx, &mut sc.gy]);
     with_side!(a, S => {
         let c = OnTheFly::<S>::new(a, slope_coef::<S>(a, lambda), &sc.gx, &sc.gy);
         kernel::tangent_in_place(lambda, &c, t, &mut sc.df)
@@ -223,7 +246,9 @@ pub(crate) fn forward(
     tape.truncate(len);
     tape.resize(len, 0);
     let mut step_codes = std::mem::take(&mut sc.codes);
-    step_codes.resize(n, 0);
+    // a one-piece slope (upwind, Lax-Wendroff) selects code 1 at every face, and meets no kink
+    step_codes.clear();
+    step_codes.resize(n, 1);
     let (mut u, mut next) = (u0.to_vec(), vec![0.0; n]);
     let (mut kinks, mut unresolved) = (0, 0);
     // the steps the tangents have been advanced over (step by step when the codes are not stored)
@@ -238,7 +263,13 @@ pub(crate) fn forward(
         } else {
             (&[][..], &mut step_codes[..])
         };
-        let kk = step_taped(tr, a, &u, s, sc, codes, &mut next);
+        let kk = if stored {
+            step_taped(tr, a, &u, s, sc, codes, &mut next)
+        } else {
+            // the value step: the same fluxes (the coded loop's value half), no codes to write
+            tr.step_values(&u, &[a], s, &mut sc.ext, &mut sc.flux, &mut next);
+            0
+        };
         kinks += kk;
         if let Some(p) = probe.as_mut() {
             if kk > 0 && (st > 0 || p.lock_first) {
@@ -283,10 +314,8 @@ pub(crate) fn reverse(
     let n = g.len();
     let (lambda, dt) = (tr.lambda(), tr.dt);
     let stored = stores_codes(tr.scheme);
+    let cells = with_side!(a, S => CellTable::new::<S>(a, slope_coef::<S>(a, lambda), &rules.table));
     let mut out = vec![0.0; n];
-    let mut one = std::mem::take(&mut sc.codes);
-    one.clear();
-    one.resize(n, 1);
     for st in (0..steps).rev() {
         if cancellable {
             crate::cancel::check(format_args!("adjoint of time step {} of {steps}", st + 1))?;
@@ -294,10 +323,9 @@ pub(crate) fn reverse(
         if let Some(acc) = source.as_deref_mut() {
             acc.iter_mut().zip(&g).for_each(|(a, v)| *a += dt * v);
         }
-        let codes = if stored { &tape[st * n..(st + 1) * n] } else { &one[..] };
-        adjoint_taped(lambda, a, &rules.table, codes, &g, sc, &mut out);
+        let codes = if stored { Some(&tape[st * n..(st + 1) * n]) } else { None };
+        adjoint_taped(lambda, a, &rules.table, &cells, codes, &g, sc, &mut out);
         std::mem::swap(&mut g, &mut out);
     }
-    sc.codes = one;
     Ok(g)
 }
