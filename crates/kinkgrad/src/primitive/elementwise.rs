@@ -49,33 +49,37 @@ struct PiecewiseOp<P: Piecewise> {
 }
 
 impl<P: Piecewise> PiecewiseOp<P> {
-    /// Output elements that are constant on a neighbourhood of the point (off the kinks, on a piece
-    /// with zero partials, e.g. relu's `x < 0` piece), from the forward pass only; `None`: unknown.
-    fn constant_elements<T: Real>(&self, inputs: &[&Tensor<T>]) -> Option<Vec<bool>> {
+    /// Which of the output elements `at` are constant on a neighbourhood of the point (off the
+    /// kinks, on a piece with zero partials, e.g. relu's `x < 0` piece), from the forward pass only;
+    /// `None`: unknown.
+    fn constant_elements<T: Real>(&self, inputs: &[&Tensor<T>], at: &[usize]) -> Option<Vec<bool>> {
         // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
         // primitive whose partials depend on the point, or broadcast arguments
         let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
         if !self.points.is_empty() || self.arg_shapes.iter().any(|s| s.iter().product::<usize>() != n) {
             return None;
         }
+        if at.iter().any(|&e| e >= n) {
+            return None;
+        }
         let a = self.prim.arity();
         let zero: Vec<bool> = self.partials.iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
         if !zero.contains(&true) {
-            return Some(vec![false; n]);
+            return Some(vec![false; at.len()]);
         }
         if self.sel.is_empty() {
             // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
             let x = inputs.first()?.data();
             return Some(
-                x.iter()
-                    .map(|&v| {
-                        let v = v.to_f64();
+                at.iter()
+                    .map(|&e| {
+                        let v = x[e].to_f64();
                         (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
                     })
                     .collect(),
             );
         }
-        Some(self.sel.iter().map(|&p| p != KINK && zero[p as usize]).collect())
+        Some(at.iter().map(|&e| self.sel[e] != KINK && zero[self.sel[e] as usize]).collect())
     }
     /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
     /// weighted kink rule over `mask` (all read at the element's point when the primitive is not
@@ -236,27 +240,34 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
-        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
-        let constant = self.constant_elements(inputs);
+        let constant = self.constant_elements(inputs, at);
         let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
         // a one-argument primitive maps identical functions to identical functions (g(f) = g(f)),
-        // whatever its pieces: its output keeps its argument's classes
-        let own = if self.prim.arity() == 1 { input(0).filter(|c| c.len() == n) } else { None };
-        match (own, constant) {
-            (Some(mut c), k) => {
-                if let Some(k) = k {
-                    for (l, k) in c.iter_mut().zip(k) {
-                        if k {
-                            *l = CONSTANT_CLASS;
-                        }
-                    }
-                }
-                Some(c)
+        // whatever its pieces: its output keeps its argument's classes; an element known constant
+        // is asked no further
+        let own = match (&constant, self.prim.arity() == 1) {
+            (Some(k), true) => {
+                let open: Vec<usize> = at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e).collect();
+                input(0, &open).filter(|c| c.len() == open.len()).map(|c| {
+                    let mut next = 0;
+                    let mut take = || {
+                        next += 1;
+                        c[next - 1]
+                    };
+                    k.iter().map(|&k| if k { CONSTANT_CLASS } else { take() }).collect()
+                })
             }
+            (None, true) => input(0, at).filter(|c| c.len() == at.len()),
+            _ => None,
+        };
+        match (own, constant) {
+            (Some(c), _) => Some(c),
             // only the constant elements are known: every other element its own class
             (None, Some(k)) if n < CONSTANT_CLASS as usize => {
-                Some(k.iter().enumerate().map(|(e, &k)| if k { CONSTANT_CLASS } else { e as u32 }).collect())
+                Some(at.iter().zip(k).map(|(&e, k)| if k { CONSTANT_CLASS } else { e as u32 }).collect())
             }
             _ => None,
         }

@@ -28,7 +28,7 @@
 use crate::repr::TieRule;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -350,60 +350,90 @@ impl<T: Real> Op<T> for WindowOp {
     fn element_classes(
         &self,
         _inputs: &[&Tensor<T>],
-        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
         // a window without a tie is its (strict, so locally kept) maximum: that entry's class; a tie
-        // whose entries share a class is that class; any other tie a class of its own
-        let c = input(0)?;
+        // whose entries share a class is that class; any other tie a class of its own. The entries
+        // read: the selected one of an untied window, every tied one of a tie (`at` is ascending, so
+        // the ties are met in order)
         let nw = self.windows.len();
-        // fresh labels above every label of the input
-        let fresh = c.iter().filter(|&&l| l != crate::reverse::CONSTANT_CLASS).max().map_or(0, |&l| l as usize + 1);
-        if fresh.checked_add(nw)? >= crate::reverse::CONSTANT_CLASS as usize {
+        let tie_of = |at: &[usize]| {
+            let mut q = 0;
+            at.iter()
+                .map(move |&w| {
+                    while q < self.kink_at.len() && self.kink_at[q] < w {
+                        q += 1;
+                    }
+                    (w, (q < self.kink_at.len() && self.kink_at[q] == w).then_some(q))
+                })
+                .collect::<Vec<_>>()
+        };
+        let wins = tie_of(at);
+        let mut need = Vec::with_capacity(at.len());
+        for &(w, tie) in &wins {
+            let win = self.windows.window(w);
+            match tie {
+                Some(q) => need.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize)),
+                None => need.push(win[self.sel[w] as usize] as usize),
+            }
+        }
+        let c = input(0, &need).filter(|c| c.len() == need.len())?;
+        // fresh labels above every label read
+        let fresh = c.iter().filter(|&&l| l != CONSTANT_CLASS).max().map_or(0, |&l| l as usize + 1);
+        if fresh.checked_add(nw)? >= CONSTANT_CLASS as usize {
             return None;
         }
-        let mut q = 0;
-        let out = (0..nw)
-            .map(|w| {
-                let win = self.windows.window(w);
-                if q < self.kink_at.len() && self.kink_at[q] == w {
-                    let t = self.tied_of(q);
-                    q += 1;
-                    let first = c[win[t[0] as usize] as usize];
-                    if t.iter().all(|&i| c[win[i as usize] as usize] == first) {
-                        first
-                    } else {
-                        (fresh + w) as u32
-                    }
+        let mut next = 0;
+        let out = wins
+            .iter()
+            .map(|&(w, tie)| {
+                let len = tie.map_or(1, |q| self.tied_of(q).len());
+                let labels = &c[next..next + len];
+                next += len;
+                if labels.iter().all(|&l| l == labels[0]) {
+                    labels[0]
                 } else {
-                    c[win[self.sel[w] as usize] as usize]
+                    (fresh + w) as u32
                 }
             })
             .collect();
         Some(out)
     }
-    fn lock_inert(&mut self, input_classes: &[Option<ElementClasses>]) -> usize {
-        let Some(Some(c)) = input_classes.first() else { return 0 };
+    fn inert_candidates(&self) -> Vec<Vec<usize>> {
+        if self.pinned {
+            return vec![];
+        }
+        let mut at = Vec::new();
+        for q in (0..self.kink_at.len()).filter(|&q| !self.inert[q]) {
+            let win = self.windows.window(self.kink_at[q]);
+            at.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize));
+        }
+        vec![at]
+    }
+    fn lock_inert(&mut self, classes: &[Option<ElementClasses>]) -> usize {
+        let Some(Some(c)) = classes.first() else { return self.inert.iter().filter(|&&i| i).count() };
         if self.pinned {
             return 0;
         }
-        let mut count = 0;
+        // the labels of the candidates: the tied entries of each tie not inert yet, in order
+        let mut next = 0;
         for q in 0..self.kink_at.len() {
-            let win = self.windows.window(self.kink_at[q]);
+            if self.inert[q] {
+                continue;
+            }
             let (a, e) = (self.tied_start[q] as usize, self.tied_start[q + 1] as usize);
-            let mut labels = self.tied[a..e].iter().map(|&i| c.get(win[i as usize] as usize).copied());
-            let first = labels.next().flatten();
-            if first.is_some() && labels.all(|l| l == first) {
+            let Some(labels) = c.get(next..next + (e - a)) else { break };
+            next += e - a;
+            if labels.iter().all(|&l| l == labels[0]) {
                 // the tie survives every tangent pass: its first tied position, as a pass leaves it
                 self.locked[a] = self.tied[a];
                 self.locked_len[q] = 1;
                 self.inert[q] = true;
-                count += 1;
+                self.lexed = true;
             }
         }
-        if count > 0 {
-            self.lexed = true;
-        }
-        count
+        self.inert.iter().filter(|&&i| i).count()
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {

@@ -10,7 +10,6 @@ use super::{OpCx, Tape, Var};
 use crate::error::{Error, Result};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
-use std::collections::HashMap;
 
 impl<T: Real> Tape<T> {
     /// `relevant[i]`: node `i` depends on one of `wrt` and `y` depends on it.
@@ -62,19 +61,46 @@ impl<T: Real> Tape<T> {
     /// information only: an input that is not `relevant` (not a function of the differentiated
     /// variables) is locally constant, and the producers up to [`CLASS_DEPTH`] ops back report the
     /// rest.
+    ///
+    /// Lazily: classes are computed only for the elements the op's undecided kinks read
+    /// ([`super::Op::inert_candidates`]), and in two rounds. First the classes the direct producers
+    /// report alone (depth 1: a relu marks its outputs behind strictly negative inputs constant,
+    /// every other element a class of its own), which settles the ties of dead relus; then, only for
+    /// the ties left over, the classes traced [`CLASS_DEPTH`] producers back (each producer asked
+    /// only for the elements those ties depend on). The first round's classes are finer than the
+    /// second's (the same constants, the rest unmerged), so a tie it finds inert the second finds
+    /// inert too, and the locks accumulate: the result is the second round's over every tie.
     pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Vec<usize> {
         let mut out = vec![0; kinked.len()];
-        let mut memo = HashMap::new();
         for i in 0..kinked.len() {
             if !kinked[i] {
                 continue;
             }
-            let classes: Vec<Option<ElementClasses>> = {
-                let nodes = self.nodes.borrow();
-                nodes[i].inputs.iter().map(|&j| classes_of(&nodes, relevant, &mut memo, j, CLASS_DEPTH)).collect()
-            };
-            if let Some(op) = self.nodes.borrow_mut()[i].op.as_mut() {
-                out[i] = op.lock_inert(&classes);
+            for depth in [1, CLASS_DEPTH] {
+                let candidates = match self.nodes.borrow()[i].op.as_ref() {
+                    Some(op) => op.inert_candidates(),
+                    None => break,
+                };
+                if candidates.iter().all(|c| c.is_empty()) {
+                    break;
+                }
+                let classes: Vec<Option<ElementClasses>> = {
+                    let nodes = self.nodes.borrow();
+                    nodes[i]
+                        .inputs
+                        .iter()
+                        .zip(&candidates)
+                        .map(|(&j, at)| classes_of(&nodes, relevant, j, at, depth))
+                        .collect()
+                };
+                let (inert, kinks) = match self.nodes.borrow_mut()[i].op.as_mut() {
+                    Some(op) => (op.lock_inert(&classes), op.kinks()),
+                    None => (0, 0),
+                };
+                out[i] = inert;
+                if inert >= kinks {
+                    break;
+                }
             }
         }
         out
@@ -184,32 +210,56 @@ pub(crate) fn check_scalar<T: Real>(y: &Var<'_, T>) -> Result<()> {
 /// pooling, activation, reshape, permute, reshape, linear, gather).
 const CLASS_DEPTH: usize = 16;
 
-/// The identity classes of node `j` ([`super::Op::element_classes`]): all constant when `j` is not
-/// a function of the differentiated variables, else what its op reports from its inputs' classes
-/// (traced at most `depth` ops back: bounded recursion; `memo` keeps each node's answer for the
-/// other kinked ops of the same pass).
+/// The identity classes of the elements `at` of node `j` (any order, repeats allowed; one label
+/// each; [`super::Op::element_classes`]): all constant when `j` is not a function of the
+/// differentiated variables, else what its op reports for them (asked once per distinct element, in
+/// ascending order) from its inputs' classes, traced at most `depth` ops back (bounded recursion).
 fn classes_of<T: Real>(
     nodes: &[Node<T>],
     relevant: &[bool],
-    memo: &mut HashMap<usize, Option<ElementClasses>>,
     j: usize,
+    at: &[usize],
     depth: usize,
 ) -> Option<ElementClasses> {
     if !relevant.get(j).copied().unwrap_or(false) {
-        return Some(vec![CONSTANT_CLASS; nodes[j].value.len()]);
+        return Some(vec![CONSTANT_CLASS; at.len()]);
     }
-    if let Some(c) = memo.get(&j) {
-        return c.clone();
-    }
-    if depth == 0 {
-        return None;
+    if depth == 0 || at.is_empty() {
+        return (depth > 0).then(Vec::new);
     }
     let op = nodes[j].op.as_ref()?;
+    let n = nodes[j].value.len();
+    if at.iter().any(|&e| e >= n) {
+        return None;
+    }
     let inputs = &nodes[j].inputs;
     let vals: Vec<&Tensor<T>> = inputs.iter().map(|&k| &nodes[k].value).collect();
-    let c = op.element_classes(&vals, &mut |a| classes_of(nodes, relevant, memo, *inputs.get(a)?, depth - 1));
-    if c.is_some() {
-        memo.insert(j, c.clone());
+    let ask = |uniq: &[usize]| {
+        let c = op.element_classes(&vals, uniq, &mut |a, list| {
+            classes_of(nodes, relevant, *inputs.get(a)?, list, depth - 1)
+        })?;
+        (c.len() == uniq.len()).then_some(c)
+    };
+    if at.windows(2).all(|w| w[0] < w[1]) {
+        return ask(at);
     }
-    c
+    if at.len() >= n / 8 {
+        // many: mark the distinct elements in a position map over the node
+        let mut pos = vec![u32::MAX; n];
+        for &e in at {
+            pos[e] = 0;
+        }
+        let uniq: Vec<usize> = (0..n).filter(|&e| pos[e] == 0).collect();
+        for (q, &e) in uniq.iter().enumerate() {
+            pos[e] = q as u32;
+        }
+        let c = ask(&uniq)?;
+        Some(at.iter().map(|&e| c[pos[e] as usize]).collect())
+    } else {
+        let mut uniq = at.to_vec();
+        uniq.sort_unstable();
+        uniq.dedup();
+        let c = ask(&uniq)?;
+        Some(at.iter().map(|&e| c[uniq.binary_search(&e).unwrap_or(0)]).collect())
+    }
 }

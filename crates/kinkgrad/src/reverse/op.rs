@@ -32,11 +32,12 @@ pub struct JvpCx<'a, T: Real> {
 /// The label of an element that is constant on a neighbourhood of the evaluation point.
 pub const CONSTANT_CLASS: u32 = u32::MAX;
 
-/// Identity classes of a tensor's elements (one label per element, row-major): two elements with the
-/// same label are the same function of every differentiated variable on a neighbourhood of the
+/// Identity classes of some elements of a tensor (one label per listed element): two elements with
+/// the same label are the same function of every differentiated variable on a neighbourhood of the
 /// evaluation point; elements labelled [`CONSTANT_CLASS`] are locally constant (whatever their
-/// values). Labels mean nothing across tensors, and different labels say nothing (the classes may be
-/// finer than the truth, never coarser).
+/// values). Labels mean nothing across tensors or across calls, and different labels say nothing (the
+/// classes may be finer than the truth, never coarser). They are computed on demand, only for the
+/// elements a decision needs ([`Op::element_classes`]).
 pub type ElementClasses = Vec<u32>;
 
 /// A recorded operation.
@@ -62,29 +63,40 @@ pub trait Op<T: Real> {
     fn kinks(&self) -> usize {
         0
     }
-    /// Identity classes of the output elements ([`ElementClasses`]), from forward information only
-    /// (input values, the pieces selected in the forward pass, which inputs are functions of the
-    /// differentiated variables), never the representation. `input` gives the classes of input `i`
-    /// on demand (`None`: not known); an input that is not a function of the differentiated
-    /// variables is all [`CONSTANT_CLASS`]. `None` (the default): not known.
+    /// Identity classes ([`ElementClasses`]) of the output elements `at` (flat row-major positions,
+    /// ascending and distinct; one label per listed element), from forward information only (input
+    /// values, the pieces selected in the forward pass, which inputs are functions of the
+    /// differentiated variables), never the representation. `input(i, list)` gives the classes of
+    /// the elements `list` of input `i` (any order, repeats allowed; one label each; `None`: not
+    /// known); an input that is not a function of the differentiated variables is all
+    /// [`CONSTANT_CLASS`]. An op asks only for the input elements its listed outputs depend on.
+    /// `None` (the default): not known.
     fn element_classes(
         &self,
         _inputs: &[&Tensor<T>],
-        _input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        _at: &[usize],
+        _input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
         None
     }
+    /// The elements of each input (one list per input) whose identity classes [`Op::lock_inert`]
+    /// reads now: the tied entries of the kinks not locked as inert yet. Empty (the default): the op
+    /// finds no inert kinks, and the engine computes no classes for it.
+    fn inert_candidates(&self) -> Vec<Vec<usize>> {
+        vec![]
+    }
     /// Lock the kinks of this op whose outcome cannot change any derivative (**inert** kinks), given
-    /// the identity classes of its inputs ([`Op::element_classes`]; `None`: not known), to the
-    /// piece a tangent pass would leave them on, keep them there through later lexicographic
-    /// selections ([`Op::jvp`]) until [`Op::unlock`], and return how many kinks were locked so (0,
-    /// the default: none known inert; the op is then unchanged). `safe` needs no tangent pass for
-    /// an op whose kinks are all inert, and re-selects only the others of an op with both kinds;
-    /// the certificate counts inert kinks as skipped. Rule for a max over windows: a tie whose tied
-    /// entries all share one class (identical functions on a neighbourhood, or all locally
-    /// constant) is inert — see [`crate::primitive::window`] and docs/nn.md. An inert kink is not
-    /// counted by [`Op::unresolved`].
-    fn lock_inert(&mut self, _input_classes: &[Option<ElementClasses>]) -> usize {
+    /// the identity classes of the elements [`Op::inert_candidates`] listed (one entry per input,
+    /// aligned with its list; `None`: not known), to the piece a tangent pass would leave them on,
+    /// keep them there through later lexicographic selections ([`Op::jvp`]) until [`Op::unlock`],
+    /// and return how many kinks are locked so now, those of earlier calls included (0, the
+    /// default: none known inert; the op is then unchanged). Later calls with coarser classes lock
+    /// more. `safe` needs no tangent pass for an op whose kinks are all inert, and re-selects only
+    /// the others of an op with both kinds; the certificate counts inert kinks as skipped. Rule for
+    /// a max over windows: a tie whose tied entries all share one class (identical functions on a
+    /// neighbourhood, or all locally constant) is inert — see [`crate::primitive::window`] and
+    /// docs/nn.md. An inert kink is not counted by [`Op::unresolved`].
+    fn lock_inert(&mut self, _classes: &[Option<ElementClasses>]) -> usize {
         0
     }
     /// Kink elements whose tie survived the last lexicographic selection.

@@ -203,11 +203,14 @@ impl<T: Real> Op<T> for Gather {
     fn element_classes(
         &self,
         _inputs: &[&Tensor<T>],
-        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
         // each output is an input element (its class) or a padding zero (constant)
-        let c = input(0)?;
-        Some(self.idx.iter().map(|&j| if j == PAD { CONSTANT_CLASS } else { c[j as usize] }).collect())
+        let src: Vec<usize> = at.iter().map(|&e| self.idx[e]).filter(|&j| j != PAD).map(|j| j as usize).collect();
+        let c = input(0, &src).filter(|c| c.len() == src.len())?;
+        let mut next = c.iter();
+        at.iter().map(|&e| if self.idx[e] == PAD { Some(CONSTANT_CLASS) } else { next.next().copied() }).collect()
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

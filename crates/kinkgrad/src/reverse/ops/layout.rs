@@ -72,17 +72,13 @@ impl<T: Real> Op<T> for Layout {
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
-        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
         // the same elements, moved: each keeps its class
         match &self.0 {
-            Kind::Reshape { .. } => input(0),
-            Kind::Permute { perm } => {
-                let c = input(0)?;
-                // labels are below 2^32, exact in f64: permute them as a tensor
-                let t = Tensor::from_parts(inputs[0].shape().to_vec(), c.iter().map(|&l| f64::from(l)).collect());
-                Some(t.permute(perm).ok()?.data().iter().map(|&l| l as u32).collect())
-            }
+            Kind::Reshape { .. } => input(0, at),
+            Kind::Permute { perm } => input(0, &permuted_sources(inputs[0].shape(), perm, at)?),
             _ => None,
         }
     }
@@ -110,6 +106,30 @@ impl<T: Real> Op<T> for Layout {
             Kind::Roll { axis, shift } => ok(cx.tangents[0].expect("tangent").roll(axis + 1, *shift)),
         }
     }
+}
+
+/// The input positions of the output elements `at` of a permute of an input shaped `shape` (output
+/// axis `a` is input axis `perm[a]`, as in [`Tensor::permute`]); `None` when `perm` does not fit.
+fn permuted_sources(shape: &[usize], perm: &[usize], at: &[usize]) -> Option<Vec<usize>> {
+    let nd = shape.len();
+    if perm.len() != nd || perm.iter().any(|&p| p >= nd) {
+        return None;
+    }
+    let in_strides = crate::tensor::shape::strides(shape);
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let st: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
+    let n: usize = shape.iter().product();
+    at.iter()
+        .map(|&e| {
+            // unravel `e` over the output shape, last axis first, summing the input strides
+            let (mut rest, mut src) = (e, 0);
+            for a in (0..nd).rev() {
+                src += (rest % out_shape[a]) * st[a];
+                rest /= out_shape[a];
+            }
+            (e < n).then_some(src)
+        })
+        .collect()
 }
 
 impl<'t, T: Real> Var<'t, T> {
@@ -180,5 +200,27 @@ impl<'t, T: Real> Var<'t, T> {
             }
         });
         Var::concat(&r.collect::<Result<Vec<_>>>()?, axis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permuted_sources_are_where_the_permute_reads() {
+        // values 0..24 over [2, 3, 4] are their own positions, so the tensor permute (the reference)
+        // lists the source of every output; by hand, perm [2, 0, 1]: output [1][0][2] (flat 1*6 + 2
+        // in the output shape [4, 2, 3]) reads input [0][2][1] = 0*12 + 2*4 + 1 = 9
+        let shape = [2, 3, 4];
+        let t = Tensor::from_parts(shape.to_vec(), (0..24).map(f64::from).collect());
+        let all: Vec<usize> = (0..24).collect();
+        for perm in [[2, 0, 1], [0, 2, 1], [1, 0, 2], [0, 1, 2], [2, 1, 0]] {
+            let want: Vec<usize> = t.permute(&perm).unwrap().data().iter().map(|&v| v as usize).collect();
+            assert_eq!(permuted_sources(&shape, &perm, &all).unwrap(), want);
+        }
+        assert_eq!(permuted_sources(&shape, &[2, 0, 1], &[8]).unwrap(), vec![9]);
+        assert_eq!(permuted_sources(&shape, &[0, 1], &[0]), None);
+        assert_eq!(permuted_sources(&shape, &[0, 1, 2], &[24]), None);
     }
 }

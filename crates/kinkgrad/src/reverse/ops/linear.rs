@@ -35,22 +35,33 @@ impl<T: Real> Op<T> for Linear {
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
-        input: &mut dyn FnMut(usize) -> Option<ElementClasses>,
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
     ) -> Option<ElementClasses> {
         // rows of `x` that are the same functions element by element (equal classes, and equal
         // values: constants of one value) give outputs `x_r W^T + b` that are the same function of
-        // `x`, `W` and `b` in each column: class (row class, column)
-        let x = input(0)?;
+        // `x`, `W` and `b` in each column: class (row class, column). Only the rows of the listed
+        // outputs are read (`at` is ascending, so are they)
         let (rows, cols) = (inputs[0].shape()[0], inputs[1].shape()[0]);
-        if rows.checked_mul(cols)? >= CONSTANT_CLASS as usize {
+        let len = inputs[0].shape()[1];
+        if rows.checked_mul(cols)? >= CONSTANT_CLASS as usize || cols == 0 {
             return None;
         }
-        let row_class = equal_rows(inputs[0].data(), &x, rows);
-        let mut out = Vec::with_capacity(rows * cols);
-        for &c in &row_class {
-            let base = (c * cols) as u32;
-            out.extend((0..cols as u32).map(|o| base + o));
-        }
+        let mut rs: Vec<usize> = at.iter().map(|&e| e / cols).collect();
+        rs.dedup();
+        let list: Vec<usize> = rs.iter().flat_map(|&r| r * len..(r + 1) * len).collect();
+        let c = input(0, &list).filter(|c| c.len() == list.len())?;
+        let row_class = equal_rows(inputs[0].data(), &c, &rs, len);
+        let mut q = 0;
+        let out = at
+            .iter()
+            .map(|&e| {
+                while rs[q] != e / cols {
+                    q += 1;
+                }
+                (rs[row_class[q]] * cols + e % cols) as u32
+            })
+            .collect();
         Some(out)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
@@ -70,44 +81,43 @@ impl<T: Real> Op<T> for Linear {
     }
 }
 
-/// The class of each of the `rows` rows of `x` with element classes `c` (row-major): the index of
-/// the first row equal to it element by element in class and value bits (rows are hashed, and equal
-/// hashes compared in full, so unequal rows never share a class).
-fn equal_rows<T: Real>(x: &[T], c: &[u32], rows: usize) -> Vec<usize> {
+/// The class of each listed row `rs[q]` of `x` (rows of `len` elements; `c[q * len..]` the classes
+/// of row `rs[q]`): the position in `rs` of the first listed row equal to it element by element in
+/// class and value bits (rows are hashed, and equal hashes compared in full, so unequal rows never
+/// share a class).
+fn equal_rows<T: Real>(x: &[T], c: &[u32], rs: &[usize], len: usize) -> Vec<usize> {
     use std::collections::hash_map::{Entry, HashMap};
     // FxHash's multiply-rotate step
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
-    let len = x.len().checked_div(rows).unwrap_or(0);
-    let key = |e: usize| (u64::from(c[e]) << 32) ^ x[e].to_f64().to_bits();
+    // element `i` of listed row `q`
+    let key = |q: usize, i: usize| (u64::from(c[q * len + i]) << 32) ^ x[rs[q] * len + i].to_f64().to_bits();
     // four independent lanes, so that the multiplies of a row do not wait on each other
-    let hash = |r: usize| {
-        let (a, b) = (r * len, (r + 1) * len);
+    let hash = |q: usize| {
         let mut h = [0u64; 4];
-        let mut e = a;
-        while e + 4 <= b {
+        let mut i = 0;
+        while i + 4 <= len {
             for (l, h) in h.iter_mut().enumerate() {
-                *h = step(*h, key(e + l));
+                *h = step(*h, key(q, i + l));
             }
-            e += 4;
+            i += 4;
         }
-        for e in e..b {
-            h[0] = step(h[0], key(e));
+        for i in i..len {
+            h[0] = step(h[0], key(q, i));
         }
         h.iter().fold(len as u64, |acc, &v| step(acc, v))
     };
     let same = |a: usize, b: usize| {
-        let (ra, rb) = (a * len..(a + 1) * len, b * len..(b + 1) * len);
-        c[ra.clone()] == c[rb.clone()]
-            && x[ra].iter().zip(&x[rb]).all(|(p, q)| p.to_f64().to_bits() == q.to_f64().to_bits())
+        c[a * len..(a + 1) * len] == c[b * len..(b + 1) * len]
+            && (0..len).all(|i| x[rs[a] * len + i].to_f64().to_bits() == x[rs[b] * len + i].to_f64().to_bits())
     };
-    let mut first: HashMap<u64, usize, BuildIdentity> = HashMap::with_capacity_and_hasher(rows, BuildIdentity);
-    (0..rows)
-        .map(|r| match first.entry(hash(r)) {
+    let mut first: HashMap<u64, usize, BuildIdentity> = HashMap::with_capacity_and_hasher(rs.len(), BuildIdentity);
+    (0..rs.len())
+        .map(|q| match first.entry(hash(q)) {
             // the key is already a hash: the map does not rehash it
-            Entry::Vacant(e) => *e.insert(r),
-            Entry::Occupied(e) if same(*e.get(), r) => *e.get(),
-            Entry::Occupied(_) => r, // a hash collision: a class of its own
+            Entry::Vacant(e) => *e.insert(q),
+            Entry::Occupied(e) if same(*e.get(), q) => *e.get(),
+            Entry::Occupied(_) => q, // a hash collision: a class of its own
         })
         .collect()
 }
