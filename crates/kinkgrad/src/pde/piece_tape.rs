@@ -127,6 +127,8 @@ wide_fn! {
     ) = adjoint_taped_body;
 }
 
+// the body of `adjoint_taped`, whose signature the `wide_fn!` wrappers repeat (they allow the same)
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn adjoint_taped_body(
     lambda: f64,
