@@ -15,7 +15,7 @@ impl<T: Real> Tensor<T> {
     /// Apply `f` to every element.
     pub fn map(&self, f: impl Fn(T) -> T + Sync) -> Tensor<T> {
         let d = self.data();
-        let out = fill_with(d.len(), |o, at| {
+        let out = fill_with(d.len(), PAR_MIN / 8, |o, at| {
             for (o, &v) in o.iter_mut().zip(&d[at..]) {
                 o.write(f(v));
             }
@@ -35,7 +35,7 @@ impl<T: Real> Tensor<T> {
     pub fn zip(&self, other: &Tensor<T>, op: &'static str, f: impl Fn(T, T) -> T + Sync) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             let (a, b) = (self.data(), other.data());
-            let out = fill_with(a.len(), |o, at| {
+            let out = fill_with(a.len(), PAR_MIN / 8, |o, at| {
                 for ((o, &x), &y) in o.iter_mut().zip(&a[at..]).zip(&b[at..]) {
                     o.write(f(x, y));
                 }
@@ -79,14 +79,14 @@ fn repeats_along_leading_axes(b: &[usize], shape: &[usize]) -> bool {
 
 /// A vector of `n` elements written by `write(chunk, start)`, which must write every element of
 /// `chunk` (the outputs `start..start + chunk.len()`): in one call compiled for the vector unit
-/// ([`wide`]) below [`PAR_MIN`] elements, else in blocks of `PAR_MIN / 8` on rayon's threads, each
-/// block compiled for the vector unit too. No zero fill; the blocks depend on `n` only, and each
-/// element is computed alone, so the values do not depend on the thread count.
-fn fill_with<T: Send>(n: usize, write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync) -> Vec<T> {
+/// ([`wide`]) below [`PAR_MIN`] elements, else in chunks of `block` elements on rayon's threads, each
+/// compiled for the vector unit too. No zero fill; the chunks depend on `n` and `block` only, so a
+/// `write` whose values do not depend on where a chunk starts gives the same values on any number of
+/// threads.
+fn fill_with<T: Send>(n: usize, block: usize, write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN {
-        let block = PAR_MIN / 8;
         spare.par_chunks_mut(block).enumerate().for_each(|(i, o)| wide(|| write(o, i * block)));
     } else {
         wide(|| write(spare, 0));
@@ -100,25 +100,14 @@ fn fill_with<T: Send>(n: usize, write: impl Fn(&mut [MaybeUninit<T>], usize) + S
 /// one straight loop, written once (no zero fill); large inputs split across threads by whole rows.
 fn zip_rows<T: Real>(a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T> {
     let (n, c) = (a.len(), b.len());
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    let fill = |o: &mut [MaybeUninit<T>], x: &[T]| {
-        for (o, x) in o.chunks_mut(c).zip(x.chunks(c)) {
+    // whole rows per chunk: a chunk starts at a row start, so `b` lines up with each row
+    fill_with(n, c * (PAR_MIN / 8 / c).max(1), |o, at| {
+        for (o, x) in o.chunks_mut(c).zip(a[at..].chunks(c)) {
             for ((o, &x), &y) in o.iter_mut().zip(x).zip(b) {
                 o.write(f(x, y));
             }
         }
-    };
-    let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= PAR_MIN {
-        let block = c * (PAR_MIN / 8 / c).max(1);
-        spare.par_chunks_mut(block).zip(a.par_chunks(block)).for_each(|(o, x)| wide(|| fill(o, x)));
-    } else {
-        wide(|| fill(spare, a));
-    }
-    // SAFETY: `fill` wrote all `n` elements: the chunks of `spare` and `a` pair up one to one
-    // (same lengths, same chunk sizes), and each output row is written from the matching input row.
-    unsafe { out.set_len(n) };
-    out
+    })
 }
 
 /// General broadcasting loop: an odometer over the outer dimensions, a strided inner loop.
