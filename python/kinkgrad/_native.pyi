@@ -65,6 +65,33 @@ def loss_gradient(
     force: bool = ...,
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, Optional[list[float]], _Cert, str, str, int]: ...
 
+# the XLA FFI custom call of kinkgrad.jax (see python/src/xla_ffi.rs)
+def ffi_transport_config(
+    cells: int,
+    velocity_len: int,
+    source_len: int,
+    *,
+    dt: float,
+    steps: int,
+    scheme: str = ...,
+    length: float = ...,
+    wanted: list[str] = ...,
+    value_only: bool = ...,
+    mode: str = ...,
+    schedule: str = ...,
+    seed: Optional[int] = ...,
+    convention: Optional[str] = ...,
+    relu_at_zero: Optional[float] = ...,
+    max_ties: Optional[str] = ...,
+    kink_rule: Optional[str] = ...,
+    representation: Optional[str] = ...,
+    force: bool = ...,
+) -> int: ...
+def ffi_transport_handler() -> Any: ...
+def ffi_transport_calls() -> int: ...
+def ffi_last_certificate() -> Optional[tuple[int, _Cert]]: ...
+def bridge_seq() -> int: ...
+
 class Var:
     """A value recorded on a tape."""
 

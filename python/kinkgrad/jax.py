@@ -10,16 +10,28 @@ Two things:
   traced with ``jax.make_jaxpr`` and every primitive of the jaxpr is mirrored by a tape op) and
   returns its ``safe``/``lex``/``assoc`` gradient with the certificate, beside ``jax.grad``'s.
 
-What crosses the boundary: one array each way. The transport callback receives ``u0``, ``target``,
+What crosses the boundary: one array each way. The transport call receives ``u0``, ``target``,
 ``velocity`` and ``source`` concatenated into one float64 vector and returns the loss and the wanted
-gradients as one vector (JAX pays a device transfer and a check per callback argument and result);
-kinkgrad computes value and gradient in one call in the forward pass (the gradient is kept as the
-VJP's residual, so the backward pass is a multiplication by the cotangent); where no gradient is
-taken, the value alone (:func:`kinkgrad.transport.loss`: the forward run, about half the cost). The callback is one
-object per problem size and wanted set, so JAX's caches hold across calls (an eager ``jax.grad`` does
-not recompile it).
-Vectorisation (``jax.vmap``) runs the callback once per batch element (``vmap_method="sequential"``).
-Costs are measured in ``docs/python.md``.
+gradients as one vector; kinkgrad computes value and gradient in one call in the forward pass (the
+gradient is kept as the VJP's residual, so the backward pass is a multiplication by the cotangent);
+where no gradient is taken, the value alone (:func:`kinkgrad.transport.loss`: the forward run, about
+half the cost). Vectorisation (``jax.vmap``) runs kinkgrad once per batch element
+(``vmap_method="sequential"``). Costs are measured in ``docs/python.md``.
+
+Two paths carry the transport call; :data:`BRIDGE` says which one this process uses:
+
+- ``"ffi"`` (where ``jax.ffi`` exists): an XLA FFI custom call into the Rust extension on JAX's CPU
+  backend (XLA calls kinkgrad directly with its buffers: no Python, no GIL, no ``device_put`` per
+  evaluation; the problem's options are registered once, and its buffers are reused across
+  evaluations). Other backends (GPU) take the ``pure_callback`` path inside the same function
+  (``jax.lax.platform_dependent``). On Ctrl-C, JAX's wait raises ``KeyboardInterrupt`` in the caller
+  while the evaluation runs to its end in the background, as XLA's own computations do.
+- ``"pure_callback"``: ``jax.pure_callback`` calls into kinkgrad from Python (one callback object per
+  problem size and wanted set, so JAX's caches hold across calls), off the GIL.
+  :func:`hybrid_loss` always takes this path.
+
+:func:`set_bridge` chooses the path (``"pure_callback"`` always works; ``"ffi"`` raises where
+``jax.ffi`` is missing).
 
 The gradient covers exactly the inputs JAX differentiates: the forward pass asks JAX which inputs are
 perturbed (``symbolic_zeros``) and requests those gradients from kinkgrad; an input kinkgrad cannot
@@ -39,17 +51,59 @@ import numpy as np
 from . import Certificate, Tape, _native
 from . import transport as _transport
 
-__all__ = ["transport_loss", "hybrid_loss", "last_certificate", "check", "CheckResult"]
+__all__ = ["transport_loss", "hybrid_loss", "last_certificate", "check", "CheckResult", "BRIDGE", "set_bridge"]
 
-_last: list[Any] = [None]
+_last: list[Any] = [None]  # (number from _native.bridge_seq(), certificate) of the callback paths
+
+_FFI_TARGET = "kinkgrad_transport"
+
+
+def _ffi_available() -> bool:
+    ffi = getattr(jax, "ffi", None)
+    return all(hasattr(ffi, f) for f in ("ffi_call", "register_ffi_target")) and hasattr(jax.lax, "platform_dependent")
+
+
+BRIDGE: str = "ffi" if _ffi_available() else "pure_callback"
+"""The path :func:`transport_loss` takes: ``"ffi"`` (an XLA FFI custom call on the CPU backend) or
+``"pure_callback"``; see the module docs and :func:`set_bridge`."""
+
+_registered: list[bool] = [False]
+
+
+def set_bridge(path: str) -> None:
+    """Choose the path of :func:`transport_loss` for functions traced from now on: ``"ffi"`` or
+    ``"pure_callback"`` (:data:`BRIDGE` reports it).
+
+    Raises:
+        ValueError: another name, or ``"ffi"`` where this JAX has no ``jax.ffi``.
+    """
+    global BRIDGE
+    if path not in ("ffi", "pure_callback"):
+        raise ValueError(f"set_bridge: unknown path '{path}' (expected ffi or pure_callback)")
+    if path == "ffi" and not _ffi_available():
+        raise ValueError(f"set_bridge: this JAX ({jax.__version__}) has no jax.ffi custom calls")
+    BRIDGE = path
+
+
+def _register_ffi() -> None:
+    if not _registered[0]:
+        jax.ffi.register_ffi_target(_FFI_TARGET, _native.ffi_transport_handler(), platform="cpu")
+        _registered[0] = True
 
 
 def last_certificate() -> Optional[Certificate]:
     """The certificate of the latest gradient computed by :func:`transport_loss` or
     :func:`hybrid_loss` (``None`` before the first)."""
-    c = _last[0]
+    ffi = _native.ffi_last_certificate()
+    mine = _last[0]
+    if ffi is not None and (mine is None or ffi[0] > mine[0]):
+        return Certificate._from_native(ffi[1])
+    if mine is None:
+        return None
+    c = mine[1]
     if isinstance(c, tuple):  # stored raw by the callbacks: parsed once, when asked for
-        c = _last[0] = Certificate._from_native(c)
+        c = Certificate._from_native(c)
+        _last[0] = (mine[0], c)
     return c
 
 
@@ -83,21 +137,42 @@ def _transport_fn(options: tuple) -> Callable:
             loss, g_u0, g_a, g_s, _, cert, _, _, _ = _native.loss_gradient(
                 u0, target, velocity, source=source if ns else None, wanted=list(wanted), **opts
             )
-            _last[0] = cert
+            _last[0] = (_native.bridge_seq(), cert)
             grads = dict(zip(_GRADS, (g_u0, g_a, g_s)))
             return np.concatenate([np.array([loss])] + [grads[w] for w in wanted])
 
         return run
 
+    @functools.lru_cache(maxsize=None)
+    def ffi_config(sizes: tuple, wanted: tuple, value_only: bool) -> int:
+        # the options checked and registered once per problem; the custom call passes the index
+        _register_ffi()
+        return _native.ffi_transport_config(*sizes, wanted=list(wanted), value_only=value_only, **opts)
+
+    def native(packed, sizes: tuple, wanted: Optional[tuple], shape: Any):
+        """One native call on the packed inputs: the custom call on CPU where :data:`BRIDGE` is
+        ``"ffi"``, else (and on other backends) ``jax.pure_callback``. ``wanted=None``: the value."""
+
+        def via_callback(p):
+            fn = host_value(sizes) if wanted is None else host(sizes, wanted)
+            return jax.pure_callback(fn, shape, p, vmap_method="sequential")
+
+        if BRIDGE != "ffi":
+            return via_callback(packed)
+        config = np.int64(ffi_config(sizes, wanted or (), wanted is None))
+
+        def via_ffi(p):
+            return jax.ffi.ffi_call(_FFI_TARGET, shape, vmap_method="sequential")(p, config=config)
+
+        return jax.lax.platform_dependent(packed, cpu=via_ffi, default=via_callback)
+
     def call(u0, target, velocity, source, wanted):
         """The loss and the wanted gradients (in the order of ``_GRADS``) from one native call."""
         sizes = (u0.shape[0], velocity.shape[0], source.shape[0])
         size = dict(zip(_GRADS, sizes))
-        out = jax.pure_callback(
-            host(sizes, wanted),
+        out = native(
+            jnp.concatenate([u0, target, velocity, source]), sizes, wanted,
             jax.ShapeDtypeStruct((1 + sum(size[w] for w in wanted),), jnp.float64),
-            jnp.concatenate([u0, target, velocity, source]),
-            vmap_method="sequential",
         )
         grads, at = {}, 1
         for w in wanted:
@@ -124,10 +199,8 @@ def _transport_fn(options: tuple) -> Callable:
     def f(u0, target, velocity, source):
         # no gradient wanted (the primal outside jax.grad): the forward run only
         sizes = (u0.shape[0], velocity.shape[0], source.shape[0])
-        return jax.pure_callback(
-            host_value(sizes), jax.ShapeDtypeStruct((), jnp.float64), jnp.concatenate([u0, target, velocity, source]),
-            vmap_method="sequential",
-        )
+        return native(jnp.concatenate([u0, target, velocity, source]), sizes, None,
+                      jax.ShapeDtypeStruct((), jnp.float64))
 
     def fwd(u0, target, velocity, source):
         if _perturbed(target):
@@ -212,7 +285,7 @@ def hybrid_loss(weights: Any, model: Any, data: Any, *,
 
     def host(w):
         r = model.loss_and_gradient(data, idx, mode=mode, weights=np.asarray(w))
-        _last[0] = r.certificate
+        _last[0] = (_native.bridge_seq(), r.certificate)
         return np.float64(r.loss), r.gradient
 
     @jax.custom_vjp

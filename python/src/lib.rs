@@ -13,6 +13,7 @@ mod interrupt;
 mod nn;
 mod tape;
 mod transport;
+mod xla_ffi;
 
 use kinkgrad::{ErrorKind, Mode, Representation};
 use pyo3::exceptions::{PyFloatingPointError, PyKeyboardInterrupt, PyOSError, PyValueError};
@@ -108,5 +109,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     transport::register(m)?;
     nn::register(m)?;
     hybrid::register(m)?;
+    xla_ffi::register(m)?;
     Ok(())
 }

@@ -21,12 +21,30 @@ fn values(a: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
 }
 
 /// The scheme on `cells` cells of a periodic domain of length `length` with time step `dt`.
-fn transport(scheme: &str, cells: usize, length: f64, dt: f64, force: bool) -> PyResult<Transport> {
+pub(crate) fn transport(scheme: &str, cells: usize, length: f64, dt: f64, force: bool) -> PyResult<Transport> {
     let scheme: Scheme = scheme.parse().map_err(to_py_err)?;
     let grid = Grid::new(cells, length).map_err(to_py_err)?;
     let mut t = Transport::new(grid, scheme, dt).map_err(to_py_err)?;
     t.force = force;
     Ok(t)
+}
+
+/// The gradients named in `wanted` (`u0`, `velocity`, `source`); another name is an error.
+pub(crate) fn wanted_set(wanted: &[String]) -> PyResult<Wanted> {
+    let mut w = Wanted { u0: false, velocity: false, source: false };
+    for name in wanted {
+        match name.as_str() {
+            "u0" => w.u0 = true,
+            "velocity" => w.velocity = true,
+            "source" => w.source = true,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "invalid wanted gradient: '{other}' (expected u0, velocity or source)"
+                )))
+            }
+        }
+    }
+    Ok(w)
 }
 
 /// `u(T)` after `steps` steps from `u0` (velocity: one value or one per face; empty for Burgers).
@@ -117,19 +135,7 @@ fn loss_gradient<'py>(
     let rep = crate::representation(convention, relu_at_zero, max_ties, kink_rule, representation)?;
     let mode = crate::mode(mode, seed, directions)?;
     let schedule: Schedule = schedule.parse().map_err(to_py_err)?;
-    let mut w = Wanted { u0: false, velocity: false, source: false };
-    for name in &wanted {
-        match name.as_str() {
-            "u0" => w.u0 = true,
-            "velocity" => w.velocity = true,
-            "source" => w.source = true,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "invalid wanted gradient: '{other}' (expected u0, velocity or source)"
-                )))
-            }
-        }
-    }
+    let w = wanted_set(&wanted)?;
     let req = GradientRequest {
         u0: &u0,
         target: &target,

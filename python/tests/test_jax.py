@@ -18,8 +18,19 @@ U0 = np.where(np.abs(X - 0.5) < 0.2, 1.0, 0.0)  # flat plateaus: minmod kinks ev
 TARGET = np.sin(2 * np.pi * X)
 DT = 0.5 / N
 
+# the transport bridge's two paths (kinkgrad.jax.BRIDGE): the XLA FFI custom call and pure_callback
+PATHS = ["ffi", "pure_callback"] if kj.BRIDGE == "ffi" else ["pure_callback"]
 
-def test_jax_grad_of_transport_loss_is_kinkgrads_gradient():
+
+@pytest.fixture(params=PATHS)
+def bridge(request):
+    before = kj.BRIDGE
+    kj.set_bridge(request.param)
+    yield request.param
+    kj.set_bridge(before)
+
+
+def test_jax_grad_of_transport_loss_is_kinkgrads_gradient(bridge):
     f = lambda u: 2.0 * kj.transport_loss(u, TARGET, 1.0, dt=DT, steps=40)  # noqa: E731
     g = jax.grad(f)(jnp.asarray(U0))
     r = transport.loss_gradient(U0, TARGET, 1.0, dt=DT, steps=40)
@@ -41,9 +52,10 @@ def test_velocity_and_source_gradients_and_target_refused():
         jax.grad(lambda t: kj.transport_loss(U0, t, 1.0, dt=DT, steps=5))(jnp.asarray(TARGET))
 
 
-def test_value_and_grad_is_one_native_call(monkeypatch):
+def test_value_and_grad_is_one_native_call(monkeypatch, bridge):
     # the forward rule computes value and gradient in one call and keeps the gradient as the
     # residual: jax.value_and_grad (eager and jitted) costs one transport run per evaluation
+    # (counted by the FFI handler, or by wrapping the callback's native function)
     from kinkgrad import _native
 
     calls = []
@@ -53,10 +65,23 @@ def test_value_and_grad_is_one_native_call(monkeypatch):
     r = transport.loss_gradient(U0, TARGET, 1.0, dt=DT, steps=30)
     for vg in (jax.value_and_grad(f), jax.jit(jax.value_and_grad(f))):
         calls.clear()
+        served = _native.ffi_transport_calls()
         for _ in range(2):
             v, g = vg(jnp.asarray(U0))
             assert float(v) == r.loss and np.array_equal(np.asarray(g), r.u0)
-        assert len(calls) == 2
+        ffi = _native.ffi_transport_calls() - served
+        assert (len(calls), ffi) == ((0, 2) if bridge == "ffi" else (2, 0))
+
+
+def test_bridge_paths_and_errors(bridge):
+    # the path is reported and chosen explicitly; an error inside the evaluation (a non-finite loss:
+    # (1e200)^2 overflows) reaches JAX's caller with the library's message on either path
+    assert kj.BRIDGE == bridge
+    with pytest.raises(ValueError, match="unknown path"):
+        kj.set_bridge("xla")
+    huge = jnp.asarray(1e200 * TARGET)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="non-finite value"):
+        jax.grad(lambda u: kj.transport_loss(u, TARGET, 1.0, dt=DT, steps=3))(huge)
 
 
 def test_shapes_are_checked_before_the_callback():
@@ -79,7 +104,7 @@ def test_hybrid_loss_gradient_is_kinkgrads():
     assert np.array_equal(np.asarray(g), r.gradient)
 
 
-def test_vmap_runs_the_bridge_once_per_batch_element():
+def test_vmap_runs_the_bridge_once_per_batch_element(bridge):
     # jax.vmap over the bridge (vmap_method="sequential"): each row's value and gradient are
     # kinkgrad's for that row alone, bit for bit
     rows = np.stack([U0, np.roll(U0, 7), 0.5 * U0 + 0.1 * X])
