@@ -5,11 +5,13 @@ cells, 1000 steps, float64, velocity 1, Courant number 0.5) is differentiated tw
 
 - pure JAX: the time loop written with jnp (jax.lax.fori_loop), jax.jit(jax.grad(J));
 - the bridge: kinkgrad.jax.transport_loss inside a jitted JAX function, jax.grad through its
-  custom_vjp (kinkgrad computes value and gradient in one call off the GIL).
+  custom_vjp (kinkgrad computes value and gradient in one call, on the path kinkgrad.jax.BRIDGE
+  names: the XLA FFI custom call where jax.ffi exists, else jax.pure_callback).
 
 It prints both times, their ratio, the largest gradient difference (the initial state is smooth, so
-no limiter argument is exactly 0 and both are the ordinary gradient), the certificate, and the
-callback overhead (a 8-cell, 1-step problem through the bridge against the direct call).
+no limiter argument is exactly 0 and both are the ordinary gradient), the certificate, the same
+gradient through the pure_callback path (for comparison), and the boundary's cost (a 8-cell, 1-step
+problem through the bridge against the direct call from Python).
 
 Run: python examples/python/jax_transport_bench.py   (needs jax; a release build of kinkgrad)
 """
@@ -58,53 +60,75 @@ def bridge_loss(u0, target, mode="safe"):
     return kj.transport_loss(u0, target, 1.0, dt=DT, steps=STEPS, scheme="lw-minmod", mode=mode)
 
 
-def median_seconds(f, reps=7):
-    f()  # compile / warm up
-    times = []
-    for _ in range(reps):
-        s = time.perf_counter()
+def median_seconds(*fs, reps=15):
+    """Medians of `reps` timed calls of each function, the calls interleaved (f1, f2, ..., f1, f2,
+    ...) so that every function samples the same machine state (this is a shared VM whose speed
+    drifts from second to second); each is called once first (compile / warm up)."""
+    for f in fs:
         f()
-        times.append(time.perf_counter() - s)
-    return statistics.median(times)
+    times = [[] for _ in fs]
+    for _ in range(reps):
+        for f, t in zip(fs, times):
+            s = time.perf_counter()
+            f()
+            t.append(time.perf_counter() - s)
+    return [statistics.median(t) for t in times]
 
 
 def main():
     u0, target = jnp.asarray(U0), jnp.asarray(TARGET)
     g_jax = jax.jit(jax.grad(jax_loss))
     a = np.asarray(g_jax(u0, target))
-    t_jax = median_seconds(lambda: g_jax(u0, target).block_until_ready())
     lj = float(jax_loss(u0, target))
-    print(f"jax.grad, pure JAX (jit, fori_loop): {t_jax * 1e3:9.2f} ms")
-    for mode in ("safe", "assoc"):
-        g_kg = jax.jit(jax.grad(lambda u, t: bridge_loss(u, t, mode)))
+    path = kj.BRIDGE
+    runs = [("safe", path), ("assoc", path)] + ([("safe", "pure_callback")] if path != "pure_callback" else [])
+    bridged, checks = [], []
+    for mode, via in runs:
+        # traced (and compiled) with the path set; the compiled function keeps it
+        kj.set_bridge(via)
+        g_kg = jax.jit(jax.grad(lambda u, t, mode=mode: bridge_loss(u, t, mode)))
         b = np.asarray(g_kg(u0, target))
         cert = kj.last_certificate()
         lk = float(bridge_loss(u0, target, mode))
-        t_kg = median_seconds(lambda: g_kg(u0, target).block_until_ready())
-        print(f"jax.grad through kinkgrad.jax, {mode:5s} (jit): {t_kg * 1e3:9.2f} ms: "
-              f"{t_jax / t_kg:.1f}x faster")
-        print(f"  loss: pure JAX {lj!r}, kinkgrad {lk!r} (relative difference {abs(lj - lk) / abs(lk):.1e}); "
-              f"max |grad difference| {np.max(np.abs(a - b)):.1e} (max |grad| {np.max(np.abs(b)):.1e})")
-        print(f"  certificate: {cert}")
-
+        bridged.append(lambda g=g_kg: g(u0, target).block_until_ready())
+        checks.append(f"  loss: pure JAX {lj!r}, kinkgrad {lk!r} (relative difference {abs(lj - lk) / abs(lk):.1e}); "
+                      f"max |grad difference| {np.max(np.abs(a - b)):.1e} (max |grad| {np.max(np.abs(b)):.1e})\n"
+                      f"  certificate: {cert}")
+    kj.set_bridge(path)
     # the same problem by the direct call (no JAX), and the value alone through the bridge
-    direct = median_seconds(lambda: transport.loss_gradient(U0, TARGET, 1.0, dt=DT, steps=STEPS))
     value = jax.jit(lambda u, t: bridge_loss(u, t, "safe"))
-    t_val = median_seconds(lambda: value(u0, target).block_until_ready())
+    t_jax, *t_kg, direct, t_val = median_seconds(
+        lambda: g_jax(u0, target).block_until_ready(), *bridged,
+        lambda: transport.loss_gradient(U0, TARGET, 1.0, dt=DT, steps=STEPS),
+        lambda: value(u0, target).block_until_ready(),
+    )
+    print(f"jax.grad, pure JAX (jit, fori_loop): {t_jax * 1e3:9.2f} ms")
+    for (mode, via), t, check in zip(runs, t_kg, checks):
+        print(f"jax.grad through kinkgrad.jax, {mode:5s} (jit, {via}): {t * 1e3:9.2f} ms: "
+              f"{t_jax / t:.1f}x faster")
+        print(check)
     print(f"direct kinkgrad.transport.loss_gradient, safe: {direct * 1e3:.2f} ms; "
           f"the value alone through the bridge (jit, no gradient): {t_val * 1e3:.2f} ms")
 
     # the boundary's cost: a tiny problem through the bridge against the direct call
     n = 8
     small_u0 = np.sin(2 * np.pi * (np.arange(n) + 0.5) / n)
-    direct = median_seconds(
-        lambda: transport.loss_gradient(small_u0, small_u0, 1.0, dt=0.5 / n, steps=1), reps=200
-    )
-    tiny = jax.jit(jax.grad(lambda u: kj.transport_loss(u, jnp.asarray(small_u0), 1.0, dt=0.5 / n, steps=1)))
     su = jnp.asarray(small_u0)
-    via = median_seconds(lambda: tiny(su).block_until_ready(), reps=200)
-    print(f"8 cells, 1 step: direct call {direct * 1e6:.0f} us, through jax.grad {via * 1e6:.0f} us "
-          f"(boundary {max(via - direct, 0) * 1e6:.0f} us per gradient)")
+    vias = [path] + (["pure_callback"] if path != "pure_callback" else [])
+    tiny = []
+    for via in vias:
+        kj.set_bridge(via)
+        g = jax.jit(jax.grad(lambda u: kj.transport_loss(u, jnp.asarray(small_u0), 1.0, dt=0.5 / n, steps=1)))
+        g(su)
+        tiny.append(lambda g=g: g(su).block_until_ready())
+    kj.set_bridge(path)
+    direct, *via_times = median_seconds(
+        lambda: transport.loss_gradient(small_u0, small_u0, 1.0, dt=0.5 / n, steps=1), *tiny, reps=200
+    )
+    # the direct call from Python runs the work on a worker thread off the GIL (a thread spawn); the
+    # FFI path runs it on XLA's thread, so it can be the faster of the two
+    print(f"8 cells, 1 step: direct call from Python {direct * 1e6:.0f} us; jax.grad through the bridge: "
+          + ", ".join(f"{via} {t * 1e6:.0f} us" for via, t in zip(vias, via_times)))
 
 
 if __name__ == "__main__":
