@@ -21,6 +21,23 @@ pub(crate) fn to_f32_odd(v: f64) -> f32 {
     f32::from_bits(f.to_bits().wrapping_add((i32::from(fix) * step) as u32))
 }
 
+/// `a - b` rounded to `f32` **to odd**, from `f32` operands, all in `f32` (so loops vectorise at
+/// `f32` width): the nearest difference `s` and its exact error `e = (a - b) - s` by Knuth's TwoSum
+/// (exact without overflow, underflow included), then, when `e != 0` and `s` has an even last bit, the
+/// neighbour of `s` on the side of `e`. Rounding the result to 16 bits gives the 16-bit value nearest
+/// to `a - b` (see [`to_f32_odd`]). An overflowing difference gives a NaN (the caller checks).
+#[inline]
+pub(crate) fn sub_to_f32_odd(a: f32, b: f32) -> f32 {
+    let s = a - b;
+    let bs = s - a; // the part of -b that made it into s
+    let as_ = s - bs;
+    let e = (a - as_) + (-b - bs);
+    let fix = (e != 0.0) & (s.to_bits() & 1 == 0);
+    // one step up in magnitude when e has the sign of s, down otherwise (the bits order magnitudes)
+    let step: i32 = if (e.to_bits() ^ s.to_bits()) >> 31 == 0 { 1 } else { -1 };
+    f32::from_bits(s.to_bits().wrapping_add((i32::from(fix) * step) as u32))
+}
+
 /// The `f16` nearest to `v` (ties to even; overflow to infinity; NaN to the quiet NaN `0x7e00`).
 /// F. Giesen's `float_to_half_fast3_rtne` (public domain): subnormal results by one `f32` addition of
 /// a magic number that aligns the 10 mantissa bits at the bottom (the addition rounds to nearest
@@ -105,6 +122,23 @@ mod tests {
                 check(v);
                 check(-v);
             }
+        }
+    }
+
+    /// By hand: `1 - 2^-30` is inexact in `f32`: nearest 1 (even), to odd `1 - 2^-24`; `-2^-30 - 1`
+    /// to odd `-(1 + 2^-23)`; `1.5 - 0.25` exact. Then random pairs (exponents within 20 of each
+    /// other, so `a - b` is exact in `f64`) against [`to_f32_odd`] of the `f64` difference.
+    #[test]
+    fn sub_to_f32_odd_matches_rounding_the_exact_difference() {
+        assert_eq!(sub_to_f32_odd(1.0, 2f32.powi(-30)), 1.0 - 2f32.powi(-24));
+        assert_eq!(sub_to_f32_odd(-(2f32.powi(-30)), 1.0), -(1.0 + 2f32.powi(-23)));
+        assert_eq!(sub_to_f32_odd(1.5, 0.25), 1.25);
+        let mut rng = crate::Rng::new(3);
+        for _ in 0..100_000 {
+            let a = ((rng.uniform() - 0.5) * 2f64.powi((rng.uniform() * 20.0) as i32 - 10)) as f32;
+            let b = ((rng.uniform() - 0.5) * 2f64.powi((rng.uniform() * 20.0) as i32 - 10)) as f32;
+            let want = to_f32_odd(f64::from(a) - f64::from(b));
+            assert_eq!(sub_to_f32_odd(a, b).to_bits(), want.to_bits(), "{a:e} - {b:e}");
         }
     }
 
