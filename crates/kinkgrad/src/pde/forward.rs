@@ -248,7 +248,12 @@ pub(crate) fn fluxes(slope: Option<Slope>, a: &[f64], lambda: f64, ext: &[f64], 
         None => fluxes_burgers(ext, flux),
         Some(_) if a.len() == 1 && a[0] == 0.0 => {} // every flux is 0
         Some(slope) if a.len() == 1 => {
-            with_slope_kernel!(slope, k => with_side!(a[0], S => fluxes_const::<S, _>(k, a[0], lambda, ext, flux)))
+            // minmod: the explicit vector loop where the CPU level has one (the same bits)
+            let wide = slope == Slope::Limited(Limiter::Minmod)
+                && with_side!(a[0], S => super::minmod_wide::fluxes::<S>(a[0], lambda, ext, flux, None));
+            if !wide {
+                with_slope_kernel!(slope, k => with_side!(a[0], S => fluxes_const::<S, _>(k, a[0], lambda, ext, flux)))
+            }
         }
         Some(slope) => with_slope_kernel!(slope, k => fluxes_per_face(k, a, lambda, ext, flux)),
     }

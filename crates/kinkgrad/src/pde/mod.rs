@@ -10,7 +10,8 @@
 //! A step is linearised once and transposed once. Each idea has one home:
 //! * [`scheme`]: the schemes, the time step, the value of a step; [`grid`], [`limiter`];
 //! * `face`: the face formula and its partials (the `a < 0` side a type parameter of the `a > 0`
-//!   one); `forward`: the flux loops and the pieces of every face as 1-byte codes;
+//!   one); `forward`: the flux loops and the pieces of every face as 1-byte codes (`minmod_wide`:
+//!   minmod's loop in explicit AVX-512/AVX2 code, codes in the same pass);
 //! * `kernel`: the one adjoint kernel and the one tangent kernel over faces, reading the partials from
 //!   a source of selected pieces (on the fly from codes, or materialised);
 //! * `lock`: the one piece selection of a face (the representation's rule, or lexicographic along
@@ -43,6 +44,7 @@ mod linearize;
 mod lock;
 mod lookup;
 pub mod loop_op;
+mod minmod_wide;
 mod piece_tape;
 pub mod replay;
 mod rules;

@@ -28,9 +28,9 @@
 //! both give the same bits.
 
 use super::face::{slope_coef, Slope};
-use super::forward::{extend, fluxes_const_coded, update};
+use super::forward::{count_kinks, extend, fluxes_const_coded, update};
 use super::kernel::{self, CellTable, OnTheFly, Tabled, Uniform};
-use super::limiter::PieceTable;
+use super::limiter::{Limiter, PieceTable};
 use super::lock::{is_kink_code, lock_faces, Tangents};
 use super::lookup::lookup;
 use super::rules::Rules;
@@ -106,7 +106,14 @@ fn step_taped_body(
     extend(u, &mut sc.ext);
     sc.flux.resize(n, 0.0);
     let slope = t.scheme.slope().expect("a linear scheme");
-    let kinks = with_slope_kernel!(slope, k => with_side!(a, S => fluxes_const_coded::<S, _>(k, a, lambda, &sc.ext, &mut sc.flux, codes)));
+    // minmod: the explicit vector loop writes the codes in the same pass where the CPU level has one
+    let wide = slope == Slope::Limited(Limiter::Minmod)
+        && with_side!(a, S => super::minmod_wide::fluxes::<S>(a, lambda, &sc.ext, &mut sc.flux, Some(&mut *codes)));
+    let kinks = if wide {
+        count_kinks(&codes[..n])
+    } else {
+        with_slope_kernel!(slope, k => with_side!(a, S => fluxes_const_coded::<S, _>(k, a, lambda, &sc.ext, &mut sc.flux, codes)))
+    };
     update(lambda, t.dt, u, &sc.flux, s, out);
     kinks
 }
