@@ -5,7 +5,7 @@
 //! machine's speed (up to 1.7x within seconds on a shared 2-core VM) moves both sides of a pair alike
 //! and cancels in their ratio, where a ratio of two medians measured seconds apart would keep it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// One side of an interleaved comparison: times `n` calls and returns each call's seconds.
 pub(crate) struct Side<'a> {
@@ -38,6 +38,12 @@ impl<'a> Side<'a> {
 /// Untimed calls of each side before the first round (the peers warm up before serving as well).
 const WARM: usize = 2;
 
+/// The pause before each block: the side that ran before has its worker threads spin-wait for a while
+/// after its last call (OpenMP's default spin of PyTorch is some 10 ms, rayon's and XLA's pools spin
+/// briefly); without the pause they would compete for the cores with the first calls of the next
+/// block, a penalty that always falls on the side that follows the peer.
+const SETTLE: Duration = Duration::from_millis(30);
+
 /// What [`interleave`] measured: per side, the step times of each block, or why a peer's side
 /// stopped.
 pub(crate) struct Timings {
@@ -48,8 +54,8 @@ pub(crate) struct Timings {
 }
 
 /// Runs `rounds` rounds of one block of `reps` calls of each side, in the order of `sides`, after
-/// [`WARM`] untimed calls of each. A local side's error is returned; a peer side's error stops that
-/// side and is kept in [`Timings::failed`].
+/// [`WARM`] untimed calls of each; each block follows a pause of [`SETTLE`]. A local side's error is
+/// returned; a peer side's error stops that side and is kept in [`Timings::failed`].
 pub(crate) fn interleave(sides: &mut [Side], rounds: usize, reps: usize) -> Result<Timings, String> {
     let n = sides.len();
     let mut t = Timings { blocks: vec![Vec::new(); n], failed: vec![None; n] };
@@ -59,6 +65,7 @@ pub(crate) fn interleave(sides: &mut [Side], rounds: usize, reps: usize) -> Resu
                 continue;
             }
             let want = if round == 0 { WARM } else { reps.max(1) };
+            std::thread::sleep(SETTLE);
             match (side.run)(want).and_then(|b| checked(b, want)) {
                 Ok(b) if round > 0 => t.blocks[i].push(b),
                 Ok(_) => {}
