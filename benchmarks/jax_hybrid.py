@@ -6,11 +6,15 @@ cell and added explicitly each step (u^{n+1} = step(u^n) + dt s). Scheme: first-
 Lax-Wendroff. Cost: J(W) = (1/N) sum_i sum_j (u_T - gamma)^2 dx over 64 samples.
 
   python jax_hybrid.py [--scheme upwind|lw-minmod] [--cells 128] [--steps 90] [--samples 64] [--minmod talk|where]
+                       [--serve]
 
 Prints one JSON line: seconds per forward J(W) and per value-and-gradient (median after compilation).
+With --serve: compiles and warms up, then answers `run NAME N` lines on stdin (peer_serve.py; NAME: forward
+or value_and_grad); `kinkgrad bench` uses this mode.
 """
 import argparse, json, statistics, time
 import jax, jax.numpy as jnp
+from peer_serve import serve
 
 jax.config.update("jax_enable_x64", True)
 
@@ -39,6 +43,7 @@ def main():
     ap.add_argument("--steps", type=int, default=90)
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--minmod", default="talk", choices=["talk", "where"])
+    ap.add_argument("--serve", action="store_true", help="answer `run NAME N` lines on stdin (peer_serve.py)")
     a = ap.parse_args()
     n, nu = a.cells, 0.5
     minmod = minmod_talk if a.minmod == "talk" else minmod_where
@@ -83,9 +88,17 @@ def main():
         return jnp.mean(jnp.sum((uT - gamma) ** 2, axis=1) * dx)
 
     fwd, vg = jax.jit(J), jax.jit(jax.value_and_grad(J))
-    print(json.dumps({"bench": "hybrid_" + a.scheme, "cells": n, "steps": a.steps, "samples": a.samples, "minmod": a.minmod,
-                      "forward_seconds": median_time(lambda: fwd(params)),
-                      "value_and_grad_seconds": median_time(lambda: vg(params)), "jax": jax.__version__}))
+    meta = {"bench": "hybrid_" + a.scheme, "cells": n, "steps": a.steps, "samples": a.samples, "minmod": a.minmod,
+            "jax": jax.__version__}
+    if a.serve:
+        fns = {"forward": lambda: jax.block_until_ready(fwd(params)),
+               "value_and_grad": lambda: jax.block_until_ready(vg(params))}
+        for f in fns.values():
+            f(); f()  # compile and warm up, as median_time does
+        serve(fns, meta)
+        return
+    print(json.dumps({**meta, "forward_seconds": median_time(lambda: fwd(params)),
+                      "value_and_grad_seconds": median_time(lambda: vg(params))}))
 
 
 if __name__ == "__main__":

@@ -4,15 +4,17 @@ in f32, on random images with MNIST's sparsity (about 80% zero pixels) and rando
 
   python nn_peer.py                      both steps, one line each (median seconds per step)
   python nn_peer.py lenet|mlp_small      one step, one JSON line {"bench", "seconds", "torch", "threads"}
+  python nn_peer.py --serve lenet|mlp_small   warm up, then answer `run step N` lines on stdin (peer_serve.py;
+                                         `kinkgrad bench` uses this mode)
 
 Run with the same number of threads as the program you compare against.
 """
 import json
 import sys
-import time
 import statistics
 import torch
 import torch.nn as nn
+from peer_serve import serve, time_calls
 
 torch.manual_seed(0)
 
@@ -28,7 +30,8 @@ def mlp_small():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 
 
-def time_step(model, reps=200):
+def make_step(model):
+    """One training step of model on a fixed batch, warmed up (20 steps)."""
     x = (torch.rand(64, 1, 28, 28) < 0.2).float() * torch.rand(64, 1, 28, 28)
     y = torch.randint(0, 10, (64,))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -42,12 +45,11 @@ def time_step(model, reps=200):
 
     for _ in range(20):
         step()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return step
+
+
+def time_step(model, reps=200):
+    return statistics.median(time_calls(make_step(model), reps))
 
 
 MODELS = {"lenet": lenet, "mlp_small": mlp_small}
@@ -61,5 +63,9 @@ if __name__ == "__main__":
         name = sys.argv[1]
         print(json.dumps({"bench": f"{name}_step", "seconds": time_step(MODELS[name]()),
                           "torch": torch.__version__, "threads": torch.get_num_threads()}))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--serve" and sys.argv[2] in MODELS:
+        name = sys.argv[2]
+        serve({"step": make_step(MODELS[name]())},
+              {"bench": f"{name}_step", "torch": torch.__version__, "threads": torch.get_num_threads()})
     else:
-        sys.exit("usage: nn_peer.py [lenet|mlp_small]")
+        sys.exit("usage: nn_peer.py [--serve] [lenet|mlp_small]")

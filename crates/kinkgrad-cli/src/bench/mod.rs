@@ -14,16 +14,21 @@
 //! - `lenet-16bit`, `mlp-small-16bit`: the same steps (`assoc`) in f16 and bf16 against f32, measured
 //!   in one run (no peer: the precision studies run these by the hundred).
 //!
-//! Times are medians over repetitions after a warm-up. Absolute times drift between machines; the
-//! ratios measured in one run are what the goals are stated in.
+//! Each workload times its sides (kinkgrad's variants, its peer serving in a separate process) in
+//! alternating blocks, and each ratio is the median of the per-pair ratios (`pairs.rs`), so that the
+//! machine's drift between moments cancels; times are the medians of all calls. Absolute times drift
+//! between machines and moments; the ratios are what the goals are stated in.
 
 mod compare;
+mod pairs;
 pub(crate) mod peers;
 mod workloads;
 
 use crate::output::num;
+use kinkgrad::pde::gradient::Workspace;
 use kinkgrad::Mode;
-use peers::Peers;
+use pairs::{interleave, Side, Timings};
+use peers::{Peers, Served};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use workloads::Net;
@@ -42,9 +47,12 @@ pub struct Args {
     /// repository holding this executable].
     #[arg(long)]
     pub peers_dir: Option<PathBuf>,
-    /// Repetitions per measurement.
-    #[arg(long, default_value_t = 15)]
+    /// Timed calls per block: each side (kinkgrad's variants, the peer) runs one block per round.
+    #[arg(long, default_value_t = 5)]
     pub reps: usize,
+    /// Rounds of blocks, i.e. pairs behind each ratio (the median of the per-pair ratios).
+    #[arg(long, default_value_t = 15)]
+    pub pairs: usize,
     /// An earlier run's JSON (`--json`): print the change of every figure, workload by workload.
     #[arg(long, value_name = "BASELINE.json")]
     pub compare: Option<PathBuf>,
@@ -65,19 +73,6 @@ const WORKLOADS: [&str; 9] = [
     "lenet-16bit",
     "mlp-small-16bit",
 ];
-
-/// The peer's figure `key`, when the peer ran.
-fn peer_f(p: &Result<Value, String>, key: &str) -> Option<f64> {
-    p.as_ref().ok().and_then(|v| v[key].as_f64())
-}
-
-/// Adds `peer_not_run` (the one-line reason) to a row whose peer did not run.
-fn with_reason(mut row: Value, p: &Result<Value, String>) -> Value {
-    if let Err(why) = p {
-        row["peer_not_run"] = Value::String(why.clone());
-    }
-    row
-}
 
 /// The SIMD level of the scheme kernels, the instructions of the matrix products and the CPU's vector
 /// features.
@@ -169,10 +164,13 @@ pub fn run(a: Args) -> Result<String, String> {
             if k == "workload" || k == "peer_not_run" || (val.is_null() && r.get("peer_not_run").is_some()) {
                 continue;
             }
-            let shown = match val.as_f64() {
-                Some(x) if k.ends_with("seconds") => format!("{:.3} ms", x * 1e3),
-                Some(x) => format!("{x:.3}"),
-                None => "not a number".into(),
+            let q = val.as_array().map(|q| q.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect::<Vec<_>>());
+            let shown = match (val.as_u64(), val.as_f64(), q.as_deref()) {
+                (Some(n), _, _) => n.to_string(),
+                (_, Some(x), _) if k.ends_with("seconds") => format!("{:.3} ms", x * 1e3),
+                (_, Some(x), _) => format!("{x:.3}"),
+                (_, _, Some([q1, q3])) => format!("{q1:.3} .. {q3:.3} (quartiles of the pairs)"),
+                _ => "not a number".into(),
             };
             s += &format!("  {k:<40} {shown}\n");
         }
@@ -194,37 +192,100 @@ pub(crate) enum Step<'a> {
     Done(&'a Value),
 }
 
+/// A peer's side: blocks of calls of its function `name`, or the reason it did not start.
+fn peer_side<'a>(p: &'a Result<Served, String>, name: &'a str) -> Side<'a> {
+    Side::peer(move |n| match p {
+        Ok(s) => s.run(name, n),
+        Err(e) => Err(e.clone()),
+    })
+}
+
+/// A workload's row: its name, the number of pairs, then figures added by [`Row::seconds`] and
+/// [`Row::ratio`] from one interleaved measurement; `peer_not_run` when a peer did not run or stopped.
+struct Row<'t> {
+    v: Value,
+    t: &'t Timings,
+}
+
+impl<'t> Row<'t> {
+    fn new(workload: &str, t: &'t Timings) -> Self {
+        let pairs = t.blocks.iter().map(Vec::len).max().unwrap_or(0);
+        let mut v = json!({"workload": workload, "pairs": pairs});
+        if let Some(why) = t.why() {
+            v["peer_not_run"] = Value::String(why.into());
+        }
+        Row { v, t }
+    }
+
+    /// `key`: the median call time of `side` (null when it did not run).
+    fn seconds(mut self, key: &str, side: usize) -> Self {
+        self.v[key] = self.t.seconds(side).map_or(Value::Null, num);
+        self
+    }
+
+    /// `key`: the median over the pairs of side `a`'s time over side `b`'s; `key_iqr`: the pair
+    /// ratios' first and third quartiles (null when a side did not run).
+    fn ratio(mut self, key: &str, a: usize, b: usize) -> Self {
+        let r = self.t.ratio(a, b);
+        self.v[key] = r.map_or(Value::Null, |r| num(r.median));
+        self.v[format!("{key}_iqr")] = r.map_or(Value::Null, |r| json!([num(r.q1), num(r.q3)]));
+        self
+    }
+}
+
 /// The measured workloads of `a` (one JSON row each, with the peers' figures and ratios);
-/// `progress` hears of each workload's start and row.
+/// `progress` hears of each workload's start and row. Each workload times its sides (kinkgrad's
+/// variants and its peer) in `a.pairs` rounds of one block of `a.reps` calls each (`pairs.rs`).
 pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -> Result<Vec<Value>, String> {
     let all = a.only == "all";
     let want = |w: &str| all || a.only.split(',').any(|x| x.trim() == w);
+    if a.reps == 0 || a.pairs == 0 {
+        return Err(format!("--reps {} --pairs {}: both must be at least 1", a.reps, a.pairs));
+    }
     let mut rows: Vec<Value> = Vec::new();
+    let rounds = |sides: &mut [Side]| interleave(sides, a.pairs, a.reps);
     if want("mlp") {
         progress(Step::Start("mlp"));
-        let assoc = workloads::mlp_step(&Mode::Assoc, a.reps);
-        let safe = workloads::mlp_step(&Mode::safe(), a.reps);
-        let p = peers.run("jax_peers.py", &["mlp"]);
-        let jax = peer_f(&p, "seconds");
-        rows.push(with_reason(
-            json!({"workload": "mlp_step (784-512-512-10, batch 128, f32)", "kinkgrad_assoc_seconds": assoc,
-            "kinkgrad_safe_seconds": safe, "safe_over_assoc": safe / assoc, "jax_seconds": jax.map(num),
-            "kinkgrad_over_jax": jax.map(|j| num(assoc / j))}),
-            &p,
-        ));
+        let p = peers.serve("jax_peers.py", &["mlp"]);
+        let mut sides = [
+            Side::local(workloads::mlp_step(&Mode::Assoc)),
+            peer_side(&p, "step"),
+            Side::local(workloads::mlp_step(&Mode::safe())),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        drop(p);
+        let row = Row::new("mlp_step (784-512-512-10, batch 128, f32)", &t)
+            .seconds("kinkgrad_assoc_seconds", 0)
+            .seconds("jax_seconds", 1)
+            .seconds("kinkgrad_safe_seconds", 2)
+            .ratio("safe_over_assoc", 2, 0)
+            .ratio("kinkgrad_over_jax", 0, 1);
+        rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }
     if want("transport") {
         progress(Step::Start("transport"));
-        let (f, g) = workloads::transport(a.reps)?;
-        let p = peers.run("jax_peers.py", &["transport"]);
-        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "gradient_seconds"));
-        rows.push(with_reason(
-            json!({"workload": "transport (minmod LW, 1000 cells x 1000 steps, f64)", "kinkgrad_forward_seconds": f,
-            "kinkgrad_gradient_seconds": g, "gradient_over_forward": g / f, "jax_forward_seconds": jf.map(num),
-            "jax_gradient_seconds": jg.map(num), "jax_gradient_over_kinkgrad_gradient": jg.map(|j| num(j / g))}),
-            &p,
-        ));
+        let w = workloads::transport()?;
+        let mut ws = Workspace::default();
+        let p = peers.serve("jax_peers.py", &["transport"]);
+        let mut sides = [
+            Side::local(|| w.forward()),
+            peer_side(&p, "forward"),
+            Side::local(|| w.gradient(&mut ws)),
+            peer_side(&p, "gradient"),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        drop(p);
+        let row = Row::new("transport (minmod LW, 1000 cells x 1000 steps, f64)", &t)
+            .seconds("kinkgrad_forward_seconds", 0)
+            .seconds("jax_forward_seconds", 1)
+            .seconds("kinkgrad_gradient_seconds", 2)
+            .seconds("jax_gradient_seconds", 3)
+            .ratio("gradient_over_forward", 2, 0)
+            .ratio("jax_gradient_over_kinkgrad_gradient", 3, 2);
+        rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }
     for scheme in ["upwind", "lw-minmod"] {
@@ -232,16 +293,26 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
             continue;
         }
         progress(Step::Start(if scheme == "upwind" { "hybrid-upwind" } else { "hybrid-lw-minmod" }));
-        let (f, g) = workloads::hybrid(scheme, a.reps)?;
-        let p = peers.run("jax_hybrid.py", &["--scheme", scheme]);
-        let (jf, jg) = (peer_f(&p, "forward_seconds"), peer_f(&p, "value_and_grad_seconds"));
-        rows.push(with_reason(
-            json!({"workload": format!("hybrid {scheme} (128 cells, 90 steps, 64 samples, net 4-32-32-1)"),
-            "kinkgrad_forward_seconds": f, "kinkgrad_value_and_grad_seconds": g, "gradient_over_forward": g / f,
-            "jax_forward_seconds": jf.map(num), "jax_value_and_grad_seconds": jg.map(num),
-            "jax_over_kinkgrad": jg.map(|j| num(j / g))}),
-            &p,
-        ));
+        let w = workloads::hybrid(scheme)?;
+        let p = peers.serve("jax_hybrid.py", &["--scheme", scheme]);
+        let mut sides = [
+            Side::local(|| w.forward()),
+            peer_side(&p, "forward"),
+            Side::local(|| w.value_and_grad()),
+            peer_side(&p, "value_and_grad"),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        drop(p);
+        let label = format!("hybrid {scheme} (128 cells, 90 steps, 64 samples, net 4-32-32-1)");
+        let row = Row::new(&label, &t)
+            .seconds("kinkgrad_forward_seconds", 0)
+            .seconds("jax_forward_seconds", 1)
+            .seconds("kinkgrad_value_and_grad_seconds", 2)
+            .seconds("jax_value_and_grad_seconds", 3)
+            .ratio("gradient_over_forward", 2, 0)
+            .ratio("jax_over_kinkgrad", 3, 2);
+        rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }
     let nets = [
@@ -253,16 +324,22 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
             continue;
         }
         progress(Step::Start(name));
-        let assoc = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
-        let safe = workloads::nn_step::<f32>(net, &Mode::safe(), a.reps)?;
-        let p = peers.run("nn_peer.py", &[peer_arg]);
-        let torch = peer_f(&p, "seconds");
-        rows.push(with_reason(
-            json!({"workload": label, "kinkgrad_assoc_seconds": assoc, "kinkgrad_safe_seconds": safe,
-            "safe_over_assoc": safe / assoc, "pytorch_seconds": torch.map(num),
-            "kinkgrad_over_pytorch": torch.map(|t| num(assoc / t))}),
-            &p,
-        ));
+        let p = peers.serve("nn_peer.py", &[peer_arg]);
+        let mut sides = [
+            Side::local(workloads::nn_step::<f32>(net, &Mode::Assoc)?),
+            peer_side(&p, "step"),
+            Side::local(workloads::nn_step::<f32>(net, &Mode::safe())?),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        drop(p);
+        let row = Row::new(label, &t)
+            .seconds("kinkgrad_assoc_seconds", 0)
+            .seconds("pytorch_seconds", 1)
+            .seconds("kinkgrad_safe_seconds", 2)
+            .ratio("safe_over_assoc", 2, 0)
+            .ratio("kinkgrad_over_pytorch", 0, 1);
+        rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }
     let nets16 = [
@@ -278,11 +355,20 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
             continue;
         }
         progress(Step::Start(name));
-        let f32s = workloads::nn_step::<f32>(net, &Mode::Assoc, a.reps)?;
-        let f16s = workloads::nn_step::<kinkgrad::f16>(net, &Mode::Assoc, a.reps)?;
-        let bf16s = workloads::nn_step::<kinkgrad::bf16>(net, &Mode::Assoc, a.reps)?;
-        rows.push(json!({"workload": label, "kinkgrad_f32_seconds": f32s, "kinkgrad_f16_seconds": f16s,
-            "kinkgrad_bf16_seconds": bf16s, "f16_over_f32": f16s / f32s, "bf16_over_f32": bf16s / f32s}));
+        let mut sides = [
+            Side::local(workloads::nn_step::<f32>(net, &Mode::Assoc)?),
+            Side::local(workloads::nn_step::<kinkgrad::f16>(net, &Mode::Assoc)?),
+            Side::local(workloads::nn_step::<kinkgrad::bf16>(net, &Mode::Assoc)?),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        let row = Row::new(label, &t)
+            .seconds("kinkgrad_f32_seconds", 0)
+            .seconds("kinkgrad_f16_seconds", 1)
+            .seconds("kinkgrad_bf16_seconds", 2)
+            .ratio("f16_over_f32", 1, 0)
+            .ratio("bf16_over_f32", 2, 0);
+        rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }
     Ok(rows)

@@ -1,10 +1,19 @@
 //! The peers of `kinkgrad bench`: the scripts shipped in the repository's `benchmarks/` folder, run
-//! with a Python given by `--peer-python`. A peer that cannot run gives one line saying why (which
-//! interpreter, folder, file or module is missing), never a silent blank.
+//! with a Python given by `--peer-python` in their serve mode (`benchmarks/peer_serve.py`): started
+//! once per workload, they build and warm up their workload, then time blocks of calls on request. A
+//! peer that cannot run, or stops answering, gives one line saying why (which interpreter, folder,
+//! file or module is missing, or what it printed last), never a silent blank; its process is ended
+//! when its workload is done or fails.
 
 use serde_json::Value;
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Where the environment variable naming the peers folder is read.
 pub const PEERS_DIR_VAR: &str = "KINKGRAD_PEERS_DIR";
@@ -65,9 +74,8 @@ impl Peers {
         self.dir.as_deref().map_err(|e| e.as_str())
     }
 
-    /// Runs `script args` and returns the last line of its output as JSON, or one line saying why the
-    /// peer did not run or failed.
-    pub fn run(&self, script: &str, args: &[&str]) -> Result<Value, String> {
+    /// Starts `script --serve args` and waits until it has warmed up (its `ready` line).
+    pub fn serve(&self, script: &str, args: &[&str]) -> Result<Served, String> {
         let py = self.python.as_ref().ok_or_else(|| {
             "no --peer-python given (make one with benchmarks/setup_peers.sh DIR [torch])".to_string()
         })?;
@@ -75,14 +83,138 @@ impl Peers {
         if !path.is_file() {
             return Err(format!("{}: no such file (pass --peers-dir DIR or set {PEERS_DIR_VAR})", path.display()));
         }
-        let out = Command::new(py).arg(&path).args(args).output().map_err(|e| format!("{}: {e}", py.display()))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
-            return Err(format!("{} {script} failed: {last}", py.display()));
+        let mut child = Command::new(py)
+            .arg(&path)
+            .arg("--serve")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("{}: {e}", py.display()))?;
+        let (tx, lines) = mpsc::channel();
+        let out = BufReader::new(child.stdout.take().expect("piped"));
+        std::thread::spawn(move || {
+            for l in out.lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let tail = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("piped");
+        let t = tail.clone();
+        // drained as it comes (a full pipe would stall the peer); the last line says why it failed
+        let stderr = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = err.read(&mut buf) {
+                let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+                t.push_str(&String::from_utf8_lossy(&buf[..n]));
+                let keep = t.len().saturating_sub(4096);
+                let cut = (keep..t.len()).find(|&i| t.is_char_boundary(i)).unwrap_or(t.len());
+                t.drain(..cut);
+            }
+        });
+        let stdin = RefCell::new(child.stdin.take());
+        let label = format!("{} {script}", py.display());
+        let s = Served { child: RefCell::new(child), stdin, lines, tail, stderr: RefCell::new(Some(stderr)), label };
+        let ready = s.answer(READY_TIMEOUT)?;
+        if ready["ready"] != Value::Bool(true) {
+            return Err(s.fail(&format!("its first line is not {{\"ready\": true}}: {ready}")));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        serde_json::from_str(last).map_err(|_| format!("{script} printed no JSON line (last line: {last:?})"))
+        Ok(s)
+    }
+}
+
+/// How long a peer may take to build, compile and warm up its workload.
+const READY_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a peer may take to answer one block's request.
+const BLOCK_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A peer serving its workload (`--serve`); its process is ended when this is dropped.
+pub struct Served {
+    child: RefCell<Child>,
+    stdin: RefCell<Option<ChildStdin>>,
+    /// The lines of its standard output, read by a thread.
+    lines: Receiver<String>,
+    /// The end of its standard error.
+    tail: Arc<Mutex<String>>,
+    stderr: RefCell<Option<JoinHandle<()>>>,
+    /// Interpreter and script, for messages.
+    label: String,
+}
+
+impl Served {
+    /// The seconds of each of `n` calls of the peer's function `name`.
+    pub fn run(&self, name: &str, n: usize) -> Result<Vec<f64>, String> {
+        let sent = match self.stdin.borrow_mut().as_mut() {
+            Some(w) => writeln!(w, "run {name} {n}").and_then(|_| w.flush()),
+            None => return Err(format!("{} was stopped", self.label)),
+        };
+        if let Err(e) = sent {
+            return Err(self.fail(&format!("stopped reading requests ({e})")));
+        }
+        let v = self.answer(BLOCK_TIMEOUT)?;
+        if let Some(e) = v["error"].as_str() {
+            return Err(format!("{}: {e}", self.label));
+        }
+        let times: Option<Vec<f64>> = v["times"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect());
+        times.ok_or_else(|| format!("{} answered without times: {v}", self.label))
+    }
+
+    /// The next JSON line of the peer's output (other lines, e.g. a library's notices, are skipped),
+    /// waiting at most `limit`.
+    fn answer(&self, limit: Duration) -> Result<Value, String> {
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&l) {
+                        return Ok(v);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(self.fail(&format!("gave no answer within {} s", limit.as_secs())))
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.fail("exited")),
+            }
+        }
+    }
+
+    /// `why` with the end of the peer's standard error, after ending it.
+    fn fail(&self, why: &str) -> String {
+        self.stop();
+        format!("{} {why}{}", self.label, self.last_error())
+    }
+
+    /// The last non-empty line the peer wrote to its standard error (after it ended), or nothing.
+    fn last_error(&self) -> String {
+        let t = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        t.lines().rev().find(|l| !l.trim().is_empty()).map(|l| format!(": {}", l.trim())).unwrap_or_default()
+    }
+
+    /// Ends the peer: end of input (it exits by itself), else killed after a grace time; reaped
+    /// either way, and its standard error read to the end.
+    fn stop(&self) {
+        drop(self.stdin.borrow_mut().take());
+        let mut child = self.child.borrow_mut();
+        let end = Instant::now() + Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        if let Some(h) = self.stderr.borrow_mut().take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

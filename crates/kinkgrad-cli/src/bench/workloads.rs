@@ -1,5 +1,5 @@
-//! The timed workloads of `kinkgrad bench`, each mirroring its peer script exactly (see `mod.rs`).
-//! Times are medians over repetitions after a warm-up.
+//! The timed workloads of `kinkgrad bench`, each mirroring its peer script exactly (see `mod.rs`):
+//! each builds its data once and returns its step (the timed call); `pairs.rs` times the steps.
 
 use kinkgrad::hybrid::{data, GenerateConfig, HybridModel, SourceForm};
 use kinkgrad::io::mnist::Mnist;
@@ -9,25 +9,10 @@ use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::Transport;
 use kinkgrad::{Mode, Real, Representation, Rng, Tape, Tensor};
-use std::time::Instant;
-
-fn median(mut f: impl FnMut(), reps: usize) -> f64 {
-    for _ in 0..2 {
-        f();
-    }
-    let mut t: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let s = Instant::now();
-            f();
-            s.elapsed().as_secs_f64()
-        })
-        .collect();
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
-}
 
 /// One SGD step of the MLP 784-512-512-10, batch 128, f32 (`jax_peers.py mlp`).
-pub fn mlp_step(mode: &Mode, reps: usize) -> f64 {
+pub fn mlp_step(mode: &Mode) -> impl FnMut() -> Result<(), String> {
+    let mode = mode.clone();
     let mut rng = Rng::new(0);
     let sizes = [784, 512, 512, 10];
     let batch = 128;
@@ -44,34 +29,42 @@ pub fn mlp_step(mode: &Mode, reps: usize) -> f64 {
         onehot[b * 10 + rng.below(10)] = 1.0;
     }
     let onehot = Tensor::<f32>::from_f64(vec![batch, 10], &onehot).expect("shape");
-    median(
-        || {
-            let tape = Tape::<f32>::new();
-            let mut h = tape.constant(x.clone());
-            let mut vars = vec![];
-            for (i, (w, b)) in params.iter().enumerate() {
-                let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
-                vars.push(wv);
-                vars.push(bv);
-                h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
-                if i < 2 {
-                    h = h.relu();
-                }
+    move || {
+        let tape = Tape::<f32>::new();
+        let mut h = tape.constant(x.clone());
+        let mut vars = vec![];
+        for (i, (w, b)) in params.iter().enumerate() {
+            let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
+            vars.push(wv);
+            vars.push(bv);
+            h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
+            if i < 2 {
+                h = h.relu();
             }
-            let lp = h.log_softmax().expect("shape");
-            let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
-            let g = tape.gradient(loss, &vars, mode).expect("gradient");
-            for (i, (w, b)) in params.iter_mut().enumerate() {
-                *w = w.zip(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
-                *b = b.zip(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
-            }
-        },
-        reps,
-    )
+        }
+        let lp = h.log_softmax().expect("shape");
+        let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
+        let g = tape.gradient(loss, &vars, &mode).map_err(|e| e.to_string())?;
+        for (i, (w, b)) in params.iter_mut().enumerate() {
+            *w = w.zip(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
+            *b = b.zip(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
+        }
+        Ok(())
+    }
 }
 
-/// Forward and gradient of the minmod Lax-Wendroff transport workload (`jax_peers.py transport`).
-pub fn transport(reps: usize) -> Result<(f64, f64), String> {
+/// The minmod Lax-Wendroff transport workload (`jax_peers.py transport`): 1000 cells, 1000 steps.
+pub struct TransportBench {
+    t: Transport,
+    u0: Vec<f64>,
+    g: Vec<f64>,
+    steps: usize,
+    mode: Mode,
+    rep: Representation,
+}
+
+/// The transport workload's data.
+pub fn transport() -> Result<TransportBench, String> {
     let cells = 1000;
     let steps = 1000;
     let e = |e: kinkgrad::Error| e.to_string();
@@ -84,59 +77,67 @@ pub fn transport(reps: usize) -> Result<(f64, f64), String> {
         })
         .collect();
     let g: Vec<f64> = (0..cells).map(|j| u0[(j + cells - cells / 10) % cells]).collect();
-    let fwd = median(
-        || {
-            let u = t.simulate(&u0, &[1.0], None, steps).expect("simulate");
-            std::hint::black_box(u.iter().zip(&g).map(|(a, b)| (a - b) * (a - b)).sum::<f64>());
-        },
-        reps,
-    );
-    // JAX's workload differentiates with respect to u0 only: the library keeps a piece tape
-    let (mode, rep) = (Mode::Assoc, Representation::default());
-    let req = GradientRequest {
-        u0: &u0,
-        target: &g,
-        velocity: &[1.0],
-        source: None,
-        steps,
-        mode: &mode,
-        representation: &rep,
-        schedule: Schedule::StoreAll,
-        wanted: Wanted::U0,
-    };
-    let mut ws = Workspace::default();
-    let grad = median(
-        || {
-            std::hint::black_box(t.loss_gradient_in(&req, &mut ws).expect("gradient"));
-        },
-        reps,
-    );
-    Ok((fwd, grad))
+    Ok(TransportBench { t, u0, g, steps, mode: Mode::Assoc, rep: Representation::default() })
 }
 
-/// Forward and value-and-gradient of the default hybrid problem (`jax_hybrid.py`).
-pub fn hybrid(scheme: &str, reps: usize) -> Result<(f64, f64), String> {
+impl TransportBench {
+    /// The forward simulation and `J(u0)`.
+    pub fn forward(&self) -> Result<(), String> {
+        let u = self.t.simulate(&self.u0, &[1.0], None, self.steps).map_err(|e| e.to_string())?;
+        std::hint::black_box(u.iter().zip(&self.g).map(|(a, b)| (a - b) * (a - b)).sum::<f64>());
+        Ok(())
+    }
+
+    /// The gradient of `J` with respect to `u0`, in the workspace `ws` (kept across calls).
+    pub fn gradient(&self, ws: &mut Workspace) -> Result<(), String> {
+        // JAX's workload differentiates with respect to u0 only: the library keeps a piece tape
+        let req = GradientRequest {
+            u0: &self.u0,
+            target: &self.g,
+            velocity: &[1.0],
+            source: None,
+            steps: self.steps,
+            mode: &self.mode,
+            representation: &self.rep,
+            schedule: Schedule::StoreAll,
+            wanted: Wanted::U0,
+        };
+        std::hint::black_box(self.t.loss_gradient_in(&req, ws).map_err(|e| e.to_string())?);
+        Ok(())
+    }
+}
+
+/// The default hybrid problem (`jax_hybrid.py`).
+pub struct HybridBench {
+    d: data::Dataset,
+    m: HybridModel,
+    idx: Vec<usize>,
+    rep: Representation,
+}
+
+/// The hybrid workload's data for `scheme`.
+pub fn hybrid(scheme: &str) -> Result<HybridBench, String> {
     let e = |e: kinkgrad::Error| e.to_string();
     let cfg = GenerateConfig { scheme: scheme.parse().map_err(e)?, ..Default::default() };
     let d = data::generate(&cfg).map_err(e)?;
     let m = HybridModel::new(SourceForm::Alpha, 32, 0).map_err(e)?;
     let idx = d.train_indices();
-    let rep = Representation::default();
-    let fwd = median(
-        || {
-            std::hint::black_box(m.loss(&d, &idx).expect("loss"));
-        },
-        reps,
-    );
-    let vg = median(
-        || {
-            std::hint::black_box(
-                m.loss_and_gradient(&d, &idx, &Mode::Assoc, &rep, &Schedule::StoreAll).expect("gradient"),
-            );
-        },
-        reps,
-    );
-    Ok((fwd, vg))
+    Ok(HybridBench { d, m, idx, rep: Representation::default() })
+}
+
+impl HybridBench {
+    /// The forward `J(W)`.
+    pub fn forward(&self) -> Result<(), String> {
+        std::hint::black_box(self.m.loss(&self.d, &self.idx).map_err(|e| e.to_string())?);
+        Ok(())
+    }
+
+    /// `J(W)` and its gradient (`assoc`).
+    pub fn value_and_grad(&self) -> Result<(), String> {
+        let r = self.m.loss_and_gradient(&self.d, &self.idx, &Mode::Assoc, &self.rep, &Schedule::StoreAll);
+        std::hint::black_box(r.map_err(|e| e.to_string())?);
+        Ok(())
+    }
 }
 
 /// The networks of `nn_peer.py`.
@@ -152,7 +153,7 @@ pub enum Net {
 /// batch of 64 in `T` (f32 for the peer comparison), through the public `kinkgrad::nn` API, on random
 /// images with MNIST's sparsity (about 80% zero pixels) and random labels, as `nn_peer.py` and
 /// `benches/nn.rs` do.
-pub fn nn_step<T: Real>(net: Net, mode: &Mode, reps: usize) -> Result<f64, String> {
+pub fn nn_step<T: Real>(net: Net, mode: &Mode) -> Result<impl FnMut() -> Result<(), String>, String> {
     let e = |e: kinkgrad::Error| e.to_string();
     let n = 64;
     let mut rng = Rng::new(1);
@@ -168,14 +169,5 @@ pub fn nn_step<T: Real>(net: Net, mode: &Mode, reps: usize) -> Result<f64, Strin
     .map_err(e)?;
     let mut t =
         Trainer::new(model, OptimizerKind::adam(), 1e-3, n, mode.clone(), Representation::default(), 0).map_err(e)?;
-    let mut err = None;
-    let s = median(
-        || {
-            if let Err(x) = t.step(&d, &idx) {
-                err.get_or_insert(x.to_string());
-            }
-        },
-        reps,
-    );
-    err.map_or(Ok(s), Err)
+    Ok(move || t.step(&d, &idx).map(|_| ()).map_err(|x| x.to_string()))
 }

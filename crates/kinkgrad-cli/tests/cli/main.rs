@@ -1,5 +1,6 @@
 //! The command line's integration tests, one binary (one link step on CI): each module runs `kinkgrad` on one topic.
 
+mod bench_cli;
 mod common;
 mod consistency_cli;
 mod functions_cli;

@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, CliError> {
         id: ID,
         title: "Performance against JAX and PyTorch".into(),
         settings: format!(
-            "{line} (medians of 15 repetitions after a warm-up; one run; not counted in the --quick budget)"
+            "{line} (kinkgrad and each peer in alternating blocks; ratios are medians of per-pair ratios; one run; not counted in the --quick budget)"
         ),
         rows: rows(&measured, &bench::cpu_features()),
         figures: vec![],
