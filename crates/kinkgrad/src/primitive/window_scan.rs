@@ -57,6 +57,12 @@ fn beats<T: Real, const MIN: bool>(a: T, b: T) -> bool {
     }
 }
 
+/// `x` is NaN (unordered with itself).
+#[inline(always)]
+fn is_nan<T: Real>(x: T) -> bool {
+    x.partial_cmp(&x).is_none()
+}
+
 /// Scan `d` over `windows`, max or min (`min`).
 pub(super) fn scan<T: Real>(d: &[T], windows: &Windows, min: bool) -> Scan<T> {
     let nw = windows.len();
@@ -77,10 +83,10 @@ fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw
         let mut best = v[0];
         let mut nan = false;
         for &x in &v[1..] {
-            nan |= x != x;
+            nan |= is_nan(x);
             best = if beats::<T, MIN>(x, best) { x } else { best };
         }
-        nan |= best != best;
+        nan |= is_nan(best);
         let mut mask = 0u32;
         for (i, &x) in v.iter().enumerate() {
             mask |= u32::from(x == best) << i;
@@ -101,10 +107,10 @@ fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows) -> Scan<T>
         let mut nan = false;
         for &p in &win[1..] {
             let x = d[p as usize];
-            nan |= x != x;
+            nan |= is_nan(x);
             best = if beats::<T, MIN>(x, best) { x } else { best };
         }
-        nan |= best != best;
+        nan |= is_nan(best);
         let mut first = win.len();
         let mut count = 0usize;
         for (i, &p) in win.iter().enumerate().rev() {
