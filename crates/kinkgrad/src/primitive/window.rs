@@ -30,6 +30,7 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -59,21 +60,22 @@ impl Windows {
 /// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint),
 /// in compressed-row form: row `r` holds `cols[start[r]..start[r+1]]` with weights `w[..]`.
 pub(crate) struct Sparse {
-    start: Vec<u32>,
-    cols: Vec<u32>,
-    w: Vec<f64>,
-    pub(crate) in_shape: Vec<usize>,
-    pub(crate) out_shape: Vec<usize>,
+    start: Buf<u32>,
+    cols: Buf<u32>,
+    w: Buf<f64>,
+    pub(crate) in_shape: Buf<usize>,
+    pub(crate) out_shape: Buf<usize>,
 }
 
 impl Sparse {
     /// From explicit rows.
     pub(crate) fn from_rows(rows: &[Vec<(u32, f64)>], in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+        let (in_shape, out_shape) = (&in_shape[..], &out_shape[..]);
         let mut b = SparseBuilder::new(rows.len());
         for r in rows {
             b.row(r.iter().copied());
         }
-        b.finish(in_shape, out_shape)
+        b.finish(Buf::copied(in_shape), Buf::copied(out_shape))
     }
     /// `y = S x`: each row's sum accumulated in `f64` in column order and rounded once; a row of one
     /// entry of weight 1 is the value itself.
@@ -99,7 +101,7 @@ impl Sparse {
         let entries = |r: usize| self.start[r] as usize..self.start[r + 1] as usize;
         // per output: number of terms (0, 1, 2 = many) in bits 0-1, a weight other than 1 in bit 2;
         // `flag == 1` (one term of weight 1) is the value itself, anything above is summed in f64
-        let mut flag = vec![0u8; n];
+        let mut flag = crate::tensor::pool::filled(n, 0u8);
         for r in 0..rows {
             for i in entries(r) {
                 let f = &mut flag[self.cols[i] as usize];
@@ -107,7 +109,7 @@ impl Sparse {
                 *f = (*f & 4) | count | if self.w[i] == 1.0 { 0 } else { 4 };
             }
         }
-        let mut out = vec![T::ZERO; n];
+        let mut out = crate::tensor::pool::filled(n, T::ZERO);
         let mut summed = false;
         for r in 0..rows {
             for i in entries(r) {
@@ -120,7 +122,7 @@ impl Sparse {
             }
         }
         if summed {
-            let mut acc = vec![0.0f64; n];
+            let mut acc = crate::tensor::pool::filled(n, 0.0f64);
             for r in 0..rows {
                 for i in entries(r) {
                     let c = self.cols[i] as usize;
@@ -134,7 +136,9 @@ impl Sparse {
                     out[c] = T::from_f64(acc[c]);
                 }
             }
+            crate::tensor::pool::give(acc);
         }
+        crate::tensor::pool::give(flag);
         out
     }
     /// The transpose, built (the reference `apply_transposed` is tested against).
@@ -161,22 +165,33 @@ impl Sparse {
                 fill[c] += 1;
             }
         }
-        Sparse { start, cols, w, in_shape: self.out_shape.clone(), out_shape: self.in_shape.clone() }
+        Sparse {
+            start: start.into(),
+            cols: cols.into(),
+            w: w.into(),
+            in_shape: self.out_shape.clone(),
+            out_shape: self.in_shape.clone(),
+        }
     }
 }
 
 /// Builds a [`Sparse`] row by row.
 pub(crate) struct SparseBuilder {
-    start: Vec<u32>,
-    cols: Vec<u32>,
-    w: Vec<f64>,
+    start: Buf<u32>,
+    cols: Buf<u32>,
+    w: Buf<f64>,
 }
 
 impl SparseBuilder {
     pub(crate) fn new(rows: usize) -> Self {
-        let mut start = Vec::with_capacity(rows + 1);
+        Self::with_entries(rows, rows)
+    }
+    /// Room for `rows` rows of `entries` entries in all (buffers from the pool: a bound that is
+    /// the same from step to step lets the next step reuse them).
+    pub(crate) fn with_entries(rows: usize, entries: usize) -> Self {
+        let mut start = Buf::with_capacity(rows + 1);
         start.push(0);
-        Self { start, cols: Vec::with_capacity(rows), w: Vec::with_capacity(rows) }
+        Self { start, cols: Buf::with_capacity(entries), w: Buf::with_capacity(entries) }
     }
     pub(crate) fn row(&mut self, entries: impl IntoIterator<Item = (u32, f64)>) {
         for (c, w) in entries {
@@ -185,7 +200,7 @@ impl SparseBuilder {
         }
         self.start.push(self.cols.len() as u32);
     }
-    pub(crate) fn finish(self, in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+    pub(crate) fn finish(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
         Sparse { start: self.start, cols: self.cols, w: self.w, in_shape, out_shape }
     }
 }
@@ -251,22 +266,22 @@ struct WindowOp {
     min: bool,
     rule: TieRule,
     windows: Arc<Windows>,
-    in_shape: Vec<usize>,
-    out_shape: Vec<usize>,
+    in_shape: Buf<usize>,
+    out_shape: Buf<usize>,
     /// Selected position (index into the window) for windows without a tie.
-    sel: Vec<u32>,
+    sel: Buf<u32>,
     /// Windows with a tie (ascending); the tied positions (indices into the window) of tie `q` are
     /// `tied[tied_start[q]..tied_start[q + 1]]` (flat, one allocation for all ties).
-    kink_at: Vec<usize>,
-    tied: Vec<u32>,
-    tied_start: Vec<u32>,
+    kink_at: Buf<usize>,
+    tied: Buf<u32>,
+    tied_start: Buf<u32>,
     /// The positions still tied after lexicographic selection: the first `locked_len[q]` of tie
     /// `q`'s slots in `locked` (same layout as `tied`; equal to it when unlocked).
-    locked: Vec<u32>,
-    locked_len: Vec<u32>,
+    locked: Buf<u32>,
+    locked_len: Buf<u32>,
     /// `inert[q]`: tie `q` is inert and locked on its first position ([`Op::lock_inert`]); later
     /// lexicographic selections leave it there.
-    inert: Vec<bool>,
+    inert: Buf<bool>,
     /// The ties were narrowed lexicographically (a `jvp` ran since the last `unlock`): a surviving
     /// tie goes to its first position instead of the tie rule.
     lexed: bool,
@@ -284,7 +299,9 @@ impl WindowOp {
     }
     fn selection(&self) -> Sparse {
         let nw = self.windows.len();
-        let mut b = SparseBuilder::new(nw);
+        // entries: at most one per window plus the tied entries; rounded up to a power of two so
+        // that steps with slightly different tie counts reuse the same pooled buffers
+        let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
         let mut q = 0; // next kink (kink_at is ascending)
         for w in 0..nw {
@@ -472,9 +489,14 @@ pub fn reduce_windows<'t, T: Real>(
     let v = x.value();
     let d = v.data();
     let nw = windows.len();
-    let mut out = Vec::with_capacity(nw);
-    let mut sel = vec![0u32; nw];
-    let (mut kink_at, mut tied, mut tied_start) = (Vec::new(), Vec::new(), vec![0u32]);
+    let mut out = crate::tensor::pool::take(nw);
+    // the op's lists from the pool, in capacities that do not depend on the tie count (every window
+    // tied with all its entries at most), so that the next step reuses them
+    let per = if nw > 0 { windows.window(0).len() } else { 0 };
+    let mut sel = Buf::filled(nw, 0u32);
+    let (mut kink_at, mut tied, mut tied_start) =
+        (Buf::with_capacity(nw), Buf::with_capacity(nw * per), Buf::with_capacity(nw + 1));
+    tied_start.push(0u32);
     for w in 0..nw {
         let win = windows.window(w);
         // the extreme value (selects, no branch to mispredict on random data), then its first
@@ -508,17 +530,20 @@ pub fn reduce_windows<'t, T: Real>(
         sel[w] = best as u32;
         out.push(bv);
     }
-    let locked_len = tied_start.windows(2).map(|s| s[1] - s[0]).collect();
+    let mut locked_len = Buf::with_capacity(nw);
+    locked_len.extend(tied_start.windows(2).map(|s| s[1] - s[0]));
+    let mut inert = Buf::with_capacity(nw);
+    inert.resize(kink_at.len(), false);
     let op = WindowOp {
         name,
         min,
         rule,
         windows,
-        in_shape: v.shape().to_vec(),
-        out_shape: out_shape.clone(),
+        in_shape: Buf::copied(v.shape()),
+        out_shape: Buf::copied(&out_shape),
         sel,
         locked: tied.clone(),
-        inert: vec![false; kink_at.len()],
+        inert,
         locked_len,
         lexed: false,
         pinned: false,

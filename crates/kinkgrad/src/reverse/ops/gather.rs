@@ -134,7 +134,7 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
     let Some(u) = geom else {
         return idx.iter().map(|&j| if j == PAD { T::ZERO } else { x[j as usize] }).collect();
     };
-    let mut out = vec![T::ZERO; idx.len()];
+    let mut out = crate::tensor::pool::filled(idx.len(), T::ZERO);
     match u.kernel.1 {
         5 => unfold_into::<T, 5>(u, x, &mut out),
         3 => unfold_into::<T, 3>(u, x, &mut out),
@@ -147,7 +147,7 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
 fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) -> Vec<T> {
     // accumulate in f32 for 16-bit types would change rounding per precision; accumulate in f64
     // and round once, like the reductions.
-    let mut acc = vec![0f64; n];
+    let mut acc = crate::tensor::pool::filled(n, 0f64);
     match geom {
         None => {
             for (&j, &v) in idx.iter().zip(g) {
@@ -162,7 +162,10 @@ fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) 
             _ => fold_into::<T, 0>(u, g, &mut acc),
         },
     }
-    acc.into_iter().map(T::from_f64).collect()
+    let mut out = crate::tensor::pool::take(n);
+    out.extend(acc.iter().map(|&v| T::from_f64(v)));
+    crate::tensor::pool::give(acc);
+    out
 }
 
 struct Gather {
