@@ -147,7 +147,7 @@ impl Sparse {
         let n: usize = self.in_shape.iter().product();
         // counting sort by column; rows stay in increasing order inside each transposed row
         let mut start = vec![0u32; n + 1];
-        for &c in &self.cols {
+        for &c in self.cols.iter() {
             start[c as usize + 1] += 1;
         }
         for i in 0..n {
