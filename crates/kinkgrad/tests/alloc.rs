@@ -12,7 +12,7 @@
 
 use kinkgrad::io::mnist::Mnist;
 use kinkgrad::nn::{Init, OptimizerKind, Sequential, Trainer};
-use kinkgrad::{bf16, f16, Mode, Real, Representation, Rng};
+use kinkgrad::{bf16, f16, Mode, Real, Representation, Rng, Tensor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
@@ -56,6 +56,16 @@ fn per_step<T: Real>(model: Sequential<T>, mode: Mode, steps: usize) -> Vec<(usi
     let d = Mnist { images, labels, n, rows: 28, cols: 28 };
     let idx: Vec<usize> = (0..n).collect();
     let mut t = Trainer::new(model, OptimizerKind::adam(), 1e-3, n, mode, Representation::default(), 0).unwrap();
+    // `gemm` gives each thread a 2 MiB packing buffer (a thread-local) the first time that thread
+    // runs a product: on rayon's workers that can happen in any step, whenever work stealing first
+    // hands one a product. Run one product of each precision on every worker first, so that the
+    // steps below see only what a step itself allocates.
+    rayon::broadcast(|_| {
+        let a = Tensor::<f32>::zeros(&[64, 64]);
+        a.matmul(&a).unwrap();
+        Tensor::<f16>::zeros(&[64, 64]).matmul(&Tensor::zeros(&[64, 64])).unwrap();
+        Tensor::<bf16>::zeros(&[64, 64]).matmul(&Tensor::zeros(&[64, 64])).unwrap();
+    });
     (0..steps)
         .map(|_| {
             let (c, b) = (CALLS.load(Relaxed), BYTES.load(Relaxed));
@@ -109,8 +119,9 @@ fn training_steps_reuse_their_buffers() {
 // - small shape and stride lists of broadcasting kernels and of ops that keep plain `Vec`s;
 // - `gemm`: its packing buffers (`dyn_stack::MemBuffer`, most of the bytes) and small zeroed
 //   blocks per product, on the calling thread and on rayon's workers (`gemm` owns them: no API
-//   takes them from outside); rayon's own bookkeeping: none seen in the steady state (its job
-//   queues are reused).
+//   takes them from outside), and each thread's 2 MiB thread-local packing buffer, once per thread
+//   (warmed up above); rayon's own bookkeeping: none seen in the steady state (its job queues are
+//   reused).
 /// LeNet step (`assoc`; f32 and bf16 measured the same): 282 blocks, 1 079 533 bytes.
 const LENET: (usize, usize) = (282, 1_500_000);
 /// LeNet step in `safe` (4 directions): 402-403 blocks, 5.41-5.44 MB (the tangent pass's buffers
