@@ -267,3 +267,63 @@ impl<T: Send + Sync + 'static> Drop for Buf<T> {
         give(std::mem::take(&mut self.0));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tensor;
+
+    /// Free buffers of capacity `n` in the installed workspace.
+    fn kept(n: usize) -> usize {
+        with_current(|w| w.typed::<f32>().free.get(&n).map_or(0, |b| b.bufs.len())).unwrap_or(0)
+    }
+
+    /// Inside a scope a freed buffer (or a dropped tensor's storage) serves the next request of its
+    /// capacity: the same memory, empty, of exactly that capacity; the workspace keeps it across
+    /// scopes; a scope keeps at most what the last two scopes asked for; nothing without a scope.
+    #[test]
+    fn a_workspace_serves_what_its_scopes_freed() {
+        let mut ws = Workspace::new();
+        let first = {
+            let _s = ws.enter();
+            let v: Vec<f32> = take(100);
+            let at = v.as_ptr();
+            give(v);
+            let w: Vec<f32> = take(100);
+            assert_eq!((w.as_ptr(), w.capacity(), w.len()), (at, 100, 0));
+            // a tensor's storage comes back when its last handle drops
+            let mut w = w;
+            w.resize(100, 1.5);
+            let t = Tensor::from_parts(vec![10, 10], w);
+            let t2 = t.clone();
+            drop(t);
+            assert_eq!(kept(100), 0, "still held by the clone");
+            drop(t2);
+            assert_eq!(kept(100), 1);
+            at
+        };
+        {
+            let _s = ws.enter();
+            let v: Vec<f32> = take(100);
+            assert_eq!(v.as_ptr(), first, "kept across scopes");
+            // three more buffers given back than this scope asked for (1): at its end, trimmed to the
+            // larger demand of the last two scopes (2 in the first, 1 here)
+            let extra: Vec<Vec<f32>> = (0..3).map(|_| Vec::with_capacity(100)).collect();
+            give(v);
+            extra.into_iter().for_each(give);
+            assert_eq!(kept(100), 4);
+        }
+        // the next scopes find 2, then 1 (the second scope's demand), then none (two scopes without one)
+        for want in [2, 1, 0] {
+            let _s = ws.enter();
+            assert_eq!(kept(100), want);
+        }
+        {
+            let _s = ws.enter();
+            // a capacity nobody asked for is freed, not kept
+            give(Vec::<f32>::with_capacity(37));
+            assert_eq!(kept(37), 0);
+        }
+        assert_eq!(kept(100), 0, "no workspace installed outside a scope");
+    }
+}
