@@ -9,7 +9,7 @@
 //! | layer | forward | non-smooth? |
 //! |---|---|---|
 //! | `Linear` | `x W^T + b` (one GEMM, no transpose copy, the bias added in place: [`Var::linear`]) | no |
-//! | `Conv2d` | im2col ([`Var::unfold2d`], a linear gather) then `cols W^T + b` ([`Var::linear`]) | no |
+//! | `Conv2d` | im2col ([`Var::unfold2d`], a linear gather) then `cols W^T + b` written in NCHW ([`Var::conv2d`]) | no |
 //! | `MaxPool2d` | window maxima ([`Var::max_pool2d_with`]) | ties in a window; rule selectable |
 //! | `Relu`, `LeakyRelu`, `Abs`, `HardTanh` | piecewise primitives | at 0 (±1 for hardtanh) |
 //! | `Tanh` | smooth | no |
@@ -116,16 +116,13 @@ impl Layer {
                 }
                 x.linear(p[0], p[1])
             }
-            Layer::Conv2d { in_channels, out_channels, kernel, stride, padding } => {
+            Layer::Conv2d { in_channels, stride, padding, .. } => {
                 let xv = x.value();
                 let s = xv.shape();
                 if s.len() != 4 || s[1] != *in_channels {
                     return Err(Error::shape("conv2d", format!("expects [batch, {in_channels}, h, w], got {s:?}")));
                 }
-                let (cols, (oh, ow)) = x.unfold2d((*kernel, *kernel), (*stride, *stride), (*padding, *padding))?;
-                let w = p[0].reshape(&[*out_channels, in_channels * kernel * kernel])?;
-                let y = cols.linear(w, p[1])?; // [b*oh*ow, out]
-                y.reshape(&[s[0], oh * ow, *out_channels])?.permute(&[0, 2, 1])?.reshape(&[s[0], *out_channels, oh, ow])
+                x.conv2d(p[0], p[1], (*stride, *stride), (*padding, *padding))
             }
             Layer::MaxPool2d { kernel, stride, rule } => match rule {
                 Some(r) => x.max_pool2d_with((*kernel, *kernel), (*stride, *stride), r.clone()),

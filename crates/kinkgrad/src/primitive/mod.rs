@@ -31,6 +31,7 @@ pub mod sort;
 pub mod superbee;
 pub mod upwind;
 pub mod window;
+mod window_scan;
 
 pub use elementwise::apply;
 

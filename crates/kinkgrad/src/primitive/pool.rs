@@ -122,7 +122,7 @@ fn pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[usize])
             }
         }
     }
-    (Windows { idx, start }, out)
+    (Windows::new(idx, start), out)
 }
 
 impl<'t, T: Real> Var<'t, T> {
@@ -167,7 +167,7 @@ impl<'t, T: Real> Var<'t, T> {
     }
     fn reduce_all(self, min: bool, rule: Option<TieRule>) -> Var<'t, T> {
         let n: usize = self.shape().iter().product();
-        let w = Arc::new(Windows { idx: (0..n as u32).collect(), start: vec![0, n as u32] });
+        let w = Arc::new(Windows::new((0..n as u32).collect(), vec![0, n as u32]));
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_REDUCE));
         reduce_windows(self, if min { "min_all" } else { "max_all" }, min, rule, w, vec![])
     }

@@ -38,12 +38,35 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Windows {
     /// Flat input positions.
-    pub idx: Vec<u32>,
+    idx: Vec<u32>,
     /// Offsets into `idx`, one more than the number of windows.
-    pub start: Vec<u32>,
+    start: Vec<u32>,
+    /// The common length of all windows, if they have one.
+    width: Option<usize>,
+    /// No input position is in two windows (pooling with stride at least the kernel, reductions).
+    disjoint: bool,
 }
 
 impl Windows {
+    /// Windows from flat input positions `idx` and offsets `start` (window `w` covers
+    /// `idx[start[w]..start[w + 1]]`; `start` begins at 0, does not decrease and ends at
+    /// `idx.len()`).
+    pub fn new(idx: Vec<u32>, start: Vec<u32>) -> Windows {
+        let n = idx.iter().max().map_or(0, |&m| m as usize + 1);
+        let mut seen = vec![false; n];
+        let disjoint = idx.iter().all(|&p| !std::mem::replace(&mut seen[p as usize], true));
+        let l = start.get(1).map_or(0, |&s| s as usize);
+        let width = start.iter().enumerate().all(|(w, &s)| s as usize == w * l).then_some(l);
+        Windows { idx, start, width, disjoint }
+    }
+    /// The flat input positions of all windows, window after window.
+    pub fn idx(&self) -> &[u32] {
+        &self.idx
+    }
+    /// The common length of all windows, if they have one.
+    pub fn width(&self) -> Option<usize> {
+        self.width
+    }
     /// Number of windows.
     pub fn len(&self) -> usize {
         self.start.len() - 1
@@ -52,7 +75,7 @@ impl Windows {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    fn window(&self, w: usize) -> &[u32] {
+    pub(super) fn window(&self, w: usize) -> &[u32] {
         &self.idx[self.start[w] as usize..self.start[w + 1] as usize]
     }
 }
@@ -63,6 +86,8 @@ pub(crate) struct Sparse {
     start: Buf<u32>,
     cols: Buf<u32>,
     w: Buf<f64>,
+    /// No column appears in two entries (so `S^T x` sums nothing).
+    disjoint: bool,
     pub(crate) in_shape: Buf<usize>,
     pub(crate) out_shape: Buf<usize>,
 }
@@ -99,6 +124,18 @@ impl Sparse {
         let n: usize = self.in_shape.iter().product();
         let rows = self.start.len() - 1;
         let entries = |r: usize| self.start[r] as usize..self.start[r + 1] as usize;
+        if self.disjoint {
+            // every output has at most one term: the value itself for weight 1, else the f64 sum
+            // of its one term (`0.0 + w x`, as below: a -0.0 term sums to +0.0)
+            let mut out = crate::tensor::pool::filled(n, T::ZERO);
+            for r in 0..rows {
+                for i in entries(r) {
+                    let (c, w) = (self.cols[i] as usize, self.w[i]);
+                    out[c] = if w == 1.0 { x[r] } else { T::from_f64(0.0 + w * x[r].to_f64()) };
+                }
+            }
+            return out;
+        }
         // per output: number of terms (0, 1, 2 = many) in bits 0-1, a weight other than 1 in bit 2;
         // `flag == 1` (one term of weight 1) is the value itself, anything above is summed in f64
         let mut flag = crate::tensor::pool::filled(n, 0u8);
@@ -165,10 +202,12 @@ impl Sparse {
                 fill[c] += 1;
             }
         }
+        let disjoint = (0..self.start.len() - 1).all(|r| self.start[r + 1] - self.start[r] <= 1);
         Sparse {
             start: start.into(),
             cols: cols.into(),
             w: w.into(),
+            disjoint,
             in_shape: self.out_shape.clone(),
             out_shape: self.in_shape.clone(),
         }
@@ -201,7 +240,11 @@ impl SparseBuilder {
         self.start.push(self.cols.len() as u32);
     }
     pub(crate) fn finish(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
-        Sparse { start: self.start, cols: self.cols, w: self.w, in_shape, out_shape }
+        Sparse { start: self.start, cols: self.cols, w: self.w, disjoint: false, in_shape, out_shape }
+    }
+    /// As [`SparseBuilder::finish`], for rows known to share no column (a faster `S^T x`).
+    pub(crate) fn finish_disjoint(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
+        Sparse { disjoint: true, ..self.finish(in_shape, out_shape) }
     }
 }
 
@@ -317,7 +360,11 @@ impl WindowOp {
                 b.row([(win[self.sel[w] as usize], 1.0)]);
             }
         }
-        b.finish(self.in_shape.clone(), self.out_shape.clone())
+        if self.windows.disjoint {
+            b.finish_disjoint(self.in_shape.clone(), self.out_shape.clone())
+        } else {
+            b.finish(self.in_shape.clone(), self.out_shape.clone())
+        }
     }
 }
 
@@ -487,49 +534,9 @@ pub fn reduce_windows<'t, T: Real>(
     out_shape: Vec<usize>,
 ) -> Var<'t, T> {
     let v = x.value();
-    let d = v.data();
+    let super::window_scan::Scan { out, sel, kink_at, tied, tied_start } =
+        super::window_scan::scan(v.data(), &windows, min);
     let nw = windows.len();
-    let mut out = crate::tensor::pool::take(nw);
-    // the op's lists from the pool, in capacities that do not depend on the tie count (every window
-    // tied with all its entries at most), so that the next step reuses them
-    let per = if nw > 0 { windows.window(0).len() } else { 0 };
-    let mut sel = Buf::filled(nw, 0u32);
-    let (mut kink_at, mut tied, mut tied_start) =
-        (Buf::with_capacity(nw), Buf::with_capacity(nw * per), Buf::with_capacity(nw + 1));
-    tied_start.push(0u32);
-    for w in 0..nw {
-        let win = windows.window(w);
-        // the extreme value (selects, no branch to mispredict on random data), then its first
-        // position and whether another entry ties it; a NaN entry is flagged on the way
-        let mut bv = d[win[0] as usize];
-        let mut nan = false;
-        for &p in &win[1..] {
-            let xv = d[p as usize];
-            nan |= xv.partial_cmp(&xv).is_none();
-            bv = if (!min && xv > bv) || (min && xv < bv) { xv } else { bv };
-        }
-        nan |= bv.partial_cmp(&bv).is_none();
-        let mut best = win.len();
-        let mut count = 0usize;
-        for (i, &p) in win.iter().enumerate().rev() {
-            let hit = d[p as usize] == bv;
-            best = if hit { i } else { best };
-            count += usize::from(hit);
-        }
-        let is_tied = count > 1;
-        if nan {
-            // a NaN entry makes the maximum NaN (as in the frameworks), not a kink
-            out.push(T::from_f64(f64::NAN));
-            continue;
-        }
-        if is_tied {
-            tied.extend(win.iter().enumerate().filter(|(_, &p)| d[p as usize] == bv).map(|(i, _)| i as u32));
-            tied_start.push(tied.len() as u32);
-            kink_at.push(w);
-        }
-        sel[w] = best as u32;
-        out.push(bv);
-    }
     let mut locked_len = Buf::with_capacity(nw);
     locked_len.extend(tied_start.windows(2).map(|s| s[1] - s[0]));
     let mut inert = Buf::with_capacity(nw);
@@ -567,7 +574,7 @@ pub fn axis_windows(shape: &[usize], axis: usize) -> Windows {
             start.push(idx.len() as u32);
         }
     }
-    Windows { idx, start }
+    Windows::new(idx, start)
 }
 
 #[cfg(test)]
@@ -595,5 +602,14 @@ mod tests {
         let got = s.apply_transposed(&[-0.0f64]);
         assert!(got[1].is_sign_negative() && got[0] == 0.0 && got[0].is_sign_positive());
         assert_eq!(got[1].to_bits(), s.transpose().apply(&[-0.0f64])[1].to_bits());
+        // rows sharing no column (disjoint windows): the one-term path gives the general path's bits,
+        // by hand [0.5 * 3 = 1.5, -0 (weight 1: the value), 0, 0 + 0.25 * -0 = +0]
+        let rows = vec![vec![(0u32, 0.5)], vec![(1, 1.0)], vec![(3, 0.25)]];
+        let s = Sparse::from_rows(&rows, vec![4], vec![3]);
+        let d = Sparse { disjoint: true, ..Sparse::from_rows(&rows, vec![4], vec![3]) };
+        let x = [3.0f64, -0.0, -0.0];
+        let bits = |v: Vec<f64>| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(d.apply_transposed(&x)), bits(s.apply_transposed(&x)));
+        assert_eq!(bits(d.apply_transposed(&x)), bits(vec![1.5, -0.0, 0.0, 0.0]));
     }
 }

@@ -20,6 +20,20 @@ pub(crate) fn check_axis(op: &'static str, axis: usize, ndim: usize) -> Result<(
     }
 }
 
+/// The sums of the `R` rows `o..o + R` of the row-major `[_, len]` matrix `d` into `acc[o..o + R]`,
+/// each accumulated in `f64` in increasing column order; returns `R`.
+fn row_sums<T: Real, const R: usize>(d: &[T], len: usize, o: usize, acc: &mut [f64]) -> usize {
+    let rows: [&[T]; R] = std::array::from_fn(|j| &d[(o + j) * len..(o + j + 1) * len]);
+    let mut a = [0f64; R];
+    for c in 0..len {
+        for j in 0..R {
+            a[j] += rows[j][c].to_f64();
+        }
+    }
+    acc[o..o + R].copy_from_slice(&a);
+    R
+}
+
 impl<T: Real> Tensor<T> {
     /// Sum along one axis; the axis is kept with length 1 when `keepdim`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Result<Tensor<T>> {
@@ -27,12 +41,26 @@ impl<T: Real> Tensor<T> {
         let (outer, len, inner) = split_axis(self.shape(), axis);
         let d = self.data();
         let mut acc = super::pool::filled(outer * inner, 0f64);
-        for o in 0..outer {
-            let dst = &mut acc[o * inner..(o + 1) * inner];
-            for r in 0..len {
-                let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
-                for (a, &v) in dst.iter_mut().zip(src) {
-                    *a += v.to_f64();
+        if inner == 1 {
+            // each row's sum is one chain of dependent adds: run up to 8 rows' chains side by side
+            // (each row still summed in its own order, so the same bits as one row at a time)
+            let mut o = 0;
+            while o < outer {
+                o += match outer - o {
+                    8.. => row_sums::<T, 8>(d, len, o, &mut acc),
+                    4..=7 => row_sums::<T, 4>(d, len, o, &mut acc),
+                    2..=3 => row_sums::<T, 2>(d, len, o, &mut acc),
+                    _ => row_sums::<T, 1>(d, len, o, &mut acc),
+                };
+            }
+        } else {
+            for o in 0..outer {
+                let dst = &mut acc[o * inner..(o + 1) * inner];
+                for r in 0..len {
+                    let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
+                    for (a, &v) in dst.iter_mut().zip(src) {
+                        *a += v.to_f64();
+                    }
                 }
             }
         }

@@ -170,23 +170,113 @@ fn unfold2d_equals_the_index_gather_bit_for_bit() {
         let x: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
         let (idx, (oh, ow)) = unfold2d_indices(&shape, k, s, p).unwrap();
         let out = [shape[0] * oh * ow, shape[1] * k.0 * k.1];
+        // the transposed layout (`unfold2d_t`): element (q, r) is element (r, q) of `unfold2d`
+        let idx_t: Vec<u32> =
+            (0..out[1]).flat_map(|q| (0..out[0]).map(move |r| (r, q))).map(|(r, q)| idx[r * out[1] + q]).collect();
         // every 7th weight exactly 0: relu kinks at 0, so `lex` runs its tangent pass through the gather
         let r: Vec<f64> = (0..out[0] * out[1]).map(|i| if i % 7 == 0 { 0.0 } else { rng.normal() }).collect();
-        let run = |direct: bool, mode: &Mode| {
+        let run = |direct: bool, transposed: bool, mode: &Mode| {
             let tape = Tape::<f32>::new();
             let xv = tape.var(Tensor::from_f64(shape.to_vec(), &x).unwrap());
-            let cols =
-                if direct { xv.unfold2d(k, s, p).unwrap().0 } else { xv.gather(Arc::from(idx.clone()), &out).unwrap() };
-            let rv = tape.constant(Tensor::from_f64(out.to_vec(), &r).unwrap());
+            let shape_out = if transposed { [out[1], out[0]] } else { out };
+            let cols = match (direct, transposed) {
+                (true, false) => xv.unfold2d(k, s, p).unwrap().0,
+                (true, true) => xv.unfold2d_t(k, s, p).unwrap().0,
+                (false, false) => xv.gather(Arc::from(idx.clone()), &shape_out).unwrap(),
+                (false, true) => xv.gather(Arc::from(idx_t.clone()), &shape_out).unwrap(),
+            };
+            assert_eq!(cols.shape(), shape_out);
+            let rv = tape.constant(Tensor::from_f64(shape_out.to_vec(), &r).unwrap());
             let y = cols.mul(rv).unwrap().relu().square().sum();
             (cols.value(), tape.gradient(y, &[xv], mode).unwrap().values.remove(0))
         };
         for mode in [Mode::Assoc, Mode::Lex(None)] {
-            let ((c1, g1), (c2, g2)) = (run(true, &mode), run(false, &mode));
-            assert_eq!(c1.shape(), &out);
-            assert!(c1.bit_eq(&c2) && g1.bit_eq(&g2), "{shape:?} {k:?} {s:?} {p:?} {mode:?}");
+            for transposed in [false, true] {
+                let ((c1, g1), (c2, g2)) = (run(true, transposed, &mode), run(false, transposed, &mode));
+                assert!(c1.bit_eq(&c2) && g1.bit_eq(&g2), "{shape:?} {k:?} {s:?} {p:?} {mode:?} {transposed}");
+            }
         }
     }
+}
+
+/// `sum(relu(conv(x) * r)^2)` through `Var::conv2d` or through the composition it replaces
+/// (`unfold2d`, `linear`, reshape and permute to NCHW); returns the output and the gradients with
+/// respect to `x`, `W` and `b`.
+fn conv_run<T: kinkgrad::Real>(
+    fused: bool,
+    mode: &Mode,
+    shape: [usize; 4],
+    out: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+) -> (Tensor<T>, Vec<Tensor<T>>) {
+    let mut rng = Rng::new(5);
+    let mut data = |n: usize| -> Vec<f64> { (0..n).map(|_| rng.normal()).collect() };
+    let tape = Tape::<T>::new();
+    let x = tape.var(Tensor::from_f64(shape.to_vec(), &data(shape.iter().product())).unwrap());
+    // weights scaled by 1/sqrt(fan-in) and the factors below by 1/100: the f16 sum stays finite
+    let fan = (shape[1] * k * k) as f64;
+    let wd: Vec<f64> = data(out * shape[1] * k * k).iter().map(|v| v / fan.sqrt()).collect();
+    let w = tape.var(Tensor::from_f64(vec![out, shape[1], k, k], &wd).unwrap());
+    let b = tape.var(Tensor::from_f64(vec![out], &data(out)).unwrap());
+    let y = if fused {
+        x.conv2d(w, b, (s, s), (p, p)).unwrap()
+    } else {
+        let (cols, (oh, ow)) = x.unfold2d((k, k), (s, s), (p, p)).unwrap();
+        let y = cols.linear(w.reshape(&[out, shape[1] * k * k]).unwrap(), b).unwrap();
+        y.reshape(&[shape[0], oh * ow, out])
+            .unwrap()
+            .permute(&[0, 2, 1])
+            .unwrap()
+            .reshape(&[shape[0], out, oh, ow])
+            .unwrap()
+    };
+    // every 5th factor exactly 0: relu kinks, so `safe` and `lex` run their tangent pass through the op
+    let n = y.value().len();
+    let r: Vec<f64> = data(n).iter().enumerate().map(|(i, &v)| if i % 5 == 0 { 0.0 } else { v / 100.0 }).collect();
+    let r = tape.constant(Tensor::from_f64(y.shape(), &r).unwrap());
+    let j = y.mul(r).unwrap().relu().square().sum();
+    (y.value(), tape.gradient(j, &[x, w, b], mode).unwrap().values)
+}
+
+#[test]
+fn conv2d_equals_unfold_linear_permute_bit_for_bit() {
+    // `Var::conv2d` writes NCHW from the transposed im2col and a product oriented the other way
+    // (`W colsT`); the composition of `unfold2d`, `linear` and the permute (the previous
+    // implementation; its values are checked against a direct loop in `conv2d_matches_direct_loops`)
+    // is the reference: values bit for bit (each output the same dot product in the same order),
+    // gradients to the type's rounding (`dW`, `db` and the col2im sums run in another order), in
+    // every mode (`safe`/`lex` through the JVP), in f64, f32 and f16 (bias in the f32 sum, one
+    // rounding), with padding and strides and LeNet's geometry; every product here has more than
+    // 16 x 16 outputs (for smaller ones `gemm` takes a dot-product kernel when an operand is
+    // contiguous along `k`, which the two orientations do not share, so their bits may differ)
+    fn check<T: kinkgrad::Real>(tol: f64) {
+        for (shape, out, k, s, p) in
+            [([12, 3, 7, 6], 4, 3, 2, 1), ([3, 1, 12, 12], 6, 5, 1, 0), ([2, 6, 12, 12], 16, 5, 1, 0)]
+        {
+            for mode in [Mode::Assoc, Mode::safe(), Mode::Lex(None)] {
+                let (y1, g1) = conv_run::<T>(true, &mode, shape, out, k, s, p);
+                let (y2, g2) = conv_run::<T>(false, &mode, shape, out, k, s, p);
+                assert_eq!(y1.shape(), y2.shape());
+                assert!(y1.bit_eq(&y2), "{} {shape:?} {mode:?}: values", T::NAME);
+                for (a, b) in g1.iter().zip(&g2) {
+                    let (a, b) = (a.to_f64_vec(), b.to_f64_vec());
+                    let scale = b.iter().fold(1e-30f64, |m, v| m.max(v.abs()));
+                    let err = a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+                    assert!(
+                        err <= tol * scale,
+                        "{} {shape:?} {mode:?}: gradients differ by {err} (scale {scale})",
+                        T::NAME
+                    );
+                }
+            }
+        }
+    }
+    // tolerances: a few roundings of the type relative to the largest gradient entry
+    check::<f64>(1e-13);
+    check::<f32>(1e-5);
+    check::<kinkgrad::f16>(4e-3);
 }
 
 #[test]

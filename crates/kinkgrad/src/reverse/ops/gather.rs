@@ -11,9 +11,10 @@ use crate::error::{Error, Result};
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
+use std::mem::MaybeUninit;
 use std::sync::Arc;
 
-type UnfoldKey = (Vec<usize>, (usize, usize), (usize, usize), (usize, usize));
+type UnfoldKey = (Vec<usize>, (usize, usize), (usize, usize), (usize, usize), bool);
 type UnfoldEntry = (UnfoldKey, Arc<[u32]>, Arc<Unfold>);
 
 thread_local! {
@@ -41,6 +42,9 @@ struct Unfold {
     padding: (usize, usize),
     /// Output positions `(oh, ow)`.
     out: (usize, usize),
+    /// The transposed layout `[c * kh * kw, b * oh * ow]` (rows: kernel taps, columns: output
+    /// positions) instead of `[b * oh * ow, c * kh * kw]`.
+    transposed: bool,
 }
 
 impl Unfold {
@@ -78,29 +82,122 @@ impl Unfold {
     fn inside(&self, x0: isize) -> bool {
         x0 >= 0 && x0 as usize + self.kernel.1 <= self.w
     }
+
+    /// The transposed layout's runs: every run of `ow` output elements (one kernel tap, image and
+    /// output row) in row-major output order, `f(out, row, x0)` as in [`Unfold::runs`]; output
+    /// `ox` of the run reads input column `x0 + ox * sw`.
+    #[inline(always)]
+    fn runs_t(&self, mut f: impl FnMut(usize, Option<usize>, isize)) {
+        let (kh, kw) = self.kernel;
+        let sh = self.stride.0;
+        let (ph, pw) = self.padding;
+        let (oh, ow) = self.out;
+        let mut out = 0;
+        for ci in 0..self.c {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let x0 = kx as isize - pw as isize;
+                    for n in 0..self.b {
+                        let base = (n * self.c + ci) * self.h * self.w;
+                        for oy in 0..oh {
+                            let y = (oy * sh + ky) as isize - ph as isize;
+                            let row = (y >= 0 && y < self.h as isize).then(|| base + y as usize * self.w);
+                            f(out, row, x0);
+                            out += ow;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Input column of output `ox` of a transposed run starting at `x0`, if inside the row.
+    #[inline(always)]
+    fn column_t(&self, x0: isize, ox: usize) -> Option<usize> {
+        let c = x0 + (ox * self.stride.1) as isize;
+        (c >= 0 && c < self.w as isize).then_some(c as usize)
+    }
+
+    /// True when a transposed run starting at `x0` is one contiguous stretch of its input row.
+    #[inline(always)]
+    fn contiguous_t(&self, x0: isize) -> bool {
+        self.stride.1 == 1 && x0 >= 0 && x0 as usize + self.out.1 <= self.w
+    }
 }
 
-/// im2col by runs into `out` (zeros on entry), the run length a constant `KW` (0: `kw` at run
-/// time) so that a run is copied without a `memcpy` call (measured: a call per run of 5 cost more
-/// than the copy).
-fn unfold_into<T: Real, const KW: usize>(u: &Unfold, x: &[T], out: &mut [T]) {
+/// im2col by runs into `out`, every element written (the padding as zeros, so `out` needs no
+/// zeroing first: a zeroed buffer cost as much as the copy), the run length a constant `KW` (0:
+/// `kw` at run time) so that a run is copied without a `memcpy` call (measured: a call per run of 5
+/// cost more than the copy).
+fn unfold_into<T: Real, const KW: usize>(u: &Unfold, x: &[T], out: &mut [MaybeUninit<T>]) {
     let kw = if KW == 0 { u.kernel.1 } else { KW };
     u.runs(|o, row, x0| {
-        let Some(row) = row else { return };
         let dst = &mut out[o..o + kw];
+        let Some(row) = row else {
+            dst.iter_mut().for_each(|d| {
+                d.write(T::ZERO);
+            });
+            return;
+        };
         if u.inside(x0) {
             let s = row + x0 as usize;
             if KW > 0 {
-                let d: &mut [T; KW] = dst.try_into().expect("run");
-                *d = *<&[T; KW]>::try_from(&x[s..s + KW]).expect("run");
+                let d: &mut [MaybeUninit<T>; KW] = dst.try_into().expect("run");
+                let v: &[T; KW] = x[s..s + KW].try_into().expect("run");
+                *d = v.map(MaybeUninit::new);
             } else {
-                dst.copy_from_slice(&x[s..s + kw]);
+                for (d, &v) in dst.iter_mut().zip(&x[s..s + kw]) {
+                    d.write(v);
+                }
             }
         } else {
             for (kx, d) in dst.iter_mut().enumerate() {
                 let c = x0 + kx as isize;
-                if c >= 0 && c < u.w as isize {
-                    *d = x[row + c as usize];
+                d.write(if c >= 0 && c < u.w as isize { x[row + c as usize] } else { T::ZERO });
+            }
+        }
+    });
+}
+
+/// im2col in the transposed layout ([`Unfold::runs_t`]) into `out`, every element written.
+fn unfold_t_into<T: Real>(u: &Unfold, x: &[T], out: &mut [MaybeUninit<T>]) {
+    let ow = u.out.1;
+    u.runs_t(|o, row, x0| {
+        let dst = &mut out[o..o + ow];
+        match row {
+            Some(row) if u.contiguous_t(x0) => {
+                let s = row + x0 as usize;
+                for (d, &v) in dst.iter_mut().zip(&x[s..s + ow]) {
+                    d.write(v);
+                }
+            }
+            Some(row) => {
+                for (ox, d) in dst.iter_mut().enumerate() {
+                    d.write(u.column_t(x0, ox).map_or(T::ZERO, |c| x[row + c]));
+                }
+            }
+            None => dst.iter_mut().for_each(|d| {
+                d.write(T::ZERO);
+            }),
+        }
+    });
+}
+
+/// col2im from the transposed layout: `acc[j] += g[i]` in row-major order of `g`.
+fn fold_t_into<T: Real>(u: &Unfold, g: &[T], acc: &mut [f64]) {
+    let ow = u.out.1;
+    u.runs_t(|o, row, x0| {
+        let Some(row) = row else { return };
+        let src = &g[o..o + ow];
+        if u.contiguous_t(x0) {
+            let s = row + x0 as usize;
+            for (a, &v) in acc[s..s + ow].iter_mut().zip(src) {
+                *a += v.to_f64();
+            }
+        } else {
+            for (ox, &v) in src.iter().enumerate() {
+                if let Some(c) = u.column_t(x0, ox) {
+                    acc[row + c] += v.to_f64();
                 }
             }
         }
@@ -134,13 +231,22 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
     let Some(u) = geom else {
         return idx.iter().map(|&j| if j == PAD { T::ZERO } else { x[j as usize] }).collect();
     };
-    let mut out = crate::tensor::pool::filled(idx.len(), T::ZERO);
+    let n = idx.len();
+    // the soundness of `set_len` below rests on this: the runs cover exactly `n` elements
+    assert_eq!(n, u.b * u.out.0 * u.out.1 * u.c * u.kernel.0 * u.kernel.1, "im2col geometry");
+    let mut out = crate::tensor::pool::take(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
     match u.kernel.1 {
-        5 => unfold_into::<T, 5>(u, x, &mut out),
-        3 => unfold_into::<T, 3>(u, x, &mut out),
-        2 => unfold_into::<T, 2>(u, x, &mut out),
-        _ => unfold_into::<T, 0>(u, x, &mut out),
+        _ if u.transposed => unfold_t_into(u, x, spare),
+        5 => unfold_into::<T, 5>(u, x, spare),
+        3 => unfold_into::<T, 3>(u, x, spare),
+        2 => unfold_into::<T, 2>(u, x, spare),
+        _ => unfold_into::<T, 0>(u, x, spare),
     }
+    // SAFETY: the runs of `u` tile the output (`idx.len()` elements, one run of `kw` per output
+    // row, input channel and kernel row, in order) and `unfold_into` writes every element of each
+    // run, padding included
+    unsafe { out.set_len(n) };
     out
 }
 
@@ -157,6 +263,7 @@ fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) 
             }
         }
         Some(u) => match u.kernel.1 {
+            _ if u.transposed => fold_t_into(u, g, &mut acc),
             5 => fold_into::<T, 5>(u, g, &mut acc),
             3 => fold_into::<T, 3>(u, g, &mut acc),
             _ => fold_into::<T, 0>(u, g, &mut acc),
@@ -331,8 +438,30 @@ impl<'t, T: Real> Var<'t, T> {
         stride: (usize, usize),
         padding: (usize, usize),
     ) -> Result<(Var<'t, T>, (usize, usize))> {
+        self.unfold(kernel, stride, padding, false)
+    }
+
+    /// [`Var::unfold2d`] transposed: `[c * kh * kw, b * oh * ow]`, one row per kernel tap (the layout
+    /// of PyTorch's im2col, batch folded into the columns). A row is read from runs of `ow`
+    /// contiguous input elements at stride 1.
+    pub fn unfold2d_t(
+        self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Result<(Var<'t, T>, (usize, usize))> {
+        self.unfold(kernel, stride, padding, true)
+    }
+
+    fn unfold(
+        self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        transposed: bool,
+    ) -> Result<(Var<'t, T>, (usize, usize))> {
         let s = self.shape();
-        let key = (s.clone(), kernel, stride, padding);
+        let key = (s.clone(), kernel, stride, padding, transposed);
         // the indices depend only on the shapes: reuse them across the steps of a training loop
         let cached = UNFOLD_CACHE
             .with(|c| c.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, i, g)| (i.clone(), g.clone())));
@@ -340,9 +469,18 @@ impl<'t, T: Real> Var<'t, T> {
             Some(hit) => hit,
             None => {
                 // the indices are in range by construction (checked once here)
-                let (idx, out) = unfold2d_indices(&s, kernel, stride, padding)?;
+                let (mut idx, out) = unfold2d_indices(&s, kernel, stride, padding)?;
+                if transposed {
+                    let cols = s[1] * kernel.0 * kernel.1;
+                    let rows = idx.len() / cols.max(1);
+                    idx = (0..cols)
+                        .flat_map(|q| (0..rows).map(move |r| (r, q)))
+                        .map(|(r, q)| idx[r * cols + q])
+                        .collect();
+                }
                 let idx: Arc<[u32]> = Arc::from(idx);
-                let geom = Arc::new(Unfold { b: s[0], c: s[1], h: s[2], w: s[3], kernel, stride, padding, out });
+                let (b, c, h, w) = (s[0], s[1], s[2], s[3]);
+                let geom = Arc::new(Unfold { b, c, h, w, kernel, stride, padding, out, transposed });
                 UNFOLD_CACHE.with(|c| {
                     let mut c = c.borrow_mut();
                     if c.len() >= 8 {
@@ -356,6 +494,7 @@ impl<'t, T: Real> Var<'t, T> {
         let (oh, ow) = geom.out;
         let rows = s[0] * oh * ow;
         let cols = s[1] * kernel.0 * kernel.1;
-        Ok((self.gather_checked(idx, Some(geom), &[rows, cols]), (oh, ow)))
+        let shape = if transposed { [cols, rows] } else { [rows, cols] };
+        Ok((self.gather_checked(idx, Some(geom), &shape), (oh, ow)))
     }
 }

@@ -85,7 +85,7 @@ impl<T: Real> Op<T> for Linear {
 /// of row `rs[q]`): the position in `rs` of the first listed row equal to it element by element in
 /// class and value bits (rows are hashed, and equal hashes compared in full, so unequal rows never
 /// share a class).
-fn equal_rows<T: Real>(x: &[T], c: &[u32], rs: &[usize], len: usize) -> Vec<usize> {
+pub(super) fn equal_rows<T: Real>(x: &[T], c: &[u32], rs: &[usize], len: usize) -> Vec<usize> {
     use std::collections::hash_map::{Entry, HashMap};
     // FxHash's multiply-rotate step
     const K: u64 = 0x517c_c1b7_2722_0a95;

@@ -2,6 +2,7 @@
 //! reductions, layout changes and log-softmax. Each file holds its ops' forward, VJP and JVP.
 
 mod arith;
+mod conv;
 pub mod gather;
 mod layout;
 mod linear;

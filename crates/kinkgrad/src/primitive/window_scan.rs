@@ -1,0 +1,195 @@
+//! The forward scan of a max/min over windows ([`super::window`]): each window's extreme value, its
+//! first position, and the positions of every tie. Windows of one common length 4 (2x2 pooling) take
+//! a kernel with that length fixed at compile time (the entries in registers, the tied positions as
+//! a bit mask); every other list of windows the general loop. Both give the same results (tested:
+//! `fixed_width_scan_equals_the_general_scan`).
+
+use super::window::Windows;
+use crate::scalar::Real;
+use crate::tensor::pool::Buf;
+
+/// What the scan finds: one output per window; per window without a tie the selected position
+/// (index into the window); the tied windows (ascending) with their tied positions in window order,
+/// tie `q` at `tied[tied_start[q]..tied_start[q + 1]]`.
+pub(super) struct Scan<T> {
+    pub out: Vec<T>,
+    pub sel: Buf<u32>,
+    pub kink_at: Buf<usize>,
+    pub tied: Buf<u32>,
+    pub tied_start: Buf<u32>,
+}
+
+impl<T: Real> Scan<T> {
+    /// Room for `nw` windows of at most `per` entries, from the buffer pool ([`crate::tensor::pool`]) in
+    /// capacities that do not depend on the tie count (every window tied in all its entries at
+    /// most), so that the next step reuses them.
+    fn with_capacity(nw: usize, per: usize) -> Self {
+        let mut tied_start = Buf::with_capacity(nw + 1);
+        tied_start.push(0);
+        Scan {
+            out: crate::tensor::pool::take(nw),
+            sel: Buf::filled(nw, 0),
+            kink_at: Buf::with_capacity(nw),
+            tied: Buf::with_capacity(nw * per),
+            tied_start,
+        }
+    }
+    /// Record window `w`'s outcome: `best` its extreme value, `first` its first position holding it,
+    /// `tied` the positions holding it when more than one does (`None`: no tie), `nan` a NaN entry
+    /// (the output is then NaN, as in the frameworks, and not a kink).
+    #[inline(always)]
+    fn push(&mut self, w: usize, best: T, first: usize, tied: Option<impl Iterator<Item = u32>>, nan: bool) {
+        if nan {
+            self.out.push(T::from_f64(f64::NAN));
+            return;
+        }
+        if let Some(tied) = tied {
+            self.tied.extend(tied);
+            self.tied_start.push(self.tied.len() as u32);
+            self.kink_at.push(w);
+        }
+        self.sel[w] = first as u32;
+        self.out.push(best);
+    }
+}
+
+/// `a` beats `b` for a max (`MIN` false) or a min.
+#[inline(always)]
+fn beats<T: Real, const MIN: bool>(a: T, b: T) -> bool {
+    if MIN {
+        a < b
+    } else {
+        a > b
+    }
+}
+
+/// `x` is NaN (unordered with itself).
+#[inline(always)]
+fn is_nan<T: Real>(x: T) -> bool {
+    x.partial_cmp(&x).is_none()
+}
+
+/// Scan `d` over `windows`, max or min (`min`).
+pub(super) fn scan<T: Real>(d: &[T], windows: &Windows, min: bool) -> Scan<T> {
+    let nw = windows.len();
+    match (windows.width() == Some(4), min) {
+        (true, false) => scan_fixed::<T, 4, false>(d, windows.idx(), nw),
+        (true, true) => scan_fixed::<T, 4, true>(d, windows.idx(), nw),
+        (false, false) => scan_general::<T, false>(d, windows),
+        (false, true) => scan_general::<T, true>(d, windows),
+    }
+}
+
+/// Windows of `L` entries each (`idx` holds `nw * L` positions).
+fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw: usize) -> Scan<T> {
+    let mut s = Scan::with_capacity(nw, L);
+    for (w, win) in idx.chunks_exact(L).enumerate() {
+        let v: [T; L] = std::array::from_fn(|i| d[win[i] as usize]);
+        // the extreme value (selects, no branch to mispredict on random data); a NaN is flagged
+        let mut best = v[0];
+        let mut nan = false;
+        for &x in &v[1..] {
+            nan |= is_nan(x);
+            best = if beats::<T, MIN>(x, best) { x } else { best };
+        }
+        nan |= is_nan(best);
+        let mut mask = 0u32;
+        for (i, &x) in v.iter().enumerate() {
+            mask |= u32::from(x == best) << i;
+        }
+        let tied = (mask.count_ones() > 1).then(|| (0..L as u32).filter(move |&i| mask >> i & 1 == 1));
+        s.push(w, best, mask.trailing_zeros() as usize, tied, nan);
+    }
+    s
+}
+
+/// Windows of any lengths.
+fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows) -> Scan<T> {
+    let nw = windows.len();
+    let mut s = Scan::with_capacity(nw, if nw > 0 { windows.window(0).len() } else { 0 });
+    for w in 0..nw {
+        let win = windows.window(w);
+        let mut best = d[win[0] as usize];
+        let mut nan = false;
+        for &p in &win[1..] {
+            let x = d[p as usize];
+            nan |= is_nan(x);
+            best = if beats::<T, MIN>(x, best) { x } else { best };
+        }
+        nan |= is_nan(best);
+        let mut first = win.len();
+        let mut count = 0usize;
+        for (i, &p) in win.iter().enumerate().rev() {
+            let hit = d[p as usize] == best;
+            first = if hit { i } else { first };
+            count += usize::from(hit);
+        }
+        let tied =
+            (count > 1).then(|| win.iter().enumerate().filter(|(_, &p)| d[p as usize] == best).map(|(i, _)| i as u32));
+        s.push(w, best, first, tied, nan);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_width_scan_equals_the_general_scan() {
+        // eight windows of four over 32 values with ties (0.0 and -0.0 compare equal), a NaN and a
+        // strict maximum in each position; expected: the general loop (the code before the fixed
+        // kernel existed), and by hand for two windows
+        let d: Vec<f32> = vec![
+            1.0,
+            2.0,
+            3.0,
+            4.0, // strict max last
+            4.0,
+            3.0,
+            2.0,
+            1.0, // strict max first
+            0.0,
+            -0.0,
+            0.0,
+            -1.0, // three-way tie (positions 0, 1, 2)
+            5.0,
+            1.0,
+            5.0,
+            5.0, // tie at 0, 2, 3
+            1.0,
+            f32::NAN,
+            2.0,
+            0.0, // NaN
+            -3.0,
+            -3.0,
+            -2.0,
+            -2.0, // tie at 2, 3; min tie at 0, 1
+            7.0,
+            7.0,
+            7.0,
+            7.0, // all tied
+            0.5,
+            0.25,
+            0.75,
+            0.125, // strict max at 2
+        ];
+        let windows = Windows::new((0..32).collect(), (0..=8).map(|w| w * 4).collect());
+        for min in [false, true] {
+            let (a, b) = if min {
+                (scan_fixed::<f32, 4, true>(&d, windows.idx(), 8), scan_general::<f32, true>(&d, &windows))
+            } else {
+                (scan_fixed::<f32, 4, false>(&d, windows.idx(), 8), scan_general::<f32, false>(&d, &windows))
+            };
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a.out), bits(&b.out));
+            assert_eq!((&a.sel, &a.kink_at, &a.tied, &a.tied_start), (&b.sel, &b.kink_at, &b.tied, &b.tied_start));
+        }
+        let s = scan(&d, &windows, false);
+        // by hand: window 2 ties at positions 0, 1, 2; window 3 at 0, 2, 3; window 5 at 2, 3; window 6 all
+        assert_eq!(*s.kink_at, vec![2, 3, 5, 6]);
+        assert_eq!(*s.tied, vec![0, 1, 2, 0, 2, 3, 2, 3, 0, 1, 2, 3]);
+        assert_eq!((s.sel[0], s.sel[1], s.sel[7]), (3, 0, 2));
+        assert!(s.out[4].is_nan());
+    }
+}

@@ -1,0 +1,184 @@
+//! The product of a 2-d convolution, written in the `[batch, out, oh, ow]` (NCHW) layout directly.
+//!
+//! A convolution is im2col followed by one matrix product with the weight `W: [out, kk]`
+//! (`kk = c * kh * kw`). Here im2col is transposed ([`Var::unfold2d_t`]: `colsT [kk, batch * P]`,
+//! `P = oh * ow` positions per image, PyTorch's layout) and the product is `W colsT`, `[out, batch * P]`:
+//! its long dimension (positions) is the contiguous one of both the result and `colsT`, so `gemm`'s
+//! micro-kernel fills its vector registers and packs `colsT` without transposing it (the untransposed
+//! `cols W^T` gave the micro-kernel 6 or 16 rows, or a transposing pack of `cols`). Each image's rows
+//! are then copied out with the bias added. Every output is the same dot product as
+//! `cols.linear(W, b)` permuted to NCHW, accumulated in the same order (`gemm` accumulates each
+//! output along `k` in order, and `k = kk` is one depth block), so the forward values are those bits;
+//! test: `conv2d_equals_unfold_linear_permute`. In `f16`/`bf16` the bias joins the `f32` sum before
+//! the one rounding ([`Real::gemm_bias`], as `nn.Linear`), so those types take the product in the
+//! `[rows, out]` orientation with the bias and transpose each image.
+//!
+//! VJP: the cotangent permuted to `[out, batch * P]` (`G`, a copy of runs of `P`), then
+//! `dcolsT = W^T G`, `dW = G colsT^T`, `db = G` summed over its columns, all recorded. `dW` and `db`
+//! sum over the `batch * P` positions in another blocking than the linear layer's `G^T cols`, so
+//! their last bits may differ from the untransposed composition's.
+//! JVP: the product applied to each tangent term (`W dcolsT`, `dW colsT`, `db` broadcast).
+
+use super::linear::equal_rows;
+use super::tangent;
+use crate::error::{Error, Result};
+use crate::reverse::var::ok;
+use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::scalar::Real;
+use crate::tensor::Tensor;
+
+/// The convolution product op: inputs `colsT [kk, batch * positions]`, `W [out, kk]`, `b [out]`;
+/// output `[batch, out, oh, ow]`.
+struct ConvProduct {
+    batch: usize,
+    /// `(oh, ow)`.
+    spatial: (usize, usize),
+}
+
+impl ConvProduct {
+    fn positions(&self) -> usize {
+        self.spatial.0 * self.spatial.1
+    }
+}
+
+/// `y[n, o, p] = sum_q W[o, q] colsT[q, n P + p] (+ bias[o])` for `colsT [kk, batch * P]`,
+/// `W [out, kk]` and `bias` empty or `[out]`, as a flat NCHW buffer (the module docs say which
+/// orientation of the product each type takes).
+fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: usize, kk: usize) -> Vec<T> {
+    let out = w.len() / kk.max(1);
+    let rows = batch * positions;
+    let mut y = crate::tensor::pool::take(rows * out);
+    let mut scratch = crate::tensor::pool::filled(rows * out, T::ZERO);
+    if std::mem::size_of::<T>() == 2 {
+        // 16-bit: [rows, out] = colsT^T W^T + bias, summed in f32 and rounded once
+        T::gemm_bias(rows, out, kk, cols_t, 1, rows as isize, w, 1, kk as isize, bias, &mut scratch);
+        for n in 0..batch {
+            let img = &scratch[n * positions * out..(n + 1) * positions * out];
+            for o in 0..out {
+                y.extend((0..positions).map(|p| img[p * out + o]));
+            }
+        }
+    } else {
+        // [out, rows] = W colsT, then each image's rows of it with the bias added
+        T::gemm(out, rows, kk, w, kk as isize, 1, cols_t, rows as isize, 1, &mut scratch);
+        for n in 0..batch {
+            for o in 0..out {
+                let row = &scratch[o * rows + n * positions..o * rows + (n + 1) * positions];
+                match bias.get(o) {
+                    Some(&b) => y.extend(row.iter().map(|&v| v + b)),
+                    None => y.extend_from_slice(row),
+                }
+            }
+        }
+    }
+    crate::tensor::pool::give(scratch);
+    y
+}
+
+impl<T: Real> Op<T> for ConvProduct {
+    fn name(&self) -> &'static str {
+        "conv_product"
+    }
+    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        let (cols_t, w) = (cx.inputs[0], cx.inputs[1]);
+        let out = w.shape()[0];
+        let p = self.positions();
+        // the cotangent in the product's [out, rows] layout
+        let g = ok(ok(ok(g.reshape(&[self.batch, out, p])).permute(&[1, 0, 2])).reshape(&[out, self.batch * p]));
+        vec![
+            cx.wanted[0].then(|| ok(w.matmul_t(g, true, false))),
+            cx.wanted[1].then(|| ok(g.matmul_t(cols_t, false, true))),
+            cx.wanted[2].then(|| ok(g.sum_to(&[out, 1]).reshape(&[out]))),
+        ]
+    }
+    fn element_classes(
+        &self,
+        inputs: &[&Tensor<T>],
+        at: &[usize],
+        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+    ) -> Option<ElementClasses> {
+        // as the linear layer: patches (columns of `colsT`) that are the same functions element by
+        // element give, in each output channel, the same function: class (patch class, channel).
+        // Only the patches of the listed outputs (`at`, NCHW) are read
+        let (kk, rows, out) = (inputs[0].shape()[0], inputs[0].shape()[1], inputs[1].shape()[0]);
+        let p = self.positions();
+        if rows.checked_mul(out)? >= CONSTANT_CLASS as usize || out == 0 || p == 0 {
+            return None;
+        }
+        // output `e = (n out + o) P + q` reads patch (column) `n P + q`
+        let patch = |e: usize| (e / (out * p)) * p + e % p;
+        let mut patches: Vec<usize> = at.iter().map(|&e| patch(e)).collect();
+        patches.sort_unstable();
+        patches.dedup();
+        let m = patches.len();
+        let list: Vec<usize> = (0..kk).flat_map(|q| patches.iter().map(move |&j| q * rows + j)).collect();
+        let c = input(0, &list).filter(|c| c.len() == list.len())?;
+        // the listed patches as rows of a row-major scratch (values and classes), for `equal_rows`
+        let x = inputs[0].data();
+        let (mut xs, mut cs) = (vec![T::ZERO; m * kk], vec![0u32; m * kk]);
+        for q in 0..kk {
+            for (i, &j) in patches.iter().enumerate() {
+                xs[i * kk + q] = x[q * rows + j];
+                cs[i * kk + q] = c[q * m + i];
+            }
+        }
+        let rs: Vec<usize> = (0..m).collect();
+        let rep = equal_rows(&xs, &cs, &rs, kk);
+        at.iter()
+            .map(|&e| {
+                let i = patches.binary_search(&patch(e)).ok()?;
+                Some((patches[rep[i]] * out + (e / p) % out) as u32)
+            })
+            .collect()
+    }
+    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
+        let (cols_t, w) = (cx.inputs[0], cx.inputs[1]);
+        let (k, kk, out, p) = (cx.k, cols_t.shape()[0], w.shape()[0], self.positions());
+        let shape = cx.out.shape();
+        let tshape = tangent::tshape(k, shape);
+        let per_direction = |t: &[T], chunk: usize, f: &dyn Fn(&[T]) -> Vec<T>| {
+            let mut data = Vec::with_capacity(k * cx.out.len());
+            for d in t.chunks(chunk) {
+                data.extend(f(d));
+            }
+            Tensor::from_parts(tshape.clone(), data)
+        };
+        let (b, len) = (self.batch, cols_t.len());
+        let dx = cx.tangents[0].map(|t| per_direction(t.data(), len, &|d| product(d, w.data(), &[], b, p, kk)));
+        let dw =
+            cx.tangents[1].map(|t| per_direction(t.data(), out * kk, &|d| product(cols_t.data(), d, &[], b, p, kk)));
+        let db =
+            cx.tangents[2].map(|t| ok(ok(ok(t.reshape(&[k, 1, out, 1])).expand(&[k, b, out, p])).reshape(&tshape)));
+        let d = tangent::add_opt(dx, dw);
+        tangent::add_opt(d, db).unwrap_or_else(|| tangent::zeros(k, shape))
+    }
+}
+
+impl<'t, T: Real> Var<'t, T> {
+    /// 2-d convolution (cross-correlation, as PyTorch's `conv2d`) of `self: [batch, c, h, w]` with
+    /// `w: [out, c, kh, kw]` and bias `b: [out]`, stride and zero padding per axis; output
+    /// `[batch, out, oh, ow]`. Recorded as transposed im2col ([`Var::unfold2d_t`]) and one product op
+    /// that writes NCHW directly (module docs).
+    pub fn conv2d(
+        self,
+        w: Var<'t, T>,
+        b: Var<'t, T>,
+        stride: (usize, usize),
+        padding: (usize, usize),
+    ) -> Result<Var<'t, T>> {
+        let (xs, ws, bs) = (self.shape(), w.shape(), b.shape());
+        if xs.len() != 4 || ws.len() != 4 || ws[1] != xs[1] || bs.len() != 1 || bs[0] != ws[0] {
+            return Err(Error::shape(
+                "conv2d",
+                format!("expects x [batch, c, h, w], W [out, c, kh, kw], b [out]; got {xs:?}, {ws:?}, {bs:?}"),
+            ));
+        }
+        let (out, kk) = (ws[0], ws[1] * ws[2] * ws[3]);
+        let (cols_t, spatial) = self.unfold2d_t((ws[2], ws[3]), stride, padding)?;
+        let w = w.reshape(&[out, kk])?;
+        let op = ConvProduct { batch: xs[0], spatial };
+        let value = product(cols_t.value().data(), w.value().data(), b.value().data(), xs[0], op.positions(), kk);
+        let value = Tensor::from_parts(vec![xs[0], out, spatial.0, spatial.1], value);
+        Ok(self.tape().push(Box::new(op), &[cols_t, w, b], value))
+    }
+}
