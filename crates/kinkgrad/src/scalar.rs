@@ -8,6 +8,7 @@
 use crate::round16::{f16_from_f32, f16_to_f32, to_f32_odd};
 use half::{bf16, f16};
 use std::fmt::Debug;
+use std::mem::MaybeUninit;
 
 /// A floating-point element type of a [`crate::Tensor`].
 ///
@@ -84,6 +85,28 @@ pub trait Real:
         b_cs: isize,
         bias: &[Self],
         c: &mut [Self],
+    ) {
+        // SAFETY: `MaybeUninit<Self>` has the layout of `Self`, and `gemm_bias_uninit` writes only
+        // initialised values into it, so `c` stays initialised
+        let c = unsafe { &mut *(c as *mut [Self] as *mut [MaybeUninit<Self>]) };
+        Self::gemm_bias_uninit(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, c)
+    }
+    /// [`Real::gemm_bias`] into a buffer whose first `m * n` values need not be initialised (a
+    /// vector's spare capacity): every one of them is written, none is read, so an output buffer
+    /// costs no zero fill.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_bias_uninit(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rs: isize,
+        a_cs: isize,
+        b: &[Self],
+        b_rs: isize,
+        b_cs: isize,
+        bias: &[Self],
+        c: &mut [MaybeUninit<Self>],
     );
 }
 
@@ -122,11 +145,13 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// `c (m x n, row-major) = a b` through `gemm` for `f32`/`f64`.
 ///
-/// A large product with fewer rows than columns (the batch-times-features products of a network,
-/// e.g. 128 x 512 x 784) is split into two column halves, each one single-threaded `gemm` call on
-/// its own rayon task: measured faster than `gemm`'s own threads for these shapes (its split of a
-/// short, wide product left a core idle part of the time). The split depends only on the shape, so
-/// the bits do not depend on the number of threads. Other shapes use [`parallelism`].
+/// A large product (at least 64^3 multiply-adds) is split into two halves along its longer side
+/// of `c`, each one `gemm` call on its own rayon task: column halves when it has fewer rows than
+/// columns (the batch-times-features products of a network, e.g. 128 x 512 x 784), row halves
+/// otherwise (the weight gradients, e.g. 784 x 512 x 128, and products with a narrow output, e.g.
+/// 128 x 10 x 512). Measured faster than `gemm`'s own threads for these shapes (its split of them
+/// left a core idle part of the time; docs/benchmarks.md). The split depends only on the shape,
+/// so the bits do not depend on the number of threads. Smaller products use [`parallelism`].
 ///
 /// # Safety
 /// `a`, `b` cover every element their strides reach for `m x k` and `k x n`; `c` holds `m * n`.
@@ -156,15 +181,22 @@ unsafe fn native_gemm<T: Copy + Send + Sync + 'static>(
         }
     };
     let (ap, bp, cp) = (SendPtr(a as *mut T), SendPtr(b as *mut T), SendPtr(c));
-    if m < n && n >= 32 && m * n * k >= 64 * 64 * 64 {
+    if m * n * k < 64 * 64 * 64 || m.max(n) < 32 {
+        call(m, n, ap, bp, cp, parallelism(m, n, k));
+        return;
+    }
+    // each half gets half of the pool's threads beyond two (none on two cores); `gemm`'s threads
+    // split its work without changing any sum, so the bits depend on the shape only
+    let threads = rayon::current_num_threads();
+    let par = if threads > 2 { gemm::Parallelism::Rayon(threads.div_ceil(2)) } else { gemm::Parallelism::None };
+    if m < n {
         let h = n / 2;
         let (b2, c2) = (SendPtr(b.offset(h as isize * b_cs) as *mut T), SendPtr(c.add(h)));
-        rayon::join(
-            || call(m, h, ap, bp, cp, gemm::Parallelism::None),
-            || call(m, n - h, ap, b2, c2, gemm::Parallelism::None),
-        );
+        rayon::join(|| call(m, h, ap, bp, cp, par), || call(m, n - h, ap, b2, c2, par));
     } else {
-        call(m, n, ap, bp, cp, parallelism(m, n, k));
+        let h = m / 2;
+        let (a2, c2) = (SendPtr(a.offset(h as isize * a_rs) as *mut T), SendPtr(c.add(h * n)));
+        rayon::join(|| call(h, n, ap, bp, cp, par), || call(m - h, n, a2, bp, c2, par));
     }
 }
 
@@ -194,7 +226,7 @@ macro_rules! native_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm_bias(
+            fn gemm_bias_uninit(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -205,24 +237,43 @@ macro_rules! native_real {
                 b_rs: isize,
                 b_cs: isize,
                 bias: &[Self],
-                c: &mut [Self],
+                c: &mut [MaybeUninit<Self>],
             ) {
                 assert!(c.len() >= m * n, "gemm: output buffer too small");
                 assert!(bias.is_empty() || bias.len() == n, "gemm: bias of the wrong length");
                 if m == 0 || n == 0 {
                     return;
                 }
+                let c = &mut c[..m * n];
                 if k == 0 {
-                    c[..m * n].iter_mut().for_each(|v| *v = 0.0);
+                    c.iter_mut().for_each(|v| {
+                        v.write(0.0);
+                    });
                 } else {
                     // SAFETY: the caller passes slices covering every (row, col) reached by the
                     // strides; `Tensor::matmul` checks shapes before calling. `c` is contiguous
-                    // row-major m x n.
+                    // row-major m x n; `gemm` writes every value of it without reading any (its
+                    // `read_dst` is false).
                     unsafe {
-                        native_gemm(m, n, k, a.as_ptr(), a_rs, a_cs, b.as_ptr(), b_rs, b_cs, c.as_mut_ptr(), 0.0, 1.0)
+                        native_gemm(
+                            m,
+                            n,
+                            k,
+                            a.as_ptr(),
+                            a_rs,
+                            a_cs,
+                            b.as_ptr(),
+                            b_rs,
+                            b_cs,
+                            c.as_mut_ptr().cast::<$t>(),
+                            0.0,
+                            1.0,
+                        )
                     }
                 }
-                add_rows(&mut c[..m * n], bias);
+                // SAFETY: every value of `c` was written above
+                let c = unsafe { &mut *(c as *mut [MaybeUninit<$t>] as *mut [$t]) };
+                add_rows(c, bias);
             }
         }
     };
@@ -257,7 +308,7 @@ macro_rules! half_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
-            fn gemm_bias(
+            fn gemm_bias_uninit(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -268,7 +319,7 @@ macro_rules! half_real {
                 b_rs: isize,
                 b_cs: isize,
                 bias: &[Self],
-                c: &mut [Self],
+                c: &mut [MaybeUninit<Self>],
             ) {
                 // Accumulate in f32: widen both operands once (a contiguous operand keeps its
                 // strides; a strided one is gathered), one f32 product, the bias added in f32, one
@@ -283,7 +334,7 @@ macro_rules! half_real {
                     f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
                     crate::simd::wide(|| {
                         for (c, &x) in c[..m * n].iter_mut().zip(c32.iter()) {
-                            *c = $from32(x);
+                            c.write($from32(x));
                         }
                     });
                 })

@@ -46,24 +46,27 @@ pub fn mlp_step(mode: &Mode, reps: usize) -> f64 {
     let onehot = Tensor::<f32>::from_f64(vec![batch, 10], &onehot).expect("shape");
     median(
         || {
-            let tape = Tape::<f32>::new();
-            let mut h = tape.constant(x.clone());
-            let mut vars = vec![];
-            for (i, (w, b)) in params.iter().enumerate() {
-                let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
-                vars.push(wv);
-                vars.push(bv);
-                h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
-                if i < 2 {
-                    h = h.relu();
+            let g = {
+                let tape = Tape::<f32>::new();
+                let mut h = tape.constant(x.clone());
+                let mut vars = vec![];
+                for (i, (w, b)) in params.iter().enumerate() {
+                    let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
+                    vars.push(wv);
+                    vars.push(bv);
+                    h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
+                    if i < 2 {
+                        h = h.relu();
+                    }
                 }
-            }
-            let lp = h.log_softmax().expect("shape");
-            let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
-            let g = tape.gradient(loss, &vars, mode).expect("gradient");
+                let lp = h.log_softmax().expect("shape");
+                let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
+                tape.gradient(loss, &vars, mode).expect("gradient")
+            };
+            // the tape is gone, so each parameter's buffer has one holder: updated in place
             for (i, (w, b)) in params.iter_mut().enumerate() {
-                *w = w.zip(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
-                *b = b.zip(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
+                w.zip_assign(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
+                b.zip_assign(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
             }
         },
         reps,

@@ -50,6 +50,34 @@ impl<T: Real> Tensor<T> {
         Ok(Tensor::from_parts(shape, out))
     }
 
+    /// `self = f(self, other)` element by element, in place, for two tensors of one shape: the values
+    /// of [`Tensor::zip`] with the same `f`, without a new buffer (the buffer is copied first only
+    /// when shared, as in [`Tensor::data_mut`]), e.g. an SGD update `w - lr * g`. Large tensors are
+    /// split across threads in chunks that depend on the length only (tested in
+    /// `tests/it/broadcast_rows.rs`).
+    pub fn zip_assign(&mut self, other: &Tensor<T>, op: &'static str, f: impl Fn(T, T) -> T + Sync) -> Result<()> {
+        if self.shape() != other.shape() {
+            return Err(crate::Error::shape(
+                op,
+                format!("cannot update {:?} in place with {:?}", self.shape(), other.shape()),
+            ));
+        }
+        let b = other.data();
+        let a = self.data_mut();
+        let update = |a: &mut [T], b: &[T]| {
+            for (x, &y) in a.iter_mut().zip(b) {
+                *x = f(*x, y);
+            }
+        };
+        if a.len() >= PAR_MIN {
+            let block = PAR_MIN / 8;
+            a.par_chunks_mut(block).zip(b.par_chunks(block)).for_each(|(a, b)| wide(|| update(a, b)));
+        } else {
+            wide(|| update(a, b));
+        }
+        Ok(())
+    }
+
     /// Broadcast to `shape`, materialising the repeated elements.
     pub fn expand(&self, shape: &[usize]) -> Result<Tensor<T>> {
         if self.shape() == shape {

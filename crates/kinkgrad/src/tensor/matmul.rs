@@ -75,7 +75,7 @@ impl<T: Real> Tensor<T> {
                 if k != k2 {
                     return Err(bad());
                 }
-                let mut c = super::pool::filled(m * n, T::ZERO);
+                let mut c = super::pool::take(m * n);
                 gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, bias, &mut c);
                 let mut shape = super::pool::take(a.len());
                 shape.extend_from_slice(if a.len() == 3 { &a[..2] } else { std::slice::from_ref(&m) });
@@ -91,10 +91,10 @@ impl<T: Real> Tensor<T> {
                 if k != k2 {
                     return Err(bad());
                 }
-                let mut c = super::pool::filled(a[0] * m * n, T::ZERO);
+                let mut c = super::pool::take(a[0] * m * n);
                 let (sa, sb) = (a[1] * a[2], b[1] * b[2]);
                 for i in 0..a[0] {
-                    gemm_into(
+                    gemm_into_at(
                         &self.data()[i * sa..(i + 1) * sa],
                         ta,
                         a[2],
@@ -105,7 +105,8 @@ impl<T: Real> Tensor<T> {
                         n,
                         k,
                         bias,
-                        &mut c[i * m * n..(i + 1) * m * n],
+                        &mut c,
+                        i * m * n,
                     );
                 }
                 Ok(Tensor::from_parts(super::pool::copied(&[a[0], m, n]), c))
@@ -120,8 +121,8 @@ impl<T: Real> Tensor<T> {
     }
 }
 
-/// `c (m x n) = op(a) op(b) + bias` for row-major `a` with `a_cols` columns and `b` with `b_cols`
-/// columns (`bias` empty or `n` values).
+/// Appends `op(a) op(b) + bias` (`m x n`, row-major) to the empty vector `c`, for row-major `a` with
+/// `a_cols` columns and `b` with `b_cols` columns (`bias` empty or `n` values).
 #[allow(clippy::too_many_arguments)]
 fn gemm_into<T: Real>(
     a: &[T],
@@ -134,9 +135,34 @@ fn gemm_into<T: Real>(
     n: usize,
     k: usize,
     bias: &[T],
-    c: &mut [T],
+    c: &mut Vec<T>,
 ) {
+    gemm_into_at(a, ta, a_cols, b, tb, b_cols, m, n, k, bias, c, 0)
+}
+
+/// [`gemm_into`] writing the product at `c[at..at + m * n]` of a vector holding `at` values and the
+/// capacity for the product; its length becomes `at + m * n`. The output is never zero-filled:
+/// [`Real::gemm_bias_uninit`] writes every value.
+#[allow(clippy::too_many_arguments)]
+fn gemm_into_at<T: Real>(
+    a: &[T],
+    ta: bool,
+    a_cols: usize,
+    b: &[T],
+    tb: bool,
+    b_cols: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    bias: &[T],
+    c: &mut Vec<T>,
+    at: usize,
+) {
+    assert_eq!(c.len(), at, "gemm_into_at: the product must follow the values held");
+    c.reserve(m * n);
     let (a_rs, a_cs) = if ta { (1, a_cols as isize) } else { (a_cols as isize, 1) };
     let (b_rs, b_cs) = if tb { (1, b_cols as isize) } else { (b_cols as isize, 1) };
-    T::gemm_bias(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, c);
+    T::gemm_bias_uninit(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, &mut c.spare_capacity_mut()[..m * n]);
+    // SAFETY: `gemm_bias_uninit` wrote the `m * n` values after the `at` held ones
+    unsafe { c.set_len(at + m * n) };
 }

@@ -149,14 +149,17 @@ impl<T: Real> Tensor<T> {
     }
     /// Index of the first non-finite element, if any.
     pub fn first_non_finite(&self) -> Option<usize> {
-        // blocks tested without early exit (the test vectorises), then the position inside the block
+        // blocks tested without early exit (the test vectorises, in the wide registers), then the
+        // position inside the block
         const BLOCK: usize = 256;
-        for (k, c) in self.data.chunks(BLOCK).enumerate() {
-            if !c.iter().fold(true, |all, v| all & v.is_finite()) {
-                return c.iter().position(|v| !v.is_finite()).map(|i| k * BLOCK + i);
+        crate::simd::wide(|| {
+            for (k, c) in self.data.chunks(BLOCK).enumerate() {
+                if !c.iter().fold(true, |all, v| all & v.is_finite()) {
+                    return c.iter().position(|v| !v.is_finite()).map(|i| k * BLOCK + i);
+                }
             }
-        }
-        None
+            None
+        })
     }
     /// True when the two tensors hold bitwise-identical values (treating `-0.0` and `0.0` as different).
     pub fn bit_eq(&self, other: &Self) -> bool {

@@ -41,3 +41,22 @@ fn incompatible_rows_are_refused() {
     let b = Tensor::vector(vec![1.0f64; 4]);
     assert!(a.zip(&b, "add", |x, y| x + y).is_err());
 }
+
+/// The in-place update `w = w - lr g` (an SGD step) against its definition, element by element, on a
+/// tensor large enough to be split across threads and on a small one; a second holder of the
+/// buffer keeps its old values (the buffer is copied first), and unequal shapes are refused.
+#[test]
+fn zip_assign_updates_in_place_like_the_definition() {
+    for n in [7, 70_001] {
+        let w: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let g: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let mut t = Tensor::new(vec![n], w.clone()).unwrap();
+        let held = t.clone();
+        t.zip_assign(&Tensor::new(vec![n], g.clone()).unwrap(), "sgd", |a, d| a - 0.01 * d).unwrap();
+        let want: Vec<f32> = w.iter().zip(&g).map(|(a, d)| a - 0.01 * d).collect();
+        assert_eq!(t.data(), &want[..], "n {n}");
+        assert_eq!(held.data(), &w[..]);
+    }
+    let mut t = Tensor::<f32>::zeros(&[2, 3]);
+    assert!(t.zip_assign(&Tensor::zeros(&[3, 2]), "sgd", |a, d| a - d).is_err());
+}

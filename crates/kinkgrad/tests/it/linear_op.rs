@@ -90,39 +90,45 @@ fn linear_refuses_mismatched_shapes() {
     assert!(x.linear(w, tape.var(Tensor::zeros(&[1, 4]))).is_err());
 }
 
-/// Products that take the two-halves split (fewer rows than columns, at least 64^3 multiply-adds)
-/// in every transpose combination: integer entries in [-4, 4] make every partial sum an exact small
-/// integer in f64, so the product must equal a plain triple loop exactly whatever the summation
-/// order; and an f32 product of random values must give the same bits on one thread as on the pool.
+/// Products that take the two-halves split (at least 64^3 multiply-adds: column halves with fewer
+/// rows than columns, row halves otherwise) in every transpose combination: integer entries in
+/// [-4, 4] make every partial sum an exact small integer in f64, so the product must equal a plain
+/// triple loop exactly whatever the summation order; and an f32 product of random values must give
+/// the same bits on one thread as on the pool. An empty inner dimension gives zeros (the output
+/// buffer is never zero-filled beforehand).
 #[test]
 fn split_products_equal_triple_loop_and_one_thread() {
-    let (m, n, k) = (40, 300, 100);
-    let mut rng = kinkgrad::Rng::new(3);
-    let a: Vec<f64> = (0..m * k).map(|_| rng.below(9) as f64 - 4.0).collect();
-    let b: Vec<f64> = (0..k * n).map(|_| rng.below(9) as f64 - 4.0).collect();
-    let mut want = vec![0.0; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            want[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+    for (m, n, k) in [(40, 300, 100), (300, 40, 100)] {
+        let mut rng = kinkgrad::Rng::new(3);
+        let a: Vec<f64> = (0..m * k).map(|_| rng.below(9) as f64 - 4.0).collect();
+        let b: Vec<f64> = (0..k * n).map(|_| rng.below(9) as f64 - 4.0).collect();
+        let mut want = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                want[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+            }
         }
+        let transpose = |x: &[f64], r: usize, c: usize| -> Vec<f64> {
+            (0..c * r).map(|q| x[(q % r) * c + q / r]).collect::<Vec<_>>()
+        };
+        let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let ta_ = if ta { Tensor::new(vec![k, m], at.clone()) } else { Tensor::new(vec![m, k], a.clone()) };
+            let tb_ = if tb { Tensor::new(vec![n, k], bt.clone()) } else { Tensor::new(vec![k, n], b.clone()) };
+            let c = ta_.unwrap().matmul_t(&tb_.unwrap(), ta, tb).unwrap();
+            assert_eq!(c.data(), &want[..], "{m}x{n}x{k} ta {ta} tb {tb}");
+        }
+        let a32: Vec<f64> = (0..m * k).map(|_| rng.normal()).collect();
+        let b32: Vec<f64> = (0..k * n).map(|_| rng.normal()).collect();
+        let (a32, b32) =
+            (Tensor::<f32>::from_f64(vec![m, k], &a32).unwrap(), Tensor::<f32>::from_f64(vec![k, n], &b32).unwrap());
+        let pool = a32.matmul(&b32).unwrap();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let single = one.install(|| a32.matmul(&b32).unwrap());
+        assert!(pool.bit_eq(&single), "{m}x{n}x{k}");
     }
-    let transpose =
-        |x: &[f64], r: usize, c: usize| -> Vec<f64> { (0..c * r).map(|q| x[(q % r) * c + q / r]).collect::<Vec<_>>() };
-    let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
-    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
-        let ta_ = if ta { Tensor::new(vec![k, m], at.clone()) } else { Tensor::new(vec![m, k], a.clone()) };
-        let tb_ = if tb { Tensor::new(vec![n, k], bt.clone()) } else { Tensor::new(vec![k, n], b.clone()) };
-        let c = ta_.unwrap().matmul_t(&tb_.unwrap(), ta, tb).unwrap();
-        assert_eq!(c.data(), &want[..], "ta {ta} tb {tb}");
-    }
-    let a32: Vec<f64> = (0..m * k).map(|_| rng.normal()).collect();
-    let b32: Vec<f64> = (0..k * n).map(|_| rng.normal()).collect();
-    let (a32, b32) =
-        (Tensor::<f32>::from_f64(vec![m, k], &a32).unwrap(), Tensor::<f32>::from_f64(vec![k, n], &b32).unwrap());
-    let pool = a32.matmul(&b32).unwrap();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let single = one.install(|| a32.matmul(&b32).unwrap());
-    assert!(pool.bit_eq(&single));
+    let empty = Tensor::<f32>::zeros(&[3, 0]).matmul(&Tensor::zeros(&[0, 4])).unwrap();
+    assert_eq!(empty.data(), &[0.0; 12]);
 }
 
 /// `x W^T + b` in a 16-bit type through `Var::linear` and through `matmul_t` + `add`, as `f64`s.
