@@ -107,7 +107,8 @@ fn training_steps_reuse_their_buffers() {
 }
 
 // Pins: one steady step (batch 64, Adam, test profile, 2 threads, AVX-512 machine), measured
-// 2026-11-30 with the pool (before it: LeNet 955-956 blocks and 25.6 MB, MLP 294 and 2.97 MB). The
+// 2026-11-30 with the pool, after merging the transposed convolution and the window scan (before
+// the pool: LeNet 955-956 blocks and 25.6 MB, MLP 294 and 2.97 MB). The
 // counts are the measured maxima; the byte pins leave room only for `gemm`'s packing buffers, whose
 // sizes follow the kernel `gemm` picks for the CPU (AVX2 or AVX-512), not this crate.
 //
@@ -122,10 +123,10 @@ fn training_steps_reuse_their_buffers() {
 //   takes them from outside), and each thread's 2 MiB thread-local packing buffer, once per thread
 //   (warmed up above); rayon's own bookkeeping: none seen in the steady state (its job queues are
 //   reused).
-/// LeNet step (`assoc`; f32 and bf16 measured the same): 282 blocks, 1 079 533 bytes.
-const LENET: (usize, usize) = (282, 1_500_000);
-/// LeNet step in `safe` (4 directions): 402-403 blocks, 5.41-5.44 MB (the tangent pass's buffers
+/// LeNet step (`assoc`): f32 263 blocks, 911 311 bytes; bf16 265 blocks, 999 603 bytes.
+const LENET: (usize, usize) = (265, 1_500_000);
+/// LeNet step in `safe` (4 directions): 377-378 blocks, 5.24-5.28 MB (the tangent pass's buffers
 /// for the kinked ops' ancestors, sized by the step's kinks, are not pooled).
-const LENET_SAFE: (usize, usize) = (403, 6_000_000);
+const LENET_SAFE: (usize, usize) = (378, 6_000_000);
 /// MLP 784-256-10 step (`assoc` f32 and f16: 98 blocks, 840 822 bytes; `safe`: 100-101 blocks).
 const MLP: (usize, usize) = (101, 1_200_000);
