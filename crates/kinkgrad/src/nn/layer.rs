@@ -74,12 +74,18 @@ pub enum Layer {
 impl Layer {
     /// Parameter shapes: `[weight, bias]` for linear and convolution layers, none otherwise.
     pub fn param_shapes(&self) -> Vec<Vec<usize>> {
-        match *self {
-            Layer::Linear { inputs, outputs } => vec![vec![outputs, inputs], vec![outputs]],
-            Layer::Conv2d { in_channels, out_channels, kernel, .. } => {
-                vec![vec![out_channels, in_channels, kernel, kernel], vec![out_channels]]
+        (0..).map_while(|k| self.param_dims(k)).map(|(d, n)| d[..n].to_vec()).collect()
+    }
+    /// The shape of parameter `k` (0: weight, 1: bias) as its dimensions and their count, without
+    /// allocating; `None` past the last parameter.
+    fn param_dims(&self, k: usize) -> Option<([usize; 4], usize)> {
+        match (self, k) {
+            (Layer::Linear { inputs, outputs }, 0) => Some(([*outputs, *inputs, 0, 0], 2)),
+            (Layer::Conv2d { in_channels, out_channels, kernel, .. }, 0) => {
+                Some(([*out_channels, *in_channels, *kernel, *kernel], 4))
             }
-            _ => vec![],
+            (Layer::Linear { outputs: c, .. } | Layer::Conv2d { out_channels: c, .. }, 1) => Some(([*c, 0, 0, 0], 1)),
+            _ => None,
         }
     }
     /// Fan-in of a parameterised layer (inputs per output unit).
@@ -92,21 +98,27 @@ impl Layer {
     }
     /// Apply the layer to `x` with its parameters `p` (empty for parameter-free layers).
     pub fn forward<'t, T: Real>(&self, x: Var<'t, T>, p: &[Var<'t, T>]) -> Result<Var<'t, T>> {
-        let want = self.param_shapes();
-        if p.len() != want.len() || p.iter().zip(&want).any(|(v, s)| &v.shape() != s) {
+        // checked without allocating (a training step allocates nothing in its steady state)
+        let count = (0..).map_while(|k| self.param_dims(k)).count();
+        let fits = p.len() == count
+            && p.iter().enumerate().all(|(k, v)| self.param_dims(k).is_some_and(|(d, n)| v.value().shape() == &d[..n]));
+        if !fits {
+            let want = self.param_shapes();
             let got: Vec<Vec<usize>> = p.iter().map(|v| v.shape()).collect();
             return Err(Error::shape("layer", format!("parameters {got:?}, expected {want:?}")));
         }
         match self {
             Layer::Linear { inputs, .. } => {
-                let s = x.shape();
+                let xv = x.value();
+                let s = xv.shape();
                 if s.len() != 2 || s[1] != *inputs {
                     return Err(Error::shape("linear", format!("expects [batch, {inputs}], got {s:?}")));
                 }
                 x.linear(p[0], p[1])
             }
             Layer::Conv2d { in_channels, stride, padding, .. } => {
-                let s = x.shape();
+                let xv = x.value();
+                let s = xv.shape();
                 if s.len() != 4 || s[1] != *in_channels {
                     return Err(Error::shape("conv2d", format!("expects [batch, {in_channels}, h, w], got {s:?}")));
                 }
@@ -122,7 +134,8 @@ impl Layer {
             Layer::HardTanh => Ok(x.hardtanh()),
             Layer::Tanh => Ok(x.tanh()),
             Layer::Flatten => {
-                let s = x.shape();
+                let xv = x.value();
+                let s = xv.shape();
                 if s.is_empty() {
                     return Err(Error::shape("flatten", "needs a batch axis"));
                 }

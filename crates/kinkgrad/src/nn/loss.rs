@@ -7,23 +7,24 @@
 use crate::error::{Error, Result};
 use crate::reverse::Var;
 use crate::scalar::Real;
-use crate::tensor::Tensor;
+use crate::tensor::{pool, Tensor};
 
 /// One-hot rows `[labels.len(), classes]`.
 pub fn one_hot<T: Real>(labels: &[u8], classes: usize) -> Result<Tensor<T>> {
-    let mut d = vec![0.0; labels.len() * classes];
+    let mut d = pool::filled(labels.len() * classes, T::ZERO);
     for (i, &l) in labels.iter().enumerate() {
         if l as usize >= classes {
             return Err(Error::invalid("label", format!("{l} is not below the {classes} classes")));
         }
-        d[i * classes + l as usize] = 1.0;
+        d[i * classes + l as usize] = T::ONE;
     }
-    Tensor::from_f64(vec![labels.len(), classes], &d)
+    Tensor::new(pool::copied(&[labels.len(), classes]), d)
 }
 
 /// Mean cross-entropy of `logits` `[B, C]` against integer `labels` (through log-softmax).
 pub fn cross_entropy<'t, T: Real>(logits: Var<'t, T>, labels: &[u8]) -> Result<Var<'t, T>> {
-    let s = logits.shape();
+    let lv = logits.value();
+    let s = lv.shape();
     if s.len() != 2 || s[0] != labels.len() {
         return Err(Error::shape("cross_entropy", format!("logits {s:?} for {} labels", labels.len())));
     }

@@ -24,6 +24,7 @@ use crate::repr::Representation;
 use crate::reverse::Tape;
 use crate::rng::Rng;
 use crate::scalar::Real;
+use crate::tensor::pool::{self, Workspace};
 use crate::tensor::Tensor;
 use std::path::Path;
 use std::time::Instant;
@@ -138,6 +139,8 @@ pub struct Trainer<T: Real> {
     pub(crate) progress: EpochProgress,
     /// The certificate of the unfinished epoch's batches run in this process.
     certificate: Option<Certificate>,
+    /// Buffers one step frees and the next reuses ([`Workspace`]; values never depend on it).
+    workspace: Workspace,
 }
 
 /// The position inside an unfinished epoch: what a checkpoint needs to resume it bit for bit.
@@ -181,11 +184,12 @@ pub fn dtype_of<T: Real>() -> Dtype {
 /// for a model whose first layer is a convolution.
 pub fn batch_inputs<T: Real>(data: &Mnist, idx: &[usize], images: bool) -> Result<Tensor<T>> {
     let p = data.pixels_per_image();
-    let mut v = Vec::with_capacity(idx.len() * p);
+    let mut v = pool::take(idx.len() * p);
     for &i in idx {
         v.extend(data.images[i * p..(i + 1) * p].iter().map(|&x| T::from_f32(x)));
     }
-    let shape = if images { vec![idx.len(), 1, data.rows, data.cols] } else { vec![idx.len(), p] };
+    let shape =
+        if images { pool::copied(&[idx.len(), 1, data.rows, data.cols]) } else { pool::copied(&[idx.len(), p]) };
     Tensor::new(shape, v)
 }
 
@@ -223,19 +227,25 @@ impl<T: Real> Trainer<T> {
             representation,
             progress: EpochProgress::default(),
             certificate: None,
+            workspace: Workspace::new(),
         })
     }
 
     /// One gradient step on the examples `idx`: the loss and correct predictions before the update,
     /// and the gradient's certificate.
     pub fn step(&mut self, data: &Mnist, idx: &[usize]) -> Result<StepReport> {
+        // the step's buffers come from (and return to) the trainer's workspace; declared first, so
+        // that it is given back last, after every tensor of the step has returned its storage
+        let _workspace = self.workspace.enter();
         let tape = Tape::<T>::with_representation(self.representation.clone());
         let x = tape.constant(batch_inputs(data, idx, self.model.takes_images())?);
         let params = self.model.param_vars(&tape);
         let logits = self.model.forward(x, &params)?;
-        let labels: Vec<u8> = idx.iter().map(|&i| data.labels[i]).collect();
+        let mut labels: Vec<u8> = pool::take(idx.len());
+        labels.extend(idx.iter().map(|&i| data.labels[i]));
         let loss = cross_entropy(logits, &labels)?;
         let ok = correct(&logits.value(), &labels);
+        pool::give(labels);
         let l = loss.item()?;
         let mode = match &self.mode {
             // a fresh probe seed per step keeps safe mode deterministic yet not tied to one direction

@@ -308,7 +308,7 @@ impl<T: Real> SignScale<T> {
     fn apply(&self, g: &Tensor<T>) -> Tensor<T> {
         let (x, n) = (self.x.data(), self.x.len());
         let (t0, t1) = (self.t0, self.t1);
-        let mut out: Vec<T> = Vec::with_capacity(g.len());
+        let mut out: Vec<T> = crate::tensor::pool::take(g.len());
         let scale = |gv: T, xv: T| gv * if xv.to_f64() > 0.0 { t1 } else { t0 };
         if g.len() == n && n >= PAR_MIN {
             // a large cotangent: split across threads by blocks, as the element-wise zips are
@@ -389,7 +389,7 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         // writes the values once (no zero fill) and notes whether any element is a kink; the pieces
         // are not stored (the backward pass reads them from the argument).
         sel = Vec::new();
-        out = Vec::with_capacity(n);
+        out = crate::tensor::pool::take(n);
         let zero = wide(|| {
             let mut zero = false;
             for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {

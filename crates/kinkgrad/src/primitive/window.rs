@@ -30,6 +30,7 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -82,23 +83,24 @@ impl Windows {
 /// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint),
 /// in compressed-row form: row `r` holds `cols[start[r]..start[r+1]]` with weights `w[..]`.
 pub(crate) struct Sparse {
-    start: Vec<u32>,
-    cols: Vec<u32>,
-    w: Vec<f64>,
+    start: Buf<u32>,
+    cols: Buf<u32>,
+    w: Buf<f64>,
     /// No column appears in two entries (so `S^T x` sums nothing).
     disjoint: bool,
-    pub(crate) in_shape: Vec<usize>,
-    pub(crate) out_shape: Vec<usize>,
+    pub(crate) in_shape: Buf<usize>,
+    pub(crate) out_shape: Buf<usize>,
 }
 
 impl Sparse {
     /// From explicit rows.
     pub(crate) fn from_rows(rows: &[Vec<(u32, f64)>], in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+        let (in_shape, out_shape) = (&in_shape[..], &out_shape[..]);
         let mut b = SparseBuilder::new(rows.len());
         for r in rows {
             b.row(r.iter().copied());
         }
-        b.finish(in_shape, out_shape)
+        b.finish(Buf::copied(in_shape), Buf::copied(out_shape))
     }
     /// `y = S x`: each row's sum accumulated in `f64` in column order and rounded once; a row of one
     /// entry of weight 1 is the value itself.
@@ -125,7 +127,7 @@ impl Sparse {
         if self.disjoint {
             // every output has at most one term: the value itself for weight 1, else the f64 sum
             // of its one term (`0.0 + w x`, as below: a -0.0 term sums to +0.0)
-            let mut out = vec![T::ZERO; n];
+            let mut out = crate::tensor::pool::filled(n, T::ZERO);
             for r in 0..rows {
                 for i in entries(r) {
                     let (c, w) = (self.cols[i] as usize, self.w[i]);
@@ -136,7 +138,7 @@ impl Sparse {
         }
         // per output: number of terms (0, 1, 2 = many) in bits 0-1, a weight other than 1 in bit 2;
         // `flag == 1` (one term of weight 1) is the value itself, anything above is summed in f64
-        let mut flag = vec![0u8; n];
+        let mut flag = crate::tensor::pool::filled(n, 0u8);
         for r in 0..rows {
             for i in entries(r) {
                 let f = &mut flag[self.cols[i] as usize];
@@ -144,7 +146,7 @@ impl Sparse {
                 *f = (*f & 4) | count | if self.w[i] == 1.0 { 0 } else { 4 };
             }
         }
-        let mut out = vec![T::ZERO; n];
+        let mut out = crate::tensor::pool::filled(n, T::ZERO);
         let mut summed = false;
         for r in 0..rows {
             for i in entries(r) {
@@ -157,7 +159,7 @@ impl Sparse {
             }
         }
         if summed {
-            let mut acc = vec![0.0f64; n];
+            let mut acc = crate::tensor::pool::filled(n, 0.0f64);
             for r in 0..rows {
                 for i in entries(r) {
                     let c = self.cols[i] as usize;
@@ -171,7 +173,9 @@ impl Sparse {
                     out[c] = T::from_f64(acc[c]);
                 }
             }
+            crate::tensor::pool::give(acc);
         }
+        crate::tensor::pool::give(flag);
         out
     }
     /// The transpose, built (the reference `apply_transposed` is tested against).
@@ -180,7 +184,7 @@ impl Sparse {
         let n: usize = self.in_shape.iter().product();
         // counting sort by column; rows stay in increasing order inside each transposed row
         let mut start = vec![0u32; n + 1];
-        for &c in &self.cols {
+        for &c in self.cols.iter() {
             start[c as usize + 1] += 1;
         }
         for i in 0..n {
@@ -199,22 +203,34 @@ impl Sparse {
             }
         }
         let disjoint = (0..self.start.len() - 1).all(|r| self.start[r + 1] - self.start[r] <= 1);
-        Sparse { start, cols, w, disjoint, in_shape: self.out_shape.clone(), out_shape: self.in_shape.clone() }
+        Sparse {
+            start: start.into(),
+            cols: cols.into(),
+            w: w.into(),
+            disjoint,
+            in_shape: self.out_shape.clone(),
+            out_shape: self.in_shape.clone(),
+        }
     }
 }
 
 /// Builds a [`Sparse`] row by row.
 pub(crate) struct SparseBuilder {
-    start: Vec<u32>,
-    cols: Vec<u32>,
-    w: Vec<f64>,
+    start: Buf<u32>,
+    cols: Buf<u32>,
+    w: Buf<f64>,
 }
 
 impl SparseBuilder {
     pub(crate) fn new(rows: usize) -> Self {
-        let mut start = Vec::with_capacity(rows + 1);
+        Self::with_entries(rows, rows)
+    }
+    /// Room for `rows` rows of `entries` entries in all (buffers from the pool: a bound that is
+    /// the same from step to step lets the next step reuse them).
+    pub(crate) fn with_entries(rows: usize, entries: usize) -> Self {
+        let mut start = Buf::with_capacity(rows + 1);
         start.push(0);
-        Self { start, cols: Vec::with_capacity(rows), w: Vec::with_capacity(rows) }
+        Self { start, cols: Buf::with_capacity(entries), w: Buf::with_capacity(entries) }
     }
     pub(crate) fn row(&mut self, entries: impl IntoIterator<Item = (u32, f64)>) {
         for (c, w) in entries {
@@ -223,11 +239,11 @@ impl SparseBuilder {
         }
         self.start.push(self.cols.len() as u32);
     }
-    pub(crate) fn finish(self, in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+    pub(crate) fn finish(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
         Sparse { start: self.start, cols: self.cols, w: self.w, disjoint: false, in_shape, out_shape }
     }
     /// As [`SparseBuilder::finish`], for rows known to share no column (a faster `S^T x`).
-    pub(crate) fn finish_disjoint(self, in_shape: Vec<usize>, out_shape: Vec<usize>) -> Sparse {
+    pub(crate) fn finish_disjoint(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
         Sparse { disjoint: true, ..self.finish(in_shape, out_shape) }
     }
 }
@@ -293,22 +309,22 @@ struct WindowOp {
     min: bool,
     rule: TieRule,
     windows: Arc<Windows>,
-    in_shape: Vec<usize>,
-    out_shape: Vec<usize>,
+    in_shape: Buf<usize>,
+    out_shape: Buf<usize>,
     /// Selected position (index into the window) for windows without a tie.
-    sel: Vec<u32>,
+    sel: Buf<u32>,
     /// Windows with a tie (ascending); the tied positions (indices into the window) of tie `q` are
     /// `tied[tied_start[q]..tied_start[q + 1]]` (flat, one allocation for all ties).
-    kink_at: Vec<usize>,
-    tied: Vec<u32>,
-    tied_start: Vec<u32>,
+    kink_at: Buf<usize>,
+    tied: Buf<u32>,
+    tied_start: Buf<u32>,
     /// The positions still tied after lexicographic selection: the first `locked_len[q]` of tie
     /// `q`'s slots in `locked` (same layout as `tied`; equal to it when unlocked).
-    locked: Vec<u32>,
-    locked_len: Vec<u32>,
+    locked: Buf<u32>,
+    locked_len: Buf<u32>,
     /// `inert[q]`: tie `q` is inert and locked on its first position ([`Op::lock_inert`]); later
     /// lexicographic selections leave it there.
-    inert: Vec<bool>,
+    inert: Buf<bool>,
     /// The ties were narrowed lexicographically (a `jvp` ran since the last `unlock`): a surviving
     /// tie goes to its first position instead of the tie rule.
     lexed: bool,
@@ -326,7 +342,9 @@ impl WindowOp {
     }
     fn selection(&self) -> Sparse {
         let nw = self.windows.len();
-        let mut b = SparseBuilder::new(nw);
+        // entries: at most one per window plus the tied entries; rounded up to a power of two so
+        // that steps with slightly different tie counts reuse the same pooled buffers
+        let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
         let mut q = 0; // next kink (kink_at is ascending)
         for w in 0..nw {
@@ -518,17 +536,21 @@ pub fn reduce_windows<'t, T: Real>(
     let v = x.value();
     let super::window_scan::Scan { out, sel, kink_at, tied, tied_start } =
         super::window_scan::scan(v.data(), &windows, min);
-    let locked_len = tied_start.windows(2).map(|s| s[1] - s[0]).collect();
+    let nw = windows.len();
+    let mut locked_len = Buf::with_capacity(nw);
+    locked_len.extend(tied_start.windows(2).map(|s| s[1] - s[0]));
+    let mut inert = Buf::with_capacity(nw);
+    inert.resize(kink_at.len(), false);
     let op = WindowOp {
         name,
         min,
         rule,
         windows,
-        in_shape: v.shape().to_vec(),
-        out_shape: out_shape.clone(),
+        in_shape: Buf::copied(v.shape()),
+        out_shape: Buf::copied(&out_shape),
         sel,
         locked: tied.clone(),
-        inert: vec![false; kink_at.len()],
+        inert,
         locked_len,
         lexed: false,
         pinned: false,

@@ -6,26 +6,32 @@
 
 use super::window::Windows;
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 
 /// What the scan finds: one output per window; per window without a tie the selected position
 /// (index into the window); the tied windows (ascending) with their tied positions in window order,
 /// tie `q` at `tied[tied_start[q]..tied_start[q + 1]]`.
 pub(super) struct Scan<T> {
     pub out: Vec<T>,
-    pub sel: Vec<u32>,
-    pub kink_at: Vec<usize>,
-    pub tied: Vec<u32>,
-    pub tied_start: Vec<u32>,
+    pub sel: Buf<u32>,
+    pub kink_at: Buf<usize>,
+    pub tied: Buf<u32>,
+    pub tied_start: Buf<u32>,
 }
 
 impl<T: Real> Scan<T> {
-    fn with_capacity(nw: usize) -> Self {
+    /// Room for `nw` windows of at most `per` entries, from the buffer pool ([`crate::tensor::pool`]) in
+    /// capacities that do not depend on the tie count (every window tied in all its entries at
+    /// most), so that the next step reuses them.
+    fn with_capacity(nw: usize, per: usize) -> Self {
+        let mut tied_start = Buf::with_capacity(nw + 1);
+        tied_start.push(0);
         Scan {
-            out: Vec::with_capacity(nw),
-            sel: vec![0; nw],
-            kink_at: Vec::new(),
-            tied: Vec::new(),
-            tied_start: vec![0],
+            out: crate::tensor::pool::take(nw),
+            sel: Buf::filled(nw, 0),
+            kink_at: Buf::with_capacity(nw),
+            tied: Buf::with_capacity(nw * per),
+            tied_start,
         }
     }
     /// Record window `w`'s outcome: `best` its extreme value, `first` its first position holding it,
@@ -76,7 +82,7 @@ pub(super) fn scan<T: Real>(d: &[T], windows: &Windows, min: bool) -> Scan<T> {
 
 /// Windows of `L` entries each (`idx` holds `nw * L` positions).
 fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw: usize) -> Scan<T> {
-    let mut s = Scan::with_capacity(nw);
+    let mut s = Scan::with_capacity(nw, L);
     for (w, win) in idx.chunks_exact(L).enumerate() {
         let v: [T; L] = std::array::from_fn(|i| d[win[i] as usize]);
         // the extreme value (selects, no branch to mispredict on random data); a NaN is flagged
@@ -100,7 +106,7 @@ fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw
 /// Windows of any lengths.
 fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows) -> Scan<T> {
     let nw = windows.len();
-    let mut s = Scan::with_capacity(nw);
+    let mut s = Scan::with_capacity(nw, if nw > 0 { windows.window(0).len() } else { 0 });
     for w in 0..nw {
         let win = windows.window(w);
         let mut best = d[win[0] as usize];
@@ -181,8 +187,8 @@ mod tests {
         }
         let s = scan(&d, &windows, false);
         // by hand: window 2 ties at positions 0, 1, 2; window 3 at 0, 2, 3; window 5 at 2, 3; window 6 all
-        assert_eq!(s.kink_at, vec![2, 3, 5, 6]);
-        assert_eq!(s.tied, vec![0, 1, 2, 0, 2, 3, 2, 3, 0, 1, 2, 3]);
+        assert_eq!(*s.kink_at, vec![2, 3, 5, 6]);
+        assert_eq!(*s.tied, vec![0, 1, 2, 0, 2, 3, 2, 3, 0, 1, 2, 3]);
         assert_eq!((s.sel[0], s.sel[1], s.sel[7]), (3, 0, 2));
         assert!(s.out[4].is_nan());
     }

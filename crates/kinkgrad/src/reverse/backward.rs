@@ -153,24 +153,30 @@ impl<T: Real> Tape<T> {
         let mut grads: Vec<Option<Var<'t, T>>> = vec![None; y.id + 1];
         let shape = y.shape();
         grads[y.id] = Some(self.constant(Tensor::ones(&shape)));
+        // one context and one input list for the whole sweep, refilled per node
+        let mut inputs: Vec<usize> = Vec::new();
+        let mut cx = OpCx { tape: self, inputs: Vec::new(), out: y, wanted: Vec::new() };
         for i in (0..=y.id).rev() {
             if !relevant[i] {
                 continue;
             }
             let Some(g) = grads[i] else { continue };
-            let (op, inputs) = {
+            let op = {
                 let mut nodes = self.nodes.borrow_mut();
                 match nodes[i].op.take() {
-                    Some(op) => (op, nodes[i].inputs.clone()),
+                    Some(op) => {
+                        inputs.clear();
+                        inputs.extend_from_slice(&nodes[i].inputs);
+                        op
+                    }
                     None => continue,
                 }
             };
-            let cx = OpCx {
-                tape: self,
-                inputs: inputs.iter().map(|&id| Var { tape: self, id }).collect(),
-                out: Var { tape: self, id: i },
-                wanted: inputs.iter().map(|&j| relevant[j]).collect(),
-            };
+            cx.inputs.clear();
+            cx.inputs.extend(inputs.iter().map(|&id| Var { tape: self, id }));
+            cx.out = Var { tape: self, id: i };
+            cx.wanted.clear();
+            cx.wanted.extend(inputs.iter().map(|&j| relevant[j]));
             let from = self.len();
             let gs = op.vjp(&cx, g);
             self.nodes.borrow_mut()[i].op = Some(op);

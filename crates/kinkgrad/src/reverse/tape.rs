@@ -43,6 +43,16 @@ pub struct Tape<T: Real> {
     skip_inert: std::cell::Cell<bool>,
 }
 
+impl<T: Real> Drop for Tape<T> {
+    /// The nodes' input lists go back to the installed buffer pool ([`crate::tensor::pool`]); their
+    /// values return by themselves.
+    fn drop(&mut self) {
+        for n in self.nodes.get_mut().iter_mut() {
+            crate::tensor::pool::give(std::mem::take(&mut n.inputs));
+        }
+    }
+}
+
 impl<T: Real> Default for Tape<T> {
     fn default() -> Self {
         Self::new()
@@ -133,7 +143,8 @@ impl<T: Real> Tape<T> {
     }
     /// Record an op's output.
     pub fn push(&self, op: Box<dyn Op<T>>, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
-        let ids: Vec<usize> = inputs.iter().map(|v| v.id).collect();
+        let mut ids: Vec<usize> = crate::tensor::pool::take(inputs.len());
+        ids.extend(inputs.iter().map(|v| v.id));
         let kinks = op.kinks();
         if kinks > 0 {
             let scope = self.scope.borrow().clone();
@@ -155,7 +166,11 @@ impl<T: Real> Tape<T> {
     }
     /// Remove every node recorded after the first `len` (used to drop a backward pass's nodes).
     pub(crate) fn truncate(&self, len: usize) {
-        self.nodes.borrow_mut().truncate(len);
+        let mut nodes = self.nodes.borrow_mut();
+        for n in nodes.iter_mut().skip(len) {
+            crate::tensor::pool::give(std::mem::take(&mut n.inputs));
+        }
+        nodes.truncate(len);
     }
     /// The first op (in recording order) whose value is NaN or infinite, among the first `upto` nodes.
     pub fn first_non_finite(&self, upto: usize) -> Option<String> {

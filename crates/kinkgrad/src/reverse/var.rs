@@ -33,7 +33,7 @@ impl<'t, T: Real> Var<'t, T> {
     }
     /// The shape of the value.
     pub fn shape(&self) -> Vec<usize> {
-        self.tape.nodes.borrow()[self.id].value.shape().to_vec()
+        crate::tensor::pool::copied(self.tape.nodes.borrow()[self.id].value.shape())
     }
     /// The single value of a one-element variable, widened to `f64`.
     pub fn item(&self) -> crate::Result<f64> {

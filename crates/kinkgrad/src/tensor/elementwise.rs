@@ -20,7 +20,7 @@ impl<T: Real> Tensor<T> {
                 o.write(f(v));
             }
         });
-        Tensor::from_parts(self.shape().to_vec(), out)
+        Tensor::from_parts(super::pool::copied(self.shape()), out)
     }
 
     /// Combine two tensors element by element after broadcasting them to a common shape.
@@ -40,7 +40,7 @@ impl<T: Real> Tensor<T> {
                     o.write(f(x, y));
                 }
             });
-            return Ok(Tensor::from_parts(self.shape().to_vec(), out));
+            return Ok(Tensor::from_parts(super::pool::copied(self.shape()), out));
         }
         let shape = broadcast_shapes(op, self.shape(), other.shape())?;
         if self.shape() == shape.as_slice() && !self.is_empty() && repeats_along_leading_axes(other.shape(), &shape) {
@@ -111,8 +111,12 @@ fn repeats_along_leading_axes(b: &[usize], shape: &[usize]) -> bool {
 /// compiled for the vector unit too. No zero fill; the chunks depend on `n` and `block` only, so a
 /// `write` whose values do not depend on where a chunk starts gives the same values on any number of
 /// threads.
-fn fill_with<T: Send>(n: usize, block: usize, write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(n);
+fn fill_with<T: Send + Sync + 'static>(
+    n: usize,
+    block: usize,
+    write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync,
+) -> Vec<T> {
+    let mut out: Vec<T> = super::pool::take(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     if n >= PAR_MIN {
         spare.par_chunks_mut(block).enumerate().for_each(|(i, o)| wide(|| write(o, i * block)));
@@ -141,7 +145,7 @@ fn zip_rows<T: Real>(a: &[T], b: &[T], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T
 /// General broadcasting loop: an odometer over the outer dimensions, a strided inner loop.
 fn zip_broadcast<T: Real>(a: &Tensor<T>, b: &Tensor<T>, shape: &[usize], f: &(impl Fn(T, T) -> T + Sync)) -> Vec<T> {
     let n: usize = shape.iter().product();
-    let mut out = Vec::with_capacity(n);
+    let mut out = super::pool::take(n);
     if n == 0 {
         return out;
     }

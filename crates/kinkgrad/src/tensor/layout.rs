@@ -17,7 +17,8 @@ impl<T: Real> Tensor<T> {
             ));
         }
         let mut t = self.clone();
-        t.shape = shape.to_vec();
+        t.shape.clear();
+        t.shape.extend_from_slice(shape);
         Ok(t)
     }
 
@@ -29,16 +30,19 @@ impl<T: Real> Tensor<T> {
             return Err(Error::shape("permute", format!("{perm:?} is not a permutation of {nd} axes")));
         }
         let in_strides = super::shape::strides(self.shape());
-        let shape: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let st: Vec<usize> = perm.iter().map(|&p| in_strides[p]).collect();
-        let mut out = Vec::with_capacity(self.len());
+        let mut shape: Vec<usize> = super::pool::take(nd);
+        shape.extend(perm.iter().map(|&p| self.shape()[p]));
+        let mut st: Vec<usize> = super::pool::take(nd);
+        st.extend(perm.iter().map(|&p| in_strides[p]));
+        super::pool::give(in_strides);
+        let mut out = super::pool::take(self.len());
         let d = self.data();
         if self.is_empty() || nd == 0 {
             return Ok(Tensor::from_parts(shape, d.to_vec()));
         }
         // a strided inner loop over the last output axis, an odometer over the others
         let (inner, ist) = (shape[nd - 1], st[nd - 1]);
-        let mut idx = vec![0usize; nd - 1];
+        let mut idx = super::pool::filled(nd - 1, 0usize);
         let mut off = 0usize;
         for _ in 0..self.len() / inner {
             out.extend((0..inner).map(|j| d[off + j * ist]));
@@ -52,6 +56,8 @@ impl<T: Real> Tensor<T> {
                 idx[a] = 0;
             }
         }
+        super::pool::give(idx);
+        super::pool::give(st);
         Ok(Tensor::from_parts(shape, out))
     }
 

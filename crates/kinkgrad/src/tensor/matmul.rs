@@ -75,9 +75,10 @@ impl<T: Real> Tensor<T> {
                 if k != k2 {
                     return Err(bad());
                 }
-                let mut c = Vec::with_capacity(m * n);
+                let mut c = super::pool::take(m * n);
                 gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, bias, &mut c);
-                let mut shape = if a.len() == 3 { vec![a[0], a[1]] } else { vec![m] };
+                let mut shape = super::pool::take(a.len());
+                shape.extend_from_slice(if a.len() == 3 { &a[..2] } else { std::slice::from_ref(&m) });
                 shape.push(n);
                 Ok(Tensor::from_parts(shape, c))
             }
@@ -90,7 +91,7 @@ impl<T: Real> Tensor<T> {
                 if k != k2 {
                     return Err(bad());
                 }
-                let mut c = Vec::with_capacity(a[0] * m * n);
+                let mut c = super::pool::take(a[0] * m * n);
                 let (sa, sb) = (a[1] * a[2], b[1] * b[2]);
                 for i in 0..a[0] {
                     gemm_into_at(
@@ -108,7 +109,7 @@ impl<T: Real> Tensor<T> {
                         i * m * n,
                     );
                 }
-                Ok(Tensor::from_parts(vec![a[0], m, n], c))
+                Ok(Tensor::from_parts(super::pool::copied(&[a[0], m, n]), c))
             }
             _ => Err(bad()),
         }

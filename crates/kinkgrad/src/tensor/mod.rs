@@ -8,18 +8,39 @@
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
 
 use crate::error::{Error, Result};
 use crate::scalar::Real;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 /// A dense row-major tensor of `T`.
-#[derive(Clone, PartialEq)]
-pub struct Tensor<T> {
-    data: Arc<Vec<T>>,
+///
+/// Its storage returns to the [`pool::Workspace`] installed on the dropping thread, if any, when
+/// its last handle drops.
+#[derive(PartialEq)]
+pub struct Tensor<T: Real> {
+    /// Taken out only in `Drop` (to hand it to the pool).
+    data: ManuallyDrop<Arc<Vec<T>>>,
     shape: Vec<usize>,
+}
+
+impl<T: Real> Clone for Tensor<T> {
+    fn clone(&self) -> Self {
+        Self { data: self.data.clone(), shape: pool::copied(&self.shape) }
+    }
+}
+
+impl<T: Real> Drop for Tensor<T> {
+    fn drop(&mut self) {
+        // SAFETY: `data` is taken once, here, and not used afterwards.
+        let data = unsafe { ManuallyDrop::take(&mut self.data) };
+        pool::give_storage(data);
+        pool::give(std::mem::take(&mut self.shape));
+    }
 }
 
 impl<T: Real> std::fmt::Debug for Tensor<T> {
@@ -49,12 +70,12 @@ impl<T: Real> Tensor<T> {
                 format!("shape {shape:?} holds {n} elements, data has {}", data.len()),
             ));
         }
-        Ok(Self { data: Arc::new(data), shape })
+        Ok(Self { data: ManuallyDrop::new(pool::storage(data)), shape })
     }
     /// Internal constructor for kernels that computed a buffer of the right size.
     pub(crate) fn from_parts(shape: Vec<usize>, data: Vec<T>) -> Self {
         debug_assert_eq!(shape.iter().product::<usize>(), data.len());
-        Self { data: Arc::new(data), shape }
+        Self { data: ManuallyDrop::new(pool::storage(data)), shape }
     }
     /// A tensor from `f64` values, rounded to `T`.
     pub fn from_f64(shape: Vec<usize>, data: &[f64]) -> Result<Self> {
@@ -67,11 +88,11 @@ impl<T: Real> Tensor<T> {
     }
     /// A 0-d tensor holding one value.
     pub fn scalar(v: T) -> Self {
-        Self::from_parts(vec![], vec![v])
+        Self::from_parts(vec![], pool::filled(1, v))
     }
     /// Every element equal to `v`.
     pub fn full(shape: &[usize], v: T) -> Self {
-        Self::from_parts(shape.to_vec(), vec![v; shape.iter().product()])
+        Self::from_parts(pool::copied(shape), pool::filled(shape.iter().product(), v))
     }
     /// Zeros.
     pub fn zeros(shape: &[usize]) -> Self {
@@ -103,12 +124,12 @@ impl<T: Real> Tensor<T> {
     }
     /// The row-major data for writing in place (copied first when the buffer is shared).
     pub fn data_mut(&mut self) -> &mut [T] {
-        let v: &mut Vec<T> = Arc::make_mut(&mut self.data);
+        let v: &mut Vec<T> = Arc::make_mut(&mut *self.data);
         v
     }
     /// The data, copied only when shared.
-    pub fn into_vec(self) -> Vec<T> {
-        Arc::try_unwrap(self.data).unwrap_or_else(|a| (*a).clone())
+    pub fn into_vec(mut self) -> Vec<T> {
+        std::mem::take(Arc::make_mut(&mut self.data))
     }
     /// The values widened to `f64`.
     pub fn to_f64_vec(&self) -> Vec<f64> {

@@ -40,7 +40,7 @@ impl<T: Real> Tensor<T> {
         check_axis("sum_axis", axis, self.ndim())?;
         let (outer, len, inner) = split_axis(self.shape(), axis);
         let d = self.data();
-        let mut acc = vec![0f64; outer * inner];
+        let mut acc = super::pool::filled(outer * inner, 0f64);
         if inner == 1 {
             // each row's sum is one chain of dependent adds: run up to 8 rows' chains side by side
             // (each row still summed in its own order, so the same bits as one row at a time)
@@ -64,13 +64,18 @@ impl<T: Real> Tensor<T> {
                 }
             }
         }
-        let mut shape = self.shape().to_vec();
-        if keepdim {
-            shape[axis] = 1;
-        } else {
-            shape.remove(axis);
+        let mut shape = super::pool::take(self.ndim() - usize::from(!keepdim));
+        for (a, &d) in self.shape().iter().enumerate() {
+            if a != axis {
+                shape.push(d);
+            } else if keepdim {
+                shape.push(1);
+            }
         }
-        Ok(Tensor::from_parts(shape, acc.into_iter().map(T::from_f64).collect()))
+        let mut out = super::pool::take(acc.len());
+        out.extend(acc.iter().map(|&v| T::from_f64(v)));
+        super::pool::give(acc);
+        Ok(Tensor::from_parts(shape, out))
     }
 
     /// Sum of all elements, as a 0-d tensor.
@@ -89,6 +94,7 @@ impl<T: Real> Tensor<T> {
         for &a in axes.iter().rev() {
             t = t.sum_axis(a, true)?;
         }
+        super::pool::give(axes);
         t.reshape(shape)
     }
 }

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 
 /// Row-major strides of a shape, in elements.
 pub fn strides(shape: &[usize]) -> Vec<usize> {
-    let mut s = vec![1; shape.len()];
+    let mut s = super::pool::filled(shape.len(), 1);
     for i in (0..shape.len().saturating_sub(1)).rev() {
         s[i] = s[i + 1] * shape[i + 1];
     }
@@ -48,5 +48,7 @@ pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Vec<usize> {
 /// them (and reshaping) maps a gradient of shape `to` back to shape `from`.
 pub fn reduced_axes(from: &[usize], to: &[usize]) -> Vec<usize> {
     let off = to.len() - from.len();
-    (0..to.len()).filter(|&i| i < off || (from[i - off] == 1 && to[i] != 1)).collect()
+    let mut axes = super::pool::take(to.len());
+    axes.extend((0..to.len()).filter(|&i| i < off || (from[i - off] == 1 && to[i] != 1)));
+    axes
 }

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -94,8 +95,8 @@ fn binary<'t, T: Real>(kind: Kind, a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'
 }
 
 struct SumTo {
-    from: Vec<usize>,
-    to: Vec<usize>,
+    from: Buf<usize>,
+    to: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for SumTo {
@@ -111,8 +112,8 @@ impl<T: Real> Op<T> for SumTo {
 }
 
 struct Expand {
-    from: Vec<usize>,
-    to: Vec<usize>,
+    from: Buf<usize>,
+    to: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for Expand {
@@ -152,7 +153,7 @@ impl<'t, T: Real> Var<'t, T> {
             return self;
         }
         let value = ok(self.value().sum_to_shape(shape));
-        self.tape.push(Box::new(SumTo { from, to: shape.to_vec() }), &[self], value)
+        self.tape.push(Box::new(SumTo { from: from.into(), to: Buf::copied(shape) }), &[self], value)
     }
     /// Broadcast to `shape`.
     pub fn expand(self, shape: &[usize]) -> Result<Var<'t, T>> {
@@ -161,6 +162,6 @@ impl<'t, T: Real> Var<'t, T> {
             return Ok(self);
         }
         let value = self.value().expand(shape)?;
-        Ok(self.tape.push(Box::new(Expand { from, to: shape.to_vec() }), &[self], value))
+        Ok(self.tape.push(Box::new(Expand { from: from.into(), to: Buf::copied(shape) }), &[self], value))
     }
 }

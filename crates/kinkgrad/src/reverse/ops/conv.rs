@@ -47,8 +47,8 @@ impl ConvProduct {
 fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: usize, kk: usize) -> Vec<T> {
     let out = w.len() / kk.max(1);
     let rows = batch * positions;
-    let mut y = Vec::with_capacity(rows * out);
-    let mut scratch = vec![T::ZERO; rows * out];
+    let mut y = crate::tensor::pool::take(rows * out);
+    let mut scratch = crate::tensor::pool::filled(rows * out, T::ZERO);
     if std::mem::size_of::<T>() == 2 {
         // 16-bit: [rows, out] = colsT^T W^T + bias, summed in f32 and rounded once
         T::gemm_bias(rows, out, kk, cols_t, 1, rows as isize, w, 1, kk as isize, bias, &mut scratch);
@@ -71,6 +71,7 @@ fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: 
             }
         }
     }
+    crate::tensor::pool::give(scratch);
     y
 }
 

@@ -234,7 +234,7 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
     let n = idx.len();
     // the soundness of `set_len` below rests on this: the runs cover exactly `n` elements
     assert_eq!(n, u.b * u.out.0 * u.out.1 * u.c * u.kernel.0 * u.kernel.1, "im2col geometry");
-    let mut out = Vec::with_capacity(n);
+    let mut out = crate::tensor::pool::take(n);
     let spare = &mut out.spare_capacity_mut()[..n];
     match u.kernel.1 {
         _ if u.transposed => unfold_t_into(u, x, spare),
@@ -253,7 +253,7 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
 fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) -> Vec<T> {
     // accumulate in f32 for 16-bit types would change rounding per precision; accumulate in f64
     // and round once, like the reductions.
-    let mut acc = vec![0f64; n];
+    let mut acc = crate::tensor::pool::filled(n, 0f64);
     match geom {
         None => {
             for (&j, &v) in idx.iter().zip(g) {
@@ -269,7 +269,10 @@ fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) 
             _ => fold_into::<T, 0>(u, g, &mut acc),
         },
     }
-    acc.into_iter().map(T::from_f64).collect()
+    let mut out = crate::tensor::pool::take(n);
+    out.extend(acc.iter().map(|&v| T::from_f64(v)));
+    crate::tensor::pool::give(acc);
+    out
 }
 
 struct Gather {

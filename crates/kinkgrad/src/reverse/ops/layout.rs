@@ -7,11 +7,12 @@ use crate::error::{Error, Result};
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
 
 enum Kind {
-    Reshape { from: Vec<usize> },
-    Permute { perm: Vec<usize> },
+    Reshape { from: Buf<usize> },
+    Permute { perm: Buf<usize> },
     Slice { axis: usize, start: usize, end: usize, len: usize },
     Pad { axis: usize, before: usize, after: usize },
     Concat { axis: usize, sizes: Vec<usize> },
@@ -143,12 +144,12 @@ impl<'t, T: Real> Var<'t, T> {
             return Ok(self);
         }
         let value = v.reshape(shape)?;
-        Ok(self.layout(Kind::Reshape { from: v.shape().to_vec() }, value))
+        Ok(self.layout(Kind::Reshape { from: Buf::copied(v.shape()) }, value))
     }
     /// Permute axes (output axis `i` is input axis `perm[i]`).
     pub fn permute(self, perm: &[usize]) -> Result<Var<'t, T>> {
         let value = self.value().permute(perm)?;
-        Ok(self.layout(Kind::Permute { perm: perm.to_vec() }, value))
+        Ok(self.layout(Kind::Permute { perm: Buf::copied(perm) }, value))
     }
     /// Transpose a 2-d variable.
     pub fn t(self) -> Result<Var<'t, T>> {

@@ -11,14 +11,14 @@ struct LogSoftmax;
 
 fn log_softmax<T: Real>(x: &Tensor<T>) -> Tensor<T> {
     let n = *x.shape().last().unwrap_or(&1);
-    let mut out = Vec::with_capacity(x.len());
+    let mut out = crate::tensor::pool::take(x.len());
     for row in x.data().chunks(n.max(1)) {
         let m = row.iter().fold(f64::NEG_INFINITY, |m, v| m.max(v.to_f64()));
         let s: f64 = row.iter().map(|v| (v.to_f64() - m).exp()).sum();
         let l = m + s.ln();
         out.extend(row.iter().map(|v| T::from_f64(v.to_f64() - l)));
     }
-    Tensor::from_parts(x.shape().to_vec(), out)
+    Tensor::from_parts(crate::tensor::pool::copied(x.shape()), out)
 }
 
 impl<T: Real> Op<T> for LogSoftmax {

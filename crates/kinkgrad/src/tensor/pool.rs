@@ -1,0 +1,329 @@
+//! Buffer reuse across the steps of a loop (a training step): a [`Workspace`] keeps the buffers
+//! freed during one step and serves the same requests of the next step from them.
+//!
+//! The owner of a loop (e.g. [`crate::nn::Trainer`]) owns a [`Workspace`] and [`Workspace::enter`]s
+//! it around each step: while the returned [`Scope`] lives, the workspace is **installed on the
+//! current thread**, and
+//! - [`take`] serves `Vec::with_capacity(n)` requests from it (an empty vector whose capacity is
+//!   exactly `n`: nothing stale is readable, kernels write every element as before);
+//! - a tensor's storage (data and shape) returns to it when its last handle drops on this thread
+//!   (and [`crate::Tensor::from_parts`] reuses the storage's reference-counted header);
+//! - [`give`] returns a scratch buffer (im2col columns, index or piece-code buffers).
+//!
+//! Without an installed workspace (every other caller, rayon's worker threads) [`take`] allocates
+//! and [`give`] frees: where memory comes from never changes a value. The workspace is owned and
+//! passed explicitly; the thread-local slot only lends it for the scope's duration (one per thread,
+//! so nothing is shared between threads).
+//!
+//! Bounded: when a scope ends, each buffer size keeps at most as many free buffers as were requested
+//! in this scope or the one before (so one odd step, such as the last short batch of an epoch, does
+//! not flush the pool), and the rest is freed.
+
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Free buffers of one capacity, with the requests seen in this scope and the one before.
+struct Bucket<T> {
+    bufs: Vec<Vec<T>>,
+    wanted_now: usize,
+    wanted_prev: usize,
+}
+
+/// Free buffers of one element type by exact capacity, and empty storage headers for tensors.
+struct Typed<T> {
+    free: HashMap<usize, Bucket<T>>,
+    headers: Vec<Arc<Vec<T>>>,
+    headers_now: usize,
+    headers_prev: usize,
+}
+
+/// A [`Typed`] pool behind its element type.
+trait Pool: Send + Sync {
+    fn as_any(&mut self) -> &mut dyn Any;
+    /// End of a scope: keep what the last two scopes asked for, free the rest.
+    fn trim(&mut self);
+}
+
+impl<T: Send + Sync + 'static> Pool for Typed<T> {
+    fn as_any(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn trim(&mut self) {
+        self.free.retain(|_, b| {
+            let keep = b.wanted_now.max(b.wanted_prev);
+            b.bufs.truncate(keep);
+            (b.wanted_prev, b.wanted_now) = (b.wanted_now, 0);
+            keep > 0
+        });
+        self.headers.truncate(self.headers_now.max(self.headers_prev));
+        (self.headers_prev, self.headers_now) = (self.headers_now, 0);
+    }
+}
+
+/// The pools of every element type used so far.
+#[derive(Default)]
+struct Inner {
+    pools: HashMap<TypeId, Box<dyn Pool>>,
+}
+
+impl Inner {
+    fn typed<T: Send + Sync + 'static>(&mut self) -> &mut Typed<T> {
+        let p = self.pools.entry(TypeId::of::<T>()).or_insert_with(|| {
+            Box::new(Typed::<T> { free: HashMap::new(), headers: Vec::new(), headers_now: 0, headers_prev: 0 })
+        });
+        match p.as_any().downcast_mut::<Typed<T>>() {
+            Some(t) => t,
+            None => unreachable!("the pool under TypeId::of::<T>() holds T"),
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Box<Inner>>> = const { RefCell::new(None) };
+}
+
+/// Run `f` on the workspace installed on this thread, if any (and not already in use: a request
+/// made while the pool itself is busy simply allocates).
+fn with_current<R>(f: impl FnOnce(&mut Inner) -> R) -> Option<R> {
+    CURRENT.try_with(|c| c.try_borrow_mut().ok().and_then(|mut c| c.as_deref_mut().map(f))).ok().flatten()
+}
+
+/// Buffers kept from one step of a loop for the next (see the module documentation).
+#[derive(Default)]
+pub struct Workspace {
+    inner: Option<Box<Inner>>,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Workspace")
+    }
+}
+
+/// A [`Workspace`] installed on the current thread; dropping it gives the workspace back (trimmed)
+/// and reinstalls whatever was installed before.
+pub struct Scope<'a> {
+    ws: &'a mut Workspace,
+    outer: Option<Box<Inner>>,
+}
+
+impl Workspace {
+    /// A workspace holding nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Install this workspace on the current thread until the returned scope drops.
+    pub fn enter(&mut self) -> Scope<'_> {
+        let inner = self.inner.take().unwrap_or_default();
+        let outer = CURRENT.with(|c| c.replace(Some(inner)));
+        Scope { ws: self, outer }
+    }
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        let inner = CURRENT.with(|c| c.replace(self.outer.take()));
+        if let Some(mut inner) = inner {
+            for p in inner.pools.values_mut() {
+                p.trim();
+            }
+            self.ws.inner = Some(inner);
+        }
+    }
+}
+
+/// An empty vector with capacity exactly `n`: a free buffer of that capacity from the workspace
+/// installed on this thread, else a new allocation.
+pub fn take<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let hit = with_current(|w| {
+        let b =
+            w.typed::<T>().free.entry(n).or_insert_with(|| Bucket { bufs: Vec::new(), wanted_now: 0, wanted_prev: 0 });
+        b.wanted_now += 1;
+        b.bufs.pop()
+    });
+    hit.flatten().unwrap_or_else(|| Vec::with_capacity(n))
+}
+
+/// `n` copies of `v` in a buffer from [`take`] (the pool's `vec![v; n]`).
+pub fn filled<T: Copy + Send + Sync + 'static>(n: usize, v: T) -> Vec<T> {
+    let mut out = take(n);
+    out.resize(n, v);
+    out
+}
+
+/// A copy of `s` in a buffer from [`take`] (the pool's `s.to_vec()`).
+pub fn copied<T: Copy + Send + Sync + 'static>(s: &[T]) -> Vec<T> {
+    let mut out = take(s.len());
+    out.extend_from_slice(s);
+    out
+}
+
+/// Return a buffer to the workspace installed on this thread (emptied; its capacity is kept) when
+/// [`take`] has asked for that capacity there; else free it.
+pub fn give<T: Send + Sync + 'static>(mut v: Vec<T>) {
+    if v.capacity() == 0 {
+        return;
+    }
+    v.clear();
+    // without a workspace the closure (and `v` with it) is dropped unrun: freed
+    with_current(move |w| {
+        // kept only where `take` asked for this capacity (in this scope or the one before): a size
+        // nobody requests is freed rather than hoarded
+        if let Some(b) = w.typed::<T>().free.get_mut(&v.capacity()) {
+            b.bufs.push(v);
+        }
+    });
+}
+
+/// Return a tensor's storage: its buffer and, when this was its last handle, the header.
+pub(crate) fn give_storage<T: Send + Sync + 'static>(mut data: Arc<Vec<T>>) {
+    let Some(v) = Arc::get_mut(&mut data) else { return };
+    let buf = std::mem::take(v);
+    give(buf);
+    with_current(move |w| w.typed::<T>().headers.push(data));
+}
+
+/// A storage header holding `v`: a free one from the workspace, else a new one.
+pub(crate) fn storage<T: Send + Sync + 'static>(v: Vec<T>) -> Arc<Vec<T>> {
+    let header = with_current(|w| {
+        let t = w.typed::<T>();
+        t.headers_now += 1;
+        t.headers.pop()
+    });
+    match header.flatten() {
+        Some(mut h) => match Arc::get_mut(&mut h) {
+            Some(slot) => {
+                *slot = v;
+                h
+            }
+            None => Arc::new(v),
+        },
+        None => Arc::new(v),
+    }
+}
+
+/// A vector that returns to the workspace installed on the dropping thread ([`give`]) when it drops:
+/// for the buffers an op keeps until its tape drops (shapes, selections, tie lists).
+#[derive(Debug, Default, PartialEq)]
+pub struct Buf<T: Send + Sync + 'static>(Vec<T>);
+
+impl<T: Send + Sync + 'static> Buf<T> {
+    /// An empty buffer of capacity exactly `n` ([`take`]).
+    pub fn with_capacity(n: usize) -> Self {
+        Self(take(n))
+    }
+}
+
+impl<T: Copy + Send + Sync + 'static> Buf<T> {
+    /// `n` copies of `v` ([`filled`]).
+    pub fn filled(n: usize, v: T) -> Self {
+        Self(filled(n, v))
+    }
+    /// A copy of `s` ([`copied`]).
+    pub fn copied(s: &[T]) -> Self {
+        Self(copied(s))
+    }
+    /// A copy of `s` in a buffer of capacity `cap` (at least `s.len()`), so that copies of
+    /// lists whose length varies from step to step share one pooled size.
+    pub fn copied_with_capacity(s: &[T], cap: usize) -> Self {
+        let mut v = take(cap.max(s.len()));
+        v.extend_from_slice(s);
+        Self(v)
+    }
+}
+
+impl<T: Copy + Send + Sync + 'static> Clone for Buf<T> {
+    fn clone(&self) -> Self {
+        Self::copied_with_capacity(&self.0, self.0.capacity())
+    }
+}
+
+impl<T: Send + Sync + 'static> From<Vec<T>> for Buf<T> {
+    fn from(v: Vec<T>) -> Self {
+        Self(v)
+    }
+}
+
+impl<T: Send + Sync + 'static> std::ops::Deref for Buf<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> std::ops::DerefMut for Buf<T> {
+    fn deref_mut(&mut self) -> &mut Vec<T> {
+        &mut self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for Buf<T> {
+    fn drop(&mut self) {
+        give(std::mem::take(&mut self.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tensor;
+
+    /// Free buffers of capacity `n` in the installed workspace.
+    fn kept(n: usize) -> usize {
+        with_current(|w| w.typed::<f32>().free.get(&n).map_or(0, |b| b.bufs.len())).unwrap_or(0)
+    }
+
+    /// Inside a scope a freed buffer (or a dropped tensor's storage) serves the next request of its
+    /// capacity: the same memory, empty, of exactly that capacity; the workspace keeps it across
+    /// scopes; a scope keeps at most what the last two scopes asked for; nothing without a scope.
+    #[test]
+    fn a_workspace_serves_what_its_scopes_freed() {
+        let mut ws = Workspace::new();
+        let first = {
+            let _s = ws.enter();
+            let v: Vec<f32> = take(100);
+            let at = v.as_ptr();
+            give(v);
+            let w: Vec<f32> = take(100);
+            assert_eq!((w.as_ptr(), w.capacity(), w.len()), (at, 100, 0));
+            // a tensor's storage comes back when its last handle drops
+            let mut w = w;
+            w.resize(100, 1.5);
+            let t = Tensor::from_parts(vec![10, 10], w);
+            let t2 = t.clone();
+            drop(t);
+            assert_eq!(kept(100), 0, "still held by the clone");
+            drop(t2);
+            assert_eq!(kept(100), 1);
+            at
+        };
+        {
+            let _s = ws.enter();
+            let v: Vec<f32> = take(100);
+            assert_eq!(v.as_ptr(), first, "kept across scopes");
+            // three more buffers given back than this scope asked for (1): at its end, trimmed to the
+            // larger demand of the last two scopes (2 in the first, 1 here)
+            let extra: Vec<Vec<f32>> = (0..3).map(|_| Vec::with_capacity(100)).collect();
+            give(v);
+            extra.into_iter().for_each(give);
+            assert_eq!(kept(100), 4);
+        }
+        // the next scopes find 2, then 1 (the second scope's demand), then none (two scopes without one)
+        for want in [2, 1, 0] {
+            let _s = ws.enter();
+            assert_eq!(kept(100), want);
+        }
+        {
+            let _s = ws.enter();
+            // a capacity nobody asked for is freed, not kept
+            give(Vec::<f32>::with_capacity(37));
+            assert_eq!(kept(37), 0);
+        }
+        assert_eq!(kept(100), 0, "no workspace installed outside a scope");
+    }
+}
