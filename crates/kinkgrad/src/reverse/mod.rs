@@ -7,6 +7,7 @@
 
 mod backward;
 mod op;
+mod op_box;
 pub mod ops;
 pub(crate) mod provenance;
 mod tape;

@@ -1,5 +1,6 @@
 //! The tape: nodes in creation order (a topological order), the representation, the kink log.
 
+use super::op_box::OpBox;
 use super::provenance::KinkSource;
 use super::{Op, Var};
 use crate::error::{Error, Result};
@@ -13,7 +14,7 @@ use std::rc::Rc;
 pub(crate) struct Node<T: Real> {
     pub value: Tensor<T>,
     pub inputs: Vec<usize>,
-    pub op: Option<Box<dyn Op<T>>>,
+    pub op: Option<OpBox<T>>,
     /// False for constants: never differentiated with respect to.
     pub variable: bool,
     pub scope: Rc<str>,
@@ -44,12 +45,14 @@ pub struct Tape<T: Real> {
 }
 
 impl<T: Real> Drop for Tape<T> {
-    /// The nodes' input lists go back to the installed buffer pool ([`crate::tensor::pool`]); their
-    /// values return by themselves.
+    /// The node list, the nodes' input lists and the ops' blocks go back to the installed buffer pool
+    /// ([`crate::tensor::pool`]); the values return by themselves.
     fn drop(&mut self) {
-        for n in self.nodes.get_mut().iter_mut() {
+        let mut nodes = std::mem::take(self.nodes.get_mut());
+        for n in nodes.iter_mut() {
             crate::tensor::pool::give(std::mem::take(&mut n.inputs));
         }
+        crate::tensor::pool::give_list(nodes);
     }
 }
 
@@ -67,7 +70,8 @@ impl<T: Real> Tape<T> {
     /// An empty tape whose non-smooth ops follow `rep` at kinks.
     pub fn with_representation(rep: Representation) -> Self {
         Self {
-            nodes: RefCell::new(Vec::new()),
+            // the previous tape's node list when a workspace is installed (a training step)
+            nodes: RefCell::new(crate::tensor::pool::take_list()),
             rep,
             kinks: RefCell::new(KinkLog::default()),
             scope: RefCell::new(Rc::from("")),
@@ -141,8 +145,9 @@ impl<T: Real> Tape<T> {
     pub fn kink_log(&self) -> KinkLog {
         self.kinks.borrow().clone()
     }
-    /// Record an op's output.
-    pub fn push(&self, op: Box<dyn Op<T>>, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
+    /// Record an op's output. The op is stored in a block from the installed buffer pool
+    /// ([`crate::tensor::pool`]); a `Box<dyn Op<T>>` is an op too, stored behind its own box.
+    pub fn push<O: Op<T> + 'static>(&self, op: O, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
         let mut ids: Vec<usize> = crate::tensor::pool::take(inputs.len());
         ids.extend(inputs.iter().map(|v| v.id));
         let kinks = op.kinks();
@@ -150,15 +155,9 @@ impl<T: Real> Tape<T> {
             let scope = self.scope.borrow().clone();
             self.kinks.borrow_mut().add(&scope, op.name(), kinks);
         }
-        self.push_node(value, ids, Some(op), true)
+        self.push_node(value, ids, Some(OpBox::new(op)), true)
     }
-    fn push_node(
-        &self,
-        value: Tensor<T>,
-        inputs: Vec<usize>,
-        op: Option<Box<dyn Op<T>>>,
-        variable: bool,
-    ) -> Var<'_, T> {
+    fn push_node(&self, value: Tensor<T>, inputs: Vec<usize>, op: Option<OpBox<T>>, variable: bool) -> Var<'_, T> {
         let scope = self.scope.borrow().clone();
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { value, inputs, op, variable, scope, pinned: false, baked: None });

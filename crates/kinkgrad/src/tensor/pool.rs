@@ -19,21 +19,29 @@
 //! in this scope or the one before (so one odd step, such as the last short batch of an epoch, does
 //! not flush the pool), and the rest is freed.
 
+use std::alloc::Layout;
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Free buffers of one capacity, with the requests seen in this scope and the one before.
 struct Bucket<T> {
-    bufs: Vec<Vec<T>>,
+    bufs: Vec<T>,
     wanted_now: usize,
     wanted_prev: usize,
 }
 
+impl<T> Bucket<T> {
+    fn new() -> Self {
+        Self { bufs: Vec::new(), wanted_now: 0, wanted_prev: 0 }
+    }
+}
+
 /// Free buffers of one element type by exact capacity, and empty storage headers for tensors.
 struct Typed<T> {
-    free: HashMap<usize, Bucket<T>>,
+    free: HashMap<usize, Bucket<Vec<T>>>,
     headers: Vec<Arc<Vec<T>>>,
     headers_now: usize,
     headers_prev: usize,
@@ -62,10 +70,46 @@ impl<T: Send + Sync + 'static> Pool for Typed<T> {
     }
 }
 
-/// The pools of every element type used so far.
+/// The pools of every element type used so far, and untyped memory blocks by layout.
 #[derive(Default)]
 struct Inner {
     pools: HashMap<TypeId, Box<dyn Pool>>,
+    /// Blocks by exact layout (size, align): the storage of ops ([`crate::reverse`]) and of empty
+    /// lists of element types the typed pools cannot hold (not `Send`, or borrowing).
+    blocks: HashMap<(usize, usize), Bucket<Block>>,
+    /// Growable lists by element layout (size, align), any capacity (a tape's node list).
+    lists: HashMap<(usize, usize), Bucket<Block>>,
+}
+
+/// An allocation of the global allocator with its layout (non-zero size), holding no value: freed
+/// when dropped.
+struct Block {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: a `Block` owns raw memory and no value of any type (whatever lived there was dropped
+// before it was given back), so moving or sharing it between threads touches nothing thread-bound.
+unsafe impl Send for Block {}
+// SAFETY: as above; `&Block` exposes nothing.
+unsafe impl Sync for Block {}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` was allocated by the global allocator with exactly `layout` (see the
+        // constructors of `Block`), and is freed once, here.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
+}
+
+/// End of a scope for blocks: keep what the last two scopes asked for.
+fn trim_blocks(map: &mut HashMap<(usize, usize), Bucket<Block>>) {
+    map.retain(|_, b| {
+        let keep = b.wanted_now.max(b.wanted_prev);
+        b.bufs.truncate(keep);
+        (b.wanted_prev, b.wanted_now) = (b.wanted_now, 0);
+        keep > 0
+    });
 }
 
 impl Inner {
@@ -129,6 +173,8 @@ impl Drop for Scope<'_> {
             for p in inner.pools.values_mut() {
                 p.trim();
             }
+            trim_blocks(&mut inner.blocks);
+            trim_blocks(&mut inner.lists);
             self.ws.inner = Some(inner);
         }
     }
@@ -141,8 +187,7 @@ pub fn take<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
         return Vec::new();
     }
     let hit = with_current(|w| {
-        let b =
-            w.typed::<T>().free.entry(n).or_insert_with(|| Bucket { bufs: Vec::new(), wanted_now: 0, wanted_prev: 0 });
+        let b = w.typed::<T>().free.entry(n).or_insert_with(Bucket::new);
         b.wanted_now += 1;
         b.bufs.pop()
     });
@@ -176,6 +221,94 @@ pub fn give<T: Send + Sync + 'static>(mut v: Vec<T>) {
         // nobody requests is freed rather than hoarded
         if let Some(b) = w.typed::<T>().free.get_mut(&v.capacity()) {
             b.bufs.push(v);
+        }
+    });
+}
+
+/// Memory for one value of `layout` (non-zero size): a free block of exactly that layout from the
+/// workspace installed on this thread, else a new allocation. Give it back with [`give_block`] (or
+/// free it with the global allocator and the same layout).
+pub(crate) fn take_block(layout: Layout) -> NonNull<u8> {
+    debug_assert!(layout.size() > 0);
+    let hit = with_current(|w| {
+        let b = w.blocks.entry((layout.size(), layout.align())).or_insert_with(Bucket::new);
+        b.wanted_now += 1;
+        b.bufs.pop()
+    });
+    match hit.flatten() {
+        Some(b) => {
+            let ptr = b.ptr;
+            std::mem::forget(b);
+            ptr
+        }
+        None => {
+            // SAFETY: `layout` has a non-zero size (checked by the callers).
+            let p = unsafe { std::alloc::alloc(layout) };
+            NonNull::new(p).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
+        }
+    }
+}
+
+/// Return memory from [`take_block`] (whatever value lived there already dropped): kept by the
+/// installed workspace when [`take_block`] asked for its layout there, else freed.
+///
+/// # Safety
+/// `ptr` was allocated by the global allocator with exactly `layout` (non-zero size), holds no live
+/// value, and is not used after this call.
+pub(crate) unsafe fn give_block(ptr: NonNull<u8>, layout: Layout) {
+    let block = Block { ptr, layout };
+    // without a workspace (or without demand for this layout) the block is dropped: freed
+    with_current(move |w| {
+        if let Some(b) = w.blocks.get_mut(&(layout.size(), layout.align())) {
+            b.bufs.push(block);
+        }
+    });
+}
+
+/// An empty list for elements of any type (not `Send`, or borrowing: a tape's nodes, a backward
+/// pass's cotangents) with the capacity a list of the same element layout last gave back to the
+/// workspace installed on this thread ([`give_list`]), else a new empty vector. It grows as usual.
+pub(crate) fn take_list<X>() -> Vec<X> {
+    let (size, align) = (std::mem::size_of::<X>(), std::mem::align_of::<X>());
+    if size == 0 {
+        return Vec::new();
+    }
+    let hit = with_current(|w| {
+        let b = w.lists.entry((size, align)).or_insert_with(Bucket::new);
+        b.wanted_now += 1;
+        b.bufs.pop()
+    });
+    match hit.flatten() {
+        Some(b) => {
+            let (ptr, cap) = (b.ptr, b.layout.size() / size);
+            std::mem::forget(b);
+            // SAFETY: the block was allocated by the global allocator as the buffer of a vector of
+            // elements of this size and alignment with capacity `cap` (`give_list`), i.e. with the
+            // layout of `[X; cap]`; it holds no value (length 0).
+            unsafe { Vec::from_raw_parts(ptr.cast::<X>().as_ptr(), 0, cap) }
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Return a list from [`take_list`] (or any vector): its elements are dropped, its buffer is kept by
+/// the installed workspace for the next [`take_list`] of the same element layout, else freed.
+pub(crate) fn give_list<X>(mut v: Vec<X>) {
+    // drop the elements first, outside the pool (their drops may return buffers to it)
+    v.clear();
+    let (size, align) = (std::mem::size_of::<X>(), std::mem::align_of::<X>());
+    if size == 0 || v.capacity() == 0 {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+    let Ok(layout) = Layout::array::<X>(cap) else { unreachable!("a vector's capacity fits its layout") };
+    // SAFETY: a vector's non-null buffer of non-zero size, allocated by the global allocator with
+    // the layout of `[X; cap]`; it is empty and not used again (ManuallyDrop).
+    let block = Block { ptr: unsafe { NonNull::new_unchecked(ptr.cast::<u8>()) }, layout };
+    with_current(move |w| {
+        if let Some(b) = w.lists.get_mut(&(size, align)) {
+            b.bufs.push(block);
         }
     });
 }
