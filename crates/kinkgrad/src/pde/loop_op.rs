@@ -218,7 +218,7 @@ impl LoopLin {
     ) -> Var<'t, T> {
         let v = lp.apply(&codes, &x.value().to_f64_vec(), adjoint);
         let op = LoopLin { lp, codes, adjoint, shape: shape.to_vec() };
-        tape.push(Box::new(op), &[x], tensor(shape.to_vec(), &v))
+        tape.push(op, &[x], tensor(shape.to_vec(), &v))
     }
 }
 
@@ -323,6 +323,6 @@ impl Transport {
             shape: shape.clone(),
         };
         let value = Tensor::from_f64(shape, &out)?;
-        Ok(tape.push(Box::new(op), &[s], value))
+        Ok(tape.push(op, &[s], value))
     }
 }

@@ -94,7 +94,7 @@ impl Transport {
             a_shape: ashape.unwrap_or_default(),
         };
         let value = Tensor::from_f64(ushape, &out)?;
-        Ok(tape.push(Box::new(op), &inputs, value))
+        Ok(tape.push(op, &inputs, value))
     }
 }
 
@@ -262,7 +262,7 @@ impl LinOp {
         let op = LinOp { lin, kind, a_shape: a_shape.to_vec() };
         let v = op.eval(&x.value().to_f64_vec());
         let value = tensor(op.out_shape(), &v);
-        tape.push(Box::new(op), &[x], value)
+        tape.push(op, &[x], value)
     }
 }
 

@@ -343,7 +343,7 @@ impl<T: Real> SignScale<T> {
     fn record<'t>(&self, g: Var<'t, T>) -> Var<'t, T> {
         let value = self.apply(&g.value());
         let op = SignScale { x: self.x.clone(), t0: self.t0, t1: self.t1, kinks: self.kinks.clone() };
-        g.tape().push(Box::new(op), &[g], value)
+        g.tape().push(op, &[g], value)
     }
 }
 
@@ -481,5 +481,5 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         points,
         prim,
     };
-    Ok(tape.push(Box::new(op), args, Tensor::from_parts(shape, out)))
+    Ok(tape.push(op, args, Tensor::from_parts(shape, out)))
 }

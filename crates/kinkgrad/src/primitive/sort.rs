@@ -169,6 +169,6 @@ impl<'t, T: Real> Var<'t, T> {
         let out: Vec<T> = perm.iter().map(|&p| d[p as usize]).collect();
         let locked = blocks.iter().map(|(_, t): &(usize, Vec<u32>)| vec![t.clone()]).collect();
         let op = SortOp { rule, n, perm, blocks, locked, lexed: false, pinned: false };
-        Ok(self.tape().push(Box::new(op), &[self], Tensor::new(vec![n], out)?))
+        Ok(self.tape().push(op, &[self], Tensor::new(vec![n], out)?))
     }
 }

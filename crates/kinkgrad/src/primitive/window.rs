@@ -284,7 +284,7 @@ impl SparseOp {
     /// Record the op on `g` (its value computed here).
     pub(crate) fn record<'t, T: Real>(self, g: Var<'t, T>) -> Var<'t, T> {
         let value = Tensor::from_parts(self.out_shape().to_vec(), self.apply(g.value().data()));
-        g.tape().push(Box::new(self), &[g], value)
+        g.tape().push(self, &[g], value)
     }
 }
 
@@ -558,7 +558,7 @@ pub fn reduce_windows<'t, T: Real>(
         tied,
         tied_start,
     };
-    x.tape().push(Box::new(op), &[x], ok(Tensor::new(out_shape, out)))
+    x.tape().push(op, &[x], ok(Tensor::new(out_shape, out)))
 }
 
 /// Windows that reduce `axis` of `shape` (one window per position of the other axes).

@@ -113,7 +113,7 @@ impl Op<f64> for Kinked {
 fn an_op_that_cannot_pin_is_refused() {
     let tape = Tape::<f64>::new();
     let x = tape.var(Tensor::scalar(0.0));
-    let y = tape.push(Box::new(Kinked), &[x], Tensor::scalar(0.0));
+    let y = tape.push(Kinked, &[x], Tensor::scalar(0.0));
     for mode in [Mode::safe(), Mode::Lex(None)] {
         match tape.grad_vars(y, &[x], &mode) {
             Err(e @ Error::Unsupported { .. }) => assert!(e.to_string().contains("kinked"), "{e}"),

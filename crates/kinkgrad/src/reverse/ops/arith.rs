@@ -91,7 +91,7 @@ fn binary<'t, T: Real>(kind: Kind, a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'
         Kind::Div => va.zip(&vb, "div", |x, y| x / y)?,
     };
     let op = Binary { kind, a: va.shape().to_vec(), b: vb.shape().to_vec() };
-    Ok(a.tape.push(Box::new(op), &[a, b], value))
+    Ok(a.tape.push(op, &[a, b], value))
 }
 
 struct SumTo {
@@ -153,7 +153,7 @@ impl<'t, T: Real> Var<'t, T> {
             return self;
         }
         let value = ok(self.value().sum_to_shape(shape));
-        self.tape.push(Box::new(SumTo { from: from.into(), to: Buf::copied(shape) }), &[self], value)
+        self.tape.push(SumTo { from: from.into(), to: Buf::copied(shape) }, &[self], value)
     }
     /// Broadcast to `shape`.
     pub fn expand(self, shape: &[usize]) -> Result<Var<'t, T>> {
@@ -162,6 +162,6 @@ impl<'t, T: Real> Var<'t, T> {
             return Ok(self);
         }
         let value = self.value().expand(shape)?;
-        Ok(self.tape.push(Box::new(Expand { from: from.into(), to: Buf::copied(shape) }), &[self], value))
+        Ok(self.tape.push(Expand { from: from.into(), to: Buf::copied(shape) }, &[self], value))
     }
 }

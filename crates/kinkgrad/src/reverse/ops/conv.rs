@@ -179,6 +179,6 @@ impl<'t, T: Real> Var<'t, T> {
         let op = ConvProduct { batch: xs[0], spatial };
         let value = product(cols_t.value().data(), w.value().data(), b.value().data(), xs[0], op.positions(), kk);
         let value = Tensor::from_parts(vec![xs[0], out, spatial.0, spatial.1], value);
-        Ok(self.tape().push(Box::new(op), &[cols_t, w, b], value))
+        Ok(self.tape().push(op, &[cols_t, w, b], value))
     }
 }

@@ -308,7 +308,7 @@ impl<T: Real> Op<T> for Gather {
             in_shape: self.in_shape.clone(),
             out_shape: self.out_shape.clone(),
         };
-        vec![Some(g.tape().push(Box::new(op), &[g], value))]
+        vec![Some(g.tape().push(op, &[g], value))]
     }
     fn element_classes(
         &self,
@@ -343,7 +343,7 @@ impl<T: Real> Op<T> for Scatter {
             in_shape: self.in_shape.clone(),
             out_shape: self.out_shape.clone(),
         };
-        vec![Some(g.tape().push(Box::new(op), &[g], value))]
+        vec![Some(g.tape().push(op, &[g], value))]
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
@@ -427,7 +427,7 @@ impl<'t, T: Real> Var<'t, T> {
         let v = self.value();
         let value = Tensor::from_parts(out_shape.to_vec(), gather_data(v.data(), &idx, geom.as_deref()));
         let op = Gather { idx, geom, in_shape: v.shape().to_vec(), out_shape: out_shape.to_vec() };
-        self.tape().push(Box::new(op), &[self], value)
+        self.tape().push(op, &[self], value)
     }
 
     /// im2col: `[b, c, h, w]` to `[b * oh * ow, c * kh * kw]` (see [`unfold2d_indices`]), so that a

@@ -135,7 +135,7 @@ fn permuted_sources(shape: &[usize], perm: &[usize], at: &[usize]) -> Option<Vec
 
 impl<'t, T: Real> Var<'t, T> {
     fn layout(self, kind: Kind, value: Tensor<T>) -> Var<'t, T> {
-        self.tape.push(Box::new(Layout(kind)), &[self], value)
+        self.tape.push(Layout(kind), &[self], value)
     }
     /// Same values, new shape.
     pub fn reshape(self, shape: &[usize]) -> Result<Var<'t, T>> {
@@ -183,7 +183,7 @@ impl<'t, T: Real> Var<'t, T> {
         let values: Vec<Tensor<T>> = parts.iter().map(|p| p.value()).collect();
         let value = Tensor::concat(&values, axis)?;
         let sizes = values.iter().map(|v| v.shape()[axis]).collect();
-        Ok(first.tape.push(Box::new(Layout(Kind::Concat { axis, sizes })), parts, value))
+        Ok(first.tape.push(Layout(Kind::Concat { axis, sizes }), parts, value))
     }
     /// Stack equal-shaped variables along a new axis.
     pub fn stack(parts: &[Var<'t, T>], axis: usize) -> Result<Var<'t, T>> {

@@ -165,6 +165,6 @@ impl<'t, T: Real> Var<'t, T> {
             ));
         }
         let value = xv.matmul_bias(&wv, true, &bv)?;
-        Ok(self.tape.push(Box::new(Linear { bias: bs.to_vec() }), &[self, w, b], value))
+        Ok(self.tape.push(Linear { bias: bs.to_vec() }, &[self, w, b], value))
     }
 }

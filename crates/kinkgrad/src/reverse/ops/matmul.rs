@@ -70,7 +70,7 @@ impl<'t, T: Real> Var<'t, T> {
             ));
         }
         let value = a.matmul_t(&b, ta, tb)?;
-        Ok(self.tape.push(Box::new(MatMul { ta, tb }), &[self, other], value))
+        Ok(self.tape.push(MatMul { ta, tb }, &[self, other], value))
     }
     /// Matrix product `self @ other` of 2-d variables.
     pub fn matmul(self, other: Var<'t, T>) -> Result<Var<'t, T>> {

@@ -44,7 +44,7 @@ impl<'t, T: Real> Var<'t, T> {
     pub fn sum(self) -> Var<'t, T> {
         let v = self.value();
         let value = v.sum_all();
-        self.tape.push(Box::new(Sum { axis: None, keepdim: false, input: v.shape().to_vec() }), &[self], value)
+        self.tape.push(Sum { axis: None, keepdim: false, input: v.shape().to_vec() }, &[self], value)
     }
     /// Mean of all elements (0-d result).
     pub fn mean(self) -> Var<'t, T> {
@@ -55,7 +55,7 @@ impl<'t, T: Real> Var<'t, T> {
     pub fn sum_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
         let v = self.value();
         let value = v.sum_axis(axis, keepdim)?;
-        Ok(self.tape.push(Box::new(Sum { axis: Some(axis), keepdim, input: v.shape().to_vec() }), &[self], value))
+        Ok(self.tape.push(Sum { axis: Some(axis), keepdim, input: v.shape().to_vec() }, &[self], value))
     }
     /// Mean along `axis`.
     pub fn mean_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {

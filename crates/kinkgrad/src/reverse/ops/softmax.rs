@@ -47,6 +47,6 @@ impl<'t, T: Real> Var<'t, T> {
             return Err(Error::shape("log_softmax", "needs at least one axis"));
         }
         let value = log_softmax(&v);
-        Ok(self.tape.push(Box::new(LogSoftmax), &[self], value))
+        Ok(self.tape.push(LogSoftmax, &[self], value))
     }
 }

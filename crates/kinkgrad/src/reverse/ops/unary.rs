@@ -152,7 +152,7 @@ impl<'t, T: Real> Var<'t, T> {
     /// Apply a smooth unary function.
     pub fn unary(self, kind: UnaryKind) -> Var<'t, T> {
         let value = self.value().map(|x| x.map_f64(|v| kind.eval(v)));
-        self.tape.push(Box::new(Unary(kind)), &[self], value)
+        self.tape.push(Unary(kind), &[self], value)
     }
     /// `-x`
     pub fn neg(self) -> Var<'t, T> {
