@@ -75,6 +75,7 @@ use crate::error::{Error, Result};
 use crate::lex::{self, Directions};
 use crate::reverse::{check_scalar, Tape, Var};
 use crate::scalar::Real;
+use crate::tensor::pool::{self, Buf};
 use crate::tensor::Tensor;
 
 /// The result of a gradient computation.
@@ -101,7 +102,7 @@ impl<T: Real> Tape<T> {
         self.unlock(&relevant);
         let mut to_lock = self.unpinned_kinked(&relevant);
         let mut directions = 0;
-        let mut skipped = vec![];
+        let mut skipped = Buf::default();
         match mode {
             Mode::Assoc => {}
             Mode::Safe { seed, max_directions } => {
@@ -113,7 +114,7 @@ impl<T: Real> Tape<T> {
                     skipped = self.inert(&to_lock, &relevant);
                 }
                 let kinks = self.kink_counts(&to_lock);
-                for ((l, &s), &n) in to_lock.iter_mut().zip(&skipped).zip(&kinks) {
+                for ((l, &s), &n) in to_lock.iter_mut().zip(skipped.iter()).zip(kinks.iter()) {
                     *l &= s < n;
                 }
                 if to_lock.contains(&true) {
@@ -144,7 +145,9 @@ impl<T: Real> Tape<T> {
         let certificate = self.certificate(mode, &relevant, directions, &skipped);
         let len = self.len();
         let gv = self.backward(y, wrt, &relevant, None);
-        let values: Vec<Tensor<T>> = gv.iter().map(|g| g.value()).collect();
+        let mut values: Vec<Tensor<T>> = pool::take(gv.len());
+        values.extend(gv.iter().map(|g| g.value()));
+        pool::give_any(gv);
         if values.iter().any(|v| v.first_non_finite().is_some()) {
             let op = self.first_non_finite_after(len).unwrap_or_else(|| "backward".into());
             self.truncate(len);

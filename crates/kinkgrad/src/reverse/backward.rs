@@ -9,14 +9,16 @@ use super::{ElementClasses, CONSTANT_CLASS};
 use super::{OpCx, Tape, Var};
 use crate::error::{Error, Result};
 use crate::scalar::Real;
+use crate::tensor::pool::{self, Buf};
 use crate::tensor::Tensor;
 
 impl<T: Real> Tape<T> {
-    /// `relevant[i]`: node `i` depends on one of `wrt` and `y` depends on it.
-    pub(crate) fn relevant(&self, y: Var<'_, T>, wrt: &[Var<'_, T>]) -> Vec<bool> {
+    /// `relevant[i]`: node `i` depends on one of `wrt` and `y` depends on it (in a buffer from the
+    /// installed pool, like the other per-gradient lists below).
+    pub(crate) fn relevant(&self, y: Var<'_, T>, wrt: &[Var<'_, T>]) -> Buf<bool> {
         let nodes = self.nodes.borrow();
         let n = y.id + 1;
-        let mut dep = vec![false; n];
+        let mut dep = Buf::filled(n, false);
         for w in wrt {
             if w.id < n {
                 dep[w.id] = true;
@@ -27,7 +29,7 @@ impl<T: Real> Tape<T> {
                 dep[i] = true;
             }
         }
-        let mut reach = vec![false; n];
+        let mut reach = Buf::filled(n, false);
         reach[y.id] = true;
         for i in (0..n).rev() {
             if reach[i] && dep[i] {
@@ -36,22 +38,32 @@ impl<T: Real> Tape<T> {
                 }
             }
         }
-        (0..n).map(|i| dep[i] && reach[i]).collect()
+        for (d, r) in dep.iter_mut().zip(reach.iter()) {
+            *d &= *r;
+        }
+        dep
     }
 
     /// `out[i]`: node `i` is relevant, hit kinks, and is not pinned (its pieces are for this pass
     /// to choose).
-    pub(crate) fn unpinned_kinked(&self, relevant: &[bool]) -> Vec<bool> {
+    pub(crate) fn unpinned_kinked(&self, relevant: &[bool]) -> Buf<bool> {
         let nodes = self.nodes.borrow();
-        (0..relevant.len())
-            .map(|i| relevant[i] && !nodes[i].pinned && nodes[i].op.as_ref().is_some_and(|o| o.kinks() > 0))
-            .collect()
+        let mut out = Buf::with_capacity(relevant.len());
+        out.extend(
+            (0..relevant.len())
+                .map(|i| relevant[i] && !nodes[i].pinned && nodes[i].op.as_ref().is_some_and(|o| o.kinks() > 0)),
+        );
+        out
     }
 
     /// The kinks of each marked node (0 elsewhere).
-    pub(crate) fn kink_counts(&self, marked: &[bool]) -> Vec<usize> {
+    pub(crate) fn kink_counts(&self, marked: &[bool]) -> Buf<usize> {
         let nodes = self.nodes.borrow();
-        (0..marked.len()).map(|i| if marked[i] { nodes[i].op.as_ref().map_or(0, |o| o.kinks()) } else { 0 }).collect()
+        let mut out = Buf::with_capacity(marked.len());
+        out.extend(
+            (0..marked.len()).map(|i| if marked[i] { nodes[i].op.as_ref().map_or(0, |o| o.kinks()) } else { 0 }),
+        );
+        out
     }
 
     /// `out[i]`: how many kinks of node `i` (marked in `kinked`) are inert given the identity classes
@@ -70,8 +82,8 @@ impl<T: Real> Tape<T> {
     /// only for the elements those ties depend on). The first round's classes are finer than the
     /// second's (the same constants, the rest unmerged), so a tie it finds inert the second finds
     /// inert too, and the locks accumulate: the result is the second round's over every tie.
-    pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Vec<usize> {
-        let mut out = vec![0; kinked.len()];
+    pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Buf<usize> {
+        let mut out = Buf::filled(kinked.len(), 0);
         for i in 0..kinked.len() {
             if !kinked[i] {
                 continue;
@@ -150,12 +162,15 @@ impl<T: Real> Tape<T> {
         relevant: &[bool],
         tag: Option<&KinkSources>,
     ) -> Vec<Var<'t, T>> {
-        let mut grads: Vec<Option<Var<'t, T>>> = vec![None; y.id + 1];
+        // the sweep's lists come from (and return to) the installed pool
+        let mut grads: Vec<Option<Var<'t, T>>> = pool::take_any(y.id + 1);
+        grads.resize(y.id + 1, None);
         let shape = y.shape();
         grads[y.id] = Some(self.constant(Tensor::ones(&shape)));
+        pool::give(shape);
         // one context and one input list for the whole sweep, refilled per node
-        let mut inputs: Vec<usize> = Vec::new();
-        let mut cx = OpCx { tape: self, inputs: Vec::new(), out: y, wanted: Vec::new() };
+        let mut inputs: Vec<usize> = pool::take_list();
+        let mut cx = OpCx { tape: self, inputs: pool::take_list(), out: y, wanted: pool::take_list() };
         for i in (0..=y.id).rev() {
             if !relevant[i] {
                 continue;
@@ -178,12 +193,12 @@ impl<T: Real> Tape<T> {
             cx.wanted.clear();
             cx.wanted.extend(inputs.iter().map(|&j| relevant[j]));
             let from = self.len();
-            let gs = op.vjp(&cx, g);
+            let mut gs = op.vjp(&cx, g);
             self.nodes.borrow_mut()[i].op = Some(op);
             if let Some(own) = tag {
                 self.tag_recorded(i, from, own);
             }
-            for (k, gj) in gs.into_iter().enumerate() {
+            for (k, gj) in gs.drain(..).enumerate() {
                 let j = inputs[k];
                 if let (true, Some(gj)) = (relevant[j], gj) {
                     grads[j] = Some(match grads[j] {
@@ -192,13 +207,19 @@ impl<T: Real> Tape<T> {
                     });
                 }
             }
+            // a VJP's result list serves the next one of its length ([`super::cotangents`])
+            pool::give_any(gs);
         }
-        wrt.iter()
-            .map(|w| match grads.get(w.id).copied().flatten() {
-                Some(g) => g,
-                None => self.constant(Tensor::zeros(&w.shape())),
-            })
-            .collect()
+        pool::give_list(inputs);
+        pool::give_list(std::mem::take(&mut cx.inputs));
+        pool::give_list(std::mem::take(&mut cx.wanted));
+        let mut out = pool::take_any(wrt.len());
+        out.extend(wrt.iter().map(|w| match grads.get(w.id).copied().flatten() {
+            Some(g) => g,
+            None => self.constant(Tensor::zeros(&w.shape())),
+        }));
+        pool::give_any(grads);
+        out
     }
 }
 

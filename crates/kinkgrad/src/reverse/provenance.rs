@@ -19,7 +19,7 @@ pub(crate) struct KinkSource {
     /// The op's node.
     pub node: usize,
     /// Its scope and name (the kink log's key).
-    pub scope: Rc<str>,
+    pub scope: std::sync::Arc<str>,
     pub op: &'static str,
     /// Kink elements it holds.
     pub kinks: usize,

@@ -10,6 +10,7 @@ use crate::scalar::Real;
 use crate::tensor::Tensor;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub(crate) struct Node<T: Real> {
     pub value: Tensor<T>,
@@ -17,7 +18,7 @@ pub(crate) struct Node<T: Real> {
     pub op: Option<OpBox<T>>,
     /// False for constants: never differentiated with respect to.
     pub variable: bool,
-    pub scope: Rc<str>,
+    pub scope: Arc<str>,
     /// The op's pieces are pinned by a recorded `safe`/`lex` derivative ([`crate::reverse::Op::pin`]).
     pub pinned: bool,
     /// Recorded by a backward pass: the kinks whose pieces this node holds.
@@ -39,7 +40,7 @@ pub struct Tape<T: Real> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     rep: Representation,
     kinks: RefCell<KinkLog>,
-    scope: RefCell<Rc<str>>,
+    scope: RefCell<Arc<str>>,
     /// `safe` skips ops whose kinks are all inert ([`Tape::set_skip_inert`]).
     skip_inert: std::cell::Cell<bool>,
 }
@@ -74,7 +75,7 @@ impl<T: Real> Tape<T> {
             nodes: RefCell::new(crate::tensor::pool::take_list()),
             rep,
             kinks: RefCell::new(KinkLog::default()),
-            scope: RefCell::new(Rc::from("")),
+            scope: RefCell::new(crate::tensor::pool::intern("")),
             skip_inert: std::cell::Cell::new(true),
         }
     }
@@ -117,7 +118,7 @@ impl<T: Real> Tape<T> {
     }
     /// Name the scope that subsequent ops are logged under (e.g. a layer name); `""` for none.
     pub fn set_scope(&self, scope: &str) {
-        *self.scope.borrow_mut() = Rc::from(scope);
+        *self.scope.borrow_mut() = crate::tensor::pool::intern(scope);
     }
     /// Number of nodes recorded.
     pub fn len(&self) -> usize {

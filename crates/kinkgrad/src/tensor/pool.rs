@@ -79,6 +79,8 @@ struct Inner {
     blocks: HashMap<(usize, usize), Bucket<Block>>,
     /// Growable lists by element layout (size, align), any capacity (a tape's node list).
     lists: HashMap<(usize, usize), Bucket<Block>>,
+    /// Shared names ([`intern`]), each with the number of scope ends since it was last asked for.
+    names: Vec<(Arc<str>, u8)>,
 }
 
 /// An allocation of the global allocator with its layout (non-zero size), holding no value: freed
@@ -175,6 +177,10 @@ impl Drop for Scope<'_> {
             }
             trim_blocks(&mut inner.blocks);
             trim_blocks(&mut inner.lists);
+            inner.names.retain_mut(|(_, age)| {
+                *age += 1;
+                *age < 2
+            });
             self.ws.inner = Some(inner);
         }
     }
@@ -311,6 +317,52 @@ pub(crate) fn give_list<X>(mut v: Vec<X>) {
             b.bufs.push(block);
         }
     });
+}
+
+/// An empty vector with capacity exactly `n` for elements of any type (not `Send`, or borrowing: a
+/// backward pass's cotangents, a VJP's result): a free block of exactly that layout from the
+/// installed workspace ([`take_block`]), else a new allocation. Give it back with [`give_any`].
+pub(crate) fn take_any<X>(n: usize) -> Vec<X> {
+    let Ok(layout) = Layout::array::<X>(n) else { return Vec::with_capacity(n) };
+    if layout.size() == 0 {
+        return Vec::with_capacity(n);
+    }
+    let p = take_block(layout);
+    // SAFETY: `p` is a block of the global allocator of exactly the layout of `[X; n]`, holding no
+    // value (length 0).
+    unsafe { Vec::from_raw_parts(p.cast::<X>().as_ptr(), 0, n) }
+}
+
+/// Return a vector (any element type): its elements are dropped, its buffer is kept by the
+/// installed workspace for a [`take_any`] (or [`take_block`]) of exactly its layout, else freed.
+pub(crate) fn give_any<X>(mut v: Vec<X>) {
+    v.clear();
+    if std::mem::size_of::<X>() == 0 || v.capacity() == 0 {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let Ok(layout) = Layout::array::<X>(v.capacity()) else { unreachable!("a vector's capacity fits its layout") };
+    // SAFETY: a vector's buffer of non-zero size, allocated by the global allocator with the layout
+    // of `[X; capacity]`; it is empty and not used again (ManuallyDrop).
+    unsafe { give_block(NonNull::new_unchecked(v.as_mut_ptr().cast::<u8>()), layout) }
+}
+
+/// A shared copy of the name `s` (a tape's scope): the one the installed workspace handed out in
+/// this scope or the one before, else a new one.
+pub(crate) fn intern(s: &str) -> Arc<str> {
+    let hit = with_current(|w| {
+        let (name, age) = w.names.iter_mut().find(|(n, _)| &**n == s)?;
+        *age = 0;
+        Some(name.clone())
+    });
+    match hit.flatten() {
+        Some(name) => name,
+        None => {
+            let name: Arc<str> = Arc::from(s);
+            with_current(|w| w.names.push((name.clone(), 0)));
+            name
+        }
+    }
 }
 
 /// Return a tensor's storage: its buffer and, when this was its last handle, the header.
