@@ -138,10 +138,10 @@ impl<T: Real> Op<T> for LoopOp {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         if !cx.wanted[0] {
-            return vec![None];
+            return crate::reverse::cotangents([None]);
         }
         let codes = self.locked.clone().unwrap_or_else(|| self.codes.clone());
-        vec![Some(LoopLin::apply(cx.tape, self.lp.clone(), codes, true, g, &self.shape))]
+        crate::reverse::cotangents([Some(LoopLin::apply(cx.tape, self.lp.clone(), codes, true, g, &self.shape))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let k = cx.k;
@@ -232,9 +232,16 @@ impl<T: Real> Op<T> for LoopLin {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         if !cx.wanted[0] {
-            return vec![None];
+            return crate::reverse::cotangents([None]);
         }
-        vec![Some(LoopLin::apply(cx.tape, self.lp.clone(), self.codes.clone(), !self.adjoint, g, &self.shape))]
+        crate::reverse::cotangents([Some(LoopLin::apply(
+            cx.tape,
+            self.lp.clone(),
+            self.codes.clone(),
+            !self.adjoint,
+            g,
+            &self.shape,
+        ))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let k = cx.k;

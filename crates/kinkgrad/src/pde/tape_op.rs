@@ -277,7 +277,7 @@ impl<T: Real> Op<T> for LinOp {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         if !cx.wanted[0] {
-            return vec![None];
+            return crate::reverse::cotangents([None]);
         }
         let t = match self.kind {
             LinKind::AdjU => LinKind::TanU,
@@ -285,7 +285,7 @@ impl<T: Real> Op<T> for LinOp {
             LinKind::AdjA => LinKind::TanA,
             LinKind::TanA => LinKind::AdjA,
         };
-        vec![Some(LinOp::apply(cx.tape, self.lin.clone(), t, g, &self.a_shape))]
+        crate::reverse::cotangents([Some(LinOp::apply(cx.tape, self.lin.clone(), t, g, &self.a_shape))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let k = cx.k;

@@ -180,7 +180,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
                 })
                 .collect();
             let scale = SignScale { x: x0, t0, t1, kinks };
-            return vec![cx.wanted[0].then(|| scale.record(g).sum_to(&self.arg_shapes[0]))];
+            return crate::reverse::cotangents([cx.wanted[0].then(|| scale.record(g).sum_to(&self.arg_shapes[0]))]);
         }
         let d = self.coefficients::<T>(&shape, &x0);
         d.into_iter()
@@ -352,7 +352,7 @@ impl<T: Real> Op<T> for SignScale<T> {
         "mul"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        vec![Some(self.record(g))]
+        crate::reverse::cotangents([Some(self.record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         match cx.tangents[0] {

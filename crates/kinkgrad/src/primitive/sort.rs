@@ -77,7 +77,7 @@ impl<T: Real> Op<T> for SortOp {
         "sort"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        vec![Some(SparseOp::transposed(self.selection()).record(g))]
+        crate::reverse::cotangents([Some(SparseOp::transposed(self.selection()).record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

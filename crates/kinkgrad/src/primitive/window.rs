@@ -294,7 +294,7 @@ impl<T: Real> Op<T> for SparseOp {
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let t = SparseOp { s: self.s.clone(), transposed: !self.transposed };
-        vec![Some(t.record(g))]
+        crate::reverse::cotangents([Some(t.record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
@@ -373,7 +373,7 @@ impl<T: Real> Op<T> for WindowOp {
         self.name
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        vec![Some(SparseOp::transposed(self.selection()).record(g))]
+        crate::reverse::cotangents([Some(SparseOp::transposed(self.selection()).record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

@@ -14,6 +14,7 @@ mod tape;
 pub(crate) mod var;
 
 pub(crate) use backward::check_scalar;
+pub(crate) use op::cotangents;
 pub use op::{ElementClasses, JvpCx, Op, OpCx, CONSTANT_CLASS};
 pub use tape::Tape;
 pub use var::Var;

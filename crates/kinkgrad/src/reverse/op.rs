@@ -29,6 +29,14 @@ pub struct JvpCx<'a, T: Real> {
     pub k: usize,
 }
 
+/// A VJP's result list `gs` in a buffer from the installed pool ([`crate::tensor::pool`]), which the
+/// backward sweep gives back for the next VJP of the same length (`vec![..]` works too, allocating).
+pub(crate) fn cotangents<'t, T: Real, const N: usize>(gs: [Option<Var<'t, T>>; N]) -> Vec<Option<Var<'t, T>>> {
+    let mut v = crate::tensor::pool::take_any(N);
+    v.extend(gs);
+    v
+}
+
 /// The label of an element that is constant on a neighbourhood of the evaluation point.
 pub const CONSTANT_CLASS: u32 = u32::MAX;
 

@@ -53,7 +53,7 @@ impl<T: Real> Op<T> for Binary {
             };
             v.sum_to(&self.b)
         });
-        vec![ga, gb]
+        crate::reverse::cotangents([ga, gb])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let out = cx.out.shape();
@@ -104,7 +104,7 @@ impl<T: Real> Op<T> for SumTo {
         "sum_to"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        vec![Some(ok(g.expand(&self.from)))]
+        crate::reverse::cotangents([Some(ok(g.expand(&self.from)))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         tangent::sum_to(cx.tangents[0].expect("tangent"), cx.k, &self.to, &self.from)
@@ -121,7 +121,7 @@ impl<T: Real> Op<T> for Expand {
         "expand"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        vec![Some(g.sum_to(&self.from))]
+        crate::reverse::cotangents([Some(g.sum_to(&self.from))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         tangent::expand(cx.tangents[0].expect("tangent"), cx.k, &self.from, &self.to)

@@ -85,11 +85,11 @@ impl<T: Real> Op<T> for ConvProduct {
         let p = self.positions();
         // the cotangent in the product's [out, rows] layout
         let g = ok(ok(ok(g.reshape(&[self.batch, out, p])).permute(&[1, 0, 2])).reshape(&[out, self.batch * p]));
-        vec![
+        crate::reverse::cotangents([
             cx.wanted[0].then(|| ok(w.matmul_t(g, true, false))),
             cx.wanted[1].then(|| ok(g.matmul_t(cols_t, false, true))),
             cx.wanted[2].then(|| ok(g.sum_to(&[out, 1]).reshape(&[out]))),
-        ]
+        ])
     }
     fn element_classes(
         &self,

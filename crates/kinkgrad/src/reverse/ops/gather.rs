@@ -308,7 +308,7 @@ impl<T: Real> Op<T> for Gather {
             in_shape: self.in_shape.clone(),
             out_shape: self.out_shape.clone(),
         };
-        vec![Some(g.tape().push(op, &[g], value))]
+        crate::reverse::cotangents([Some(g.tape().push(op, &[g], value))])
     }
     fn element_classes(
         &self,
@@ -343,7 +343,7 @@ impl<T: Real> Op<T> for Scatter {
             in_shape: self.in_shape.clone(),
             out_shape: self.out_shape.clone(),
         };
-        vec![Some(g.tape().push(op, &[g], value))]
+        crate::reverse::cotangents([Some(g.tape().push(op, &[g], value))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

@@ -42,18 +42,20 @@ impl<T: Real> Op<T> for Layout {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         match &self.0 {
-            Kind::Reshape { from } => vec![Some(ok(g.reshape(from)))],
+            Kind::Reshape { from } => crate::reverse::cotangents([Some(ok(g.reshape(from)))]),
             Kind::Permute { perm } => {
                 let mut inv = vec![0; perm.len()];
                 for (i, &p) in perm.iter().enumerate() {
                     inv[p] = i;
                 }
-                vec![Some(ok(g.permute(&inv)))]
+                crate::reverse::cotangents([Some(ok(g.permute(&inv)))])
             }
-            Kind::Slice { axis, start, end, len } => vec![Some(ok(g.pad(*axis, *start, len - end)))],
+            Kind::Slice { axis, start, end, len } => {
+                crate::reverse::cotangents([Some(ok(g.pad(*axis, *start, len - end)))])
+            }
             Kind::Pad { axis, before, after } => {
                 let n = g.shape()[*axis];
-                vec![Some(ok(g.slice(*axis, *before, n - after)))]
+                crate::reverse::cotangents([Some(ok(g.slice(*axis, *before, n - after)))])
             }
             Kind::Concat { axis, sizes } => {
                 let mut off = 0;
@@ -67,7 +69,7 @@ impl<T: Real> Op<T> for Layout {
                     })
                     .collect()
             }
-            Kind::Roll { axis, shift } => vec![Some(ok(g.roll(*axis, -shift)))],
+            Kind::Roll { axis, shift } => crate::reverse::cotangents([Some(ok(g.roll(*axis, -shift)))]),
         }
     }
     fn element_classes(

@@ -26,11 +26,11 @@ impl<T: Real> Op<T> for Linear {
     }
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let (x, w) = (cx.inputs[0], cx.inputs[1]);
-        vec![
+        crate::reverse::cotangents([
             cx.wanted[0].then(|| ok(g.matmul_t(w, false, false))),
             cx.wanted[1].then(|| ok(g.matmul_t(x, true, false))),
             cx.wanted[2].then(|| g.sum_to(&self.bias)),
-        ]
+        ])
     }
     fn element_classes(
         &self,

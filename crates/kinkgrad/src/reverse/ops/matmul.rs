@@ -38,7 +38,7 @@ impl<T: Real> Op<T> for MatMul {
                 (true, true) => g.matmul_t(a, true, true),
             })
         });
-        vec![ga, gb]
+        crate::reverse::cotangents([ga, gb])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let (a, b) = (cx.inputs[0], cx.inputs[1]);

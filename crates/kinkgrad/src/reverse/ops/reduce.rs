@@ -27,7 +27,7 @@ impl<T: Real> Op<T> for Sum {
                 s
             }
         };
-        vec![Some(ok(ok(g.reshape(&kept)).expand(&self.input)))]
+        crate::reverse::cotangents([Some(ok(ok(g.reshape(&kept)).expand(&self.input)))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

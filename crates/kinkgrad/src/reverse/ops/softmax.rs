@@ -28,7 +28,7 @@ impl<T: Real> Op<T> for LogSoftmax {
     fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let last = g.shape().len() - 1;
         let s = ok(g.sum_axis(last, true));
-        vec![Some(ok(g.sub(ok(cx.out.exp().mul(s)))))]
+        crate::reverse::cotangents([Some(ok(g.sub(ok(cx.out.exp().mul(s)))))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");

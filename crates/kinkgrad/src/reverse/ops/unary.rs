@@ -137,7 +137,7 @@ impl<T: Real> Op<T> for Unary {
             UnaryKind::Scale(c) => g.scale(c),
             UnaryKind::AddScalar(_) => g,
         };
-        vec![Some(r)]
+        crate::reverse::cotangents([Some(r)])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
