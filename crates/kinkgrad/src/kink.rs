@@ -37,8 +37,15 @@ pub struct KinkLog {
 impl KinkLog {
     /// Add `n` kinks for `op` in `scope`.
     pub fn add(&mut self, scope: &str, op: &str, n: usize) {
-        if n > 0 {
-            *self.counts.entry((scope.to_string(), op.to_string())).or_default() += n;
+        if n == 0 {
+            return;
+        }
+        // an existing site is found without building its key (a few sites: a linear scan)
+        match self.counts.iter_mut().find(|((s, o), _)| s == scope && o == op) {
+            Some((_, count)) => *count += n,
+            None => {
+                self.counts.insert((scope.to_string(), op.to_string()), n);
+            }
         }
     }
     /// Merge another log into this one.

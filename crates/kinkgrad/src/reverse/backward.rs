@@ -109,6 +109,7 @@ impl<T: Real> Tape<T> {
                     Some(op) => (op.lock_inert(&classes), op.kinks()),
                     None => (0, 0),
                 };
+                classes.into_iter().flatten().for_each(pool::give);
                 out[i] = inert;
                 if inert >= kinks {
                     break;
@@ -249,7 +250,7 @@ fn classes_of<T: Real>(
     depth: usize,
 ) -> Option<ElementClasses> {
     if !relevant.get(j).copied().unwrap_or(false) {
-        return Some(vec![CONSTANT_CLASS; at.len()]);
+        return Some(pool::filled(at.len(), CONSTANT_CLASS));
     }
     if depth == 0 || at.is_empty() {
         return (depth > 0).then(Vec::new);
@@ -270,23 +271,40 @@ fn classes_of<T: Real>(
     if at.windows(2).all(|w| w[0] < w[1]) {
         return ask(at);
     }
+    // the position map, the distinct elements and the classes of `at` are pool buffers (the
+    // callers give the classes back)
+    let mut uniq: Vec<usize>;
+    let mut pos: Vec<u32> = Vec::new();
     if at.len() >= n / 8 {
         // many: mark the distinct elements in a position map over the node
-        let mut pos = vec![u32::MAX; n];
+        pos = pool::filled(n, u32::MAX);
         for &e in at {
             pos[e] = 0;
         }
-        let uniq: Vec<usize> = (0..n).filter(|&e| pos[e] == 0).collect();
+        uniq = pool::take(n);
+        uniq.extend((0..n).filter(|&e| pos[e] == 0));
         for (q, &e) in uniq.iter().enumerate() {
             pos[e] = q as u32;
         }
-        let c = ask(&uniq)?;
-        Some(at.iter().map(|&e| c[pos[e] as usize]).collect())
     } else {
-        let mut uniq = at.to_vec();
+        uniq = pool::copied(at);
         uniq.sort_unstable();
         uniq.dedup();
-        let c = ask(&uniq)?;
-        Some(at.iter().map(|&e| c[uniq.binary_search(&e).unwrap_or(0)]).collect())
     }
+    let c = ask(&uniq);
+    let out = c.as_ref().map(|c| {
+        let mut out = pool::take(at.len());
+        if pos.is_empty() {
+            out.extend(at.iter().map(|&e| c[uniq.binary_search(&e).unwrap_or(0)]));
+        } else {
+            out.extend(at.iter().map(|&e| c[pos[e] as usize]));
+        }
+        out
+    });
+    if let Some(c) = c {
+        pool::give(c);
+    }
+    pool::give(uniq);
+    pool::give(pos);
+    out
 }

@@ -39,7 +39,8 @@ pub(crate) struct Node<T: Real> {
 pub struct Tape<T: Real> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
     rep: Representation,
-    kinks: RefCell<KinkLog>,
+    /// Kinks per (scope, op), in recording order of first appearance ([`Tape::kink_log`]).
+    kinks: RefCell<Vec<(Arc<str>, &'static str, usize)>>,
     scope: RefCell<Arc<str>>,
     /// `safe` skips ops whose kinks are all inert ([`Tape::set_skip_inert`]).
     skip_inert: std::cell::Cell<bool>,
@@ -54,6 +55,7 @@ impl<T: Real> Drop for Tape<T> {
             crate::tensor::pool::give(std::mem::take(&mut n.inputs));
         }
         crate::tensor::pool::give_list(nodes);
+        crate::tensor::pool::give_list(std::mem::take(self.kinks.get_mut()));
     }
 }
 
@@ -74,7 +76,7 @@ impl<T: Real> Tape<T> {
             // the previous tape's node list when a workspace is installed (a training step)
             nodes: RefCell::new(crate::tensor::pool::take_list()),
             rep,
-            kinks: RefCell::new(KinkLog::default()),
+            kinks: RefCell::new(crate::tensor::pool::take_list()),
             scope: RefCell::new(crate::tensor::pool::intern("")),
             skip_inert: std::cell::Cell::new(true),
         }
@@ -144,7 +146,11 @@ impl<T: Real> Tape<T> {
     }
     /// Every kink recorded so far (by every op, whether or not a gradient goes through it).
     pub fn kink_log(&self) -> KinkLog {
-        self.kinks.borrow().clone()
+        let mut log = KinkLog::default();
+        for (scope, op, n) in self.kinks.borrow().iter() {
+            log.add(scope, op, *n);
+        }
+        log
     }
     /// Record an op's output. The op is stored in a block from the installed buffer pool
     /// ([`crate::tensor::pool`]); a `Box<dyn Op<T>>` is an op too, stored behind its own box.
@@ -153,8 +159,12 @@ impl<T: Real> Tape<T> {
         ids.extend(inputs.iter().map(|v| v.id));
         let kinks = op.kinks();
         if kinks > 0 {
-            let scope = self.scope.borrow().clone();
-            self.kinks.borrow_mut().add(&scope, op.name(), kinks);
+            let (scope, name) = (self.scope.borrow(), op.name());
+            let mut log = self.kinks.borrow_mut();
+            match log.iter_mut().find(|(s, o, _)| *o == name && **s == **scope) {
+                Some((_, _, n)) => *n += kinks,
+                None => log.push((scope.clone(), name, kinks)),
+            }
         }
         self.push_node(value, ids, Some(OpBox::new(op)), true)
     }
