@@ -106,27 +106,36 @@ fn training_steps_reuse_their_buffers() {
     }
 }
 
-// Pins: one steady step (batch 64, Adam, test profile, 2 threads, AVX-512 machine), measured
-// 2026-11-30 with the pool, after merging the transposed convolution and the window scan (before
-// the pool: LeNet 955-956 blocks and 25.6 MB, MLP 294 and 2.97 MB). The
-// counts are the measured maxima; the byte pins leave room only for `gemm`'s packing buffers, whose
-// sizes follow the kernel `gemm` picks for the CPU (AVX2 or AVX-512), not this crate.
+// Pins: one steady step (batch 64, Adam, test profile, 2 threads), measured 2026-11-30 (session
+// 23) on an AVX-512 machine with the default build and with the AVX2-only `gemm`
+// (`--no-default-features`); the counts are the larger of the two, the byte pins leave room only for
+// `gemm`'s packing buffers, whose sizes follow the kernel `gemm` picks for the CPU, not this crate.
+// History: before the pool LeNet 955-956 blocks and 25.6 MB, MLP 294 and 2.97 MB; session 22 (pool)
+// LeNet 263, safe 377-378 (5.3 MB), MLP 98.
 //
-// What still allocates per step (attributed with a backtrace-recording allocator):
-// - one `Box<dyn Op>` per recorded op (forward and backward nodes: about a third of the blocks);
-// - each op's `vjp` result (`Vec<Option<Var>>`), the tape's node list growing from empty, the
-//   engine's per-gradient lists (relevant nodes, cotangents) and the certificate (its kink log's
-//   scope and op names, the returned `Certificate`);
-// - small shape and stride lists of broadcasting kernels and of ops that keep plain `Vec`s;
-// - `gemm`: its packing buffers (`dyn_stack::MemBuffer`, most of the bytes) and small zeroed
-//   blocks per product, on the calling thread and on rayon's workers (`gemm` owns them: no API
-//   takes them from outside), and each thread's 2 MiB thread-local packing buffer, once per thread
-//   (warmed up above); rayon's own bookkeeping: none seen in the steady state (its job queues are
-//   reused).
-/// LeNet step (`assoc`): f32 263 blocks, 911 311 bytes; bf16 265 blocks, 999 603 bytes.
-const LENET: (usize, usize) = (265, 1_500_000);
-/// LeNet step in `safe` (4 directions): 377-378 blocks, 5.24-5.28 MB (the tangent pass's buffers
-/// for the kinked ops' ancestors, sized by the step's kinks, are not pooled).
-const LENET_SAFE: (usize, usize) = (378, 6_000_000);
-/// MLP 784-256-10 step (`assoc` f32 and f16: 98 blocks, 840 822 bytes; `safe`: 100-101 blocks).
-const MLP: (usize, usize) = (101, 1_200_000);
+// Pooled since session 22: the ops (one block of the op's exact layout each,
+// `reverse/op_box.rs`), the tape's node list and kink log, the VJP result lists, the backward sweep's
+// and the engine's per-gradient lists, the tape scopes (interned), and `safe`'s identity-class
+// lists. What still allocates per step (attributed with a backtrace-recording allocator):
+// - `gemm` (about 40 of LeNet's blocks, 9 of the MLP's, and most of the bytes): per product, a zeroed
+//   `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19 `gemm.rs`, on every path but the
+//   early exits: k <= 2, m <= 1 or n <= 1, a product of at most 16 x 16 outputs with lhs_cs = rhs_rs
+//   = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`, which depend on the shapes and
+//   strides), a `dyn_stack::MemBuffer`; on the calling thread and on rayon's workers. `gemm` takes no
+//   caller buffers, so zero needs a patched `gemm`; each thread's 2 MiB thread-local packing buffer
+//   comes once per thread (warmed up above);
+// - the piecewise ops' forward (`primitive/elementwise.rs` `apply`: argument lists, broadcast
+//   shapes, partials, the representation's copy; about 36 of LeNet's blocks) and the ops' fields
+//   that are plain `Vec`s (shapes, selections);
+// - small shape and stride lists of broadcasting kernels (`tensor/shape.rs`, `zip_broadcast`);
+// - the returned certificate (its kink log's strings and the representation's name);
+// - `safe`: the pooling ops' inert-candidate lists and the ops' own identity-class lists.
+/// LeNet step (`assoc`): f32 151 blocks, 877 369 bytes (AVX2 `gemm`: 153, 1 076 526); bf16 153
+/// blocks, 965 661 bytes (AVX2: 155, 1 097 746).
+const LENET: (usize, usize) = (155, 1_500_000);
+/// LeNet step in `safe` (4 directions): 235-236 blocks, 2.75-2.79 MB (AVX2 `gemm`: 237-238, 2.95-2.99
+/// MB); the rest of the bytes are the pooling ops' inert-candidate lists.
+const LENET_SAFE: (usize, usize) = (238, 3_500_000);
+/// MLP 784-256-10 step (`assoc` f32 and f16: 53 blocks, 832 484 bytes, AVX2 `gemm` 955 482; `safe`
+/// 53-54 blocks).
+const MLP: (usize, usize) = (54, 1_200_000);
