@@ -242,11 +242,11 @@ pub(crate) fn update(lambda: f64, dt: f64, u: &[f64], flux: &[f64], s: Option<&[
 #[inline(always)]
 pub(crate) fn fluxes(slope: Option<Slope>, a: &[f64], lambda: f64, ext: &[f64], flux: &mut Vec<f64>) {
     let n = ext.len() - 3;
-    flux.clear();
+    // every arm writes all n fluxes: no zero-fill of the kept length
     flux.resize(n, 0.0);
     match slope {
         None => fluxes_burgers(ext, flux),
-        Some(_) if a.len() == 1 && a[0] == 0.0 => {} // every flux is 0
+        Some(_) if a.len() == 1 && a[0] == 0.0 => flux.fill(0.0), // every flux is 0
         Some(slope) if a.len() == 1 => {
             // minmod: the explicit vector loop where the CPU level has one (the same bits)
             let wide = slope == Slope::Limited(Limiter::Minmod)

@@ -17,8 +17,9 @@
 //!   tied set ([`Minmod::value_and_pieces`], tested equal on every sign pattern, tie, signed zero and
 //!   subnormal; with a NaN argument the codes may differ, and such a run ends in the non-finite error).
 //!
-//! The three comparisons become bit masks (`vcmppd` into mask registers on AVX-512, `vmovmskpd` on
-//! AVX2), spread into one byte per face by a table and stored 8 (4) faces at a time. Faces past the
+//! The three comparisons become one byte per face in vector registers (AVX-512: byte-masked moves of
+//! the pieces' bits from the mask registers; AVX2: the masks packed and their bytes gathered), stored
+//! 8 faces at a time. Faces past the
 //! last full vector take the portable loop. No fused multiply-add: the jumps and the flux
 //! `a (u_U + (s k) B)` are evaluated as `face::jumps` and `face::flux` write them.
 
@@ -26,24 +27,6 @@ use super::face::Side;
 use super::forward::{fluxes_const, fluxes_const_coded, MinmodK};
 #[cfg(doc)]
 use crate::primitive::minmod::Minmod;
-
-/// Byte `l` of `SPREAD8[m]` is bit `l` of `m`.
-#[cfg(target_arch = "x86_64")]
-static SPREAD8: [u64; 256] = {
-    let mut t = [0u64; 256];
-    let mut m = 0;
-    while m < 256 {
-        let mut b = 0;
-        while b < 8 {
-            if (m >> b) & 1 == 1 {
-                t[m] |= 1 << (8 * b);
-            }
-            b += 1;
-        }
-        m += 1;
-    }
-    t
-};
 
 /// The minmod Lax-Wendroff fluxes of the constant velocity `a` on side `S` over the faces of `ext`
 /// ([`super::forward::extend`]), with every face's code written into `codes` when given. Returns
@@ -112,17 +95,21 @@ unsafe fn fluxes_avx512<S: Side>(a: f64, lambda: f64, ext: &[f64], out: &mut [f6
         let uu = if S::POS { w[1] } else { w[2] };
         _mm512_storeu_pd(o.add(j), _mm512_mul_pd(va, _mm512_add_pd(uu, _mm512_mul_pd(vk, v))));
         if let Some(c) = c {
-            let pa = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, x) as usize;
-            let pb = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, y) as usize;
-            let pz = _mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, z) as usize;
-            let code = SPREAD8[pa] | (SPREAD8[pb] << 1) | (SPREAD8[pz] << 2);
-            (c.add(j) as *mut u64).write_unaligned(code);
+            // byte l of each term: the piece's bit where lane l's mask is set
+            let bit = |m: __mmask8, b: i8| _mm_maskz_mov_epi8(m as __mmask16, _mm_set1_epi8(b));
+            let pa = bit(_mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, x), 1);
+            let pb = bit(_mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, y), 2);
+            let pz = bit(_mm512_cmp_pd_mask::<_CMP_EQ_OQ>(v, z), 4);
+            _mm_storel_epi64(c.add(j) as *mut __m128i, _mm_or_si128(_mm_or_si128(pa, pb), pz));
         }
     }
     8 * (n / 8)
 }
 
-/// The faces `0..4 floor(n / 4)` with AVX2; returns the number of faces done.
+/// The faces `0..8 floor(n / 8)` with AVX2, as two vectors of four; returns the number of faces
+/// done. The codes are narrowed in vector registers: the three masks of the eight faces packed to
+/// 16-bit lanes (`vpackssdw` keeps all-ones and zero), combined with the pieces' bits, and their low
+/// bytes gathered into face order.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn fluxes_avx2<S: Side>(a: f64, lambda: f64, ext: &[f64], out: &mut [f64], codes: Option<&mut [u8]>) -> usize {
@@ -132,26 +119,43 @@ unsafe fn fluxes_avx2<S: Side>(a: f64, lambda: f64, ext: &[f64], out: &mut [f64]
     let (va, vk, z) = (_mm256_set1_pd(a), _mm256_set1_pd(S::S * k), _mm256_setzero_pd());
     let p = ext.as_ptr();
     let (o, c) = (out.as_mut_ptr(), codes.map(|c| c.as_mut_ptr()));
-    for j in (0..n / 4).map(|c| 4 * c) {
-        // SAFETY: j + 4 + 3 <= ext.len(), j + 4 <= n <= out.len(), codes.len()
-        let w = [p.add(j), p.add(j + 1), p.add(j + 2), p.add(j + 3)].map(|q| _mm256_loadu_pd(q));
-        let (x, y) = if S::POS {
-            (_mm256_sub_pd(w[2], w[1]), _mm256_sub_pd(w[1], w[0]))
-        } else {
-            (_mm256_sub_pd(w[2], w[1]), _mm256_sub_pd(w[3], w[2]))
-        };
-        let v = _mm256_add_pd(_mm256_max_pd(_mm256_min_pd(x, y), z), _mm256_min_pd(_mm256_max_pd(x, y), z));
-        let uu = if S::POS { w[1] } else { w[2] };
-        _mm256_storeu_pd(o.add(j), _mm256_mul_pd(va, _mm256_add_pd(uu, _mm256_mul_pd(vk, v))));
+    // after the packs, 128-bit lane 0 holds faces 0 0 1 1 4 4 5 5 and lane 1 faces 2 2 3 3 6 6 7 7
+    // (16-bit lanes): bytes 0, 4, 8, 12 of each lane are faces 0 1 4 5 and 2 3 6 7
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, //
+        0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    );
+    for j in (0..n / 8).map(|c| 8 * c) {
+        let mut masks = [[_mm256_setzero_si256(); 2]; 3];
+        for h in 0..2 {
+            let q = j + 4 * h;
+            // SAFETY: q + 4 + 3 <= ext.len(), q + 4 <= n <= out.len()
+            let w = [p.add(q), p.add(q + 1), p.add(q + 2), p.add(q + 3)].map(|r| _mm256_loadu_pd(r));
+            let (x, y) = if S::POS {
+                (_mm256_sub_pd(w[2], w[1]), _mm256_sub_pd(w[1], w[0]))
+            } else {
+                (_mm256_sub_pd(w[2], w[1]), _mm256_sub_pd(w[3], w[2]))
+            };
+            let v = _mm256_add_pd(_mm256_max_pd(_mm256_min_pd(x, y), z), _mm256_min_pd(_mm256_max_pd(x, y), z));
+            let uu = if S::POS { w[1] } else { w[2] };
+            _mm256_storeu_pd(o.add(q), _mm256_mul_pd(va, _mm256_add_pd(uu, _mm256_mul_pd(vk, v))));
+            if c.is_some() {
+                for (t, r) in [x, y, z].into_iter().enumerate() {
+                    masks[t][h] = _mm256_castpd_si256(_mm256_cmp_pd::<_CMP_EQ_OQ>(v, r));
+                }
+            }
+        }
         if let Some(c) = c {
-            let pa = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(v, x)) as usize;
-            let pb = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(v, y)) as usize;
-            let pz = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_EQ_OQ>(v, z)) as usize;
-            let code = SPREAD8[pa] | (SPREAD8[pb] << 1) | (SPREAD8[pz] << 2);
-            (c.add(j) as *mut u32).write_unaligned(code as u32);
+            let term =
+                |t: usize, b: i16| _mm256_and_si256(_mm256_packs_epi32(masks[t][0], masks[t][1]), _mm256_set1_epi16(b));
+            let code = _mm256_or_si256(_mm256_or_si256(term(0, 1), term(1, 2)), term(2, 4));
+            let b = _mm256_shuffle_epi8(code, pick);
+            let bytes = _mm_unpacklo_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b));
+            // SAFETY: j + 8 <= n <= codes.len()
+            _mm_storel_epi64(c.add(j) as *mut __m128i, bytes);
         }
     }
-    4 * (n / 4)
+    8 * (n / 8)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 
 #[macro_use]
 mod forward;
+mod adjoint_wide;
 pub mod checkpoint;
 mod face;
 pub mod gradient;

@@ -147,17 +147,23 @@ fn adjoint_taped_body(
     sc: &mut Scratch,
     out: &mut [f64],
 ) {
+    // a table of at most 8 codes (minmod) on AVX-512 or AVX2: one fused pass reading the codes as
+    // lanes (the same bits as the routes below)
+    if let Some(codes) = codes {
+        if with_side!(a, S => super::adjoint_wide::adjoint::<S>(lambda, cells, codes, g, out)) {
+            return;
+        }
+    }
     with_side!(a, S => match codes {
-        // AVX-512: two lookups (one permute each) and the partials formed per tap on the fly beat
-        // loading three looked-up taps (measured); the same values either way, so the same bits
+        // (tables of more than 8 codes: superbee, MC; or the baseline level) AVX-512: two lookups and
+        // the partials formed per tap on the fly; the same values either way, so the same bits
         Some(codes) if crate::simd::simd_level() == crate::simd::Simd::Avx512 => {
             lookup(codes, table.len, [&table.gx, &table.gy], [&mut sc.gx, &mut sc.gy]);
             let c = OnTheFly::<S>::new(a, slope_coef::<S>(a, lambda), &sc.gx, &sc.gy);
             kernel::adjoint(lambda, &c, g, &mut sc.fb, out)
         }
         Some(codes) => {
-            // the three partials per face looked up once (AVX2: cheaper than two lookups and the
-            // partials formed three times per cell)
+            // the three partials per face looked up once
             let [t0, t1, t2] = &cells.taps;
             let [p0, p1, p2] = &mut sc.taps;
             lookup(codes, cells.len, [t0, t1, t2], [p0, p1, p2]);
