@@ -87,6 +87,43 @@ pub(crate) fn f16_to_f32(h: half::f16) -> f32 {
     f32::from_bits(r | ((h & 0x8000) << 16))
 }
 
+/// `a * b` in `T`'s arithmetic, inline so that element loops vectorise: for the 16-bit types the
+/// product of the `f32` widenings rounded once to 16 bits, which is what the `half` crate's `*`
+/// computes (`from_f32(a.to_f32() * b.to_f32())`, through one F16C call per element for `f16`) bit
+/// for bit, NaN payloads aside ([`f16_from_f32`]); `f32` and `f64` natively.
+#[inline(always)]
+pub(crate) fn mul<T: crate::Real>(a: T, b: T) -> T {
+    if std::mem::size_of::<T>() == 2 {
+        T::from_f32(a.to_f32() * b.to_f32())
+    } else {
+        a * b
+    }
+}
+
+/// `x > 0`, compared in `f32` for the types that widen to it exactly (the 16-bit ones and `f32`:
+/// no `f64` lanes in the loop), in `f64` for `f64`.
+#[inline(always)]
+pub(crate) fn positive<T: crate::Real>(x: T) -> bool {
+    if std::mem::size_of::<T>() <= 4 {
+        x.to_f32() > 0.0
+    } else {
+        x.to_f64() > 0.0
+    }
+}
+
+wide_fn! {
+    /// `out = x` widened to `f32` (exact for the 16-bit types and `f32`), compiled for the vector
+    /// unit; `out` as long as `x`.
+    pub(crate) fn widen_into<T: crate::Real>(x: &[T], out: &mut [std::mem::MaybeUninit<f32>]) = widen_body;
+}
+
+#[inline(always)]
+fn widen_body<T: crate::Real>(x: &[T], out: &mut [std::mem::MaybeUninit<f32>]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(v.to_f32());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
