@@ -183,13 +183,7 @@ fn unfold_t_into<T: Real>(u: &Unfold, x: &[T], out: &mut [MaybeUninit<T>]) {
     });
 }
 
-wide_fn! {
-    /// [`fold_t_into`] compiled for the vector unit.
-    fn fold_t_wide<T: Real>(u: &Unfold, g: &[T], acc: &mut [f64]) = fold_t_into;
-}
-
 /// col2im from the transposed layout: `acc[j] += g[i]` in row-major order of `g`.
-#[inline(always)]
 fn fold_t_into<T: Real>(u: &Unfold, g: &[T], acc: &mut [f64]) {
     let ow = u.out.1;
     u.runs_t(|o, row, x0| {
@@ -268,10 +262,8 @@ fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) 
                 }
             }
         }
-        // the transposed col2im compiled for the vector unit (16-bit values widen one by one in
-        // the baseline); the same sums in the same order
-        Some(u) if u.transposed => fold_t_wide(u, g, &mut acc),
         Some(u) => match u.kernel.1 {
+            _ if u.transposed => fold_t_into(u, g, &mut acc),
             5 => fold_into::<T, 5>(u, g, &mut acc),
             3 => fold_into::<T, 3>(u, g, &mut acc),
             _ => fold_into::<T, 0>(u, g, &mut acc),
