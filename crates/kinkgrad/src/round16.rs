@@ -87,6 +87,43 @@ pub(crate) fn f16_to_f32(h: half::f16) -> f32 {
     f32::from_bits(r | ((h & 0x8000) << 16))
 }
 
+/// `a * b` in `T`'s arithmetic, inline so that element loops vectorise: for the 16-bit types the
+/// product of the `f32` widenings rounded once to 16 bits, which is what the `half` crate's `*`
+/// computes (`from_f32(a.to_f32() * b.to_f32())`, through one F16C call per element for `f16`) bit
+/// for bit, NaN payloads aside ([`f16_from_f32`]); `f32` and `f64` natively.
+#[inline(always)]
+pub(crate) fn mul<T: crate::Real>(a: T, b: T) -> T {
+    if std::mem::size_of::<T>() == 2 {
+        T::from_f32(a.to_f32() * b.to_f32())
+    } else {
+        a * b
+    }
+}
+
+/// `x > 0`, compared in `f32` for the types that widen to it exactly (the 16-bit ones and `f32`:
+/// no `f64` lanes in the loop), in `f64` for `f64`.
+#[inline(always)]
+pub(crate) fn positive<T: crate::Real>(x: T) -> bool {
+    if std::mem::size_of::<T>() <= 4 {
+        x.to_f32() > 0.0
+    } else {
+        x.to_f64() > 0.0
+    }
+}
+
+wide_fn! {
+    /// `out = x` widened to `f32` (exact for the 16-bit types and `f32`), compiled for the vector
+    /// unit; `out` as long as `x`.
+    pub(crate) fn widen_into<T: crate::Real>(x: &[T], out: &mut [std::mem::MaybeUninit<f32>]) = widen_body;
+}
+
+#[inline(always)]
+fn widen_body<T: crate::Real>(x: &[T], out: &mut [std::mem::MaybeUninit<f32>]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        o.write(v.to_f32());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +177,48 @@ mod tests {
             let want = to_f32_odd(f64::from(a) - f64::from(b));
             assert_eq!(sub_to_f32_odd(a, b).to_bits(), want.to_bits(), "{a:e} - {b:e}");
         }
+    }
+
+    /// [`mul`] against the `half` crate's `*` (F16C's conversions for `f16`), bit for bit, on 200 000
+    /// random pairs of bit patterns in each format (NaN results compared as NaN: payloads may differ).
+    #[test]
+    fn inline_product_matches_the_half_crate() {
+        let mut rng = crate::Rng::new(7);
+        for _ in 0..200_000 {
+            let (a, b) = (rng.below(1 << 16) as u16, rng.below(1 << 16) as u16);
+            let (x, y) = (f16::from_bits(a), f16::from_bits(b));
+            let (ours, theirs) = (mul(x, y), x * y);
+            assert!(ours.to_bits() == theirs.to_bits() || ours.is_nan() && theirs.is_nan(), "{a:#06x} {b:#06x}");
+            let (x, y) = (half::bf16::from_bits(a), half::bf16::from_bits(b));
+            let (ours, theirs) = (mul(x, y), x * y);
+            assert!(ours.to_bits() == theirs.to_bits() || ours.is_nan() && theirs.is_nan(), "{a:#06x} {b:#06x}");
+        }
+    }
+
+    /// Relu in f16 and bf16 (the `f32`-lane path) by hand: `max(x, 0)` with `+0` (not `-0`) for
+    /// `x <= 0`, `x` above, infinity kept, NaN kept; the two zeros are the kinks. Its gradient with
+    /// `relu'(0) = 0` (the default representation): `c` where `x > 0`, 0 elsewhere.
+    #[test]
+    fn relu_16bit_by_hand() {
+        fn check<T: crate::Real>() {
+            let tape = crate::Tape::<T>::new();
+            let xs = [-1.5, -0.0, 0.0, 0.5, 3.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN];
+            let y = tape.var(crate::Tensor::from_f64(vec![8], &xs).unwrap()).relu().value().to_f64_vec();
+            let want = [0.0, 0.0, 0.0, 0.5, 3.0, f64::INFINITY, 0.0];
+            for (i, (&v, &w)) in y.iter().zip(&want).enumerate() {
+                assert_eq!(v.to_bits(), w.to_bits(), "{} element {i}", T::NAME);
+            }
+            assert!(y[7].is_nan());
+            assert_eq!(tape.kink_log().total(), 2);
+            let tape = crate::Tape::<T>::new();
+            let x = tape.var(crate::Tensor::from_f64(vec![5], &xs[..5]).unwrap());
+            let c = tape.constant(crate::Tensor::from_f64(vec![5], &[2.0, -3.0, 5.0, 1.25, -0.75]).unwrap());
+            let y = x.relu().mul(c).unwrap().sum();
+            let g = tape.gradient(y, &[x], &crate::Mode::Assoc).unwrap().values[0].to_f64_vec();
+            assert_eq!(g, vec![0.0, 0.0, 0.0, 1.25, -0.75], "{}", T::NAME);
+        }
+        check::<f16>();
+        check::<half::bf16>();
     }
 
     /// By hand: `1 + 2^-24 + 2^-40` is above the f32 midpoint of 1 and `1 + 2^-23`: nearest is

@@ -14,11 +14,13 @@ use crate::repr::Representation;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::round16::{mul, positive};
 use crate::scalar::Real;
 use crate::tensor::elementwise::{wide, PAR_MIN};
 use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 const KINK: u8 = u8::MAX;
 
@@ -309,30 +311,22 @@ impl<T: Real> SignScale<T> {
         let (x, n) = (self.x.data(), self.x.len());
         let (t0, t1) = (self.t0, self.t1);
         let mut out: Vec<T> = crate::tensor::pool::take(g.len());
-        let scale = |gv: T, xv: T| gv * if xv.to_f64() > 0.0 { t1 } else { t0 };
+        let spare = &mut out.spare_capacity_mut()[..g.len()];
         if g.len() == n && n >= PAR_MIN {
             // a large cotangent: split across threads by blocks, as the element-wise zips are
             const BLOCK: usize = 1 << 13;
-            let spare = &mut out.spare_capacity_mut()[..n];
-            spare.par_chunks_mut(BLOCK).zip(g.data().par_chunks(BLOCK).zip(x.par_chunks(BLOCK))).for_each(
-                |(o, (gc, xc))| {
-                    wide(|| {
-                        for ((o, &gv), &xv) in o.iter_mut().zip(gc).zip(xc) {
-                            o.write(scale(gv, xv));
-                        }
-                    })
-                },
-            );
-            // SAFETY: the blocks of `spare`, `g` and `x` pair up one to one (all of length `n`), and
-            // every element of each output block is written.
-            unsafe { out.set_len(n) };
+            spare
+                .par_chunks_mut(BLOCK)
+                .zip(g.data().par_chunks(BLOCK).zip(x.par_chunks(BLOCK)))
+                .for_each(|(o, (gc, xc))| sign_scale(o, gc, xc, t0, t1));
         } else {
-            wide(|| {
-                for gc in g.data().chunks(n) {
-                    out.extend(gc.iter().zip(x).map(|(&gv, &xv)| scale(gv, xv)));
-                }
-            });
+            for (o, gc) in spare.chunks_mut(n).zip(g.data().chunks(n)) {
+                sign_scale(o, gc, x, t0, t1);
+            }
         }
+        // SAFETY: the blocks of `spare` and `g` pair up one to one (`x` is as long as each block
+        // of `g`), and `sign_scale` writes every element of each output block.
+        unsafe { out.set_len(g.len()) };
         for c in 0..g.len() / n {
             for &(e, d) in &self.kinks {
                 out[c * n + e] = g.data()[c * n + e] * d;
@@ -360,6 +354,27 @@ impl<T: Real> Op<T> for SignScale<T> {
             None => tangent::zeros(cx.k, cx.out.shape()),
         }
     }
+}
+
+wide_fn! {
+    /// `o = g * D` with `D = t1` where `x > 0`, `t0` elsewhere, element by element (`o`, `g`, `x` of
+    /// one length), compiled for the vector unit: a function of its own, because as a closure passed
+    /// to [`wide`] the loop was not inlined into the wide variant (and the 16-bit conversions ran
+    /// one element at a time).
+    fn sign_scale<T: Real>(o: &mut [MaybeUninit<T>], g: &[T], x: &[T], t0: T, t1: T) = sign_scale_body;
+}
+
+/// The body of [`sign_scale`]: the product inline in `T`'s arithmetic ([`mul`]: the bits of `*`).
+#[inline(always)]
+fn sign_scale_body<T: Real>(o: &mut [MaybeUninit<T>], g: &[T], x: &[T], t0: T, t1: T) {
+    for ((o, &gv), &xv) in o.iter_mut().zip(g).zip(x) {
+        o.write(mul(gv, if positive(xv) { t1 } else { t0 }));
+    }
+}
+
+wide_fn! {
+    /// [`relu16_body`] compiled for the vector unit.
+    fn relu16<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) -> bool = relu16_body;
 }
 
 /// Apply a piecewise primitive element-wise to broadcast arguments, recording it on the tape.
@@ -390,23 +405,33 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         // are not stored (the backward pass reads them from the argument).
         sel = Vec::new();
         out = crate::tensor::pool::take(n);
-        let zero = wide(|| {
-            let mut zero = false;
-            for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
-                let xv = xe.to_f64();
-                zero |= xv == 0.0;
-                let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
-                o.write(T::from_f64(if xv > 0.0 {
-                    v1
-                } else if xv.is_nan() {
-                    xv
-                } else {
-                    v0
-                }));
-            }
-            zero
-        });
-        // SAFETY: the loop above wrote all `n` elements (`data[0]` holds `n` elements).
+        // relu's pieces (0 and x; two values of an affine piece decide it) on a 16-bit type: each
+        // value is x itself or +0 (`from_f64` of a value of `T` gives it back), selected in `f32`
+        // lanes, which the `f64` loop below does not vectorise to for 16-bit types
+        let relu_pieces = std::mem::size_of::<T>() == 2
+            && prim.affine()
+            && [0.0, 1.0].iter().all(|&v| prim.piece_value(0, &[v]) == 0.0 && prim.piece_value(1, &[v]) == v);
+        let zero = if relu_pieces {
+            relu16(data[0], &mut out.spare_capacity_mut()[..n])
+        } else {
+            wide(|| {
+                let mut zero = false;
+                for (o, &xe) in out.spare_capacity_mut()[..n].iter_mut().zip(data[0]) {
+                    let xv = xe.to_f64();
+                    zero |= xv == 0.0;
+                    let (v0, v1) = (prim.piece_value(0, &[xv]), prim.piece_value(1, &[xv]));
+                    o.write(T::from_f64(if xv > 0.0 {
+                        v1
+                    } else if xv.is_nan() {
+                        xv
+                    } else {
+                        v0
+                    }));
+                }
+                zero
+            })
+        };
+        // SAFETY: the loops above write all `n` elements (`data[0]` holds `n` elements).
         unsafe { out.set_len(n) };
         // kinks are rare: a separate scan keeps the loop above free of pushes (it vectorises)
         if zero {
@@ -482,4 +507,22 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         prim,
     };
     Ok(tape.push(op, args, Tensor::from_parts(shape, out)))
+}
+
+/// Relu's values of `x` into `out` (as long as `x`) for a 16-bit `T`: `x` where `x > 0`, `+0` where
+/// `x <= 0` (`-0` included), a NaN as `from_f32` rounds it (as the general loop's `from_f64`), all
+/// through `f32`;
+/// returns true when some `x` is zero (a kink).
+#[inline(always)]
+fn relu16_body<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) -> bool {
+    let mut zero = false;
+    // branch-free (selects in f32 lanes; signs at random would mispredict a branch): rounding `x`
+    // back to `T` gives `x`, and `+0` gives `+0`
+    for (o, &xe) in out.iter_mut().zip(x) {
+        let xf = xe.to_f32();
+        zero |= xf == 0.0;
+        let keep = (xf > 0.0) | xf.is_nan();
+        o.write(T::from_f32(if keep { xf } else { 0.0 }));
+    }
+    zero
 }

@@ -32,6 +32,7 @@ pub mod superbee;
 pub mod upwind;
 pub mod window;
 mod window_scan;
+mod window_scan16;
 
 pub use elementwise::apply;
 

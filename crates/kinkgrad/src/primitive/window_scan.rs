@@ -23,7 +23,7 @@ impl<T: Real> Scan<T> {
     /// Room for `nw` windows of at most `per` entries, from the buffer pool ([`crate::tensor::pool`]) in
     /// capacities that do not depend on the tie count (every window tied in all its entries at
     /// most), so that the next step reuses them.
-    fn with_capacity(nw: usize, per: usize) -> Self {
+    pub(super) fn with_capacity(nw: usize, per: usize) -> Self {
         let mut tied_start = Buf::with_capacity(nw + 1);
         tied_start.push(0);
         Scan {
@@ -38,7 +38,7 @@ impl<T: Real> Scan<T> {
     /// `tied` the positions holding it when more than one does (`None`: no tie), `nan` a NaN entry
     /// (the output is then NaN, as in the frameworks, and not a kink).
     #[inline(always)]
-    fn push(&mut self, w: usize, best: T, first: usize, tied: Option<impl Iterator<Item = u32>>, nan: bool) {
+    pub(super) fn push(&mut self, w: usize, best: T, first: usize, tied: Option<impl Iterator<Item = u32>>, nan: bool) {
         if nan {
             self.out.push(T::from_f64(f64::NAN));
             return;
@@ -71,6 +71,10 @@ fn is_nan<T: Real>(x: T) -> bool {
 
 /// Scan `d` over `windows`, max or min (`min`).
 pub(super) fn scan<T: Real>(d: &[T], windows: &Windows, min: bool) -> Scan<T> {
+    // f16 and bf16 on integer keys of their bits (the same results, `window_scan16.rs`)
+    if let Some(s) = super::window_scan16::scan16(d, windows, min) {
+        return s;
+    }
     let nw = windows.len();
     match (windows.width() == Some(4), min) {
         (true, false) => scan_fixed::<T, 4, false>(d, windows.idx(), nw),
@@ -81,7 +85,7 @@ pub(super) fn scan<T: Real>(d: &[T], windows: &Windows, min: bool) -> Scan<T> {
 }
 
 /// Windows of `L` entries each (`idx` holds `nw * L` positions).
-fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw: usize) -> Scan<T> {
+pub(super) fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw: usize) -> Scan<T> {
     let mut s = Scan::with_capacity(nw, L);
     for (w, win) in idx.chunks_exact(L).enumerate() {
         let v: [T; L] = std::array::from_fn(|i| d[win[i] as usize]);
@@ -104,7 +108,7 @@ fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx: &[u32], nw
 }
 
 /// Windows of any lengths.
-fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows) -> Scan<T> {
+pub(super) fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows) -> Scan<T> {
     let nw = windows.len();
     let mut s = Scan::with_capacity(nw, if nw > 0 { windows.window(0).len() } else { 0 });
     for w in 0..nw {

@@ -22,6 +22,7 @@ pub(crate) fn check_axis(op: &'static str, axis: usize, ndim: usize) -> Result<(
 
 /// The sums of the `R` rows `o..o + R` of the row-major `[_, len]` matrix `d` into `acc[o..o + R]`,
 /// each accumulated in `f64` in increasing column order; returns `R`.
+#[inline(always)]
 fn row_sums<T: Real, const R: usize>(d: &[T], len: usize, o: usize, acc: &mut [f64]) -> usize {
     let rows: [&[T]; R] = std::array::from_fn(|j| &d[(o + j) * len..(o + j + 1) * len]);
     let mut a = [0f64; R];
@@ -41,28 +42,16 @@ impl<T: Real> Tensor<T> {
         let (outer, len, inner) = split_axis(self.shape(), axis);
         let d = self.data();
         let mut acc = super::pool::filled(outer * inner, 0f64);
-        if inner == 1 {
-            // each row's sum is one chain of dependent adds: run up to 8 rows' chains side by side
-            // (each row still summed in its own order, so the same bits as one row at a time)
-            let mut o = 0;
-            while o < outer {
-                o += match outer - o {
-                    8.. => row_sums::<T, 8>(d, len, o, &mut acc),
-                    4..=7 => row_sums::<T, 4>(d, len, o, &mut acc),
-                    2..=3 => row_sums::<T, 2>(d, len, o, &mut acc),
-                    _ => row_sums::<T, 1>(d, len, o, &mut acc),
-                };
-            }
+        if std::mem::size_of::<T>() == 2 {
+            // 16-bit values widened to f32 first, in one vectorised pass (exact, so the same sums)
+            let mut w: Vec<f32> = super::pool::take(d.len());
+            crate::round16::widen_into(d, &mut w.spare_capacity_mut()[..d.len()]);
+            // SAFETY: `widen_into` wrote every one of the `d.len()` values.
+            unsafe { w.set_len(d.len()) };
+            sums_into(&w, outer, len, inner, &mut acc);
+            super::pool::give(w);
         } else {
-            for o in 0..outer {
-                let dst = &mut acc[o * inner..(o + 1) * inner];
-                for r in 0..len {
-                    let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
-                    for (a, &v) in dst.iter_mut().zip(src) {
-                        *a += v.to_f64();
-                    }
-                }
-            }
+            sums_into(d, outer, len, inner, &mut acc);
         }
         let mut shape = super::pool::take(self.ndim() - usize::from(!keepdim));
         for (a, &d) in self.shape().iter().enumerate() {
@@ -96,5 +85,39 @@ impl<T: Real> Tensor<T> {
         }
         super::pool::give(axes);
         t.reshape(shape)
+    }
+}
+
+wide_fn! {
+    /// The sums of [`Tensor::sum_axis`] into `acc` (`outer * inner` zeros), compiled for the vector
+    /// unit (the 16-bit values widen one at a time in the baseline): the same sums in the same order.
+    fn sums_into<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc: &mut [f64]) = sums_into_body;
+}
+
+/// The body of [`sums_into`]: row sums side by side when `inner == 1`, else rows of `inner` added.
+#[inline(always)]
+fn sums_into_body<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc: &mut [f64]) {
+    if inner == 1 {
+        // each row's sum is one chain of dependent adds: run up to 8 rows' chains side by side
+        // (each row still summed in its own order, so the same bits as one row at a time)
+        let mut o = 0;
+        while o < outer {
+            o += match outer - o {
+                8.. => row_sums::<T, 8>(d, len, o, acc),
+                4..=7 => row_sums::<T, 4>(d, len, o, acc),
+                2..=3 => row_sums::<T, 2>(d, len, o, acc),
+                _ => row_sums::<T, 1>(d, len, o, acc),
+            };
+        }
+    } else {
+        for o in 0..outer {
+            let dst = &mut acc[o * inner..(o + 1) * inner];
+            for r in 0..len {
+                let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
+                for (a, &v) in dst.iter_mut().zip(src) {
+                    *a += v.to_f64();
+                }
+            }
+        }
     }
 }
