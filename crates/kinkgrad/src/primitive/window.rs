@@ -78,6 +78,20 @@ impl Windows {
     pub(super) fn window(&self, w: usize) -> &[u32] {
         &self.idx[self.start[w] as usize..self.start[w + 1] as usize]
     }
+    /// The input position selected in each of the windows `range`: entry `sel[w]` of window `w`.
+    fn selected<'a>(
+        &'a self,
+        range: std::ops::Range<usize>,
+        sel: &'a [u32],
+    ) -> impl ExactSizeIterator<Item = u32> + 'a {
+        range.map(move |w| {
+            let at = match self.width {
+                Some(l) => w * l,
+                None => self.start[w] as usize,
+            };
+            self.idx[at + sel[w] as usize]
+        })
+    }
 }
 
 /// A sparse linear map `y[r] = sum_(c, w) in row r: w * x[c]` (used as a window VJP and its adjoint),
@@ -239,6 +253,13 @@ impl SparseBuilder {
         }
         self.start.push(self.cols.len() as u32);
     }
+    /// One row per column of `cols`, each that column alone with weight 1.
+    pub(crate) fn unit_rows(&mut self, cols: impl ExactSizeIterator<Item = u32>) {
+        let (n, base) = (cols.len(), self.cols.len() as u32);
+        self.cols.extend(cols);
+        self.w.extend(std::iter::repeat_n(1.0, n));
+        self.start.extend((1..=n as u32).map(|k| base + k));
+    }
     pub(crate) fn finish(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
         Sparse { start: self.start, cols: self.cols, w: self.w, disjoint: false, in_shape, out_shape }
     }
@@ -345,20 +366,44 @@ impl WindowOp {
         // entries: at most one per window plus the tied entries; rounded up to a power of two so
         // that steps with slightly different tie counts reuse the same pooled buffers
         let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
+        let rule = if self.lexed { &TieRule::First } else { &self.rule };
+        // the weighted entries of a tie (window position, weight; zero weights left out): they depend
+        // only on the positions tied, so windows of at most 8 entries read them from a table by the
+        // tie's bit mask, filled on first use
+        let small = self.windows.width.is_some_and(|l| l <= 8);
+        let mut table: Vec<Option<Vec<(u32, f64)>>> = if small { vec![None; 256] } else { Vec::new() };
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
-        let mut q = 0; // next kink (kink_at is ascending)
-        for w in 0..nw {
-            let win = self.windows.window(w);
-            if q < self.kink_at.len() && self.kink_at[q] == w {
-                tied.clear();
-                tied.extend(self.locked_of(q).iter().map(|&i| i as usize));
-                let rule = if self.lexed { &TieRule::First } else { &self.rule };
-                rule.weights(&tied, &mut wts);
-                b.row(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)));
-                q += 1;
-            } else {
-                b.row([(win[self.sel[w] as usize], 1.0)]);
+        let mut weighted = |pos: &[u32], out: &mut Vec<(u32, f64)>| {
+            tied.clear();
+            tied.extend(pos.iter().map(|&i| i as usize));
+            rule.weights(&tied, &mut wts);
+            out.clear();
+            out.extend(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (i as u32, x)));
+        };
+        let mut entries = Vec::new();
+        let mut w0 = 0; // the first window after the last tie
+        for q in 0..=self.kink_at.len() {
+            // the untied windows before tie `q` (or the end): their selected entry, weight 1
+            let end = self.kink_at.get(q).copied().unwrap_or(nw);
+            b.unit_rows(self.windows.selected(w0..end, &self.sel));
+            if end == nw {
+                break;
             }
+            let win = self.windows.window(end);
+            let pos = self.locked_of(q);
+            let row = if small {
+                let mask = pos.iter().fold(0usize, |m, &i| m | 1 << i);
+                table[mask].get_or_insert_with(|| {
+                    let mut e = Vec::new();
+                    weighted(pos, &mut e);
+                    e
+                })
+            } else {
+                weighted(pos, &mut entries);
+                &entries
+            };
+            b.row(row.iter().map(|&(i, x)| (win[i as usize], x)));
+            w0 = end + 1;
         }
         if self.windows.disjoint {
             b.finish_disjoint(self.in_shape.clone(), self.out_shape.clone())
