@@ -45,6 +45,21 @@ pub struct Windows {
     width: Option<usize>,
     /// No input position is in two windows (pooling with stride at least the kernel, reductions).
     disjoint: bool,
+    /// Set when the windows are those of a 2x2 pooling at stride 2 ([`Windows::grid2`]): the scan
+    /// then reads them from the input rows instead of `idx`.
+    grid2: Option<Grid2>,
+}
+
+/// The geometry of a 2x2 pooling at stride 2 over `lead` planes of `h x w`, `oh x ow` windows each,
+/// in row-major window order, each window's entries `(2i, 2j), (2i, 2j + 1), (2i + 1, 2j), (2i + 1,
+/// 2j + 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Grid2 {
+    pub lead: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Windows {
@@ -57,7 +72,27 @@ impl Windows {
         let disjoint = idx.iter().all(|&p| !std::mem::replace(&mut seen[p as usize], true));
         let l = start.get(1).map_or(0, |&s| s as usize);
         let width = start.iter().enumerate().all(|(w, &s)| s as usize == w * l).then_some(l);
-        Windows { idx, start, width, disjoint }
+        Windows { idx, start, width, disjoint, grid2: None }
+    }
+    /// The windows of a 2x2 pooling at stride 2 of `lead` planes of `h x w` (`h, w >= 2`): the same
+    /// windows as the index list, with their geometry kept for the scan.
+    pub(super) fn grid2(lead: usize, h: usize, w: usize) -> Windows {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut idx = Vec::with_capacity(lead * oh * ow * 4);
+        for l in 0..lead {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let p = (l * h * w + 2 * i * w + 2 * j) as u32;
+                    idx.extend([p, p + 1, p + w as u32, p + w as u32 + 1]);
+                }
+            }
+        }
+        let start = (0..=lead * oh * ow).map(|k| (4 * k) as u32).collect();
+        Windows { grid2: Some(Grid2 { lead, h, w, oh, ow }), ..Windows::new(idx, start) }
+    }
+    /// The 2x2 stride-2 geometry, if the windows have it.
+    pub(super) fn grid(&self) -> Option<Grid2> {
+        self.grid2
     }
     /// The flat input positions of all windows, window after window.
     pub fn idx(&self) -> &[u32] {
