@@ -183,54 +183,25 @@ fn unfold_t_into<T: Real>(u: &Unfold, x: &[T], out: &mut [MaybeUninit<T>]) {
     });
 }
 
-/// col2im from the transposed layout, plane by plane: each `(image, channel)` plane of the input is
-/// summed in an `f64` buffer of its own (in cache) and rounded once into `out`, every element
-/// written. Every input element receives its terms in increasing kernel-tap order, one term per tap
-/// (a tap reads each input element at most once), as the row-major order of `g` gives them, so
-/// the sums are those of the index loop bit for bit.
-fn fold_t_planes<T: Real>(u: &Unfold, g: &[T], out: &mut [MaybeUninit<T>]) {
-    let (kh, kw) = u.kernel;
-    let (sh, ph) = (u.stride.0, u.padding.0);
-    let (oh, ow) = u.out;
-    let rows = u.b * oh * ow;
-    let plane = u.h * u.w;
-    let mut acc: Vec<f64> = crate::tensor::pool::filled(plane, 0.0);
-    crate::simd::wide(|| {
-        for (p, dst) in out.chunks_exact_mut(plane).enumerate() {
-            let (n, ci) = (p / u.c, p % u.c);
-            acc.fill(0.0);
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let x0 = kx as isize - u.padding.1 as isize;
-                    let q = (ci * kh + ky) * kw + kx;
-                    for oy in 0..oh {
-                        let y = (oy * sh + ky) as isize - ph as isize;
-                        if y < 0 || y >= u.h as isize {
-                            continue;
-                        }
-                        let row = y as usize * u.w;
-                        let src = &g[q * rows + (n * oh + oy) * ow..][..ow];
-                        if u.contiguous_t(x0) {
-                            let s = row + x0 as usize;
-                            for (a, &v) in acc[s..s + ow].iter_mut().zip(src) {
-                                *a += v.to_f64();
-                            }
-                        } else {
-                            for (ox, &v) in src.iter().enumerate() {
-                                if let Some(c) = u.column_t(x0, ox) {
-                                    acc[row + c] += v.to_f64();
-                                }
-                            }
-                        }
-                    }
-                }
+/// col2im from the transposed layout: `acc[j] += g[i]` in row-major order of `g`.
+fn fold_t_into<T: Real>(u: &Unfold, g: &[T], acc: &mut [f64]) {
+    let ow = u.out.1;
+    u.runs_t(|o, row, x0| {
+        let Some(row) = row else { return };
+        let src = &g[o..o + ow];
+        if u.contiguous_t(x0) {
+            let s = row + x0 as usize;
+            for (a, &v) in acc[s..s + ow].iter_mut().zip(src) {
+                *a += v.to_f64();
             }
-            for (d, &a) in dst.iter_mut().zip(&acc) {
-                d.write(T::from_f64(a));
+        } else {
+            for (ox, &v) in src.iter().enumerate() {
+                if let Some(c) = u.column_t(x0, ox) {
+                    acc[row + c] += v.to_f64();
+                }
             }
         }
     });
-    crate::tensor::pool::give(acc);
 }
 
 /// col2im: `acc[j] += g[i]` for every output `i` reading input `j`, in row-major order of `g` (the
@@ -282,14 +253,6 @@ fn gather_data<T: Real>(x: &[T], idx: &[u32], geom: Option<&Unfold>) -> Vec<T> {
 fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) -> Vec<T> {
     // accumulate in f32 for 16-bit types would change rounding per precision; accumulate in f64
     // and round once, like the reductions.
-    if let Some(u) = geom.filter(|u| u.transposed) {
-        assert_eq!(n, u.b * u.c * u.h * u.w, "col2im geometry");
-        let mut out = crate::tensor::pool::take(n);
-        fold_t_planes(u, g, &mut out.spare_capacity_mut()[..n]);
-        // SAFETY: the planes tile the `n = b c h w` outputs, each element written once
-        unsafe { out.set_len(n) };
-        return out;
-    }
     let mut acc = crate::tensor::pool::filled(n, 0f64);
     match geom {
         None => {
@@ -300,6 +263,7 @@ fn scatter_data<T: Real>(g: &[T], idx: &[u32], n: usize, geom: Option<&Unfold>) 
             }
         }
         Some(u) => match u.kernel.1 {
+            _ if u.transposed => fold_t_into(u, g, &mut acc),
             5 => fold_into::<T, 5>(u, g, &mut acc),
             3 => fold_into::<T, 3>(u, g, &mut acc),
             _ => fold_into::<T, 0>(u, g, &mut acc),
