@@ -403,19 +403,12 @@ impl WindowOp {
         let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
         let rule = if self.lexed { &TieRule::First } else { &self.rule };
         // the weighted entries of a tie (window position, weight; zero weights left out): they depend
-        // only on the positions tied, so windows of at most 8 entries read them from a table by the
+        // only on the positions tied, so windows of at most 4 entries read them from a table by the
         // tie's bit mask, filled on first use
-        let small = self.windows.width.is_some_and(|l| l <= 8);
-        let mut table: Vec<Option<Vec<(u32, f64)>>> = if small { vec![None; 256] } else { Vec::new() };
+        // (on the stack: no allocation in a training step's steady state)
+        let small = self.windows.width.is_some_and(|l| l <= 4);
+        let mut table: [Option<([(u32, f64); 4], usize)>; 16] = [None; 16];
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
-        let mut weighted = |pos: &[u32], out: &mut Vec<(u32, f64)>| {
-            tied.clear();
-            tied.extend(pos.iter().map(|&i| i as usize));
-            rule.weights(&tied, &mut wts);
-            out.clear();
-            out.extend(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (i as u32, x)));
-        };
-        let mut entries = Vec::new();
         let mut w0 = 0; // the first window after the last tie
         for q in 0..=self.kink_at.len() {
             // the untied windows before tie `q` (or the end): their selected entry, weight 1
@@ -426,18 +419,26 @@ impl WindowOp {
             }
             let win = self.windows.window(end);
             let pos = self.locked_of(q);
-            let row = if small {
-                let mask = pos.iter().fold(0usize, |m, &i| m | 1 << i);
-                table[mask].get_or_insert_with(|| {
-                    let mut e = Vec::new();
-                    weighted(pos, &mut e);
-                    e
-                })
-            } else {
-                weighted(pos, &mut entries);
-                &entries
-            };
-            b.row(row.iter().map(|&(i, x)| (win[i as usize], x)));
+            let mask = pos.iter().fold(0usize, |m, &i| m | 1 << i);
+            match table.get(mask).copied().flatten().filter(|_| small) {
+                Some((e, len)) => b.row(e[..len].iter().map(|&(i, x)| (win[i as usize], x))),
+                None => {
+                    tied.clear();
+                    tied.extend(pos.iter().map(|&i| i as usize));
+                    rule.weights(&tied, &mut wts);
+                    let nonzero = || tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0);
+                    if small {
+                        let mut e = [(0u32, 0.0); 4];
+                        let mut len = 0;
+                        for (&i, &x) in nonzero() {
+                            e[len] = (i as u32, x);
+                            len += 1;
+                        }
+                        table[mask] = Some((e, len));
+                    }
+                    b.row(nonzero().map(|(&i, &x)| (win[i], x)));
+                }
+            }
             w0 = end + 1;
         }
         if self.windows.disjoint {
