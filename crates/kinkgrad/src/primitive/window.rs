@@ -360,6 +360,9 @@ impl<T: Real> Op<T> for SparseOp {
     }
 }
 
+/// The weighted entries of a tie of at most 4 positions (position, weight) and their count.
+type TieEntries = ([(u32, f64); 4], usize);
+
 struct WindowOp {
     name: &'static str,
     min: bool,
@@ -407,7 +410,7 @@ impl WindowOp {
         // tie's bit mask, filled on first use
         // (on the stack: no allocation in a training step's steady state)
         let small = self.windows.width.is_some_and(|l| l <= 4);
-        let mut table: [Option<([(u32, f64); 4], usize)>; 16] = [None; 16];
+        let mut table: [Option<TieEntries>; 16] = [None; 16];
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
         let mut w0 = 0; // the first window after the last tie
         for q in 0..=self.kink_at.len() {
