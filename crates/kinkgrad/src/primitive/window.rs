@@ -45,6 +45,21 @@ pub struct Windows {
     width: Option<usize>,
     /// No input position is in two windows (pooling with stride at least the kernel, reductions).
     disjoint: bool,
+    /// Set when the windows are those of a 2x2 pooling at stride 2 ([`Windows::grid2`]): the scan
+    /// then reads them from the input rows instead of `idx`.
+    grid2: Option<Grid2>,
+}
+
+/// The geometry of a 2x2 pooling at stride 2 over `lead` planes of `h x w`, `oh x ow` windows each,
+/// in row-major window order, each window's entries `(2i, 2j), (2i, 2j + 1), (2i + 1, 2j), (2i + 1,
+/// 2j + 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Grid2 {
+    pub lead: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Windows {
@@ -57,7 +72,27 @@ impl Windows {
         let disjoint = idx.iter().all(|&p| !std::mem::replace(&mut seen[p as usize], true));
         let l = start.get(1).map_or(0, |&s| s as usize);
         let width = start.iter().enumerate().all(|(w, &s)| s as usize == w * l).then_some(l);
-        Windows { idx, start, width, disjoint }
+        Windows { idx, start, width, disjoint, grid2: None }
+    }
+    /// The windows of a 2x2 pooling at stride 2 of `lead` planes of `h x w` (`h, w >= 2`): the same
+    /// windows as the index list, with their geometry kept for the scan.
+    pub(super) fn grid2(lead: usize, h: usize, w: usize) -> Windows {
+        let (oh, ow) = (h / 2, w / 2);
+        let mut idx = Vec::with_capacity(lead * oh * ow * 4);
+        for l in 0..lead {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let p = (l * h * w + 2 * i * w + 2 * j) as u32;
+                    idx.extend([p, p + 1, p + w as u32, p + w as u32 + 1]);
+                }
+            }
+        }
+        let start = (0..=lead * oh * ow).map(|k| (4 * k) as u32).collect();
+        Windows { grid2: Some(Grid2 { lead, h, w, oh, ow }), ..Windows::new(idx, start) }
+    }
+    /// The 2x2 stride-2 geometry, if the windows have it.
+    pub(super) fn grid(&self) -> Option<Grid2> {
+        self.grid2
     }
     /// The flat input positions of all windows, window after window.
     pub fn idx(&self) -> &[u32] {
@@ -77,6 +112,20 @@ impl Windows {
     }
     pub(super) fn window(&self, w: usize) -> &[u32] {
         &self.idx[self.start[w] as usize..self.start[w + 1] as usize]
+    }
+    /// The input position selected in each of the windows `range`: entry `sel[w]` of window `w`.
+    fn selected<'a>(
+        &'a self,
+        range: std::ops::Range<usize>,
+        sel: &'a [u32],
+    ) -> impl ExactSizeIterator<Item = u32> + 'a {
+        range.map(move |w| {
+            let at = match self.width {
+                Some(l) => w * l,
+                None => self.start[w] as usize,
+            };
+            self.idx[at + sel[w] as usize]
+        })
     }
 }
 
@@ -239,6 +288,13 @@ impl SparseBuilder {
         }
         self.start.push(self.cols.len() as u32);
     }
+    /// One row per column of `cols`, each that column alone with weight 1.
+    pub(crate) fn unit_rows(&mut self, cols: impl ExactSizeIterator<Item = u32>) {
+        let (n, base) = (cols.len(), self.cols.len() as u32);
+        self.cols.extend(cols);
+        self.w.extend(std::iter::repeat_n(1.0, n));
+        self.start.extend((1..=n as u32).map(|k| base + k));
+    }
     pub(crate) fn finish(self, in_shape: Buf<usize>, out_shape: Buf<usize>) -> Sparse {
         Sparse { start: self.start, cols: self.cols, w: self.w, disjoint: false, in_shape, out_shape }
     }
@@ -304,6 +360,9 @@ impl<T: Real> Op<T> for SparseOp {
     }
 }
 
+/// The weighted entries of a tie of at most 4 positions (position, weight) and their count.
+type TieEntries = ([(u32, f64); 4], usize);
+
 struct WindowOp {
     name: &'static str,
     min: bool,
@@ -345,20 +404,45 @@ impl WindowOp {
         // entries: at most one per window plus the tied entries; rounded up to a power of two so
         // that steps with slightly different tie counts reuse the same pooled buffers
         let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
+        let rule = if self.lexed { &TieRule::First } else { &self.rule };
+        // the weighted entries of a tie (window position, weight; zero weights left out): they depend
+        // only on the positions tied, so windows of at most 4 entries read them from a table by the
+        // tie's bit mask, filled on first use
+        // (on the stack: no allocation in a training step's steady state)
+        let small = self.windows.width.is_some_and(|l| l <= 4);
+        let mut table: [Option<TieEntries>; 16] = [None; 16];
         let (mut wts, mut tied) = (Vec::new(), Vec::new());
-        let mut q = 0; // next kink (kink_at is ascending)
-        for w in 0..nw {
-            let win = self.windows.window(w);
-            if q < self.kink_at.len() && self.kink_at[q] == w {
-                tied.clear();
-                tied.extend(self.locked_of(q).iter().map(|&i| i as usize));
-                let rule = if self.lexed { &TieRule::First } else { &self.rule };
-                rule.weights(&tied, &mut wts);
-                b.row(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (win[i], x)));
-                q += 1;
-            } else {
-                b.row([(win[self.sel[w] as usize], 1.0)]);
+        let mut w0 = 0; // the first window after the last tie
+        for q in 0..=self.kink_at.len() {
+            // the untied windows before tie `q` (or the end): their selected entry, weight 1
+            let end = self.kink_at.get(q).copied().unwrap_or(nw);
+            b.unit_rows(self.windows.selected(w0..end, &self.sel));
+            if end == nw {
+                break;
             }
+            let win = self.windows.window(end);
+            let pos = self.locked_of(q);
+            let mask = pos.iter().fold(0usize, |m, &i| m | 1 << i);
+            match table.get(mask).copied().flatten().filter(|_| small) {
+                Some((e, len)) => b.row(e[..len].iter().map(|&(i, x)| (win[i as usize], x))),
+                None => {
+                    tied.clear();
+                    tied.extend(pos.iter().map(|&i| i as usize));
+                    rule.weights(&tied, &mut wts);
+                    let nonzero = || tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0);
+                    if small {
+                        let mut e = [(0u32, 0.0); 4];
+                        let mut len = 0;
+                        for (&i, &x) in nonzero() {
+                            e[len] = (i as u32, x);
+                            len += 1;
+                        }
+                        table[mask] = Some((e, len));
+                    }
+                    b.row(nonzero().map(|(&i, &x)| (win[i], x)));
+                }
+            }
+            w0 = end + 1;
         }
         if self.windows.disjoint {
             b.finish_disjoint(self.in_shape.clone(), self.out_shape.clone())

@@ -45,7 +45,12 @@ impl<T: Real> Tensor<T> {
         let mut idx = super::pool::filled(nd - 1, 0usize);
         let mut off = 0usize;
         for _ in 0..self.len() / inner {
-            out.extend((0..inner).map(|j| d[off + j * ist]));
+            if ist == 1 {
+                // the last axis stays last: a contiguous run, copied as one
+                out.extend_from_slice(&d[off..off + inner]);
+            } else {
+                out.extend((0..inner).map(|j| d[off + j * ist]));
+            }
             for a in (0..nd - 1).rev() {
                 idx[a] += 1;
                 off += st[a];

@@ -14,7 +14,8 @@
 //! `[rows, out]` orientation with the bias and transpose each image.
 //!
 //! VJP: the cotangent permuted to `[out, batch * P]` (`G`, a copy of runs of `P`), then
-//! `dcolsT = W^T G`, `dW = G colsT^T`, `db = G` summed over its columns, all recorded. `dW` and `db`
+//! `dcolsT = W^T G`, `dW = G colsT^T` (as `(colsT G^T)^T`: the same sums, but `gemm` packs `G` rather
+//! than all of `colsT` transposed), `db = G` summed over its columns, all recorded. `dW` and `db`
 //! sum over the `batch * P` positions in another blocking than the linear layer's `G^T cols`, so
 //! their last bits may differ from the untransposed composition's.
 //! JVP: the product applied to each tangent term (`W dcolsT`, `dW colsT`, `db` broadcast).
@@ -48,10 +49,14 @@ fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: 
     let out = w.len() / kk.max(1);
     let rows = batch * positions;
     let mut y = crate::tensor::pool::take(rows * out);
-    let mut scratch = crate::tensor::pool::filled(rows * out, T::ZERO);
+    // the product's own layout, written in full by `gemm_bias_uninit` (no zero fill)
+    let mut scratch: Vec<T> = crate::tensor::pool::take(rows * out);
+    let spare = &mut scratch.spare_capacity_mut()[..rows * out];
     if std::mem::size_of::<T>() == 2 {
         // 16-bit: [rows, out] = colsT^T W^T + bias, summed in f32 and rounded once
-        T::gemm_bias(rows, out, kk, cols_t, 1, rows as isize, w, 1, kk as isize, bias, &mut scratch);
+        T::gemm_bias_uninit(rows, out, kk, cols_t, 1, rows as isize, w, 1, kk as isize, bias, spare);
+        // SAFETY: `gemm_bias_uninit` wrote all `rows * out` values
+        unsafe { scratch.set_len(rows * out) };
         for n in 0..batch {
             let img = &scratch[n * positions * out..(n + 1) * positions * out];
             for o in 0..out {
@@ -60,16 +65,27 @@ fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: 
         }
     } else {
         // [out, rows] = W colsT, then each image's rows of it with the bias added
-        T::gemm(out, rows, kk, w, kk as isize, 1, cols_t, rows as isize, 1, &mut scratch);
-        for n in 0..batch {
-            for o in 0..out {
-                let row = &scratch[o * rows + n * positions..o * rows + (n + 1) * positions];
-                match bias.get(o) {
-                    Some(&b) => y.extend(row.iter().map(|&v| v + b)),
-                    None => y.extend_from_slice(row),
+        T::gemm_bias_uninit(out, rows, kk, w, kk as isize, 1, cols_t, rows as isize, 1, &[], spare);
+        // SAFETY: as above
+        unsafe { scratch.set_len(rows * out) };
+        let dst = &mut y.spare_capacity_mut()[..rows * out];
+        crate::simd::wide(|| {
+            for (n, img) in dst.chunks_exact_mut(out * positions).enumerate() {
+                for (o, d) in img.chunks_exact_mut(positions).enumerate() {
+                    let row = &scratch[o * rows + n * positions..o * rows + (n + 1) * positions];
+                    match bias.get(o) {
+                        Some(&b) => d.iter_mut().zip(row).for_each(|(d, &v)| {
+                            d.write(v + b);
+                        }),
+                        None => d.iter_mut().zip(row).for_each(|(d, &v)| {
+                            d.write(v);
+                        }),
+                    }
                 }
             }
-        }
+        });
+        // SAFETY: the chunks above cover all `rows * out` values of `dst`, each written once
+        unsafe { y.set_len(rows * out) };
     }
     crate::tensor::pool::give(scratch);
     y
@@ -87,7 +103,9 @@ impl<T: Real> Op<T> for ConvProduct {
         let g = ok(ok(ok(g.reshape(&[self.batch, out, p])).permute(&[1, 0, 2])).reshape(&[out, self.batch * p]));
         crate::reverse::cotangents([
             cx.wanted[0].then(|| ok(w.matmul_t(g, true, false))),
-            cx.wanted[1].then(|| ok(g.matmul_t(cols_t, false, true))),
+            // `(colsT G^T)^T`: the same sums as `G colsT^T` (each along the positions in order), but `gemm`
+            // then packs the small `G` instead of transposing all of `colsT` into its panels
+            cx.wanted[1].then(|| ok(ok(cols_t.matmul_t(g, false, true)).t())),
             cx.wanted[2].then(|| ok(g.sum_to(&[out, 1]).reshape(&[out]))),
         ])
     }
