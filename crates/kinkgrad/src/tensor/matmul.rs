@@ -1,5 +1,7 @@
-//! Matrix products through the `gemm` crate. Transposed operands are read through strides, never
-//! copied. A leading batch dimension on the left operand is folded into its rows.
+//! Matrix products through the `gemm` crate. Transposed operands are read through strides, except
+//! a transposed `f32` right operand whose rows are a multiple of 128 values apart, which is copied
+//! transposed first (`transpose.rs`; same bits). A leading batch dimension on the left operand is
+//! folded into its rows.
 
 use super::Tensor;
 use crate::error::{Error, Result};
@@ -76,7 +78,7 @@ impl<T: Real> Tensor<T> {
                     return Err(bad());
                 }
                 let mut c = super::pool::take(m * n);
-                gemm_into(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, bias, &mut c);
+                gemm_into_at(self.data(), ta, a[a.len() - 1], other.data(), tb, b[1], m, n, k, bias, &mut c, 0);
                 let mut shape = super::pool::take(a.len());
                 shape.extend_from_slice(if a.len() == 3 { &a[..2] } else { std::slice::from_ref(&m) });
                 shape.push(n);
@@ -121,27 +123,9 @@ impl<T: Real> Tensor<T> {
     }
 }
 
-/// Appends `op(a) op(b) + bias` (`m x n`, row-major) to the empty vector `c`, for row-major `a` with
-/// `a_cols` columns and `b` with `b_cols` columns (`bias` empty or `n` values).
-#[allow(clippy::too_many_arguments)]
-fn gemm_into<T: Real>(
-    a: &[T],
-    ta: bool,
-    a_cols: usize,
-    b: &[T],
-    tb: bool,
-    b_cols: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    bias: &[T],
-    c: &mut Vec<T>,
-) {
-    gemm_into_at(a, ta, a_cols, b, tb, b_cols, m, n, k, bias, c, 0)
-}
-
-/// [`gemm_into`] writing the product at `c[at..at + m * n]` of a vector holding `at` values and the
-/// capacity for the product; its length becomes `at + m * n`. The output is never zero-filled:
+/// Writes `op(a) op(b) + bias` (`m x n`, row-major; `a` row-major with `a_cols` columns, `b` with
+/// `b_cols`, `bias` empty or `n` values) at `c[at..at + m * n]` of a vector holding `at` values and
+/// the capacity for the product; its length becomes `at + m * n`. The output is never zero-filled:
 /// [`Real::gemm_bias_uninit`] writes every value.
 #[allow(clippy::too_many_arguments)]
 fn gemm_into_at<T: Real>(

@@ -11,6 +11,7 @@ pub mod matmul;
 pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub(crate) mod transpose;
 
 use crate::error::{Error, Result};
 use crate::scalar::Real;
@@ -150,16 +151,26 @@ impl<T: Real> Tensor<T> {
     /// Index of the first non-finite element, if any.
     pub fn first_non_finite(&self) -> Option<usize> {
         // blocks tested without early exit (the test vectorises, in the wide registers), then the
-        // position inside the block
+        // position inside the block; a large tensor (e.g. a weight gradient checked after the
+        // backward pass) is read by rayon's threads in spans of `SPAN` values, the first failing
+        // span (in order) searched again for the position
         const BLOCK: usize = 256;
-        crate::simd::wide(|| {
-            for (k, c) in self.data.chunks(BLOCK).enumerate() {
-                if !c.iter().fold(true, |all, v| all & v.is_finite()) {
-                    return c.iter().position(|v| !v.is_finite()).map(|i| k * BLOCK + i);
+        const SPAN: usize = 1 << 15;
+        let first = |d: &[T]| {
+            crate::simd::wide(|| {
+                for (k, c) in d.chunks(BLOCK).enumerate() {
+                    if !c.iter().fold(true, |all, v| all & v.is_finite()) {
+                        return c.iter().position(|v| !v.is_finite()).map(|i| k * BLOCK + i);
+                    }
                 }
-            }
-            None
-        })
+                None
+            })
+        };
+        if self.data.len() < 4 * SPAN {
+            return first(&self.data);
+        }
+        use rayon::prelude::*;
+        self.data.par_chunks(SPAN).enumerate().find_map_first(|(s, d)| first(d).map(|i| s * SPAN + i))
     }
     /// True when the two tensors hold bitwise-identical values (treating `-0.0` and `0.0` as different).
     pub fn bit_eq(&self, other: &Self) -> bool {

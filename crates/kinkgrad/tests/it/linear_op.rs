@@ -131,6 +131,45 @@ fn split_products_equal_triple_loop_and_one_thread() {
     assert_eq!(empty.data(), &[0.0; 12]);
 }
 
+/// An f32 product with a transposed right operand (`A W^T`) large enough for the contiguous
+/// transposed copy of `W` (scalar.rs, `transposed_copy_pays`: rows of `W` a multiple of 128 values
+/// apart, at least 32 rows and 64 x 64 values)
+/// equals bit for bit the product with `W^T` stored contiguously (the same `gemm` call on the copy
+/// made by hand here) and to `gemm`'s own packing of the transposed operand (16 rows: no copy),
+/// in the unsplit, column-halves and row-halves cases and with edges of the
+/// 8 x 8 transposition tiles (row counts of `W` not multiples of 8); and the integer-valued case equals the
+/// exact triple loop (entries in [-4, 4]: every partial sum is an exact small integer in f32).
+#[test]
+fn transposed_operand_copy_keeps_the_bits() {
+    for (m, n, k) in [(64, 60, 128), (40, 300, 128), (300, 40, 256), (33, 129, 128)] {
+        let mut rng = kinkgrad::Rng::new(5);
+        let a: Vec<f64> = (0..m * k).map(|_| rng.normal()).collect();
+        let w: Vec<f64> = (0..n * k).map(|_| rng.normal()).collect();
+        let wt: Vec<f64> = (0..k * n).map(|q| w[(q % n) * k + q / n]).collect();
+        let a = Tensor::<f32>::from_f64(vec![m, k], &a).unwrap();
+        let via_t = a.matmul_t(&Tensor::<f32>::from_f64(vec![n, k], &w).unwrap(), false, true).unwrap();
+        let stored = a.matmul(&Tensor::<f32>::from_f64(vec![k, n], &wt).unwrap()).unwrap();
+        assert!(via_t.bit_eq(&stored), "{m}x{n}x{k}");
+        // 16 rows take `gemm`'s own packing of the transposed operand (no copy): the same bits as
+        // the first 16 rows of the product with the copy
+        let top = Tensor::<f32>::new(vec![16, k], a.data()[..16 * k].to_vec()).unwrap();
+        let own = top.matmul_t(&Tensor::<f32>::from_f64(vec![n, k], &w).unwrap(), false, true).unwrap();
+        assert_eq!(own.data(), &via_t.data()[..16 * n], "{m}x{n}x{k}: 16 rows without the copy");
+        let ai: Vec<f64> = (0..m * k).map(|_| rng.below(9) as f64 - 4.0).collect();
+        let wi: Vec<f64> = (0..n * k).map(|_| rng.below(9) as f64 - 4.0).collect();
+        let c = Tensor::<f32>::from_f64(vec![m, k], &ai)
+            .unwrap()
+            .matmul_t(&Tensor::<f32>::from_f64(vec![n, k], &wi).unwrap(), false, true)
+            .unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|p| ai[i * k + p] * wi[j * k + p]).sum();
+                assert_eq!(f64::from(c.data()[i * n + j]), want, "{m}x{n}x{k} at {i},{j}");
+            }
+        }
+    }
+}
+
 /// `x W^T + b` in a 16-bit type through `Var::linear` and through `matmul_t` + `add`, as `f64`s.
 fn linear16<T: kinkgrad::Real>(x: &[f64], w: &[f64], b: &[f64], rows: usize, k: usize) -> [Vec<f64>; 2] {
     let n = b.len();

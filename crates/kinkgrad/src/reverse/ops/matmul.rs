@@ -1,5 +1,5 @@
 //! Matrix product of 2-d variables, `C = op(A) op(B)` with optional transposes (read through
-//! strides by the `gemm` crate, never copied).
+//! strides by the `gemm` crate; see `tensor/matmul.rs` for the one copied case).
 //!
 //! VJP (for `C = A B`): `dA = G B^T`, `dB = A^T G`; the transposed variants permute these.
 //! JVP: `dC = op(dA) op(B) + op(A) op(dB)`.
