@@ -131,11 +131,15 @@ fn training_steps_reuse_their_buffers() {
 // - the returned certificate (its kink log's strings and the representation's name);
 // - `safe`: the pooling ops' inert-candidate lists and the ops' own identity-class lists.
 /// LeNet step (`assoc`): f32 151 blocks, 877 369 bytes (AVX2 `gemm`: 153, 1 076 526); bf16 153
-/// blocks, 965 661 bytes (AVX2: 155, 1 097 746).
-const LENET: (usize, usize) = (155, 1_500_000);
+/// blocks, 965 661 bytes (AVX2: 155, 1 097 746). After merging session 23's conv branch (the weight
+/// gradient as `(colsT G^T)^T`: two more products per convolution, each with `gemm`'s own blocks):
+/// f32 153-154 blocks, 0.35-0.62 MB, bf16 155 (AVX-512 `gemm`); the pin leaves the 2 blocks the AVX2
+/// `gemm` adds.
+const LENET: (usize, usize) = (157, 1_500_000);
 /// LeNet step in `safe` (4 directions): 235-236 blocks, 2.75-2.79 MB (AVX2 `gemm`: 237-238, 2.95-2.99
 /// MB); the rest of the bytes are the pooling ops' inert-candidate lists.
-const LENET_SAFE: (usize, usize) = (238, 3_500_000);
+/// After merging conv: 237-238 blocks, 2.23-2.27 MB (AVX-512 `gemm`); the pin adds AVX2's 2.
+const LENET_SAFE: (usize, usize) = (240, 3_500_000);
 /// MLP 784-256-10 step (`assoc` f32 and f16: 53 blocks, 832 484 bytes, AVX2 `gemm` 955 482; `safe`
 /// 53-54 blocks).
 const MLP: (usize, usize) = (54, 1_200_000);
