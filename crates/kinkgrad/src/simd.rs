@@ -55,7 +55,8 @@ pub fn simd_level() -> Simd {
     })
 }
 
-fn detected() -> Simd {
+/// The best level the CPU supports, ignoring `KINKGRAD_SIMD` (tests of each level use it).
+pub(crate) fn detected() -> Simd {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;

@@ -209,12 +209,12 @@ mod tests {
         }
         #[cfg(target_arch = "x86_64")]
         {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") {
+            use crate::simd::{detected, Simd};
+            if detected() >= Simd::Avx2 {
                 check::<Pos>("avx2", fluxes_avx2::<Pos>);
                 check::<Neg>("avx2", fluxes_avx2::<Neg>);
             }
-            if has!("avx2") && has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
+            if detected() >= Simd::Avx512 {
                 check::<Pos>("avx512", fluxes_avx512::<Pos>);
                 check::<Neg>("avx512", fluxes_avx512::<Neg>);
             }

@@ -2,11 +2,9 @@
 //! ([`crate::tensor::pool`]) instead of a `Box` of its own, so that a training step's tape reuses
 //! the previous step's op storage.
 
-use super::op::{ElementClasses, JvpCx, Op, OpCx};
-use super::Var;
+use super::op::Op;
 use crate::scalar::Real;
 use crate::tensor::pool;
-use crate::tensor::Tensor;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 
@@ -61,55 +59,12 @@ impl<T: Real> std::ops::DerefMut for OpBox<T> {
     }
 }
 
-/// A boxed op is an op (every method forwarded), so that `Tape::push(Box::new(op), ..)` keeps
-/// working; it costs the box's own allocation, which `Tape::push(op, ..)` avoids.
-impl<T: Real, O: Op<T> + ?Sized> Op<T> for Box<O> {
-    fn name(&self) -> &'static str {
-        (**self).name()
-    }
-    fn vjp<'t>(&self, cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        (**self).vjp(cx, g)
-    }
-    fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
-        (**self).jvp(cx)
-    }
-    fn kinks(&self) -> usize {
-        (**self).kinks()
-    }
-    fn element_classes(
-        &self,
-        inputs: &[&Tensor<T>],
-        at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
-    ) -> Option<ElementClasses> {
-        (**self).element_classes(inputs, at, input)
-    }
-    fn inert_candidates(&self) -> Vec<Vec<usize>> {
-        (**self).inert_candidates()
-    }
-    fn lock_inert(&mut self, classes: &[Option<ElementClasses>]) -> usize {
-        (**self).lock_inert(classes)
-    }
-    fn unresolved(&self) -> usize {
-        (**self).unresolved()
-    }
-    fn unlock(&mut self) {
-        (**self).unlock()
-    }
-    fn pinnable(&self) -> bool {
-        (**self).pinnable()
-    }
-    fn pin(&mut self) {
-        (**self).pin()
-    }
-    fn held_bytes(&self) -> usize {
-        (**self).held_bytes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reverse::op::{JvpCx, OpCx};
+    use crate::reverse::Var;
+    use crate::tensor::Tensor;
     use std::cell::Cell;
     use std::rc::Rc;
 
@@ -150,7 +105,7 @@ mod tests {
         }
     }
 
-    /// Each op is dropped exactly once (directly, or behind a forwarding `Box`), a zero-sized op
+    /// Each op is dropped exactly once, a zero-sized op
     /// takes no block, and inside a workspace the next op of the same layout reuses the block of the
     /// one dropped before it (same address).
     #[test]
@@ -165,11 +120,8 @@ mod tests {
         assert_eq!(drops.get(), 1);
         let b = OpBox::new(Probe { drops: drops.clone(), _pad: [0; 5] });
         assert_eq!(&*b as *const dyn Op<f64> as *const u8, at, "the freed block serves the next op");
-        let boxed: Box<dyn Op<f64>> = Box::new(Probe { drops: drops.clone(), _pad: [0; 5] });
-        let c = OpBox::new(boxed);
-        assert_eq!(c.name(), "probe");
-        drop((b, c));
-        assert_eq!(drops.get(), 3);
+        drop(b);
+        assert_eq!(drops.get(), 2);
         let e = OpBox::new(Empty);
         assert_eq!(e.name(), "empty");
     }

@@ -153,7 +153,7 @@ impl<T: Real> Tape<T> {
         log
     }
     /// Record an op's output. The op is stored in a block from the installed buffer pool
-    /// ([`crate::tensor::pool`]); a `Box<dyn Op<T>>` is an op too, stored behind its own box.
+    /// ([`crate::tensor::pool`]).
     pub fn push<O: Op<T> + 'static>(&self, op: O, inputs: &[Var<'_, T>], value: Tensor<T>) -> Var<'_, T> {
         let mut ids: Vec<usize> = crate::tensor::pool::take(inputs.len());
         ids.extend(inputs.iter().map(|v| v.id));
