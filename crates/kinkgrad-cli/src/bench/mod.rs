@@ -18,13 +18,18 @@
 //! alternating blocks, and each ratio is the median of the per-pair ratios (`pairs.rs`), so that the
 //! machine's drift between moments cancels; times are the medians of all calls. Absolute times drift
 //! between machines and moments; the ratios are what the goals are stated in.
+//!
+//! `--peer-isa avx2` limits the peers to AVX2 (`isa.rs`); with `KINKGRAD_SIMD=avx2` and a build
+//! without the default features (`gemm` on AVX2) both sides run what an AVX2 machine runs.
 
 mod compare;
+mod isa;
 mod pairs;
 pub(crate) mod peers;
 mod workloads;
 
 use crate::output::num;
+pub use isa::PeerIsa;
 use kinkgrad::pde::gradient::Workspace;
 use kinkgrad::Mode;
 use pairs::{interleave, Side, Timings};
@@ -47,6 +52,11 @@ pub struct Args {
     /// repository holding this executable].
     #[arg(long)]
     pub peers_dir: Option<PathBuf>,
+    /// The vector instructions the peers may use: `avx2` limits JAX and PyTorch to AVX2 and FMA (set
+    /// in their environment; each peer must confirm it, else the command fails), as on a machine
+    /// without AVX-512; `native` lets them choose.
+    #[arg(long, value_enum, default_value_t = PeerIsa::Native)]
+    pub peer_isa: PeerIsa,
     /// Timed calls per block: each side (kinkgrad's variants, the peer) runs one block per round.
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -120,7 +130,7 @@ pub fn run(a: Args) -> Result<String, String> {
         }
     }
     let baseline = a.compare.as_deref().map(compare::load).transpose()?;
-    let peers = Peers::new(a.peer_python.clone(), a.peers_dir.clone())?;
+    let peers = Peers::new(a.peer_python.clone(), a.peers_dir.clone(), a.peer_isa)?;
     let todo = WORKLOADS[1..].iter().filter(|w| want(w)).count();
     let bar = crate::progress::Progress::new(todo as u64, "workloads");
     let rows = measure(&a, &peers, &mut |step| match step {
@@ -138,7 +148,13 @@ pub fn run(a: Args) -> Result<String, String> {
     };
     let cpu = cpu_features();
     if a.json {
-        let mut v = json!({"threads": rayon_threads(), "cpu_features": cpu, "peers_dir": peers_dir, "results": rows});
+        let mut v = json!({
+            "threads": rayon_threads(),
+            "cpu_features": cpu,
+            "peer_isa": a.peer_isa.name(),
+            "peers_dir": peers_dir,
+            "results": rows
+        });
         if let Some(c) = cmp {
             v["compare"] = Value::Array(c);
         }
@@ -152,11 +168,12 @@ pub fn run(a: Args) -> Result<String, String> {
         .map(|(k, _)| k.as_str())
         .collect();
     let mut s = format!(
-        "threads {}, SIMD level {}{}, CPU flags: {}\n",
+        "threads {}, SIMD level {}{}, CPU flags: {}, peers' instructions: {}\n",
         rayon_threads(),
         cpu["simd_level"].as_str().unwrap_or("?"),
         cpu["kinkgrad_simd_env"].as_str().map(|e| format!(" (KINKGRAD_SIMD={e})")).unwrap_or_default(),
-        flags.join(" ")
+        flags.join(" "),
+        a.peer_isa.name()
     );
     for r in &rows {
         s += &format!("{}\n", r["workload"].as_str().unwrap_or(""));
@@ -190,6 +207,16 @@ pub(crate) enum Step<'a> {
     Start(&'a str),
     /// A workload's row is measured.
     Done(&'a Value),
+}
+
+/// Starts a workload's peer. Its failure becomes the row's `peer_not_run`, except under a
+/// `--peer-isa` limit, where it is the command's error: a peer that did not confirm the limit may
+/// use other instructions than asked, and its figures would not answer the question asked.
+fn start(peers: &Peers, script: &str, args: &[&str]) -> Result<Result<Served, String>, String> {
+    match peers.serve(script, args) {
+        Err(e) if peers.isa() != PeerIsa::Native => Err(format!("--peer-isa {}: {e}", peers.isa().name())),
+        p => Ok(p),
+    }
 }
 
 /// A peer's side: blocks of calls of its function `name`, or the reason it did not start.
@@ -246,7 +273,7 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
     let rounds = |sides: &mut [Side]| interleave(sides, a.pairs, a.reps);
     if want("mlp") {
         progress(Step::Start("mlp"));
-        let p = peers.serve("jax_peers.py", &["mlp"]);
+        let p = start(peers, "jax_peers.py", &["mlp"])?;
         let mut sides = [
             Side::local(workloads::mlp_step(&Mode::Assoc)),
             peer_side(&p, "step"),
@@ -268,7 +295,7 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
         progress(Step::Start("transport"));
         let w = workloads::transport()?;
         let mut ws = Workspace::default();
-        let p = peers.serve("jax_peers.py", &["transport"]);
+        let p = start(peers, "jax_peers.py", &["transport"])?;
         let mut sides = [
             Side::local(|| w.forward()),
             peer_side(&p, "forward"),
@@ -294,7 +321,7 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
         }
         progress(Step::Start(if scheme == "upwind" { "hybrid-upwind" } else { "hybrid-lw-minmod" }));
         let w = workloads::hybrid(scheme)?;
-        let p = peers.serve("jax_hybrid.py", &["--scheme", scheme]);
+        let p = start(peers, "jax_hybrid.py", &["--scheme", scheme])?;
         let mut sides = [
             Side::local(|| w.forward()),
             peer_side(&p, "forward"),
@@ -324,7 +351,7 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
             continue;
         }
         progress(Step::Start(name));
-        let p = peers.serve("nn_peer.py", &[peer_arg]);
+        let p = start(peers, "nn_peer.py", &[peer_arg])?;
         let mut sides = [
             Side::local(workloads::nn_step::<f32>(net, &Mode::Assoc)?),
             peer_side(&p, "step"),

@@ -3,8 +3,10 @@
 //! once per workload, they build and warm up their workload, then time blocks of calls on request. A
 //! peer that cannot run, or stops answering, gives one line saying why (which interpreter, folder,
 //! file or module is missing, or what it printed last), never a silent blank; its process is ended
-//! when its workload is done or fails.
+//! when its workload is done or fails. Under `--peer-isa` (`isa.rs`) each peer runs with its
+//! libraries' limits in its environment and must confirm them in its `ready` line.
 
+use super::isa::PeerIsa;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,6 +25,8 @@ pub struct Peers {
     python: Option<PathBuf>,
     /// The folder of the scripts, or why none was found.
     dir: Result<PathBuf, String>,
+    /// The instructions the peers may use.
+    isa: PeerIsa,
 }
 
 /// The script every peers folder holds (used to recognise one).
@@ -57,7 +61,7 @@ fn resolve_dir(flag: Option<PathBuf>) -> Result<PathBuf, String> {
 
 impl Peers {
     /// The peers for the command's flags. An interpreter that does not exist is an error.
-    pub fn new(python: Option<PathBuf>, dir: Option<PathBuf>) -> Result<Self, String> {
+    pub fn new(python: Option<PathBuf>, dir: Option<PathBuf>, isa: PeerIsa) -> Result<Self, String> {
         if let Some(p) = &python {
             if !p.exists() {
                 return Err(format!(
@@ -66,7 +70,12 @@ impl Peers {
                 ));
             }
         }
-        Ok(Self { python, dir: resolve_dir(dir) })
+        Ok(Self { python, dir: resolve_dir(dir), isa })
+    }
+
+    /// The instructions the peers may use.
+    pub fn isa(&self) -> PeerIsa {
+        self.isa
     }
 
     /// The folder in use, or why none was found.
@@ -74,7 +83,8 @@ impl Peers {
         self.dir.as_deref().map_err(|e| e.as_str())
     }
 
-    /// Starts `script --serve args` and waits until it has warmed up (its `ready` line).
+    /// Starts `script --serve args` and waits until it has warmed up (its `ready` line), which must
+    /// confirm the instruction limit when one is asked for.
     pub fn serve(&self, script: &str, args: &[&str]) -> Result<Served, String> {
         let py = self.python.as_ref().ok_or_else(|| {
             "no --peer-python given (make one with benchmarks/setup_peers.sh DIR [torch])".to_string()
@@ -87,6 +97,7 @@ impl Peers {
             .arg(&path)
             .arg("--serve")
             .args(args)
+            .envs(self.isa.env(|v| std::env::var_os(v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -121,6 +132,13 @@ impl Peers {
         let ready = s.answer(READY_TIMEOUT)?;
         if ready["ready"] != Value::Bool(true) {
             return Err(s.fail(&format!("its first line is not {{\"ready\": true}}: {ready}")));
+        }
+        if self.isa != PeerIsa::Native && ready["peer_isa"].as_str() != Some(self.isa.name()) {
+            return Err(s.fail(&format!(
+                "did not confirm --peer-isa {} (its ready line has peer_isa {}: a peer script older than the flag, or an interpreter that drops the environment)",
+                self.isa.name(),
+                ready["peer_isa"]
+            )));
         }
         Ok(s)
     }

@@ -75,3 +75,91 @@ fn bench_times_a_serving_peer_in_blocks_and_reports_its_death() {
     assert!(row["safe_over_assoc"].as_f64().unwrap() > 0.0, "{row}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A fake `nn_peer.py` for `--peer-isa`: logs the limits it finds in its environment, then serves as
+/// [`FAKE_PEER`] does; its ready line confirms `KINKGRAD_PEER_ISA` (as `benchmarks/peer_serve.py`
+/// does) only with FAKE_PEER_CONFIRM set, standing for a peer script older than the flag otherwise.
+const FAKE_ISA_PEER: &str = r#"log="$FAKE_PEER_LOG"
+echo "isa=$KINKGRAD_PEER_ISA onednn=$ONEDNN_MAX_CPU_ISA aten=$ATEN_CPU_CAPABILITY mkl=$MKL_ENABLE_INSTRUCTIONS" >> "$log"
+echo "xla=$XLA_FLAGS" >> "$log"
+if [ -n "$FAKE_PEER_CONFIRM" ]; then echo "{\"ready\": true, \"peer_isa\": \"$KINKGRAD_PEER_ISA\"}"; else echo '{"ready": true}'; fi
+while read -r cmd name n; do
+  t=""; i=0
+  while [ "$i" -lt "$n" ]; do t="$t${t:+, }0.002"; i=$((i+1)); done
+  echo "{\"times\": [$t]}"
+done
+"#;
+
+/// `--peer-isa`: `avx2` puts each library's limit in the peer's environment (after an inherited
+/// XLA_FLAGS, which it keeps) and the JSON says `"peer_isa": "avx2"`; the default `native` sets none of
+/// them. A peer that does not confirm the limit, no peer at all, or an unknown level fail the command
+/// (exit 2, a one-line JSON error under `--json`) instead of giving figures of a peer on other
+/// instructions than asked.
+#[cfg(unix)]
+#[test]
+fn bench_peer_isa_sets_the_peer_limits_and_requires_their_confirmation() {
+    let dir = std::env::temp_dir().join(format!("kinkgrad-bench-isa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nn_peer.py"), FAKE_ISA_PEER).unwrap();
+    std::fs::write(dir.join("jax_peers.py"), "").unwrap(); // marks a peers folder
+    let log = dir.join("log");
+    let bench = |isa: Option<&str>, confirm: bool, python: bool| {
+        std::fs::write(&log, "").unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinkgrad"));
+        cmd.args(["bench", "--only", "mlp-small", "--reps", "1", "--pairs", "2", "--json", "--peers-dir"])
+            .arg(&dir)
+            .env("FAKE_PEER_LOG", &log)
+            .env("XLA_FLAGS", "--xla_inherited=1");
+        for v in ["KINKGRAD_PEER_ISA", "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS"] {
+            cmd.env_remove(v);
+        }
+        if python {
+            cmd.args(["--peer-python", "/bin/sh"]);
+        }
+        if let Some(isa) = isa {
+            cmd.args(["--peer-isa", isa]);
+        }
+        if confirm {
+            cmd.env("FAKE_PEER_CONFIRM", "1");
+        } else {
+            cmd.env_remove("FAKE_PEER_CONFIRM");
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.code(), out.stdout, err, std::fs::read_to_string(&log).unwrap())
+    };
+
+    let (code, out, err, log_avx2) = bench(Some("avx2"), true, true);
+    assert_eq!(code, Some(0), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(j["peer_isa"], "avx2", "{j}");
+    assert_eq!(j["results"][0]["pytorch_seconds"].as_f64(), Some(0.002), "{j}");
+    let lines: Vec<&str> = log_avx2.lines().collect();
+    assert_eq!(lines[0], "isa=avx2 onednn=AVX2 aten=avx2 mkl=AVX2", "{log_avx2}");
+    assert!(lines[1].starts_with("xla=--xla_inherited=1 --xla_cpu_max_isa=AVX2 "), "{log_avx2}");
+    assert!(lines[1].contains("--xla_cpu_experimental_ynn_fusion_type="), "{log_avx2}");
+
+    let (code, out, err, log_native) = bench(None, true, true);
+    assert_eq!(code, Some(0), "{err}");
+    let j: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(j["peer_isa"], "native", "{j}");
+    assert_eq!(log_native.lines().take(2).collect::<Vec<_>>(), ["isa= onednn= aten= mkl=", "xla=--xla_inherited=1"]);
+
+    for (isa, confirm, python, kind, needles) in [
+        (Some("avx2"), false, true, "input", &["--peer-isa avx2", "nn_peer.py did not confirm --peer-isa avx2"][..]),
+        (Some("avx2"), true, false, "input", &["--peer-isa avx2", "no --peer-python given"][..]),
+        (Some("avx512"), true, true, "usage", &["invalid value 'avx512'", "--peer-isa"][..]),
+    ] {
+        let (code, out, err, _) = bench(isa, confirm, python);
+        assert_eq!(code, Some(2), "{isa:?} {confirm} {python}: {err}");
+        // under --json a refusal is one JSON error object on stdout
+        let j: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {err}"));
+        assert_eq!(j["error"]["kind"], kind, "{j}");
+        let why = j["error"]["message"].as_str().unwrap();
+        assert_eq!(why.lines().count(), 1, "not one line: {why}");
+        for n in needles {
+            assert!(why.contains(n), "{why} lacks {n}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

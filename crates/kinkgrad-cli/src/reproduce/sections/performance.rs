@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, CliError> {
     let py = py.display().to_string();
     let line = Line::new("bench", &["--peer-python", &py]);
     let a: bench::Args = line.parse()?;
-    let peers = bench::peers::Peers::new(a.peer_python.clone(), a.peers_dir.clone())?;
+    let peers = bench::peers::Peers::new(a.peer_python.clone(), a.peers_dir.clone(), a.peer_isa)?;
     let total = 6;
     let mut done = 0;
     (ctx.progress)(0, total);
