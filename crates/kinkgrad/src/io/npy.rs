@@ -198,13 +198,13 @@ fn read_bounded(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
+    Some(u16::from_le_bytes(b.get(i..i.checked_add(2)?)?.try_into().ok()?))
 }
 fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?))
+    Some(u32::from_le_bytes(b.get(i..i.checked_add(4)?)?.try_into().ok()?))
 }
 fn u64_at(b: &[u8], i: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?))
+    Some(u64::from_le_bytes(b.get(i..i.checked_add(8)?)?.try_into().ok()?))
 }
 
 /// Read every array of a `.npz` archive, in archive order. The file and the declared uncompressed
@@ -224,7 +224,7 @@ pub fn load_npz(path: &Path, max_bytes: u64) -> Result<Vec<Array>> {
     let mut cd = u32_at(&b, eocd + 16).ok_or_else(trunc)? as u64;
     if (entries == 0xFFFF || cd == 0xFFFF_FFFF) && eocd >= 20 && b[eocd - 20..eocd - 16] == *b"PK\x06\x07" {
         let z = u64_at(&b, eocd - 12).ok_or_else(trunc)? as usize;
-        if b.get(z..z + 4) != Some(b"PK\x06\x06") {
+        if b.get(z..z.saturating_add(4)) != Some(b"PK\x06\x06") {
             return Err(bad("malformed zip64 end-of-central-directory record".into()));
         }
         entries = u64_at(&b, z + 32).ok_or_else(trunc)?;
@@ -234,7 +234,7 @@ pub fn load_npz(path: &Path, max_bytes: u64) -> Result<Vec<Array>> {
     let mut declared: u64 = 0;
     let mut p = usize::try_from(cd).map_err(|_| trunc())?;
     for _ in 0..entries {
-        if b.get(p..p + 4) != Some(b"PK\x01\x02") {
+        if b.get(p..p.saturating_add(4)) != Some(b"PK\x01\x02") {
             return Err(bad("malformed zip central directory".into()));
         }
         let method = u16_at(&b, p + 10).ok_or_else(trunc)?;
@@ -270,7 +270,7 @@ pub fn load_npz(path: &Path, max_bytes: u64) -> Result<Vec<Array>> {
             return Err(bad(format!("the members declare {declared} bytes, above the memory budget of {max_bytes}")));
         }
         let lh = usize::try_from(off).map_err(|_| trunc())?;
-        if b.get(lh..lh + 4) != Some(b"PK\x03\x04") {
+        if b.get(lh..lh.saturating_add(4)) != Some(b"PK\x03\x04") {
             return Err(bad(format!("member '{}': malformed local header", name.escape_debug())));
         }
         let data_at =
