@@ -12,12 +12,13 @@
 
 use std::ffi::OsString;
 
-/// The instructions the peers may use.
+/// The instructions the peers may use: `Native`, whatever the peers' libraries pick for this CPU
+/// (nothing is set), or `Avx2`, AVX2 and FMA at most, as on a machine without AVX-512. (The variants
+/// have no doc comments of their own: clap would print them as a list in `--help` instead of the
+/// `[possible values: ...]` line of every other enumerated flag.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PeerIsa {
-    /// Whatever the peers' libraries pick for this CPU (nothing is set).
     Native,
-    /// AVX2 and FMA at most, as on a machine without AVX-512.
     Avx2,
 }
 

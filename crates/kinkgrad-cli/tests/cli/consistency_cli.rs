@@ -41,7 +41,7 @@ fn every_enumerated_flag_shows_its_possible_values_and_safe_is_the_default_mode(
         (&["transport"], &["--scheme", "--initial", "--mode", "--convention"]),
         (&["train"], &["--model", "--optimizer", "--precision", "--init", "--mode", "--convention"]),
         (&["ritz"], &["--method", "--mode", "--convention"]),
-        (&["bench"], &["--only"]),
+        (&["bench"], &["--only", "--peer-isa"]),
         (&["hybrid", "generate"], &["--scheme", "--source"]),
         (&["hybrid", "train"], &["--scheme", "--source", "--mode", "--convention"]),
         (&["hybrid", "eval"], &["--scheme", "--source", "--mode", "--convention"]),
