@@ -207,7 +207,7 @@ mod tests {
     fn step_equals_the_multi_pass_loops_bit_for_bit() {
         for n in [3, 4, 5, 6, 9, 128] {
             for slope in [Slope::Zero, Slope::Unlimited] {
-                for a in [1.0, -1.0, 0.7, -1.3] {
+                for a in [1.0f64, -1.0, 0.7, -1.3] {
                     for with_source in [false, true] {
                         let (lambda, dt) = (0.5 / a.abs(), 0.01);
                         let u = state(n, n as u64);
@@ -233,8 +233,8 @@ mod tests {
         for n in [3, 4, 5, 6, 9, 128] {
             for slope in [Slope::Zero, Slope::Unlimited] {
                 let table = Rules::new(Some(slope), &rep).table;
-                for a in [1.0, -1.0, 0.7, -1.3] {
-                    let (lambda, dt) = (0.5 / f64::abs(a), 0.01);
+                for a in [1.0f64, -1.0, 0.7, -1.3] {
+                    let (lambda, dt) = (0.5 / a.abs(), 0.01);
                     let g = state(n, 7 + n as u64);
                     let acc0 = state(n, 3);
                     let (mut want, mut fb) = (vec![0.0; n], Vec::new());
