@@ -132,14 +132,21 @@ fn windows(ext: &[f64]) -> (&[f64], &[f64], &[f64], &[f64]) {
     (&ext[..n], &ext[1..n + 1], &ext[2..n + 2], &ext[3..n + 3])
 }
 
+/// The flux of one face of a constant velocity `a` (side `S`) from its window
+/// `(u_{j-1}, u_j, u_{j+1}, u_{j+2})`: the face formula with the slope's value.
+#[inline(always)]
+pub(crate) fn face_flux<S: Side, K: SlopeKernel>(k: K, a: f64, lambda: f64, [w0, w1, w2, w3]: [f64; 4]) -> f64 {
+    let (x, y) = jumps::<S>(w0, w1, w2, w3);
+    flux::<S>(a, lambda, w1, w2, k.value_code(x, y).0)
+}
+
 /// Fluxes of a constant velocity `a` (side `S`).
 #[inline(always)]
 pub(crate) fn fluxes_const<S: Side, K: SlopeKernel>(k: K, a: f64, lambda: f64, ext: &[f64], out: &mut [f64]) {
     let (e0, e1, e2, e3) = windows(ext);
     let out = &mut out[..e0.len()];
     for j in 0..out.len() {
-        let (x, y) = jumps::<S>(e0[j], e1[j], e2[j], e3[j]);
-        out[j] = flux::<S>(a, lambda, e1[j], e2[j], k.value_code(x, y).0);
+        out[j] = face_flux::<S, K>(k, a, lambda, [e0[j], e1[j], e2[j], e3[j]]);
     }
 }
 
@@ -221,14 +228,20 @@ pub(crate) fn fluxes_burgers(ext: &[f64], out: &mut [f64]) {
     }
 }
 
+/// A cell's new value before the source from its two faces' fluxes: `u_i - λ (F_i - F_{i-1})`.
+#[inline(always)]
+pub(crate) fn cell_value(lambda: f64, u: f64, f1: f64, f0: f64) -> f64 {
+    u - lambda * (f1 - f0)
+}
+
 /// `out_i = u_i - λ (F_i - F_{i-1}) + dt s_i`.
 #[inline(always)]
 pub(crate) fn update(lambda: f64, dt: f64, u: &[f64], flux: &[f64], s: Option<&[f64]>, out: &mut [f64]) {
     let n = u.len();
-    out[0] = u[0] - lambda * (flux[0] - flux[n - 1]);
+    out[0] = cell_value(lambda, u[0], flux[0], flux[n - 1]);
     let (o, uu, f1, f0) = (&mut out[1..n], &u[1..n], &flux[1..n], &flux[..n - 1]);
     for j in 0..n - 1 {
-        o[j] = uu[j] - lambda * (f1[j] - f0[j]);
+        o[j] = cell_value(lambda, uu[j], f1[j], f0[j]);
     }
     if let Some(s) = s {
         for j in 0..n {

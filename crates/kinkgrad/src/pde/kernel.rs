@@ -277,6 +277,12 @@ impl<S: Side> CoefView for Uniform<S> {
     }
 }
 
+/// One face's cotangent `λ (g_{j+1} - g_j)`.
+#[inline(always)]
+pub(crate) fn face_cotangent_of(lambda: f64, g1: f64, g0: f64) -> f64 {
+    lambda * (g1 - g0)
+}
+
 /// Face cotangents `fb_j = λ (g_{j+1} - g_j)` (periodic).
 #[inline(always)]
 pub(crate) fn face_cotangent(lambda: f64, g: &[f64], fb: &mut Vec<f64>) {
@@ -284,16 +290,16 @@ pub(crate) fn face_cotangent(lambda: f64, g: &[f64], fb: &mut Vec<f64>) {
     fb.resize(n, 0.0);
     let (f, g0, g1) = (&mut fb[..n - 1], &g[..n - 1], &g[1..n]);
     for j in 0..n - 1 {
-        f[j] = lambda * (g1[j] - g0[j]);
+        f[j] = face_cotangent_of(lambda, g1[j], g0[j]);
     }
-    fb[n - 1] = lambda * (g[0] - g[n - 1]);
+    fb[n - 1] = face_cotangent_of(lambda, g[0], g[n - 1]);
 }
 
 /// `g_i + fb_{i+1} cm1_{i+1} + fb_i c0_i + fb_{i-1} cp1_{i-1} + fb_{i-2} cp2_{i-2}` from the views at
 /// the four faces (index `k` in each), the structural zeros skipped.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn adjoint_term<V: CoefView>(
+pub(crate) fn adjoint_term<V: CoefView>(
     m1: bool,
     p2: bool,
     g: f64,

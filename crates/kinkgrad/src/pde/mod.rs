@@ -12,6 +12,8 @@
 //! * `face`: the face formula and its partials (the `a < 0` side a type parameter of the `a > 0`
 //!   one); `forward`: the flux loops and the pieces of every face as 1-byte codes (`minmod_wide`:
 //!   minmod's loop in explicit AVX-512/AVX2 code, codes in the same pass);
+//! * `fused`: a one-piece slope's step and adjoint step each in one pass over the cells (the same
+//!   formulas, the same bits);
 //! * `kernel`: the one adjoint kernel and the one tangent kernel over faces, reading the partials from
 //!   a source of selected pieces (on the fly from codes, or materialised);
 //! * `lock`: the one piece selection of a face (the representation's rule, or lexicographic along
@@ -36,6 +38,7 @@ mod forward;
 mod adjoint_wide;
 pub mod checkpoint;
 mod face;
+mod fused;
 pub mod gradient;
 pub mod grid;
 pub mod hazard;

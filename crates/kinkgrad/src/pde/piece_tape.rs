@@ -175,6 +175,33 @@ fn adjoint_taped_body(
 }
 
 wide_fn! {
+    /// The adjoint of one step of a one-piece slope (every face code 1), `out = J_u^T g`, and
+    /// `source += dt g` when given, in one pass ([`super::fused::adjoint`]).
+    fn adjoint_one_piece(
+        lambda: f64,
+        a: f64,
+        dt: f64,
+        cells: &CellTable,
+        g: &[f64],
+        source: Option<&mut [f64]>,
+        out: &mut [f64],
+    ) = adjoint_one_piece_body;
+}
+
+#[inline(always)]
+fn adjoint_one_piece_body(
+    lambda: f64,
+    a: f64,
+    dt: f64,
+    cells: &CellTable,
+    g: &[f64],
+    source: Option<&mut [f64]>,
+    out: &mut [f64],
+) {
+    with_side!(a, S => super::fused::adjoint(lambda, &Uniform::<S>::new(cells.code(1)), dt, g, source, out))
+}
+
+wide_fn! {
     /// The tangent of one taped step on its codes, in place: `t <- J_u t`.
     pub(crate) fn tangent_taped(
         lambda: f64,
@@ -335,11 +362,15 @@ pub(crate) fn reverse(
         if cancellable {
             crate::cancel::check(format_args!("adjoint of time step {} of {steps}", st + 1))?;
         }
-        if let Some(acc) = source.as_deref_mut() {
-            acc.iter_mut().zip(&g).for_each(|(a, v)| *a += dt * v);
+        if stored {
+            if let Some(acc) = source.as_deref_mut() {
+                acc.iter_mut().zip(&g).for_each(|(a, v)| *a += dt * v);
+            }
+            adjoint_taped(lambda, a, &rules.table, &cells, Some(&tape[st * n..(st + 1) * n]), &g, sc, &mut out);
+        } else {
+            // a one-piece slope: the adjoint and the source's term in one pass (the same bits)
+            adjoint_one_piece(lambda, a, dt, &cells, &g, source.as_deref_mut(), &mut out);
         }
-        let codes = if stored { Some(&tape[st * n..(st + 1) * n]) } else { None };
-        adjoint_taped(lambda, a, &rules.table, &cells, codes, &g, sc, &mut out);
         std::mem::swap(&mut g, &mut out);
     }
     Ok(g)

@@ -268,6 +268,13 @@ fn step_values_body(
     flux: &mut Vec<f64>,
     out: &mut [f64],
 ) {
+    // upwind and Lax-Wendroff at a constant velocity: one pass over the cells (the same bits)
+    match t.scheme.slope() {
+        Some(slope) if super::fused::one_piece(Some(slope)) && a.len() == 1 && a[0] != 0.0 => {
+            return super::fused::step(slope, a[0], t.lambda(), t.dt, u, s, out);
+        }
+        _ => {}
+    }
     extend(u, ext);
     fluxes(t.scheme.slope(), a, t.lambda(), ext, flux);
     update(t.lambda(), t.dt, u, flux, s, out);
