@@ -212,7 +212,7 @@ impl<'t, T: Real> Var<'t, T> {
             out.remove(axis);
         }
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_AXIS));
-        Ok(reduce_windows(self, name, min, rule, w, out))
+        Ok(reduce_windows(self, name, min, rule, w, out.into_vec()))
     }
     /// Maximum along `axis`; ties by `axis_ties`.
     pub fn max_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
