@@ -111,15 +111,15 @@ fn training_steps_reuse_their_buffers() {
 // session 23 LeNet 153-154 (0.35-0.62 MB), bf16 155, safe 237-238 (2.2 MB), MLP 53.
 //
 // Session 24 (branch alloc, measured 2026-12-01 with `--release` on an AVX-512 machine, attributed
-// with a backtrace-recording allocator): LeNet f32 57 blocks (59 in the first steady step),
-// 0.35 MB; bf16 59; safe 141-142, 2.2 MB; MLP f32/f16 assoc and f32 safe 15 blocks, 0.83 MB.
+// with a backtrace-recording allocator): LeNet f32 51 blocks (53 in the first steady step),
+// 0.35 MB; bf16 53; safe 135-136, 2.2 MB; MLP f32/f16 assoc and f32 safe 15 blocks, 0.83 MB.
 // Pooled since: the piecewise ops' forward (`primitive/elementwise.rs` `apply`: arguments, shapes,
 // partials in fixed arrays and pool buffers; the representation shared with the tape instead of
 // copied), `Var::shape` (a `Buf` that returns to the pool), broadcasting's shape, stride and index
 // lists, the ops' kept shapes (`Buf`), reshape's and permute's shape lists, the gradients' list (given
 // back by `Trainer::step`), the engine's kink-source lists, and the kink log's names (shared scope,
 // static op names: no strings). What still allocates per step:
-// - `gemm` (about 37 of LeNet's 57 blocks, 13 of the MLP's 15, and most of the bytes): per product, a
+// - `gemm` (about 37 of LeNet's 51 blocks, 13 of the MLP's 15, and most of the bytes): per product, a
 //   zeroed `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19 `gemm.rs`, on every path but
 //   the early exits: k <= 2, m <= 1 or n <= 1, a product of at most 16 x 16 outputs with lhs_cs =
 //   rhs_rs = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`, which depend on the shapes and
@@ -129,15 +129,14 @@ fn training_steps_reuse_their_buffers() {
 // - the returned certificate: its kink log's list (1 block when a kink was hit: LeNet's pooling ties)
 //   and the representation's name (`Certificate::representation` is a `String`: 1 block);
 // - `Sequential::param_vars`'s list of variables (`nn/layer.rs`, 1 block);
-// - LeNet's pooling (`primitive/pool.rs` output shapes: 6 blocks; `primitive/window.rs` VJP's
-//   selection, tie weights, transposed sparse map and its `Arc`: 8 blocks) and `conv2d`'s shapes
-//   (`reverse/ops/conv.rs`: 2 blocks);
+// - LeNet's pooling VJP (`primitive/window.rs`: selection, tie weights, transposed sparse map and
+//   its `Arc`: 8 blocks) and `conv2d`'s shapes (`reverse/ops/conv.rs`: 2 blocks);
 // - `safe`: the pooling ops' inert-candidate lists and the ops' own identity-class lists (85 more).
 // The LeNet pins leave room for the 2 blocks the AVX2-only `gemm` (`--no-default-features`) adds.
-/// LeNet step (`assoc`): f32 57 blocks (0.35 MB), bf16 59 (0.44 MB).
-const LENET: (usize, usize) = (61, 1_500_000);
-/// LeNet step in `safe` (4 directions): 141-142 blocks, 2.2 MB (the rest of the bytes are the pooling
+/// LeNet step (`assoc`): f32 51 blocks (0.35 MB), bf16 53 (0.44 MB).
+const LENET: (usize, usize) = (55, 1_500_000);
+/// LeNet step in `safe` (4 directions): 135-136 blocks, 2.2 MB (the rest of the bytes are the pooling
 /// ops' inert-candidate lists).
-const LENET_SAFE: (usize, usize) = (144, 3_500_000);
+const LENET_SAFE: (usize, usize) = (138, 3_500_000);
 /// MLP 784-256-10 step (`assoc` f32 and f16, `safe` f32: 15 blocks, 0.83 MB).
 const MLP: (usize, usize) = (16, 1_200_000);
