@@ -153,7 +153,7 @@ impl<'t, T: Real> Var<'t, T> {
             return self;
         }
         let value = ok(self.value().sum_to_shape(shape));
-        self.tape.push(SumTo { from: from.into(), to: Buf::copied(shape) }, &[self], value)
+        self.tape.push(SumTo { from, to: Buf::copied(shape) }, &[self], value)
     }
     /// Broadcast to `shape`.
     pub fn expand(self, shape: &[usize]) -> Result<Var<'t, T>> {
@@ -162,6 +162,6 @@ impl<'t, T: Real> Var<'t, T> {
             return Ok(self);
         }
         let value = self.value().expand(shape)?;
-        Ok(self.tape.push(Expand { from: from.into(), to: Buf::copied(shape) }, &[self], value))
+        Ok(self.tape.push(Expand { from, to: Buf::copied(shape) }, &[self], value))
     }
 }
