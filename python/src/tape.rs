@@ -220,7 +220,7 @@ impl PyVar {
     /// The shape.
     #[getter]
     fn shape(&self) -> PyResult<Vec<usize>> {
-        dispatch!(self.tape, t => Ok(t.var_at(self.id).map_err(to_py_err)?.shape()))
+        dispatch!(self.tape, t => Ok(t.var_at(self.id).map_err(to_py_err)?.shape().into_vec()))
     }
     /// The element type's name.
     #[getter]

@@ -106,40 +106,37 @@ fn training_steps_reuse_their_buffers() {
     }
 }
 
-// Pins: one steady step (batch 64, Adam, test profile, 2 threads), measured 2026-11-30 (session
-// 23) on an AVX-512 machine with the default build and with the AVX2-only `gemm`
-// (`--no-default-features`); the counts are the larger of the two, the byte pins leave room only for
-// `gemm`'s packing buffers, whose sizes follow the kernel `gemm` picks for the CPU, not this crate.
-// History: before the pool LeNet 955-956 blocks and 25.6 MB, MLP 294 and 2.97 MB; session 22 (pool)
-// LeNet 263, safe 377-378 (5.3 MB), MLP 98.
+// Pins: one steady step (batch 64, Adam, 2 threads). History: before the pool LeNet 955-956 blocks
+// and 25.6 MB, MLP 294 and 2.97 MB; session 22 (pool) LeNet 263, safe 377-378 (5.3 MB), MLP 98;
+// session 23 LeNet 153-154 (0.35-0.62 MB), bf16 155, safe 237-238 (2.2 MB), MLP 53.
 //
-// Pooled since session 22: the ops (one block of the op's exact layout each,
-// `reverse/op_box.rs`), the tape's node list and kink log, the VJP result lists, the backward sweep's
-// and the engine's per-gradient lists, the tape scopes (interned), and `safe`'s identity-class
-// lists. What still allocates per step (attributed with a backtrace-recording allocator):
-// - `gemm` (about 40 of LeNet's blocks, 9 of the MLP's, and most of the bytes): per product, a zeroed
-//   `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19 `gemm.rs`, on every path but the
-//   early exits: k <= 2, m <= 1 or n <= 1, a product of at most 16 x 16 outputs with lhs_cs = rhs_rs
-//   = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`, which depend on the shapes and
+// Session 24 (branch alloc, measured 2026-12-01 with `--release` on an AVX-512 machine, attributed
+// with a backtrace-recording allocator): LeNet f32 51 blocks (53 in the first steady step),
+// 0.35 MB; bf16 53; safe 135-136, 2.2 MB; MLP f32/f16 assoc and f32 safe 15 blocks, 0.83 MB.
+// Pooled since: the piecewise ops' forward (`primitive/elementwise.rs` `apply`: arguments, shapes,
+// partials in fixed arrays and pool buffers; the representation shared with the tape instead of
+// copied), `Var::shape` (a `Buf` that returns to the pool), broadcasting's shape, stride and index
+// lists, the ops' kept shapes (`Buf`), reshape's and permute's shape lists, the gradients' list (given
+// back by `Trainer::step`), the engine's kink-source lists, and the kink log's names (shared scope,
+// static op names: no strings). What still allocates per step:
+// - `gemm` (about 37 of LeNet's 51 blocks, 13 of the MLP's 15, and most of the bytes): per product, a
+//   zeroed `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19 `gemm.rs`, on every path but
+//   the early exits: k <= 2, m <= 1 or n <= 1, a product of at most 16 x 16 outputs with lhs_cs =
+//   rhs_rs = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`, which depend on the shapes and
 //   strides), a `dyn_stack::MemBuffer`; on the calling thread and on rayon's workers. `gemm` takes no
-//   caller buffers, so zero needs a patched `gemm`; each thread's 2 MiB thread-local packing buffer
-//   comes once per thread (warmed up above);
-// - the piecewise ops' forward (`primitive/elementwise.rs` `apply`: argument lists, broadcast
-//   shapes, partials, the representation's copy; about 36 of LeNet's blocks) and the ops' fields
-//   that are plain `Vec`s (shapes, selections);
-// - small shape and stride lists of broadcasting kernels (`tensor/shape.rs`, `zip_broadcast`);
-// - the returned certificate (its kink log's strings and the representation's name);
-// - `safe`: the pooling ops' inert-candidate lists and the ops' own identity-class lists.
-/// LeNet step (`assoc`): f32 151 blocks, 877 369 bytes (AVX2 `gemm`: 153, 1 076 526); bf16 153
-/// blocks, 965 661 bytes (AVX2: 155, 1 097 746). After merging session 23's conv branch (the weight
-/// gradient as `(colsT G^T)^T`: two more products per convolution, each with `gemm`'s own blocks):
-/// f32 153-154 blocks, 0.35-0.62 MB, bf16 155 (AVX-512 `gemm`); the pin leaves the 2 blocks the AVX2
-/// `gemm` adds.
-const LENET: (usize, usize) = (157, 1_500_000);
-/// LeNet step in `safe` (4 directions): 235-236 blocks, 2.75-2.79 MB (AVX2 `gemm`: 237-238, 2.95-2.99
-/// MB); the rest of the bytes are the pooling ops' inert-candidate lists.
-/// After merging conv: 237-238 blocks, 2.23-2.27 MB (AVX-512 `gemm`); the pin adds AVX2's 2.
-const LENET_SAFE: (usize, usize) = (240, 3_500_000);
-/// MLP 784-256-10 step (`assoc` f32 and f16: 53 blocks, 832 484 bytes, AVX2 `gemm` 955 482; `safe`
-/// 53-54 blocks).
-const MLP: (usize, usize) = (54, 1_200_000);
+//   caller buffers, so zero needs a patched `gemm` or our own kernel; each thread's 2 MiB
+//   thread-local packing buffer comes once per thread (warmed up above);
+// - the returned certificate: its kink log's list (1 block when a kink was hit: LeNet's pooling ties)
+//   and the representation's name (`Certificate::representation` is a `String`: 1 block);
+// - `Sequential::param_vars`'s list of variables (`nn/layer.rs`, 1 block);
+// - LeNet's pooling VJP (`primitive/window.rs`: selection, tie weights, transposed sparse map and
+//   its `Arc`: 8 blocks) and `conv2d`'s shapes (`reverse/ops/conv.rs`: 2 blocks);
+// - `safe`: the pooling ops' inert-candidate lists and the ops' own identity-class lists (85 more).
+// The LeNet pins leave room for the 2 blocks the AVX2-only `gemm` (`--no-default-features`) adds.
+/// LeNet step (`assoc`): f32 51 blocks (0.35 MB), bf16 53 (0.44 MB).
+const LENET: (usize, usize) = (55, 1_500_000);
+/// LeNet step in `safe` (4 directions): 135-136 blocks, 2.2 MB (the rest of the bytes are the pooling
+/// ops' inert-candidate lists).
+const LENET_SAFE: (usize, usize) = (138, 3_500_000);
+/// MLP 784-256-10 step (`assoc` f32 and f16, `safe` f32: 15 blocks, 0.83 MB).
+const MLP: (usize, usize) = (16, 1_200_000);

@@ -206,7 +206,7 @@ fn split_like<T: Real>(g: &[f64], wrt: &[Var<'_, T>]) -> Vec<Tensor<T>> {
         .map(|w| {
             let s = w.shape();
             let n: usize = s.iter().product();
-            let t = crate::reverse::var::ok(Tensor::from_f64(s, &g[off..off + n]));
+            let t = crate::reverse::var::ok(Tensor::from_f64(s.into_vec(), &g[off..off + n]));
             off += n;
             t
         })

@@ -104,7 +104,7 @@ impl Layer {
             && p.iter().enumerate().all(|(k, v)| self.param_dims(k).is_some_and(|(d, n)| v.value().shape() == &d[..n]));
         if !fits {
             let want = self.param_shapes();
-            let got: Vec<Vec<usize>> = p.iter().map(|v| v.shape()).collect();
+            let got: Vec<Vec<usize>> = p.iter().map(|v| v.shape().to_vec()).collect();
             return Err(Error::shape("layer", format!("parameters {got:?}, expected {want:?}")));
         }
         match self {

@@ -141,6 +141,9 @@ pub struct Trainer<T: Real> {
     certificate: Option<Certificate>,
     /// Buffers one step frees and the next reuses ([`Workspace`]; values never depend on it).
     workspace: Workspace,
+    /// The copy of `representation` the steps' tapes share (made again when `representation`
+    /// changes), so that a step copies no representation.
+    shared: Option<std::sync::Arc<Representation>>,
 }
 
 /// The position inside an unfinished epoch: what a checkpoint needs to resume it bit for bit.
@@ -228,6 +231,7 @@ impl<T: Real> Trainer<T> {
             progress: EpochProgress::default(),
             certificate: None,
             workspace: Workspace::new(),
+            shared: None,
         })
     }
 
@@ -237,7 +241,11 @@ impl<T: Real> Trainer<T> {
         // the step's buffers come from (and return to) the trainer's workspace; declared first, so
         // that it is given back last, after every tensor of the step has returned its storage
         let _workspace = self.workspace.enter();
-        let tape = Tape::<T>::with_representation(self.representation.clone());
+        let rep = match &self.shared {
+            Some(r) if **r == self.representation => r.clone(),
+            _ => self.shared.insert(std::sync::Arc::new(self.representation.clone())).clone(),
+        };
+        let tape = Tape::<T>::with_shared_representation(rep);
         let x = tape.constant(batch_inputs(data, idx, self.model.takes_images())?);
         let params = self.model.param_vars(&tape);
         let logits = self.model.forward(x, &params)?;
@@ -259,6 +267,8 @@ impl<T: Real> Trainer<T> {
         // instead of copying each one
         drop(tape);
         self.opt.update(&mut self.model.params, &g.values)?;
+        // the gradients' list back to the step's pool (the next step's gradient takes it)
+        pool::give(g.values);
         Ok(StepReport { loss: l, correct: ok, certificate: g.certificate })
     }
 

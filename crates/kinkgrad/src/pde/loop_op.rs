@@ -327,9 +327,9 @@ impl Transport {
             locked: None,
             kinks,
             unresolved: 0,
-            shape: shape.clone(),
+            shape: shape.to_vec(),
         };
-        let value = Tensor::from_f64(shape, &out)?;
+        let value = Tensor::from_f64(shape.into_vec(), &out)?;
         Ok(tape.push(op, &[s], value))
     }
 }

@@ -91,9 +91,9 @@ impl Transport {
             unresolved: 0,
             a_idx,
             s_idx,
-            a_shape: ashape.unwrap_or_default(),
+            a_shape: ashape.map(crate::tensor::pool::Buf::into_vec).unwrap_or_default(),
         };
-        let value = Tensor::from_f64(ushape, &out)?;
+        let value = Tensor::from_f64(ushape.into_vec(), &out)?;
         Ok(tape.push(op, &inputs, value))
     }
 }

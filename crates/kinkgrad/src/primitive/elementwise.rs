@@ -17,21 +17,25 @@ use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::round16::{mul, positive};
 use crate::scalar::Real;
 use crate::tensor::elementwise::{wide, PAR_MIN};
+use crate::tensor::pool::{self, Buf};
 use crate::tensor::shape::broadcast_shapes;
 use crate::tensor::Tensor;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 const KINK: u8 = u8::MAX;
 
 struct PiecewiseOp<P: Piecewise> {
     prim: P,
-    rep: Representation,
-    arg_shapes: Vec<Vec<usize>>,
+    /// The tape's representation (shared with the tape, not copied).
+    rep: Arc<Representation>,
+    /// The arguments' shapes (the first `arity` entries; pool buffers).
+    arg_shapes: [Buf<usize>; MAX_ARITY],
     /// Active piece per element, `KINK` on a kink. Empty for a sign-of-argument primitive
     /// ([`Piecewise::sign_of_argument`]), whose piece is read from its argument instead: piece 1 where
     /// `x > 0`, piece 0 elsewhere (NaN included), the kinks (`x == 0`) in `kink_at`.
-    sel: Vec<u8>,
+    sel: Buf<u8>,
     /// Elements on a kink and their tied pieces at forward time.
     kink_at: Vec<usize>,
     kink_tied: Vec<u32>,
@@ -44,28 +48,36 @@ struct PiecewiseOp<P: Piecewise> {
     pinned: bool,
     /// Partial derivatives of each piece: `partials[p][j]` (at the origin, the same everywhere for an
     /// affine primitive).
-    partials: Vec<[f64; MAX_ARITY]>,
+    partials: [[f64; MAX_ARITY]; MAX_PIECES],
     /// Each element's arguments, kept only for a primitive whose partials depend on the point
     /// ([`Piecewise::affine`] false); empty otherwise.
-    points: Vec<[f64; MAX_ARITY]>,
+    points: Buf<[f64; MAX_ARITY]>,
 }
 
 impl<P: Piecewise> PiecewiseOp<P> {
+    /// The arguments' shapes.
+    fn args(&self) -> &[Buf<usize>] {
+        &self.arg_shapes[..self.prim.arity()]
+    }
+    /// The partials of each piece (at the origin).
+    fn pieces(&self) -> &[[f64; MAX_ARITY]] {
+        &self.partials[..self.prim.pieces().len()]
+    }
     /// Which of the output elements `at` are constant on a neighbourhood of the point (off the
     /// kinks, on a piece with zero partials, e.g. relu's `x < 0` piece), from the forward pass only;
     /// `None`: unknown.
     fn constant_elements<T: Real>(&self, inputs: &[&Tensor<T>], at: &[usize]) -> Option<Vec<bool>> {
         // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
         // primitive whose partials depend on the point, or broadcast arguments
-        let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
-        if !self.points.is_empty() || self.arg_shapes.iter().any(|s| s.iter().product::<usize>() != n) {
+        let n = self.arg_shapes[0].iter().product::<usize>();
+        if !self.points.is_empty() || self.args().iter().any(|s| s.iter().product::<usize>() != n) {
             return None;
         }
         if at.iter().any(|&e| e >= n) {
             return None;
         }
         let a = self.prim.arity();
-        let zero: Vec<bool> = self.partials.iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
+        let zero: Vec<bool> = self.pieces().iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
         if !zero.contains(&true) {
             return Some(vec![false; at.len()]);
         }
@@ -120,28 +132,38 @@ impl<P: Piecewise> PiecewiseOp<P> {
     }
     /// Per-argument derivative coefficient tensors `D_j` (shape of the output); `x0` is the first
     /// argument (read by sign-of-argument primitives, which keep no piece per element).
-    fn coefficients<T: Real>(&self, shape: &[usize], x0: &Tensor<T>) -> Vec<Tensor<T>> {
+    fn coefficients<T: Real>(&self, shape: &[usize], x0: &Tensor<T>) -> [Option<Tensor<T>>; MAX_ARITY] {
         let a = self.prim.arity();
         let by_sign = self.sel.is_empty() && !x0.is_empty();
-        let mut d: Vec<Vec<T>> = (0..a)
-            .map(|j| {
-                let table: Vec<T> = self.partials.iter().map(|pp| T::from_f64(pp[j])).collect();
+        let n = if by_sign { x0.len() } else { self.sel.len() };
+        let mut d: [Vec<T>; MAX_ARITY] = std::array::from_fn(|j| {
+            if j >= a {
+                return Vec::new();
+            }
+            let mut v = pool::take(n);
+            {
+                let mut table = [T::ZERO; MAX_PIECES];
+                for (t, pp) in table.iter_mut().zip(self.pieces()) {
+                    *t = T::from_f64(pp[j]);
+                }
+                let table = &table[..self.pieces().len()];
                 if by_sign {
                     // piece 1 where x > 0, piece 0 elsewhere (a select, which vectorises); the kink
                     // elements are set below
                     let (t0, t1) = (table[0], table[1]);
-                    x0.data().iter().map(|&x| if x.to_f64() > 0.0 { t1 } else { t0 }).collect()
+                    v.extend(x0.data().iter().map(|&x| if x.to_f64() > 0.0 { t1 } else { t0 }))
                 } else if let [t0, t1] = table[..] {
                     // two pieces: a branch-free lookup (the pieces of a relu layer alternate at
                     // random, which a branch would mispredict half of the time); kink elements read 0
                     // and are set below
                     let tab = [t0, t1, T::ZERO];
-                    self.sel.iter().map(|&s| tab[(s as usize).min(2)]).collect()
+                    v.extend(self.sel.iter().map(|&s| tab[(s as usize).min(2)]))
                 } else {
-                    self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }).collect()
+                    v.extend(self.sel.iter().map(|&s| if s == KINK { T::ZERO } else { table[s as usize] }))
                 }
-            })
-            .collect();
+            }
+            v
+        });
         let mut buf = [0.0; MAX_ARITY];
         if !self.points.is_empty() {
             // partials that depend on the point: each element's piece read at its arguments
@@ -160,7 +182,8 @@ impl<P: Piecewise> PiecewiseOp<P> {
                 d[j][e] = T::from_f64(buf[j]);
             }
         }
-        d.into_iter().map(|v| Tensor::from_parts(shape.to_vec(), v)).collect()
+        let mut d = d.into_iter();
+        std::array::from_fn(|j| d.next().filter(|_| j < a).map(|v| Tensor::from_parts(pool::copied(shape), v)))
     }
 }
 
@@ -185,27 +208,29 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             return crate::reverse::cotangents([cx.wanted[0].then(|| scale.record(g).sum_to(&self.arg_shapes[0]))]);
         }
         let d = self.coefficients::<T>(&shape, &x0);
-        d.into_iter()
-            .enumerate()
-            .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j])))
-            .collect()
+        let mut out = pool::take_any(self.prim.arity());
+        out.extend(
+            d.into_iter()
+                .flatten()
+                .enumerate()
+                .map(|(j, dj)| cx.wanted[j].then(|| ok(g.mul(cx.tape.constant(dj))).sum_to(&self.arg_shapes[j]))),
+        );
+        out
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let a = self.prim.arity();
         let k = cx.k;
-        let shape = cx.out.shape().to_vec();
+        let shape = cx.out.shape();
         let n = cx.out.len();
-        let xs: Vec<Tensor<T>> = cx.inputs.iter().map(|x| ok(x.expand(&shape))).collect();
-        let ts: Vec<Option<Tensor<T>>> = cx
-            .tangents
-            .iter()
-            .enumerate()
-            .map(|(j, t)| t.map(|t| tangent::expand(t, k, &self.arg_shapes[j], &shape)))
-            .collect();
+        let xs: [Option<Tensor<T>>; MAX_ARITY] = std::array::from_fn(|j| cx.inputs.get(j).map(|x| ok(x.expand(shape))));
+        let ts: [Option<Tensor<T>>; MAX_ARITY] = std::array::from_fn(|j| {
+            cx.tangents.get(j).copied().flatten().map(|t| tangent::expand(t, k, &self.arg_shapes[j], shape))
+        });
+        let xs: [&Tensor<T>; MAX_ARITY] = std::array::from_fn(|j| xs[j.min(a - 1)].as_ref().unwrap_or(cx.out));
         // lexicographic selection at the kink elements (buffers reused across elements); a pinned op
         // keeps its pieces
-        let mut dirs = vec![[0.0; MAX_ARITY]; k];
         let select = if self.pinned { &[][..] } else { &self.kink_at[..] };
+        let mut dirs = if select.is_empty() { Vec::new() } else { vec![[0.0; MAX_ARITY]; k] };
         self.lexed = true;
         for (q, &e) in select.iter().enumerate() {
             let mut x = [0.0; MAX_ARITY];
@@ -220,15 +245,15 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
             self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
-        let d = self.coefficients::<T>(&shape, &xs[0]);
+        let d = self.coefficients::<T>(shape, xs[0]);
         let mut out: Option<Tensor<T>> = None;
         for j in 0..a {
-            if let Some(t) = &ts[j] {
-                let term = ok(t.zip(&d[j], "jvp", |x, y| x * y));
+            if let (Some(t), Some(dj)) = (&ts[j], &d[j]) {
+                let term = ok(t.zip(dj, "jvp", |x, y| x * y));
                 out = tangent::add_opt(out, Some(term));
             }
         }
-        out.unwrap_or_else(|| tangent::zeros(k, &shape))
+        out.unwrap_or_else(|| tangent::zeros(k, shape))
     }
     fn kinks(&self) -> usize {
         self.kink_at.len()
@@ -332,7 +357,7 @@ impl<T: Real> SignScale<T> {
                 out[c * n + e] = g.data()[c * n + e] * d;
             }
         }
-        Tensor::from_parts(g.shape().to_vec(), out)
+        Tensor::from_parts(pool::copied(g.shape()), out)
     }
     fn record<'t>(&self, g: Var<'t, T>) -> Var<'t, T> {
         let value = self.apply(&g.value());
@@ -384,27 +409,34 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
         return Err(Error::invalid(prim.name(), format!("takes {a} arguments, got {}", args.len())));
     }
     let tape = args[0].tape();
-    let vals: Vec<Tensor<T>> = args.iter().map(|v| v.value()).collect();
-    let mut shape = vals[0].shape().to_vec();
-    for v in &vals[1..] {
-        shape = broadcast_shapes(prim.name(), &shape, v.shape())?;
+    // the arguments, their shapes and the broadcast shape in fixed arrays and pool buffers
+    let vals: [Option<Tensor<T>>; MAX_ARITY] = std::array::from_fn(|j| args.get(j).map(|v| v.value()));
+    let vals = &vals[..a];
+    let arg = |j: usize| vals[j].as_ref().unwrap_or_else(|| unreachable!("`a` arguments, checked above"));
+    let mut shape = pool::copied(arg(0).shape());
+    for j in 1..a {
+        let s = broadcast_shapes(prim.name(), &shape, arg(j).shape())?;
+        pool::give(std::mem::replace(&mut shape, s));
     }
-    let xs: Vec<Tensor<T>> = vals.iter().map(|v| v.expand(&shape)).collect::<Result<_>>()?;
+    let mut xs: [Option<Tensor<T>>; MAX_ARITY] = Default::default();
+    for j in 0..a {
+        xs[j] = Some(arg(j).expand(&shape)?);
+    }
     let n: usize = shape.iter().product();
     let ns = prim.switches();
     let np = prim.pieces().len();
     debug_assert!(ns <= MAX_SWITCHES && np <= MAX_PIECES);
     let (mut kink_at, mut kink_tied) = (Vec::new(), Vec::new());
-    let data: Vec<&[T]> = xs.iter().map(|t| t.data()).collect();
+    let data: [&[T]; MAX_ARITY] = std::array::from_fn(|j| xs[j].as_ref().map_or(&[][..], |t| t.data()));
     let (mut sel, mut out);
-    let mut points = Vec::new();
+    let mut points = Buf::default();
     if a == 1 && ns == 1 && np == 2 && prim.sign_of_argument() {
         // vectorisable path: piece 1 where x > 0, piece 0 elsewhere; x == 0 (or -0.0) is a kink;
         // NaN takes piece 0's formula, which propagates it, and is not a kink. One branch-free pass
         // writes the values once (no zero fill) and notes whether any element is a kink; the pieces
         // are not stored (the backward pass reads them from the argument).
-        sel = Vec::new();
-        out = crate::tensor::pool::take(n);
+        sel = Buf::default();
+        out = pool::take(n);
         // relu's pieces (0 and x; two values of an affine piece decide it) on a 16-bit type: each
         // value is x itself or +0 (`from_f64` of a value of `T` gives it back), selected in `f32`
         // lanes, which the `f64` loop below does not vectorise to for 16-bit types
@@ -443,10 +475,10 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
             }
         }
     } else {
-        sel = vec![0u8; n];
-        out = vec![T::ZERO; n];
+        sel = Buf::filled(n, 0u8);
+        out = pool::filled(n, T::ZERO);
         if !prim.affine() {
-            points = vec![[0.0; MAX_ARITY]; n];
+            points = Buf::filled(n, [0.0; MAX_ARITY]);
         }
         let (mut x, mut s, mut sg) = ([0.0; MAX_ARITY], [0.0; MAX_SWITCHES], [0i8; MAX_SWITCHES]);
         for e in 0..n {
@@ -484,18 +516,17 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
             out[e] = T::from_f64(pv[p]);
         }
     }
-    let partials = (0..prim.pieces().len())
-        .map(|p| {
-            let mut g = [0.0; MAX_ARITY];
-            // piecewise-affine primitives: constant partials, read at the origin (the others read
-            // theirs at each element's point)
-            prim.piece_partials(p, &[0.0; MAX_ARITY][..a], &mut g[..a]);
-            g
-        })
-        .collect();
+    let mut partials = [[0.0; MAX_ARITY]; MAX_PIECES];
+    for (p, g) in partials.iter_mut().enumerate().take(np) {
+        // piecewise-affine primitives: constant partials, read at the origin (the others read
+        // theirs at each element's point)
+        prim.piece_partials(p, &[0.0; MAX_ARITY][..a], &mut g[..a]);
+    }
     let op = PiecewiseOp {
-        rep: tape.representation().clone(),
-        arg_shapes: vals.iter().map(|v| v.shape().to_vec()).collect(),
+        rep: tape.shared_representation(),
+        arg_shapes: std::array::from_fn(|j| {
+            vals.get(j).and_then(Option::as_ref).map_or_else(Buf::default, |v| Buf::copied(v.shape()))
+        }),
         sel,
         locked: kink_tied.clone(),
         lexed: false,

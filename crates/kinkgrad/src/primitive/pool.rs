@@ -90,7 +90,7 @@ fn cached_pool_windows(lead: usize, dims: &[usize], kernel: &[usize], stride: &[
         let mut c = c.borrow_mut();
         let hit = c.iter().position(|(k, _, _)| k.0 == lead && k.1 == dims && k.2 == kernel && k.3 == stride);
         if let Some(i) = hit {
-            return (c[i].1.clone(), c[i].2.clone());
+            return (c[i].1.clone(), crate::tensor::pool::copied(&c[i].2));
         }
         let (w, out) = pool_windows(lead, dims, kernel, stride);
         let w = Arc::new(w);
@@ -148,8 +148,11 @@ impl<'t, T: Real> Var<'t, T> {
         }
         let lead: usize = shape[..shape.len() - nd].iter().product();
         let (w, out) = cached_pool_windows(lead, dims, kernel, stride);
-        let mut out_shape = shape[..shape.len() - nd].to_vec();
-        out_shape.extend(out);
+        // the output shape in one pool buffer of its final length
+        let mut out_shape = crate::tensor::pool::take(shape.len() - nd + out.len());
+        out_shape.extend_from_slice(&shape[..shape.len() - nd]);
+        out_shape.extend_from_slice(&out);
+        crate::tensor::pool::give(out);
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAXPOOL));
         Ok(reduce_windows(self, name, false, rule, w, out_shape))
     }
@@ -212,7 +215,7 @@ impl<'t, T: Real> Var<'t, T> {
             out.remove(axis);
         }
         let rule = rule.unwrap_or_else(|| self.tape().representation().ties(&MAX_AXIS));
-        Ok(reduce_windows(self, name, min, rule, w, out))
+        Ok(reduce_windows(self, name, min, rule, w, out.into_vec()))
     }
     /// Maximum along `axis`; ties by `axis_ties`.
     pub fn max_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {

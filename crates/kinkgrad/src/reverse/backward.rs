@@ -168,7 +168,7 @@ impl<T: Real> Tape<T> {
         grads.resize(y.id + 1, None);
         let shape = y.shape();
         grads[y.id] = Some(self.constant(Tensor::ones(&shape)));
-        pool::give(shape);
+        drop(shape);
         // one context and one input list for the whole sweep, refilled per node
         let mut inputs: Vec<usize> = pool::take_list();
         let mut cx = OpCx { tape: self, inputs: pool::take_list(), out: y, wanted: pool::take_list() };

@@ -45,9 +45,16 @@ impl KinkSource {
     }
 }
 
-/// Kink sources, one per node, sorted by node.
+/// Kink sources, one per node, sorted by node (the list returns to the installed pool when
+/// dropped).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KinkSources(Vec<KinkSource>);
+
+impl Drop for KinkSources {
+    fn drop(&mut self) {
+        crate::tensor::pool::give_any(std::mem::take(&mut self.0));
+    }
+}
 
 impl KinkSources {
     /// Add a source (merged with the entry of the same node, if any).
@@ -75,7 +82,7 @@ impl KinkSources {
     pub(crate) fn kink_log(&self) -> KinkLog {
         let mut log = KinkLog::default();
         for s in &self.0 {
-            log.add(&s.scope, s.op, s.kinks);
+            log.add_site(&s.scope, s.op, s.kinks);
         }
         log
     }
@@ -87,7 +94,8 @@ impl<T: Real> Tape<T> {
     /// after the locking pass: `unresolved` is the op's count of surviving ties.
     pub(crate) fn own_sources(&self, relevant: &[bool], locks: bool, skipped: &[usize]) -> KinkSources {
         let nodes = self.nodes.borrow();
-        let mut out = Vec::new();
+        // at most one source per node: a pool buffer that never grows
+        let mut out = crate::tensor::pool::take_any(relevant.len());
         for (i, r) in relevant.iter().enumerate() {
             let (true, Some(op)) = (r, &nodes[i].op) else { continue };
             let kinks = op.kinks();
@@ -115,7 +123,7 @@ impl<T: Real> Tape<T> {
     /// where it does not depend on the variables: `g * D` with a constant cotangent `g`).
     pub(crate) fn inherited_sources(&self, relevant: &[bool]) -> KinkSources {
         let nodes = self.nodes.borrow();
-        let mut read = relevant.to_vec();
+        let mut read = crate::tensor::pool::Buf::copied(relevant);
         let mut out = KinkSources::default();
         for i in (0..read.len()).rev() {
             if !read[i] {
@@ -148,7 +156,7 @@ impl<T: Real> Tape<T> {
                     s.extend(b);
                 }
                 s.insert(m);
-                Rc::from(s.0)
+                Rc::from(std::mem::take(&mut s.0))
             }
         };
         for n in &mut nodes[from..] {

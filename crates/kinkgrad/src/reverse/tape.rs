@@ -38,7 +38,8 @@ pub(crate) struct Node<T: Real> {
 /// ```
 pub struct Tape<T: Real> {
     pub(crate) nodes: RefCell<Vec<Node<T>>>,
-    rep: Representation,
+    /// Shared with the non-smooth ops recorded on the tape (which read it at VJP time).
+    rep: Arc<Representation>,
     /// Kinks per (scope, op), in recording order of first appearance ([`Tape::kink_log`]).
     kinks: RefCell<Vec<(Arc<str>, &'static str, usize)>>,
     scope: RefCell<Arc<str>>,
@@ -72,6 +73,11 @@ impl<T: Real> Tape<T> {
     }
     /// An empty tape whose non-smooth ops follow `rep` at kinks.
     pub fn with_representation(rep: Representation) -> Self {
+        Self::with_shared_representation(Arc::new(rep))
+    }
+    /// An empty tape whose non-smooth ops follow `rep` at kinks, sharing `rep` with its owner (a
+    /// training loop that records one tape per step copies nothing).
+    pub fn with_shared_representation(rep: Arc<Representation>) -> Self {
         Self {
             // the previous tape's node list when a workspace is installed (a training step)
             nodes: RefCell::new(crate::tensor::pool::take_list()),
@@ -95,6 +101,10 @@ impl<T: Real> Tape<T> {
     /// The representation.
     pub fn representation(&self) -> &Representation {
         &self.rep
+    }
+    /// The representation, shared (for ops that keep it until their VJP).
+    pub(crate) fn shared_representation(&self) -> Arc<Representation> {
+        self.rep.clone()
     }
     /// A variable: a leaf that gradients can be taken with respect to.
     pub fn var(&self, value: Tensor<T>) -> Var<'_, T> {
@@ -148,7 +158,7 @@ impl<T: Real> Tape<T> {
     pub fn kink_log(&self) -> KinkLog {
         let mut log = KinkLog::default();
         for (scope, op, n) in self.kinks.borrow().iter() {
-            log.add(scope, op, *n);
+            log.add_site(scope, op, *n);
         }
         log
     }

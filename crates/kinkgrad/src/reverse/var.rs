@@ -31,9 +31,10 @@ impl<'t, T: Real> Var<'t, T> {
     pub fn value(&self) -> Tensor<T> {
         self.tape.value(*self)
     }
-    /// The shape of the value.
-    pub fn shape(&self) -> Vec<usize> {
-        crate::tensor::pool::copied(self.tape.nodes.borrow()[self.id].value.shape())
+    /// The shape of the value (a copy in a buffer of the installed pool, which it returns to when
+    /// dropped).
+    pub fn shape(&self) -> crate::tensor::pool::Buf<usize> {
+        crate::tensor::pool::Buf::copied(self.tape.nodes.borrow()[self.id].value.shape())
     }
     /// The single value of a one-element variable, widened to `f64`.
     pub fn item(&self) -> crate::Result<f64> {

@@ -91,7 +91,8 @@ impl<T: Real> Tensor<T> {
             ));
         }
         let zero = Tensor::zeros(&[]);
-        Ok(Tensor::from_parts(s.clone(), zip_broadcast(self, &zero, &s, &|x, _| x)))
+        let data = zip_broadcast(self, &zero, &s, &|x, _| x);
+        Ok(Tensor::from_parts(s, data))
     }
 }
 
@@ -159,7 +160,7 @@ fn zip_broadcast<T: Real>(a: &Tensor<T>, b: &Tensor<T>, shape: &[usize], f: &(im
     let inner = shape[nd - 1];
     let (ia, ib) = (sa[nd - 1], sb[nd - 1]);
     let (da, db) = (a.data(), b.data());
-    let mut idx = vec![0usize; nd - 1];
+    let mut idx = super::pool::filled(nd - 1, 0usize);
     let (mut oa, mut ob) = (0usize, 0usize);
     loop {
         match (ia, ib) {
@@ -178,6 +179,10 @@ fn zip_broadcast<T: Real>(a: &Tensor<T>, b: &Tensor<T>, shape: &[usize], f: &(im
         let mut d = nd - 1;
         loop {
             if d == 0 {
+                // the index lists back to the installed pool
+                super::pool::give(idx);
+                super::pool::give(sa);
+                super::pool::give(sb);
                 return out;
             }
             d -= 1;

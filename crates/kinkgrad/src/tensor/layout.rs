@@ -16,17 +16,18 @@ impl<T: Real> Tensor<T> {
                 format!("cannot reshape {:?} ({} elements) to {shape:?} ({n} elements)", self.shape(), self.len()),
             ));
         }
-        let mut t = self.clone();
-        t.shape.clear();
-        t.shape.extend_from_slice(shape);
-        Ok(t)
+        // the data shared, the shape in a pool buffer of its own length (growing the copied old
+        // shape would reallocate it)
+        Ok(Tensor { data: self.data.clone(), shape: super::pool::copied(shape) })
     }
 
     /// Permute the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor<T>> {
         let nd = self.ndim();
-        let mut seen = vec![false; nd];
-        if perm.len() != nd || perm.iter().any(|&p| p >= nd || std::mem::replace(&mut seen[p], true)) {
+        let mut seen = super::pool::filled(nd, false);
+        let bad = perm.len() != nd || perm.iter().any(|&p| p >= nd || std::mem::replace(&mut seen[p], true));
+        super::pool::give(seen);
+        if bad {
             return Err(Error::shape("permute", format!("{perm:?} is not a permutation of {nd} axes")));
         }
         let in_strides = super::shape::strides(self.shape());

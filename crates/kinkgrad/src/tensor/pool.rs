@@ -404,6 +404,14 @@ impl<T: Send + Sync + 'static> Buf<T> {
     }
 }
 
+impl<T: Send + Sync + 'static> Buf<T> {
+    /// The vector, no longer returned to the pool when dropped (e.g. a shape handed to a tensor,
+    /// whose storage returns by itself).
+    pub fn into_vec(mut self) -> Vec<T> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 impl<T: Copy + Send + Sync + 'static> Buf<T> {
     /// `n` copies of `v` ([`filled`]).
     pub fn filled(n: usize, v: T) -> Self {

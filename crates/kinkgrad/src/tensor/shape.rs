@@ -12,7 +12,8 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
     s
 }
 
-/// The broadcast shape of `a` and `b`, or a shape error naming `op`.
+/// The broadcast shape of `a` and `b` (in a buffer from the installed pool, [`super::pool::take`]),
+/// or a shape error naming `op`.
 ///
 /// ```
 /// use kinkgrad::tensor::shape::broadcast_shapes;
@@ -21,7 +22,7 @@ pub fn strides(shape: &[usize]) -> Vec<usize> {
 /// ```
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
     let n = a.len().max(b.len());
-    let mut out = vec![0; n];
+    let mut out = super::pool::filled(n, 0);
     for i in 0..n {
         let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
         let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
@@ -37,11 +38,14 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
 }
 
 /// Strides (in elements) with which a tensor of shape `from` is read when broadcast to `to`
-/// (0 on stretched dimensions). `from` must broadcast to `to`.
+/// (0 on stretched dimensions), in a buffer from the installed pool. `from` must broadcast to `to`.
 pub fn broadcast_strides(from: &[usize], to: &[usize]) -> Vec<usize> {
     let s = strides(from);
     let off = to.len() - from.len();
-    (0..to.len()).map(|i| if i < off || from[i - off] == 1 && to[i] != 1 { 0 } else { s[i - off] }).collect()
+    let mut out = super::pool::take(to.len());
+    out.extend((0..to.len()).map(|i| if i < off || from[i - off] == 1 && to[i] != 1 { 0 } else { s[i - off] }));
+    super::pool::give(s);
+    out
 }
 
 /// The axes of `to` that were stretched (or prepended) when broadcasting `from` to `to`: summing over

@@ -24,7 +24,7 @@ fn layer_loss(layer: &Layer, x: &[f64], xs: &[usize], params: &[Vec<f64>], r_see
     let y = layer.forward(xv, &ps).unwrap();
     let mut rng = Rng::new(r_seed);
     let r: Vec<f64> = (0..y.value().len()).map(|_| rng.normal()).collect();
-    let rv = tape.constant(Tensor::from_f64(y.shape(), &r).unwrap());
+    let rv = tape.constant(Tensor::from_f64(y.shape().into_vec(), &r).unwrap());
     y.mul(rv).unwrap().sum().item().unwrap()
 }
 
@@ -43,7 +43,7 @@ fn check_layer(layer: Layer, x: Vec<f64>, xs: Vec<usize>) {
     let y = layer.forward(xv, &ps).unwrap();
     let mut rr = Rng::new(3);
     let r: Vec<f64> = (0..y.value().len()).map(|_| rr.normal()).collect();
-    let loss = y.mul(tape.constant(Tensor::from_f64(y.shape(), &r).unwrap())).unwrap().sum();
+    let loss = y.mul(tape.constant(Tensor::from_f64(y.shape().into_vec(), &r).unwrap())).unwrap().sum();
     let mut wrt = vec![xv];
     wrt.extend(ps.iter().copied());
     let g = tape.gradient(loss, &wrt, &Mode::Assoc).unwrap();
@@ -185,7 +185,7 @@ fn unfold2d_equals_the_index_gather_bit_for_bit() {
                 (false, false) => xv.gather(Arc::from(idx.clone()), &shape_out).unwrap(),
                 (false, true) => xv.gather(Arc::from(idx_t.clone()), &shape_out).unwrap(),
             };
-            assert_eq!(cols.shape(), shape_out);
+            assert_eq!(*cols.shape(), shape_out);
             let rv = tape.constant(Tensor::from_f64(shape_out.to_vec(), &r).unwrap());
             let y = cols.mul(rv).unwrap().relu().square().sum();
             (cols.value(), tape.gradient(y, &[xv], mode).unwrap().values.remove(0))
@@ -235,7 +235,7 @@ fn conv_run<T: kinkgrad::Real>(
     // every 5th factor exactly 0: relu kinks, so `safe` and `lex` run their tangent pass through the op
     let n = y.value().len();
     let r: Vec<f64> = data(n).iter().enumerate().map(|(i, &v)| if i % 5 == 0 { 0.0 } else { v / 100.0 }).collect();
-    let r = tape.constant(Tensor::from_f64(y.shape(), &r).unwrap());
+    let r = tape.constant(Tensor::from_f64(y.shape().into_vec(), &r).unwrap());
     let j = y.mul(r).unwrap().relu().square().sum();
     (y.value(), tape.gradient(j, &[x, w, b], mode).unwrap().values)
 }

@@ -21,8 +21,8 @@ enum Kind {
 
 struct Binary {
     kind: Kind,
-    a: Vec<usize>,
-    b: Vec<usize>,
+    a: Buf<usize>,
+    b: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for Binary {
@@ -90,7 +90,7 @@ fn binary<'t, T: Real>(kind: Kind, a: Var<'t, T>, b: Var<'t, T>) -> Result<Var<'
         Kind::Mul => va.zip(&vb, "mul", |x, y| x * y)?,
         Kind::Div => va.zip(&vb, "div", |x, y| x / y)?,
     };
-    let op = Binary { kind, a: va.shape().to_vec(), b: vb.shape().to_vec() };
+    let op = Binary { kind, a: Buf::copied(va.shape()), b: Buf::copied(vb.shape()) };
     Ok(a.tape.push(op, &[a, b], value))
 }
 
@@ -149,19 +149,19 @@ impl<'t, T: Real> Var<'t, T> {
     /// already matches.
     pub fn sum_to(self, shape: &[usize]) -> Var<'t, T> {
         let from = self.shape();
-        if from == shape {
+        if *from == *shape {
             return self;
         }
         let value = ok(self.value().sum_to_shape(shape));
-        self.tape.push(SumTo { from: from.into(), to: Buf::copied(shape) }, &[self], value)
+        self.tape.push(SumTo { from, to: Buf::copied(shape) }, &[self], value)
     }
     /// Broadcast to `shape`.
     pub fn expand(self, shape: &[usize]) -> Result<Var<'t, T>> {
         let from = self.shape();
-        if from == shape {
+        if *from == *shape {
             return Ok(self);
         }
         let value = self.value().expand(shape)?;
-        Ok(self.tape.push(Expand { from: from.into(), to: Buf::copied(shape) }, &[self], value))
+        Ok(self.tape.push(Expand { from, to: Buf::copied(shape) }, &[self], value))
     }
 }

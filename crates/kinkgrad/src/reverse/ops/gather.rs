@@ -10,6 +10,7 @@ use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
+use crate::tensor::pool::{self, Buf};
 use crate::tensor::Tensor;
 use std::mem::MaybeUninit;
 use std::sync::Arc;
@@ -279,17 +280,17 @@ struct Gather {
     idx: Arc<[u32]>,
     /// Set for an im2col gather (`idx` then holds its indices, for [`Op::element_classes`]).
     geom: Option<Arc<Unfold>>,
-    in_shape: Vec<usize>,
-    out_shape: Vec<usize>,
+    in_shape: Buf<usize>,
+    out_shape: Buf<usize>,
 }
 
 struct Scatter {
     idx: Arc<[u32]>,
     geom: Option<Arc<Unfold>>,
     /// The gather's input shape (the scatter's output).
-    in_shape: Vec<usize>,
+    in_shape: Buf<usize>,
     /// The gather's output shape (the scatter's input).
-    out_shape: Vec<usize>,
+    out_shape: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for Gather {
@@ -299,7 +300,7 @@ impl<T: Real> Op<T> for Gather {
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let n: usize = self.in_shape.iter().product();
         let value = Tensor::from_parts(
-            self.in_shape.clone(),
+            pool::copied(&self.in_shape),
             scatter_data(g.value().data(), &self.idx, n, self.geom.as_deref()),
         );
         let op = Scatter {
@@ -335,8 +336,10 @@ impl<T: Real> Op<T> for Scatter {
         "scatter_add"
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
-        let value =
-            Tensor::from_parts(self.out_shape.clone(), gather_data(g.value().data(), &self.idx, self.geom.as_deref()));
+        let value = Tensor::from_parts(
+            pool::copied(&self.out_shape),
+            gather_data(g.value().data(), &self.idx, self.geom.as_deref()),
+        );
         let op = Gather {
             idx: self.idx.clone(),
             geom: self.geom.clone(),
@@ -425,8 +428,8 @@ impl<'t, T: Real> Var<'t, T> {
     /// [`Var::gather`] with indices known to be in range (built here, or checked by the caller).
     fn gather_checked(self, idx: Arc<[u32]>, geom: Option<Arc<Unfold>>, out_shape: &[usize]) -> Var<'t, T> {
         let v = self.value();
-        let value = Tensor::from_parts(out_shape.to_vec(), gather_data(v.data(), &idx, geom.as_deref()));
-        let op = Gather { idx, geom, in_shape: v.shape().to_vec(), out_shape: out_shape.to_vec() };
+        let value = Tensor::from_parts(pool::copied(out_shape), gather_data(v.data(), &idx, geom.as_deref()));
+        let op = Gather { idx, geom, in_shape: Buf::copied(v.shape()), out_shape: Buf::copied(out_shape) };
         self.tape().push(op, &[self], value)
     }
 
@@ -461,10 +464,11 @@ impl<'t, T: Real> Var<'t, T> {
         transposed: bool,
     ) -> Result<(Var<'t, T>, (usize, usize))> {
         let s = self.shape();
-        let key = (s.clone(), kernel, stride, padding, transposed);
-        // the indices depend only on the shapes: reuse them across the steps of a training loop
-        let cached = UNFOLD_CACHE
-            .with(|c| c.borrow().iter().find(|(k, _, _)| *k == key).map(|(_, i, g)| (i.clone(), g.clone())));
+        // the indices depend only on the shapes: reuse them across the steps of a training loop (the
+        // key is built only on a miss)
+        let found = |k: &UnfoldKey| k.0 == **s && (k.1, k.2, k.3, k.4) == (kernel, stride, padding, transposed);
+        let cached =
+            UNFOLD_CACHE.with(|c| c.borrow().iter().find(|(k, _, _)| found(k)).map(|(_, i, g)| (i.clone(), g.clone())));
         let (idx, geom) = match cached {
             Some(hit) => hit,
             None => {
@@ -486,7 +490,7 @@ impl<'t, T: Real> Var<'t, T> {
                     if c.len() >= 8 {
                         c.remove(0);
                     }
-                    c.push((key, idx.clone(), geom.clone()));
+                    c.push(((s.to_vec(), kernel, stride, padding, transposed), idx.clone(), geom.clone()));
                 });
                 (idx, geom)
             }

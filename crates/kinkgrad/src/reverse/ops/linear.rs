@@ -14,10 +14,11 @@ use crate::error::{Error, Result};
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
+use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
 
 struct Linear {
-    bias: Vec<usize>,
+    bias: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for Linear {
@@ -165,6 +166,6 @@ impl<'t, T: Real> Var<'t, T> {
             ));
         }
         let value = xv.matmul_bias(&wv, true, &bv)?;
-        Ok(self.tape.push(Linear { bias: bs.to_vec() }, &[self, w, b], value))
+        Ok(self.tape.push(Linear { bias: Buf::copied(bs) }, &[self, w, b], value))
     }
 }

@@ -5,13 +5,14 @@ use crate::error::Result;
 use crate::reverse::var::ok;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
+use crate::tensor::pool::{self, Buf};
 use crate::tensor::Tensor;
 
 struct Sum {
     /// `None`: all elements.
     axis: Option<usize>,
     keepdim: bool,
-    input: Vec<usize>,
+    input: Buf<usize>,
 }
 
 impl<T: Real> Op<T> for Sum {
@@ -20,14 +21,16 @@ impl<T: Real> Op<T> for Sum {
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
         let kept = match self.axis {
-            None => vec![1; self.input.len()],
+            None => pool::filled(self.input.len(), 1),
             Some(a) => {
-                let mut s = self.input.clone();
+                let mut s = pool::copied(&self.input);
                 s[a] = 1;
                 s
             }
         };
-        crate::reverse::cotangents([Some(ok(ok(g.reshape(&kept)).expand(&self.input)))])
+        let g = ok(ok(g.reshape(&kept)).expand(&self.input));
+        pool::give(kept);
+        crate::reverse::cotangents([Some(g)])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let t = cx.tangents[0].expect("tangent");
@@ -44,7 +47,7 @@ impl<'t, T: Real> Var<'t, T> {
     pub fn sum(self) -> Var<'t, T> {
         let v = self.value();
         let value = v.sum_all();
-        self.tape.push(Sum { axis: None, keepdim: false, input: v.shape().to_vec() }, &[self], value)
+        self.tape.push(Sum { axis: None, keepdim: false, input: Buf::copied(v.shape()) }, &[self], value)
     }
     /// Mean of all elements (0-d result).
     pub fn mean(self) -> Var<'t, T> {
@@ -55,7 +58,7 @@ impl<'t, T: Real> Var<'t, T> {
     pub fn sum_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
         let v = self.value();
         let value = v.sum_axis(axis, keepdim)?;
-        Ok(self.tape.push(Sum { axis: Some(axis), keepdim, input: v.shape().to_vec() }, &[self], value))
+        Ok(self.tape.push(Sum { axis: Some(axis), keepdim, input: Buf::copied(v.shape()) }, &[self], value))
     }
     /// Mean along `axis`.
     pub fn mean_axis(self, axis: usize, keepdim: bool) -> Result<Var<'t, T>> {
