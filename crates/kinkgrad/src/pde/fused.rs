@@ -17,8 +17,8 @@ use super::forward::{cell_value, face_flux, SlopeKernel, UnlimitedK, ZeroK};
 use super::kernel::{adjoint_term, face_cotangent_of, CoefView, FaceCoefs};
 
 /// The slope has one piece (upwind, Lax-Wendroff): the fused loops apply.
-pub(crate) fn one_piece(slope: Option<Slope>) -> bool {
-    matches!(slope, Some(Slope::Zero | Slope::Unlimited))
+pub(crate) fn one_piece(slope: Slope) -> bool {
+    matches!(slope, Slope::Zero | Slope::Unlimited)
 }
 
 /// `out = u^{n+1}` for the one-piece `slope` (see [`one_piece`]; panics otherwise) and the

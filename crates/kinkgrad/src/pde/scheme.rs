@@ -270,7 +270,7 @@ fn step_values_body(
 ) {
     // upwind and Lax-Wendroff at a constant velocity: one pass over the cells (the same bits)
     match t.scheme.slope() {
-        Some(slope) if super::fused::one_piece(Some(slope)) && a.len() == 1 && a[0] != 0.0 => {
+        Some(slope) if super::fused::one_piece(slope) && a.len() == 1 && a[0] != 0.0 => {
             return super::fused::step(slope, a[0], t.lambda(), t.dt, u, s, out);
         }
         _ => {}

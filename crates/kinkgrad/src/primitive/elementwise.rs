@@ -226,7 +226,6 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         let ts: [Option<Tensor<T>>; MAX_ARITY] = std::array::from_fn(|j| {
             cx.tangents.get(j).copied().flatten().map(|t| tangent::expand(t, k, &self.arg_shapes[j], shape))
         });
-        let xs: [&Tensor<T>; MAX_ARITY] = std::array::from_fn(|j| xs[j.min(a - 1)].as_ref().unwrap_or(cx.out));
         // lexicographic selection at the kink elements (buffers reused across elements); a pinned op
         // keeps its pieces
         let select = if self.pinned { &[][..] } else { &self.kink_at[..] };
@@ -234,8 +233,8 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         self.lexed = true;
         for (q, &e) in select.iter().enumerate() {
             let mut x = [0.0; MAX_ARITY];
-            for j in 0..a {
-                x[j] = xs[j].data()[e].to_f64();
+            for (xj, t) in x.iter_mut().zip(xs.iter().flatten()) {
+                *xj = t.data()[e].to_f64();
             }
             for (c, d) in dirs.iter_mut().enumerate() {
                 for j in 0..a {
@@ -245,7 +244,8 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             let refs: Vec<&[f64]> = dirs.iter().map(|d| &d[..a]).collect();
             self.locked[q] = lex_select(&self.prim, &x[..a], &refs);
         }
-        let d = self.coefficients::<T>(shape, xs[0]);
+        // (an op has at least one input: `xs[0]` is always there)
+        let d = self.coefficients::<T>(shape, xs[0].as_ref().unwrap_or(cx.out));
         let mut out: Option<Tensor<T>> = None;
         for j in 0..a {
             if let (Some(t), Some(dj)) = (&ts[j], &d[j]) {
@@ -410,17 +410,17 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     }
     let tape = args[0].tape();
     // the arguments, their shapes and the broadcast shape in fixed arrays and pool buffers
+    // (exactly `a` of them: checked above)
     let vals: [Option<Tensor<T>>; MAX_ARITY] = std::array::from_fn(|j| args.get(j).map(|v| v.value()));
-    let vals = &vals[..a];
-    let arg = |j: usize| vals[j].as_ref().unwrap_or_else(|| unreachable!("`a` arguments, checked above"));
-    let mut shape = pool::copied(arg(0).shape());
-    for j in 1..a {
-        let s = broadcast_shapes(prim.name(), &shape, arg(j).shape())?;
+    let mut rest = vals.iter().flatten();
+    let mut shape = pool::copied(rest.next().map_or(&[][..], |v| v.shape()));
+    for v in rest {
+        let s = broadcast_shapes(prim.name(), &shape, v.shape())?;
         pool::give(std::mem::replace(&mut shape, s));
     }
     let mut xs: [Option<Tensor<T>>; MAX_ARITY] = Default::default();
-    for j in 0..a {
-        xs[j] = Some(arg(j).expand(&shape)?);
+    for (x, v) in xs.iter_mut().zip(vals.iter().flatten()) {
+        *x = Some(v.expand(&shape)?);
     }
     let n: usize = shape.iter().product();
     let ns = prim.switches();
@@ -524,9 +524,7 @@ pub fn apply<'t, T: Real, P: Piecewise>(prim: P, args: &[Var<'t, T>]) -> Result<
     }
     let op = PiecewiseOp {
         rep: tape.shared_representation(),
-        arg_shapes: std::array::from_fn(|j| {
-            vals.get(j).and_then(Option::as_ref).map_or_else(Buf::default, |v| Buf::copied(v.shape()))
-        }),
+        arg_shapes: std::array::from_fn(|j| vals[j].as_ref().map_or_else(Buf::default, |v| Buf::copied(v.shape()))),
         sel,
         locked: kink_tied.clone(),
         lexed: false,
