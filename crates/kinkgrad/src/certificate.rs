@@ -17,6 +17,7 @@
 
 use crate::kink::KinkLog;
 use serde::ser::{Serialize, SerializeMap, SerializeStruct, Serializer};
+use std::sync::Arc;
 
 /// What a derivative is, from the strongest statement to the weakest (the order is used by
 /// [`Certificate::merge`]).
@@ -57,8 +58,10 @@ pub struct Certificate {
     pub kind: CertificateKind,
     /// The mode that produced the result: `assoc`, `lex` or `safe`.
     pub mode: &'static str,
-    /// The representation used for the kinks `assoc` mode resolved.
-    pub representation: String,
+    /// The name of the representation used for the kinks `assoc` mode resolved (shared, not
+    /// copied: a training step's certificate holds the name its tape's representation was
+    /// interned under, so making one allocates nothing; `&*c.representation` is the `&str`).
+    pub representation: Arc<str>,
     /// Kinks hit by the evaluations the derivative went through (per scope and op).
     pub kinks: KinkLog,
     /// Kink elements whose piece was chosen lexicographically along the directions (`lex`, `safe`).
@@ -81,7 +84,7 @@ pub struct Certificate {
 impl Certificate {
     /// An `exact` certificate without kinks for one derivative computed in `mode` under the
     /// representation named `representation`.
-    pub fn exact(mode: &'static str, representation: impl Into<String>) -> Self {
+    pub fn exact(mode: &'static str, representation: impl Into<Arc<str>>) -> Self {
         Self {
             kind: CertificateKind::Exact,
             mode,
@@ -95,12 +98,12 @@ impl Certificate {
         }
     }
     /// An empty summary of a run (no derivative yet) to [`Self::merge`] derivatives into.
-    pub fn run(mode: &'static str, representation: impl Into<String>) -> Self {
+    pub fn run(mode: &'static str, representation: impl Into<Arc<str>>) -> Self {
         Self { gradients: 0, ..Self::exact(mode, representation) }
     }
     /// The certificate of a derivative in `mode` that met `kinks`: `exact` without kinks, else
     /// `representation-dependent` in `assoc` mode and `generalized` in `lex`/`safe`.
-    pub fn for_kinks(mode: &'static str, representation: impl Into<String>, kinks: KinkLog) -> Self {
+    pub fn for_kinks(mode: &'static str, representation: impl Into<Arc<str>>, kinks: KinkLog) -> Self {
         let kind = match (kinks.total(), mode) {
             (0, _) => CertificateKind::Exact,
             (_, "assoc") => CertificateKind::RepresentationDependent,
@@ -189,7 +192,7 @@ impl Serialize for Certificate {
         st.serialize_field("directions", &self.directions)?;
         st.serialize_field("gradients", &self.gradients)?;
         st.serialize_field("mode", self.mode)?;
-        st.serialize_field("representation", &self.representation)?;
+        st.serialize_field("representation", &*self.representation)?;
         if !warnings.is_empty() {
             st.serialize_field("warnings", &warnings)?;
         }

@@ -171,7 +171,8 @@ impl<T: Real> Tape<T> {
         } else {
             CertificateKind::Generalized
         };
-        let mut cert = Certificate::exact(mode.name(), self.representation().name.clone());
+        // the name shared through the installed pool: a training step's certificate copies no string
+        let mut cert = Certificate::exact(mode.name(), pool::intern(&self.representation().name));
         cert.kind = kind;
         cert.kinks = kinks;
         cert.locked = all.iter().filter(|s| s.locked).map(|s| s.kinks - s.skipped).sum();

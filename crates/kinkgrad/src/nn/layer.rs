@@ -216,7 +216,10 @@ impl<T: Real> Sequential<T> {
 
     /// Put the parameters on `tape` as variables (to differentiate with respect to them).
     pub fn param_vars<'t>(&self, tape: &'t Tape<T>) -> Vec<Var<'t, T>> {
-        self.params.iter().map(|p| tape.var(p.clone())).collect()
+        // the list from the installed buffer pool, if any (`Trainer::step` gives it back)
+        let mut vars = crate::tensor::pool::take_any(self.params.len());
+        vars.extend(self.params.iter().map(|p| tape.var(p.clone())));
+        vars
     }
 
     /// Apply every layer to `x`, recording each layer's ops under its name. `params` are the

@@ -263,6 +263,8 @@ impl<T: Real> Trainer<T> {
             m => m.clone(),
         };
         let g = tape.gradient(loss, &params, &mode)?;
+        // the variables' list back to the step's pool (the next step's `param_vars` takes it)
+        pool::give_any(params);
         // the tape holds clones of the parameters: dropped first, the update writes them in place
         // instead of copying each one
         drop(tape);

@@ -347,7 +347,7 @@ pub(crate) fn give_any<X>(mut v: Vec<X>) {
     unsafe { give_block(NonNull::new_unchecked(v.as_mut_ptr().cast::<u8>()), layout) }
 }
 
-/// A shared copy of the name `s` (a tape's scope): the one the installed workspace handed out in
+/// A shared copy of the name `s` (a tape's scope, a certificate's representation): the one the installed workspace handed out in
 /// this scope or the one before, else a new one.
 pub(crate) fn intern(s: &str) -> Arc<str> {
     let hit = with_current(|w| {

@@ -138,7 +138,7 @@ fn safe_and_lex_are_bitwise_independent_of_the_tie_rules_on_plateaus() {
                 let kind =
                     if mode.locks() { CertificateKind::Generalized } else { CertificateKind::RepresentationDependent };
                 assert_eq!(c.kind, kind, "{what} {}: {c}", mode.name());
-                assert_eq!(c.representation, rep.name);
+                assert_eq!(*c.representation, *rep.name);
                 assert!((r.loss - free).abs() <= 1e-14 * free, "{what}: loss {} vs {free}", r.loss);
                 for g in &r.grads[..4] {
                     assert!(g.iter().all(|&v| v == 0.0), "{what} {}: hidden layers", mode.name());
