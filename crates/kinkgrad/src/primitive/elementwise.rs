@@ -77,23 +77,25 @@ impl<P: Piecewise> PiecewiseOp<P> {
             return None;
         }
         let a = self.prim.arity();
-        let zero: Vec<bool> = self.pieces().iter().map(|p| p[..a].iter().all(|&v| v == 0.0)).collect();
-        if !zero.contains(&true) {
-            return Some(vec![false; at.len()]);
+        let mut zero = [false; MAX_PIECES];
+        for (z, p) in zero.iter_mut().zip(self.pieces()) {
+            *z = p[..a].iter().all(|&v| v == 0.0);
         }
-        if self.sel.is_empty() {
+        // the answer in a list from the installed pool (`element_classes` gives it back)
+        let mut out = pool::take_rounded(at.len());
+        if !zero.contains(&true) {
+            out.resize(at.len(), false);
+        } else if self.sel.is_empty() {
             // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
             let x = inputs.first()?.data();
-            return Some(
-                at.iter()
-                    .map(|&e| {
-                        let v = x[e].to_f64();
-                        (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
-                    })
-                    .collect(),
-            );
+            out.extend(at.iter().map(|&e| {
+                let v = x[e].to_f64();
+                (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
+            }));
+        } else {
+            out.extend(at.iter().map(|&e| self.sel[e] != KINK && zero[self.sel[e] as usize]));
         }
-        Some(at.iter().map(|&e| self.sel[e] != KINK && zero[self.sel[e] as usize]).collect())
+        Some(out)
     }
     /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
     /// weighted kink rule over `mask` (all read at the element's point when the primitive is not
@@ -275,29 +277,42 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         // a one-argument primitive maps identical functions to identical functions (g(f) = g(f)),
         // whatever its pieces: its output keeps its argument's classes; an element known constant
         // is asked no further
+        // (the lists from the installed pool, given back; the classes returned are the caller's)
         let own = match (&constant, self.prim.arity() == 1) {
             (Some(k), true) => {
-                let open: Vec<usize> = at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e).collect();
-                input(0, &open).filter(|c| c.len() == open.len()).map(|c| {
+                let mut open: Vec<usize> = pool::take_rounded(at.len());
+                open.extend(at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e));
+                let own = input(0, &open).filter(|c| c.len() == open.len()).map(|c| {
                     let mut next = 0;
                     let mut take = || {
                         next += 1;
                         c[next - 1]
                     };
-                    k.iter().map(|&k| if k { CONSTANT_CLASS } else { take() }).collect()
-                })
+                    let mut own = pool::take_rounded(at.len());
+                    own.extend(k.iter().map(|&k| if k { CONSTANT_CLASS } else { take() }));
+                    pool::give(c);
+                    own
+                });
+                pool::give(open);
+                own
             }
             (None, true) => input(0, at).filter(|c| c.len() == at.len()),
             _ => None,
         };
-        match (own, constant) {
+        let out = match (own, &constant) {
             (Some(c), _) => Some(c),
             // only the constant elements are known: every other element its own class
             (None, Some(k)) if n < CONSTANT_CLASS as usize => {
-                Some(at.iter().zip(k).map(|(&e, k)| if k { CONSTANT_CLASS } else { e as u32 }).collect())
+                let mut c = pool::take_rounded(at.len());
+                c.extend(at.iter().zip(k).map(|(&e, &k)| if k { CONSTANT_CLASS } else { e as u32 }));
+                Some(c)
             }
             _ => None,
+        };
+        if let Some(k) = constant {
+            pool::give(k);
         }
+        out
     }
     fn unresolved(&self) -> usize {
         if !self.lexed {

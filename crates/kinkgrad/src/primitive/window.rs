@@ -552,12 +552,16 @@ impl<T: Real> Op<T> for WindowOp {
         if self.pinned {
             return vec![];
         }
-        let mut at = Vec::new();
-        for q in (0..self.kink_at.len()).filter(|&q| !self.inert[q]) {
+        // lists from the installed pool (the engine gives them back)
+        let open = || (0..self.kink_at.len()).filter(|&q| !self.inert[q]);
+        let mut at = crate::tensor::pool::take_rounded(open().map(|q| self.tied_of(q).len()).sum());
+        for q in open() {
             let win = self.windows.window(self.kink_at[q]);
             at.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize));
         }
-        vec![at]
+        let mut lists = crate::tensor::pool::take_any(1);
+        lists.push(at);
+        lists
     }
     fn lock_inert(&mut self, classes: &[Option<ElementClasses>]) -> usize {
         let Some(Some(c)) = classes.first() else { return self.inert.iter().filter(|&&i| i).count() };

@@ -2,6 +2,7 @@
 //! pass over the pieces the ops hold (the representation's, or the locked ones). The modes and their
 //! certificates are driven from [`crate::engine`].
 
+use super::op_box::OpBox;
 use super::provenance::KinkSources;
 use super::tape::Node;
 use super::var::ok;
@@ -94,22 +95,28 @@ impl<T: Real> Tape<T> {
                     None => break,
                 };
                 if candidates.iter().all(|c| c.is_empty()) {
+                    give_candidates(candidates);
                     break;
                 }
-                let classes: Vec<Option<ElementClasses>> = {
+                // the lists from (and back to) the installed pool
+                let mut classes: Vec<Option<ElementClasses>> = pool::take_any(candidates.len());
+                {
                     let nodes = self.nodes.borrow();
-                    nodes[i]
-                        .inputs
-                        .iter()
-                        .zip(&candidates)
-                        .map(|(&j, at)| classes_of(&nodes, relevant, j, at, depth))
-                        .collect()
-                };
+                    classes.extend(
+                        nodes[i]
+                            .inputs
+                            .iter()
+                            .zip(&candidates)
+                            .map(|(&j, at)| classes_of(&nodes, relevant, j, at, depth)),
+                    );
+                }
                 let (inert, kinks) = match self.nodes.borrow_mut()[i].op.as_mut() {
                     Some(op) => (op.lock_inert(&classes), op.kinks()),
                     None => (0, 0),
                 };
-                classes.into_iter().flatten().for_each(pool::give);
+                give_candidates(candidates);
+                classes.drain(..).flatten().for_each(pool::give);
+                pool::give_any(classes);
                 out[i] = inert;
                 if inert >= kinks {
                     break;
@@ -250,7 +257,9 @@ fn classes_of<T: Real>(
     depth: usize,
 ) -> Option<ElementClasses> {
     if !relevant.get(j).copied().unwrap_or(false) {
-        return Some(pool::filled(at.len(), CONSTANT_CLASS));
+        let mut c = pool::take_rounded(at.len());
+        c.resize(at.len(), CONSTANT_CLASS);
+        return Some(c);
     }
     if depth == 0 || at.is_empty() {
         return (depth > 0).then(Vec::new);
@@ -261,9 +270,26 @@ fn classes_of<T: Real>(
         return None;
     }
     let inputs = &nodes[j].inputs;
-    let vals: Vec<&Tensor<T>> = inputs.iter().map(|&k| &nodes[k].value).collect();
+    let mut vals: Vec<&Tensor<T>> = pool::take_any(inputs.len());
+    vals.extend(inputs.iter().map(|&k| &nodes[k].value));
+    let out = classes_among(nodes, relevant, j, op, &vals, at, depth);
+    pool::give_any(vals);
+    out
+}
+
+/// [`classes_of`] once the op of node `j` and its input values are known.
+fn classes_among<T: Real>(
+    nodes: &[Node<T>],
+    relevant: &[bool],
+    j: usize,
+    op: &OpBox<T>,
+    vals: &[&Tensor<T>],
+    at: &[usize],
+    depth: usize,
+) -> Option<ElementClasses> {
+    let (inputs, n) = (&nodes[j].inputs, nodes[j].value.len());
     let ask = |uniq: &[usize]| {
-        let c = op.element_classes(&vals, uniq, &mut |a, list| {
+        let c = op.element_classes(vals, uniq, &mut |a, list| {
             classes_of(nodes, relevant, *inputs.get(a)?, list, depth - 1)
         })?;
         (c.len() == uniq.len()).then_some(c)
@@ -287,13 +313,14 @@ fn classes_of<T: Real>(
             pos[e] = q as u32;
         }
     } else {
-        uniq = pool::copied(at);
+        uniq = pool::take_rounded(at.len());
+        uniq.extend_from_slice(at);
         uniq.sort_unstable();
         uniq.dedup();
     }
     let c = ask(&uniq);
     let out = c.as_ref().map(|c| {
-        let mut out = pool::take(at.len());
+        let mut out = pool::take_rounded(at.len());
         if pos.is_empty() {
             out.extend(at.iter().map(|&e| c[uniq.binary_search(&e).unwrap_or(0)]));
         } else {
@@ -307,4 +334,10 @@ fn classes_of<T: Real>(
     pool::give(uniq);
     pool::give(pos);
     out
+}
+
+/// Give the lists of [`super::Op::inert_candidates`] back to the installed pool.
+fn give_candidates(mut lists: Vec<Vec<usize>>) {
+    lists.drain(..).for_each(pool::give);
+    pool::give_any(lists);
 }

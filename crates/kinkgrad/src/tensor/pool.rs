@@ -200,6 +200,13 @@ pub fn take<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
     hit.flatten().unwrap_or_else(|| Vec::with_capacity(n))
 }
 
+/// An empty vector with capacity at least `n`: [`take`] of `n` rounded up to a power of two, so that
+/// lists whose length varies from step to step (a step's ties and the elements they read) share a
+/// few pooled sizes instead of missing the pool on every new length.
+pub fn take_rounded<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
+    take(n.next_power_of_two())
+}
+
 /// `n` copies of `v` in a buffer from [`take`] (the pool's `vec![v; n]`).
 pub fn filled<T: Copy + Send + Sync + 'static>(n: usize, v: T) -> Vec<T> {
     let mut out = take(n);

@@ -125,29 +125,40 @@ impl<T: Real> Op<T> for ConvProduct {
         }
         // output `e = (n out + o) P + q` reads patch (column) `n P + q`
         let patch = |e: usize| (e / (out * p)) * p + e % p;
-        let mut patches: Vec<usize> = at.iter().map(|&e| patch(e)).collect();
+        // the lists and scratches from the installed pool, given back (a `None` frees them)
+        let mut patches: Vec<usize> = crate::tensor::pool::take_rounded(at.len());
+        patches.extend(at.iter().map(|&e| patch(e)));
         patches.sort_unstable();
         patches.dedup();
         let m = patches.len();
-        let list: Vec<usize> = (0..kk).flat_map(|q| patches.iter().map(move |&j| q * rows + j)).collect();
+        let mut list: Vec<usize> = crate::tensor::pool::take_rounded(kk * m);
+        list.extend((0..kk).flat_map(|q| patches.iter().map(move |&j| q * rows + j)));
         let c = input(0, &list).filter(|c| c.len() == list.len())?;
+        crate::tensor::pool::give(list);
         // the listed patches as rows of a row-major scratch (values and classes), for `equal_rows`
         let x = inputs[0].data();
-        let (mut xs, mut cs) = (vec![T::ZERO; m * kk], vec![0u32; m * kk]);
+        let (mut xs, mut cs) = (crate::tensor::pool::take_rounded(m * kk), crate::tensor::pool::take_rounded(m * kk));
+        xs.resize(m * kk, T::ZERO);
+        cs.resize(m * kk, 0u32);
         for q in 0..kk {
             for (i, &j) in patches.iter().enumerate() {
                 xs[i * kk + q] = x[q * rows + j];
                 cs[i * kk + q] = c[q * m + i];
             }
         }
-        let rs: Vec<usize> = (0..m).collect();
+        crate::tensor::pool::give(c);
+        let mut rs: Vec<usize> = crate::tensor::pool::take_rounded(m);
+        rs.extend(0..m);
         let rep = equal_rows(&xs, &cs, &rs, kk);
-        at.iter()
-            .map(|&e| {
-                let i = patches.binary_search(&patch(e)).ok()?;
-                Some((patches[rep[i]] * out + (e / p) % out) as u32)
-            })
-            .collect()
+        let mut classes = crate::tensor::pool::take_rounded(at.len());
+        for &e in at {
+            let i = patches.binary_search(&patch(e)).ok()?;
+            classes.push((patches[rep[i]] * out + (e / p) % out) as u32);
+        }
+        [patches, rs].into_iter().for_each(crate::tensor::pool::give);
+        crate::tensor::pool::give(xs);
+        crate::tensor::pool::give(cs);
+        Some(classes)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
         let (cols_t, w) = (cx.inputs[0], cx.inputs[1]);
