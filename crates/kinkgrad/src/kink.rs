@@ -36,55 +36,35 @@ type Entry = (Arc<str>, Cow<'static, str>, usize);
 /// and a pooling op per layer).
 const INLINE: usize = 8;
 
-/// A log's sites in order: the first [`INLINE`] in place, more on the heap.
-#[derive(Clone, Debug)]
-enum Sites {
-    /// The first `n` slots, in order.
-    Inline([Option<Entry>; INLINE], usize),
-    /// More than [`INLINE`] sites.
-    Heap(Vec<Entry>),
-}
-
-impl Default for Sites {
-    fn default() -> Self {
-        Sites::Inline(Default::default(), 0)
-    }
+/// A log's sites in order: up to [`INLINE`] in place (`inline[..n]`), more all on the heap.
+#[derive(Clone, Debug, Default)]
+struct Sites {
+    inline: [Option<Entry>; INLINE],
+    n: usize,
+    /// Empty while the sites fit in place.
+    heap: Vec<Entry>,
 }
 
 impl Sites {
-    /// The sites in order, as the inline and the heap part (one of them is empty).
-    fn parts(&self) -> (&[Option<Entry>], &[Entry]) {
-        match self {
-            Sites::Inline(a, n) => (&a[..*n], &[]),
-            Sites::Heap(v) => (&[], v),
-        }
-    }
     fn iter(&self) -> impl Iterator<Item = &Entry> {
-        let (a, v) = self.parts();
-        a.iter().flatten().chain(v)
+        self.inline[..self.n].iter().flatten().chain(&self.heap)
     }
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
-        let (a, v): (&mut [Option<Entry>], &mut [Entry]) = match self {
-            Sites::Inline(a, n) => (&mut a[..*n], &mut []),
-            Sites::Heap(v) => (&mut [], v),
-        };
-        a.iter_mut().flatten().chain(v)
+        self.inline[..self.n].iter_mut().flatten().chain(&mut self.heap)
     }
     /// Insert `e` at position `at` (at most the length).
     fn insert(&mut self, at: usize, e: Entry) {
-        match self {
-            Sites::Inline(a, n) if *n < INLINE => {
-                a[at..=*n].rotate_right(1);
-                a[at] = Some(e);
-                *n += 1;
-            }
-            Sites::Inline(a, _) => {
-                let mut v = Vec::with_capacity(2 * INLINE);
-                v.extend(a.iter_mut().filter_map(Option::take));
-                v.insert(at, e);
-                *self = Sites::Heap(v);
-            }
-            Sites::Heap(v) => v.insert(at, e),
+        if !self.heap.is_empty() {
+            self.heap.insert(at, e);
+        } else if self.n < INLINE {
+            self.inline[at..=self.n].rotate_right(1);
+            self.inline[at] = Some(e);
+            self.n += 1;
+        } else {
+            self.heap.reserve(2 * INLINE);
+            self.heap.extend(self.inline.iter_mut().filter_map(Option::take));
+            self.heap.insert(at, e);
+            self.n = 0;
         }
     }
 }

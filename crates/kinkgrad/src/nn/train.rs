@@ -158,6 +158,9 @@ pub(crate) struct EpochProgress {
 }
 
 /// How [`Trainer::train_until`] returned.
+// the report is large (its certificate holds its first kink sites in place, so that a step
+// allocates none): returned once per epoch or pause, not worth a box
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Progress {
     /// The epoch finished.
