@@ -121,13 +121,13 @@ fn training_steps_reuse_their_buffers() {
 // lists, the ops' kept shapes (`Buf`), reshape's and permute's shape lists, the gradients' list (given
 // back by `Trainer::step`), the engine's kink-source lists, and the kink log's names (shared scope,
 // static op names: no strings). What still allocates per step:
-// - `gemm` (about 37 of LeNet's 51 blocks, 13 of the MLP's 15, and most of the bytes): per product, a
-//   zeroed `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19 `gemm.rs`, on every path but
-//   the early exits: k <= 2, m <= 1 or n <= 1, a product of at most 16 x 16 outputs with lhs_cs =
-//   rhs_rs = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`, which depend on the shapes and
-//   strides), a `dyn_stack::MemBuffer`; on the calling thread and on rayon's workers. `gemm` takes no
-//   caller buffers, so zero needs a patched `gemm` or our own kernel; each thread's 2 MiB
-//   thread-local packing buffer comes once per thread (warmed up above);
+// - `gemm` (about 38 of LeNet's 48 blocks in session 25, all 13 of the MLP's, and most of the
+//   bytes): per product, a zeroed `did_pack_lhs` list (`vec![false; mc / MR]`, gemm-common 0.19
+//   `gemm.rs`, on every path but the early exits: k <= 2, m <= 1 or n <= 1, a product of at most
+//   16 x 16 outputs with lhs_cs = rhs_rs = 1) and, when it packs (`do_pack_rhs || do_prepack_lhs`,
+//   which depend on the shapes and strides), a `dyn_stack::MemBuffer`; on the calling thread and on
+//   rayon's workers. `gemm` takes no caller buffers, so zero needs a patched `gemm` or our own
+//   kernel; each thread's 2 MiB thread-local packing buffer comes once per thread (warmed up above);
 // - LeNet's pooling VJP (`primitive/window.rs`: selection, tie weights, transposed sparse map and
 //   its `Arc`: 8 blocks) and `conv2d`'s shapes (`reverse/ops/conv.rs`: 2 blocks);
 // - rayon's global job queue (crossbeam's `Injector`) takes a 1520-byte block for every 63 jobs
