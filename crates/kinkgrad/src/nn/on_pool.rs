@@ -12,15 +12,19 @@
 //! OpenMP's workers spin between parallel regions), and stop when the step returns.
 //!
 //! Measured on the 2-core virtual machine (docs/benchmarks.md, session 25): the MLP step of
-//! `kinkgrad bench` (blocks of 5 steps after a pause) took 2.5-2.8 ms called from outside the pool,
-//! 2.1-2.4 ms on the pool, 1.8-2.2 ms with the other worker spinning. The values are those of the
-//! step run on the caller's thread: no kernel's result depends on the thread that runs it or on the
-//! number of threads.
+//! `kinkgrad bench` (blocks of 5 steps after a pause) took 2.3-2.6 ms called from outside the pool,
+//! 2.0-2.2 ms on the pool, 1.1-1.3 ms on thread 0 with the other worker spinning. The values are
+//! those of the step run on the caller's thread: no kernel's result depends on the thread that runs
+//! it or on the number of threads. The broadcast allocates 2 blocks per step (its job and result
+//! lists).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
-/// Runs `step` on a thread of rayon's current pool while the pool's other threads wait for its
-/// parallel work spinning, and returns its result; runs it directly when called on a pool thread.
+/// Runs `step` on the first thread of rayon's current pool while the pool's other threads wait for
+/// its parallel work spinning, and returns its result; runs it directly when called on a pool thread.
+/// Always the same thread, so that what a thread keeps for later calls (`gemm`'s packing buffer, the
+/// cached pooling geometries) is built once, not again whenever another worker picks the step up.
 /// `step` must not rely on thread-local state set up by the caller (a
 /// [`crate::tensor::pool::Workspace`] is entered inside it, on the thread that runs it).
 pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
@@ -28,20 +32,23 @@ pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
         return step();
     }
     let done = AtomicBool::new(false);
-    rayon::scope(|s| {
-        for _ in 1..rayon::current_num_threads() {
-            s.spawn(|_| {
-                while !done.load(Ordering::Acquire) {
-                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                        std::hint::spin_loop();
-                    }
+    let step = Mutex::new(Some(step));
+    let mut out = rayon::broadcast(|cx| {
+        if cx.index() != 0 {
+            while !done.load(Ordering::Acquire) {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    std::hint::spin_loop();
                 }
-            });
+            }
+            return None;
         }
         // set when the step returns or unwinds, so that the spinning threads always stop
         let _stop = Stop(&done);
-        step()
-    })
+        let step = step.lock().unwrap_or_else(PoisonError::into_inner).take();
+        step.map(|f| f())
+    });
+    // thread 0 took the step (the only taker) and returned its value, or its panic propagated
+    out.swap_remove(0).expect("thread 0 of the pool runs the step")
 }
 
 /// Sets its flag when dropped.
@@ -60,8 +67,8 @@ mod tests {
     #[test]
     fn runs_the_step_on_a_pool_thread_and_returns_its_value() {
         assert_eq!(rayon::current_thread_index(), None, "the test harness's thread is outside rayon's pool");
-        let (on_worker, v) = on_pool(|| (rayon::current_thread_index().is_some(), 6 * 7));
-        assert!(on_worker);
+        let (thread, v) = on_pool(|| (rayon::current_thread_index(), 6 * 7));
+        assert_eq!(thread, Some(0), "always the pool's first thread");
         assert_eq!(v, 42);
         // nested: runs in place on the pool thread
         assert_eq!(on_pool(|| on_pool(|| 1 + 1)), 2);
