@@ -3,11 +3,12 @@
 
 use kinkgrad::hybrid::{data, GenerateConfig, HybridModel, SourceForm};
 use kinkgrad::io::mnist::Mnist;
-use kinkgrad::nn::{Init, OptimizerKind, Sequential, Trainer};
+use kinkgrad::nn::{on_pool, Init, OptimizerKind, Sequential, Trainer};
 use kinkgrad::pde::checkpoint::Schedule;
 use kinkgrad::pde::gradient::{GradientRequest, Wanted, Workspace};
 use kinkgrad::pde::grid::Grid;
 use kinkgrad::pde::scheme::Transport;
+use kinkgrad::tensor::pool::Workspace as StepBuffers;
 use kinkgrad::{Mode, Real, Representation, Rng, Tape, Tensor};
 
 /// One SGD step of the MLP 784-512-512-10, batch 128, f32 (`jax_peers.py mlp`).
@@ -29,30 +30,36 @@ pub fn mlp_step(mode: &Mode) -> impl FnMut() -> Result<(), String> {
         onehot[b * 10 + rng.below(10)] = 1.0;
     }
     let onehot = Tensor::<f32>::from_f64(vec![batch, 10], &onehot).expect("shape");
+    let mut workspace = StepBuffers::new();
+    // as a training loop runs its steps (`Trainer::step`): on rayon's pool, with the step's buffers
+    // from a workspace kept across steps
     move || {
-        let g = {
-            let tape = Tape::<f32>::new();
-            let mut h = tape.constant(x.clone());
-            let mut vars = vec![];
-            for (i, (w, b)) in params.iter().enumerate() {
-                let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
-                vars.push(wv);
-                vars.push(bv);
-                h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
-                if i < 2 {
-                    h = h.relu();
+        on_pool(|| {
+            let _workspace = workspace.enter();
+            let g = {
+                let tape = Tape::<f32>::new();
+                let mut h = tape.constant(x.clone());
+                let mut vars = vec![];
+                for (i, (w, b)) in params.iter().enumerate() {
+                    let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
+                    vars.push(wv);
+                    vars.push(bv);
+                    h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
+                    if i < 2 {
+                        h = h.relu();
+                    }
                 }
+                let lp = h.log_softmax().expect("shape");
+                let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
+                tape.gradient(loss, &vars, &mode).map_err(|e| e.to_string())?
+            };
+            // the tape is gone, so each parameter's buffer has one holder: updated in place
+            for (i, (w, b)) in params.iter_mut().enumerate() {
+                w.zip_assign(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
+                b.zip_assign(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
             }
-            let lp = h.log_softmax().expect("shape");
-            let loss = lp.mul(tape.constant(onehot.clone())).expect("shape").sum().scale(-1.0 / batch as f64);
-            tape.gradient(loss, &vars, &mode).map_err(|e| e.to_string())?
-        };
-        // the tape is gone, so each parameter's buffer has one holder: updated in place
-        for (i, (w, b)) in params.iter_mut().enumerate() {
-            w.zip_assign(&g.values[2 * i], "sgd", |a, d| a - 0.01 * d).expect("shape");
-            b.zip_assign(&g.values[2 * i + 1], "sgd", |a, d| a - 0.01 * d).expect("shape");
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 

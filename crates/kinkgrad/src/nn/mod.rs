@@ -26,6 +26,7 @@
 pub mod checkpoint;
 pub mod layer;
 pub mod loss;
+pub mod on_pool;
 pub mod optim;
 pub mod ritz;
 pub mod train;
@@ -33,6 +34,7 @@ pub mod train;
 pub use checkpoint::{load_weights, save_weights, set_weights, state_path, ResumeInfo, WeightsInfo};
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
+pub use on_pool::on_pool;
 pub use optim::{Optimizer, OptimizerKind};
 pub use train::{
     evaluate, kinks_per_layer, load_split, load_split_within, BatchInfo, EpochReport, Progress, StepReport, Trainer,

@@ -241,6 +241,12 @@ impl<T: Real> Trainer<T> {
     /// One gradient step on the examples `idx`: the loss and correct predictions before the update,
     /// and the gradient's certificate.
     pub fn step(&mut self, data: &Mnist, idx: &[usize]) -> Result<StepReport> {
+        // on rayon's pool: one hand-off per step instead of some per parallel op (`on_pool`)
+        super::on_pool(|| self.step_here(data, idx))
+    }
+
+    /// [`Trainer::step`] on the calling thread.
+    fn step_here(&mut self, data: &Mnist, idx: &[usize]) -> Result<StepReport> {
         // the step's buffers come from (and return to) the trainer's workspace; declared first, so
         // that it is given back last, after every tensor of the step has returned its storage
         let _workspace = self.workspace.enter();
