@@ -45,6 +45,7 @@ pub mod data_file;
 pub mod identify;
 mod locked;
 pub mod model;
+mod net_grad;
 mod network;
 pub mod train;
 

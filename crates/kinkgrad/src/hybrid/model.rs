@@ -2,6 +2,7 @@
 //! the cost `J(W)` and its gradient through every time step.
 
 use super::data::{Dataset, SourceForm};
+use super::net_grad::{Plan, Scratch};
 use crate::cancel;
 use crate::certificate::Certificate;
 use crate::engine::Mode;
@@ -310,18 +311,14 @@ impl HybridModel {
         // one certificate): one tape. `assoc` decides every kink element by element, so the batch splits
         // into chunks with the same pieces, the same kink count and the same values.
         let per = if *mode == Mode::Assoc { samples_per_chunk(n) } else { idx.len() };
-        let run = |c: &[usize]| -> Result<ChunkGradient> {
-            let tape = Tape::<f64>::with_representation(rep.clone());
-            let params = self.net.param_vars(&tape);
-            let s = self.net.forward(tape.constant(Self::stacked_features(d, &sx, &cx, c, None)), &params)?;
-            let sv = s.value();
-            // the time loops: sequential inside an `assoc` chunk, in parallel over the one big chunk
+        // the time loops of a chunk: sequential inside an `assoc` chunk, in parallel over the one big
+        // chunk; `m` divides `dJ/ds`
+        let sweep = |c: &[usize], sv: &[f64], out: &mut ChunkGradient| -> Result<Vec<f64>> {
             let sweeps: Vec<Sweeps> = c
                 .par_chunks(samples_per_chunk(n))
-                .zip(sv.data().par_chunks(samples_per_chunk(n) * n))
+                .zip(sv.par_chunks(samples_per_chunk(n) * n))
                 .map(|(cc, src)| Sweeps::run(d, t, &a, rep, schedule, cc, src, m))
                 .collect::<Result<_>>()?;
-            let mut out = ChunkGradient::default();
             let mut ds = Vec::with_capacity(c.len() * n);
             for w in sweeps {
                 out.losses.extend(w.losses);
@@ -329,20 +326,49 @@ impl HybridModel {
                 out.scheme_kinks += w.kinks;
                 out.peak_bytes = out.peak_bytes.max(w.peak_bytes);
             }
+            Ok(ds)
+        };
+        let run = |c: &[usize]| -> Result<ChunkGradient> {
+            let tape = Tape::<f64>::with_representation(rep.clone());
+            let params = self.net.param_vars(&tape);
+            let s = self.net.forward(tape.constant(Self::stacked_features(d, &sx, &cx, c, None)), &params)?;
+            let mut out = ChunkGradient::default();
+            let ds = sweep(c, s.value().data(), &mut out)?;
             let sur = s.mul(tape.constant(Tensor::from_parts(vec![c.len() * n, 1], ds)))?.sum();
             let g = tape.gradient(sur, &params, mode)?;
             out.net_kinks = net_and_scheme(&g.certificate.kinks);
-            out.grads = g.values;
+            out.grads = g.values.into_iter().map(Tensor::into_vec).collect();
             Ok(out)
         };
+        // `assoc` off kinks: the network without a tape (`net_grad`, the tape's bits); a chunk where a
+        // relu input is zero or NaN, or a value is not finite, runs on the tape
+        let plan = (*mode == Mode::Assoc).then(|| Plan::of(&self.net)).flatten();
+        let run_planned = |scr: &mut Scratch, c: &[usize]| -> Result<ChunkGradient> {
+            let Some(plan) = plan.as_ref().filter(|p| p.outputs() == 1) else { return run(c) };
+            let x = Self::stacked_features(d, &sx, &cx, c, None);
+            let Some(sv) = plan.forward(&self.net, x.data(), c.len() * n, scr) else { return run(c) };
+            let sv = sv.to_vec();
+            let mut out = ChunkGradient::default();
+            let ds = sweep(c, &sv, &mut out)?;
+            match plan.gradient(&self.net, x.data(), &ds, scr) {
+                Some(g) => {
+                    out.grads = g;
+                    Ok(out)
+                }
+                None => run(c),
+            }
+        };
         // one chunk runs on this thread (its products then split across the threads themselves)
-        let chunks: Vec<ChunkGradient> =
-            if per >= idx.len() { vec![run(idx)?] } else { idx.par_chunks(per).map(run).collect::<Result<_>>()? };
+        let chunks: Vec<ChunkGradient> = if per >= idx.len() {
+            vec![run_planned(&mut Scratch::default(), idx)?]
+        } else {
+            idx.par_chunks(per).map_init(Scratch::default, run_planned).collect::<Result<_>>()?
+        };
         // sums in a fixed order (chunk by chunk, sample by sample): reproducible whatever the threads
         let mut grads: Vec<Vec<f64>> = self.net.params.iter().map(|p| vec![0.0; p.len()]).collect();
         for c in &chunks {
             for (acc, g) in grads.iter_mut().zip(&c.grads) {
-                acc.iter_mut().zip(g.data()).for_each(|(a, b)| *a += b);
+                acc.iter_mut().zip(g).for_each(|(a, b)| *a += b);
             }
         }
         let mut kinks = KinkLog::default();
@@ -419,7 +445,7 @@ impl HybridModel {
 #[derive(Default)]
 struct ChunkGradient {
     losses: Vec<f64>,
-    grads: Vec<Tensor<f64>>,
+    grads: Vec<Vec<f64>>,
     net_kinks: KinkLog,
     scheme_kinks: usize,
     peak_bytes: usize,

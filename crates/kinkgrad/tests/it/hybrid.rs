@@ -259,3 +259,32 @@ fn assoc_certificates_carry_network_and_scheme_kinks() {
         assert_eq!(c.kind, CertificateKind::RepresentationDependent, "{form:?}");
     }
 }
+
+/// `assoc` at relu kinks in the alpha form: the network's chunk then runs on the tape (the tapeless
+/// path of `hybrid/net_grad.rs` serves chunks without kinks only). With the first layer zero (`W1`,
+/// `b1`) and `b2` zero (He initialisation), every relu input is exactly 0: `3 samples x 32 cells x 8`
+/// kinks in each of the two relu layers. Expected gradients by hand: `h1 = h2 = 0`, so `dW3 = 0` and
+/// `db3 = sum ds`; the second layer's bias gradient is `db2_j = sum_r ds_r W3_j relu'(0)`: zero for
+/// `relu'(0) = 0`, `W3_j db3` (to rounding) for `relu'(0) = 1`.
+#[test]
+fn assoc_at_relu_kinks_counts_them_and_follows_the_representation() {
+    let (d, mut m) = small("upwind", SourceForm::Alpha);
+    for p in &mut m.net.params[..2] {
+        *p = Tensor::new(p.shape().to_vec(), vec![0.0; p.len()]).unwrap();
+    }
+    let idx = d.train_indices();
+    let w3 = m.net.params[4].data().to_vec();
+    for (rep, z) in [("pytorch", 0.0), ("pytorch[relu=1]", 1.0)] {
+        let rep: Representation = rep.parse().unwrap();
+        let r = m.loss_and_gradient(&d, &idx, &Mode::Assoc, &rep, &Schedule::StoreAll).unwrap();
+        assert_eq!(r.net_kinks(), 2 * 3 * 32 * 8, "{rep:?}");
+        assert_eq!(r.certificate.kind, CertificateKind::RepresentationDependent);
+        assert!(r.grads[4].iter().all(|&v| v == 0.0), "dW3 = dJ/ds^T h2 = 0");
+        let db3 = r.grads[5][0];
+        assert!(db3 != 0.0);
+        for (j, &g) in r.grads[3].iter().enumerate() {
+            let want = z * w3[j] * db3;
+            assert!((g - want).abs() <= 1e-12 * want.abs(), "db2[{j}] = {g}, expected {want} (relu'(0) = {z})");
+        }
+    }
+}
