@@ -31,6 +31,7 @@ pub mod sort;
 pub mod superbee;
 pub mod upwind;
 pub mod window;
+mod window_grid;
 mod window_scan;
 mod window_scan16;
 
