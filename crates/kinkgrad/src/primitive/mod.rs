@@ -33,6 +33,7 @@ pub mod upwind;
 pub mod window;
 mod window_grid;
 mod window_scan;
+mod window_scan_grid;
 mod window_scan16;
 
 pub use elementwise::apply;
