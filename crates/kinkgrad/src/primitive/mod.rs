@@ -33,8 +33,8 @@ pub mod upwind;
 pub mod window;
 mod window_grid;
 mod window_scan;
-mod window_scan_grid;
 mod window_scan16;
+mod window_scan_grid;
 
 pub use elementwise::apply;
 
