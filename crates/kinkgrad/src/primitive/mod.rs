@@ -31,8 +31,10 @@ pub mod sort;
 pub mod superbee;
 pub mod upwind;
 pub mod window;
+mod window_grid;
 mod window_scan;
 mod window_scan16;
+mod window_scan_grid;
 
 pub use elementwise::apply;
 

@@ -25,6 +25,7 @@
 //! The VJP scatters the cotangent of each window onto its selected entries with their weights: a
 //! sparse linear map, itself recorded as an op (so second derivatives flow through it).
 
+use super::window_grid::GridScatter;
 use crate::repr::TieRule;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
@@ -180,7 +181,7 @@ impl Sparse {
             for r in 0..rows {
                 for i in entries(r) {
                     let (c, w) = (self.cols[i] as usize, self.w[i]);
-                    out[c] = if w == 1.0 { x[r] } else { T::from_f64(0.0 + w * x[r].to_f64()) };
+                    out[c] = scaled(w, x[r]);
                 }
             }
             return out;
@@ -263,6 +264,17 @@ impl Sparse {
     }
 }
 
+/// The one term `w x` of a transposed map's output: `x` itself for weight 1, else the `f64` sum of
+/// that one term (`0.0 + w x`: a `-0.0` term sums to `+0.0`), rounded once.
+#[inline(always)]
+pub(super) fn scaled<T: Real>(w: f64, x: T) -> T {
+    if w == 1.0 {
+        x
+    } else {
+        T::from_f64(0.0 + w * x.to_f64())
+    }
+}
+
 /// Builds a [`Sparse`] row by row.
 pub(crate) struct SparseBuilder {
     start: Buf<u32>,
@@ -312,6 +324,10 @@ pub(crate) struct SparseOp {
 }
 
 impl SparseOp {
+    /// The op `x -> S x`.
+    pub(super) fn plain(s: Sparse) -> Self {
+        Self { s: Arc::new(s), transposed: false }
+    }
     /// The op `x -> S^T x`.
     pub(crate) fn transposed(s: Sparse) -> Self {
         Self { s: Arc::new(s), transposed: true }
@@ -362,6 +378,10 @@ impl<T: Real> Op<T> for SparseOp {
 
 /// The weighted entries of a tie of at most 4 positions (position, weight) and their count.
 type TieEntries = ([(u32, f64); 4], usize);
+/// A tie's window and its weighted entries.
+pub(super) type TieRow = (u32, TieEntries);
+/// A visitor of ties: window, weighted entries (index into the window, weight).
+pub(super) type TieVisitor<'a> = &'a mut dyn FnMut(usize, &[(u32, f64)]);
 
 struct WindowOp {
     name: &'static str,
@@ -370,8 +390,9 @@ struct WindowOp {
     windows: Arc<Windows>,
     in_shape: Buf<usize>,
     out_shape: Buf<usize>,
-    /// Selected position (index into the window) for windows without a tie.
-    sel: Buf<u32>,
+    /// Selected position (index into the window) for windows without a tie (shared with the
+    /// 2x2 grid's VJP op, [`super::window_grid`]).
+    sel: Arc<Buf<u32>>,
     /// Windows with a tie (ascending); the tied positions (indices into the window) of tie `q` are
     /// `tied[tied_start[q]..tied_start[q + 1]]` (flat, one allocation for all ties).
     kink_at: Buf<usize>,
@@ -399,56 +420,84 @@ impl WindowOp {
         let a = self.tied_start[q] as usize;
         &self.locked[a..a + self.locked_len[q] as usize]
     }
-    fn selection(&self) -> Sparse {
-        let nw = self.windows.len();
-        // entries: at most one per window plus the tied entries; rounded up to a power of two so
-        // that steps with slightly different tie counts reuse the same pooled buffers
-        let mut b = SparseBuilder::with_entries(nw, (nw + self.tied.len()).next_power_of_two());
+    /// Visit every tie `q` (ascending) with its weighted entries (index into the window, weight;
+    /// zero weights left out): the tie rule (the first position after a lexicographic selection)
+    /// over its locked positions.
+    fn weighted_ties(&self, mut f: impl FnMut(usize, &[(u32, f64)])) {
         let rule = if self.lexed { &TieRule::First } else { &self.rule };
-        // the weighted entries of a tie (window position, weight; zero weights left out): they depend
-        // only on the positions tied, so windows of at most 4 entries read them from a table by the
-        // tie's bit mask, filled on first use
+        // the weighted entries of a tie depend only on the positions tied, so windows of at most 4
+        // entries read them from a table by the tie's bit mask, filled on first use
         // (on the stack: no allocation in a training step's steady state)
         let small = self.windows.width.is_some_and(|l| l <= 4);
         let mut table: [Option<TieEntries>; 16] = [None; 16];
-        let (mut wts, mut tied) = (Vec::new(), Vec::new());
-        let mut w0 = 0; // the first window after the last tie
-        for q in 0..=self.kink_at.len() {
-            // the untied windows before tie `q` (or the end): their selected entry, weight 1
-            let end = self.kink_at.get(q).copied().unwrap_or(nw);
-            b.unit_rows(self.windows.selected(w0..end, &self.sel));
-            if end == nw {
-                break;
-            }
-            let win = self.windows.window(end);
+        let (mut wts, mut tied, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+        for q in 0..self.kink_at.len() {
             let pos = self.locked_of(q);
-            let mask = pos.iter().fold(0usize, |m, &i| m | 1 << i);
-            match table.get(mask).copied().flatten().filter(|_| small) {
-                Some((e, len)) => b.row(e[..len].iter().map(|&(i, x)| (win[i as usize], x))),
-                None => {
-                    tied.clear();
-                    tied.extend(pos.iter().map(|&i| i as usize));
-                    rule.weights(&tied, &mut wts);
-                    let nonzero = || tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0);
-                    if small {
-                        let mut e = [(0u32, 0.0); 4];
-                        let mut len = 0;
-                        for (&i, &x) in nonzero() {
-                            e[len] = (i as u32, x);
-                            len += 1;
-                        }
-                        table[mask] = Some((e, len));
-                    }
-                    b.row(nonzero().map(|(&i, &x)| (win[i], x)));
-                }
+            let mask = if small { pos.iter().fold(0usize, |m, &i| m | 1 << i) } else { usize::MAX };
+            if let Some((e, len)) = table.get(mask).copied().flatten().filter(|_| small) {
+                f(q, &e[..len]);
+                continue;
             }
-            w0 = end + 1;
+            tied.clear();
+            tied.extend(pos.iter().map(|&i| i as usize));
+            rule.weights(&tied, &mut wts);
+            entries.clear();
+            entries.extend(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (i as u32, x)));
+            if small {
+                let mut e = [(0u32, 0.0); 4];
+                e[..entries.len()].copy_from_slice(&entries);
+                table[mask] = Some((e, entries.len()));
+            }
+            f(q, &entries);
         }
-        if self.windows.disjoint {
-            b.finish_disjoint(self.in_shape.clone(), self.out_shape.clone())
-        } else {
-            b.finish(self.in_shape.clone(), self.out_shape.clone())
-        }
+    }
+    /// The weighted entries of every tie with its window, for windows of at most 4 entries (the
+    /// 2x2 grid's VJP op).
+    fn tie_rows(&self) -> Buf<TieRow> {
+        // capacity a power of two: steps with slightly different tie counts reuse one pooled size
+        let mut rows = Buf::with_capacity(self.kink_at.len().next_power_of_two());
+        self.weighted_ties(|q, e| {
+            let mut entries = [(0u32, 0.0); 4];
+            entries[..e.len()].copy_from_slice(e);
+            rows.push((self.kink_at[q] as u32, (entries, e.len())));
+        });
+        rows
+    }
+    fn selection(&self) -> Sparse {
+        let ties = |f: TieVisitor<'_>| self.weighted_ties(|q, e| f(self.kink_at[q], e));
+        let shapes = (self.in_shape.clone(), self.out_shape.clone());
+        selection_map(&self.windows, &self.sel, self.tied.len(), ties, shapes)
+    }
+}
+
+/// The selection as a sparse map, one row per window: its selected entry (`sel`) with weight 1, or,
+/// for the windows `ties` visits (ascending, with their weighted entries: index into the window,
+/// weight), those entries. `tied` bounds the tied entries (a capacity). `shapes`: the window op's
+/// input and output shapes.
+pub(super) fn selection_map(
+    windows: &Windows,
+    sel: &[u32],
+    tied: usize,
+    ties: impl FnOnce(TieVisitor<'_>),
+    shapes: (Buf<usize>, Buf<usize>),
+) -> Sparse {
+    let nw = windows.len();
+    // entries: at most one per window plus the tied entries; rounded up to a power of two so
+    // that steps with slightly different tie counts reuse the same pooled buffers
+    let mut b = SparseBuilder::with_entries(nw, (nw + tied).next_power_of_two());
+    let mut w0 = 0; // the first window after the last tie
+    ties(&mut |end, e| {
+        // the untied windows before this tie: their selected entry, weight 1
+        b.unit_rows(windows.selected(w0..end, sel));
+        let win = windows.window(end);
+        b.row(e.iter().map(|&(i, x)| (win[i as usize], x)));
+        w0 = end + 1;
+    });
+    b.unit_rows(windows.selected(w0..nw, sel));
+    if windows.disjoint {
+        b.finish_disjoint(shapes.0, shapes.1)
+    } else {
+        b.finish(shapes.0, shapes.1)
     }
 }
 
@@ -457,6 +506,12 @@ impl<T: Real> Op<T> for WindowOp {
         self.name
     }
     fn vjp<'t>(&self, _cx: &OpCx<'t, T>, g: Var<'t, T>) -> Vec<Option<Var<'t, T>>> {
+        if let Some(grid) = self.windows.grid().filter(|g| g.h.is_multiple_of(2) && g.w.is_multiple_of(2)) {
+            // the 2x2 pooling: the cotangent scattered through the selection directly
+            let shapes = (self.in_shape.clone(), self.out_shape.clone());
+            let op = GridScatter::new(grid, self.windows.clone(), self.sel.clone(), self.tie_rows(), shapes);
+            return crate::reverse::cotangents([Some(op.record(g))]);
+        }
         crate::reverse::cotangents([Some(SparseOp::transposed(self.selection()).record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
@@ -636,7 +691,7 @@ pub fn reduce_windows<'t, T: Real>(
         windows,
         in_shape: Buf::copied(v.shape()),
         out_shape: Buf::copied(&out_shape),
-        sel,
+        sel: Arc::new(sel),
         locked: tied.clone(),
         inert,
         locked_len,

@@ -119,6 +119,15 @@ fn scan_grid2<T: Real, const MIN: bool>(d: &[T], g: &Grid2) -> Scan<T> {
     const NAN: u8 = 16;
     let nw = g.lead * g.oh * g.ow;
     let mut s = Scan::with_capacity(nw, 4);
+    #[cfg(target_arch = "x86_64")]
+    if !MIN
+        && std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && crate::simd::simd_level() == crate::simd::Simd::Avx512
+    {
+        // SAFETY: `T` is `f32` and the CPU has AVX-512 F, BW, VL and DQ (`simd_level` checked them)
+        unsafe { super::window_scan_grid::max_f32_avx512(d, g, &mut s) };
+        return s;
+    }
     let mut masks: Vec<u8> = crate::tensor::pool::take(nw);
     {
         let (out, m) = (&mut s.out.spare_capacity_mut()[..nw], &mut masks.spare_capacity_mut()[..nw]);
@@ -259,11 +268,17 @@ mod tests {
 
     #[test]
     fn grid_scan_equals_the_general_scan() {
-        // 2x2 stride-2 windows over 3 planes of 7 x 9 (the last row and column unused), values from
+        // 2x2 stride-2 windows over planes of 7 x 9 (the last row and column unused), 5 x 41 and 4 x 32, values from
         // a small set so that ties (0.0 and -0.0 among them), and NaNs, are frequent; expected: the
         // general loop over the same windows listed by hand (row-major windows, entries (2i, 2j),
-        // (2i, 2j + 1), (2i + 1, 2j), (2i + 1, 2j + 1))
-        let (lead, h, w) = (3, 7, 9);
+        // (2i, 2j + 1), (2i + 1, 2j), (2i + 1, 2j + 1)). Rows of 4, 20 (a vector step of sixteen
+        // and a tail) and 16 windows
+        for (lead, h, w) in [(3, 7, 9), (2, 5, 41), (2, 4, 32)] {
+            grid_scan_case(lead, h, w);
+        }
+    }
+
+    fn grid_scan_case(lead: usize, h: usize, w: usize) {
         let choices = [0.0f32, -0.0, 1.0, 2.0, -1.0, f32::NAN, 2.0, 0.0];
         let mut state = 12345u32;
         let d: Vec<f32> = (0..lead * h * w)
