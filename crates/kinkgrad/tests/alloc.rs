@@ -146,10 +146,13 @@ fn training_steps_reuse_their_buffers() {
 // and every pin for 2 more (rayon's queue, a pooled length crossing a power of two).
 // Session 25 (branch mlpstep): `Trainer::step` runs on rayon's pool (`nn::on_pool`, a
 // `rayon::broadcast`: its job and result lists, 2 blocks per step); with the step inside the pool,
-// rayon's global queue takes its block once every 63 steps instead of every few. PINS_TODO
-/// LeNet step (`assoc`): f32 48 blocks (0.35 MB), bf16 50 (0.44 MB).
+// rayon's global queue takes its block once every 63 steps instead of every few. Measured
+// integrated (the test's own output, `--release`, AVX-512, 2 threads): LeNet f32 50 blocks (0.35 MB), bf16 52 (0.44 MB), safe 52 (0.35 MB), MLP 15 (0.83 MB). Not merged: branch
+// mlp2 (our own f32 product kernels: LeNet 12, safe 14, MLP 2), which ran the MLP step on one
+// thread under `on_pool` (docs/benchmarks.md, session 25, lead).
+/// LeNet step (`assoc`): f32 50 blocks (0.35 MB), bf16 52 (0.44 MB).
 const LENET: (usize, usize) = (56, 1_000_000);
-/// LeNet step in `safe` (4 directions): 50-51 blocks, 0.35 MB.
+/// LeNet step in `safe` (4 directions): 52 blocks, 0.35 MB.
 const LENET_SAFE: (usize, usize) = (57, 1_000_000);
-/// MLP 784-256-10 step (`assoc` f32 and f16, `safe` f32: 13 blocks, 0.83 MB).
+/// MLP 784-256-10 step (`assoc` f32 and f16, `safe` f32: 15 blocks, 0.83 MB).
 const MLP: (usize, usize) = (17, 1_200_000);
