@@ -149,8 +149,9 @@ fn training_steps_reuse_their_buffers() {
 // rayon's global queue takes its block once every 63 steps instead of every few. Measured
 // integrated (the test's own output, `--release`, AVX-512, 2 threads): LeNet f32 50 blocks
 // (0.35 MB), bf16 52 (0.44 MB), safe 52 (0.35 MB), MLP 15 (0.83 MB). Not merged: branch mlp2
-// (our own f32 product kernels: LeNet 12, safe 14, MLP 2), whose products do not split inside
-// rayon's pool, so under `on_pool` the MLP step ran on one thread (docs/benchmarks.md, session 25).
+// (our own f32 product kernels; with it the integrated build measured LeNet 12, safe 14, MLP 2),
+// whose products do not split inside rayon's pool, so under `on_pool` the MLP step ran on one
+// thread (docs/benchmarks.md, session 25).
 /// LeNet step (`assoc`): f32 50 blocks (0.35 MB), bf16 52 (0.44 MB).
 const LENET: (usize, usize) = (56, 1_000_000);
 /// LeNet step in `safe` (4 directions): 52 blocks, 0.35 MB.
