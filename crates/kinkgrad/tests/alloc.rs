@@ -141,7 +141,7 @@ fn training_steps_reuse_their_buffers() {
 // list of `safe`'s inert-kink decision (`WindowOp::inert_candidates`, the engine's identity-class
 // lists, the convolution's and the piecewise ops' `element_classes`: pool buffers of lengths rounded
 // up to powers of two, so that lengths varying with the step's ties share a few pooled sizes). `safe`
-// adds 2 blocks to `assoc`: `equal_rows`' hash map and its result (`reverse/ops/linear.rs`).
+// adds 2 blocks to `assoc`: `equal_vectors`' hash map and its result (`reverse/ops/equal.rs`).
 // The LeNet pins leave room for the 2 blocks the AVX2-only `gemm` (`--no-default-features`) adds,
 // and every pin for 2 more (rayon's queue, a pooled length crossing a power of two).
 // Session 25 (branch mlpstep): `Trainer::step` runs on rayon's pool (`nn::on_pool`, a

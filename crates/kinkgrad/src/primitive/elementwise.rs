@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::repr::Representation;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::round16::{mul, positive};
 use crate::scalar::Real;
 use crate::tensor::elementwise::{wide, PAR_MIN};
@@ -266,11 +266,15 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             + 4 * (self.kink_tied.len() + self.locked.len())
             + 8 * MAX_ARITY * self.points.len()
     }
+    fn classes_in_any_order(&self) -> bool {
+        // each output element from the arguments' elements at its position
+        true
+    }
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         let constant = self.constant_elements(inputs, at);
         let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
@@ -282,7 +286,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             (Some(k), true) => {
                 let mut open: Vec<usize> = pool::take_rounded(at.len());
                 open.extend(at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e));
-                let own = input(0, &open).filter(|c| c.len() == open.len()).map(|c| {
+                let own = input.classes(0, &open).filter(|c| c.len() == open.len()).map(|c| {
                     let mut next = 0;
                     let mut take = || {
                         next += 1;
@@ -296,7 +300,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
                 pool::give(open);
                 own
             }
-            (None, true) => input(0, at).filter(|c| c.len() == at.len()),
+            (None, true) => input.classes(0, at).filter(|c| c.len() == at.len()),
             _ => None,
         };
         let out = match (own, &constant) {

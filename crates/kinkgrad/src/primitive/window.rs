@@ -29,7 +29,7 @@ use super::window_grid::GridScatter;
 use crate::repr::TieRule;
 use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
@@ -554,7 +554,7 @@ impl<T: Real> Op<T> for WindowOp {
         &self,
         _inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         // a window without a tie is its (strict, so locally kept) maximum: that entry's class; a tie
         // whose entries share a class is that class; any other tie a class of its own. The entries
@@ -581,7 +581,7 @@ impl<T: Real> Op<T> for WindowOp {
                 None => need.push(win[self.sel[w] as usize] as usize),
             }
         }
-        let c = input(0, &need).filter(|c| c.len() == need.len())?;
+        let c = input.classes(0, &need).filter(|c| c.len() == need.len())?;
         // fresh labels above every label read
         let fresh = c.iter().filter(|&&l| l != CONSTANT_CLASS).max().map_or(0, |&l| l as usize + 1);
         if fresh.checked_add(nw)? >= CONSTANT_CLASS as usize {

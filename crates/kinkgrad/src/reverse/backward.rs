@@ -6,7 +6,7 @@ use super::op_box::OpBox;
 use super::provenance::KinkSources;
 use super::tape::Node;
 use super::var::ok;
-use super::{ElementClasses, CONSTANT_CLASS};
+use super::{ElementClasses, InputClasses, CONSTANT_CLASS};
 use super::{OpCx, Tape, Var};
 use crate::error::{Error, Result};
 use crate::scalar::Real;
@@ -248,7 +248,8 @@ const CLASS_DEPTH: usize = 16;
 /// The identity classes of the elements `at` of node `j` (any order, repeats allowed; one label
 /// each; [`super::Op::element_classes`]): all constant when `j` is not a function of the
 /// differentiated variables, else what its op reports for them (asked once per distinct element, in
-/// ascending order) from its inputs' classes, traced at most `depth` ops back (bounded recursion).
+/// ascending order, unless the op takes any order: [`super::Op::classes_in_any_order`]) from its
+/// inputs' classes, traced at most `depth` ops back (bounded recursion).
 fn classes_of<T: Real>(
     nodes: &[Node<T>],
     relevant: &[bool],
@@ -287,14 +288,13 @@ fn classes_among<T: Real>(
     at: &[usize],
     depth: usize,
 ) -> Option<ElementClasses> {
-    let (inputs, n) = (&nodes[j].inputs, nodes[j].value.len());
+    let n = nodes[j].value.len();
     let ask = |uniq: &[usize]| {
-        let c = op.element_classes(vals, uniq, &mut |a, list| {
-            classes_of(nodes, relevant, *inputs.get(a)?, list, depth - 1)
-        })?;
+        let mut source = Producers { nodes, relevant, inputs: &nodes[j].inputs, depth: depth - 1 };
+        let c = op.element_classes(vals, uniq, &mut source)?;
         (c.len() == uniq.len()).then_some(c)
     };
-    if at.windows(2).all(|w| w[0] < w[1]) {
+    if op.classes_in_any_order() || at.windows(2).all(|w| w[0] < w[1]) {
         return ask(at);
     }
     // the position map, the distinct elements and the classes of `at` are pool buffers (the
@@ -334,6 +334,24 @@ fn classes_among<T: Real>(
     pool::give(uniq);
     pool::give(pos);
     out
+}
+
+/// The classes of a node's inputs ([`InputClasses`]): traced `depth` producers further back.
+struct Producers<'a, T: Real> {
+    nodes: &'a [Node<T>],
+    relevant: &'a [bool],
+    /// The node's inputs.
+    inputs: &'a [usize],
+    depth: usize,
+}
+
+impl<T: Real> InputClasses for Producers<'_, T> {
+    fn classes(&mut self, i: usize, list: &[usize]) -> Option<ElementClasses> {
+        classes_of(self.nodes, self.relevant, *self.inputs.get(i)?, list, self.depth)
+    }
+    fn constant(&self, i: usize) -> bool {
+        self.inputs.get(i).is_some_and(|&j| !self.relevant.get(j).copied().unwrap_or(false))
+    }
 }
 
 /// Give the lists of [`super::Op::inert_candidates`] back to the installed pool.

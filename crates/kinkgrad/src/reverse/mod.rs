@@ -15,6 +15,6 @@ pub(crate) mod var;
 
 pub(crate) use backward::check_scalar;
 pub(crate) use op::cotangents;
-pub use op::{ElementClasses, JvpCx, Op, OpCx, CONSTANT_CLASS};
+pub use op::{ElementClasses, InputClasses, JvpCx, Op, OpCx, CONSTANT_CLASS};
 pub use tape::Tape;
 pub use var::Var;

@@ -48,6 +48,17 @@ pub const CONSTANT_CLASS: u32 = u32::MAX;
 /// elements a decision needs ([`Op::element_classes`]).
 pub type ElementClasses = Vec<u32>;
 
+/// The identity classes of an op's inputs, as [`Op::element_classes`] reads them.
+pub trait InputClasses {
+    /// The classes of the elements `list` of input `i` (any order, repeats allowed; one label each;
+    /// `None`: not known).
+    fn classes(&mut self, i: usize, list: &[usize]) -> Option<ElementClasses>;
+    /// True when input `i` is not a function of the differentiated variables: every element of it
+    /// is [`CONSTANT_CLASS`], so an op need not list the elements it reads (an unknown input, or
+    /// one past the op's inputs, is not constant).
+    fn constant(&self, i: usize) -> bool;
+}
+
 /// A recorded operation.
 ///
 /// Rules: `vjp` builds the input cotangents from tape operations only (so it is differentiable);
@@ -72,20 +83,28 @@ pub trait Op<T: Real> {
         0
     }
     /// Identity classes ([`ElementClasses`]) of the output elements `at` (flat row-major positions,
-    /// ascending and distinct; one label per listed element), from forward information only (input
+    /// ascending and distinct unless [`Op::classes_in_any_order`]; one label per listed element), from forward information only (input
     /// values, the pieces selected in the forward pass, which inputs are functions of the
-    /// differentiated variables), never the representation. `input(i, list)` gives the classes of
-    /// the elements `list` of input `i` (any order, repeats allowed; one label each; `None`: not
-    /// known); an input that is not a function of the differentiated variables is all
-    /// [`CONSTANT_CLASS`]. An op asks only for the input elements its listed outputs depend on.
+    /// differentiated variables), never the representation. `input` gives the classes of the
+    /// inputs' elements ([`InputClasses`]); an input that is not a function of the differentiated
+    /// variables is all [`CONSTANT_CLASS`] ([`InputClasses::constant`]). An op asks only for the
+    /// input elements its listed outputs depend on.
     /// `None` (the default): not known.
     fn element_classes(
         &self,
         _inputs: &[&Tensor<T>],
         _at: &[usize],
-        _input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        _input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         None
+    }
+    /// True when [`Op::element_classes`] takes its list `at` in any order, repeats allowed (an op
+    /// whose every output element reads its own input elements: element-wise maps, gathers,
+    /// reshapes and permutes; or one that orders what it reads itself: the convolution's product);
+    /// the engine then passes the lists it is asked for as they come, without sorting them or
+    /// removing repeats. False (the default): `at` ascending and distinct.
+    fn classes_in_any_order(&self) -> bool {
+        false
     }
     /// The elements of each input (one list per input) whose identity classes [`Op::lock_inert`]
     /// reads now: the tied entries of the kinks not locked as inert yet. Empty (the default): the op

@@ -20,11 +20,11 @@
 //! their last bits may differ from the untransposed composition's.
 //! JVP: the product applied to each tangent term (`W dcolsT`, `dW colsT`, `db` broadcast).
 
-use super::linear::equal_rows;
+use super::equal::equal_vectors;
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::Tensor;
 
@@ -109,11 +109,15 @@ impl<T: Real> Op<T> for ConvProduct {
             cx.wanted[2].then(|| ok(g.sum_to(&[out, 1]).reshape(&[out]))),
         ])
     }
+    fn classes_in_any_order(&self) -> bool {
+        // `element_classes` orders the patches it reads itself (a position map or a sorted list)
+        true
+    }
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         // as the linear layer: patches (columns of `colsT`) that are the same functions element by
         // element give, in each output channel, the same function: class (patch class, channel).
@@ -125,39 +129,53 @@ impl<T: Real> Op<T> for ConvProduct {
         }
         // output `e = (n out + o) P + q` reads patch (column) `n P + q`
         let patch = |e: usize| (e / (out * p)) * p + e % p;
-        // the lists and scratches from the installed pool, given back (a `None` frees them)
-        let mut patches: Vec<usize> = crate::tensor::pool::take_rounded(at.len());
-        patches.extend(at.iter().map(|&e| patch(e)));
-        patches.sort_unstable();
-        patches.dedup();
-        let m = patches.len();
-        let mut list: Vec<usize> = crate::tensor::pool::take_rounded(kk * m);
-        list.extend((0..kk).flat_map(|q| patches.iter().map(move |&j| q * rows + j)));
-        let c = input(0, &list).filter(|c| c.len() == list.len())?;
-        crate::tensor::pool::give(list);
-        // the listed patches as rows of a row-major scratch (values and classes), for `equal_rows`
-        let x = inputs[0].data();
-        let (mut xs, mut cs) = (crate::tensor::pool::take_rounded(m * kk), crate::tensor::pool::take_rounded(m * kk));
-        xs.resize(m * kk, T::ZERO);
-        cs.resize(m * kk, 0u32);
-        for q in 0..kk {
-            for (i, &j) in patches.iter().enumerate() {
-                xs[i * kk + q] = x[q * rows + j];
-                cs[i * kk + q] = c[q * m + i];
+        // the distinct patches, ascending, and where each listed output's patch is among them: a
+        // position map over the patches when many are listed, else a sorted list searched (the
+        // lists and scratches from the installed pool, given back; a `None` frees them)
+        let mut patches: Vec<usize> = crate::tensor::pool::take_rounded(at.len().min(rows));
+        let mut pos: Vec<u32> = Vec::new();
+        if at.len() >= rows / 8 {
+            pos = crate::tensor::pool::filled(rows, u32::MAX);
+            for &e in at {
+                pos[patch(e)] = 0;
             }
+            patches.extend((0..rows).filter(|&j| pos[j] == 0));
+            for (i, &j) in patches.iter().enumerate() {
+                pos[j] = i as u32;
+            }
+        } else {
+            patches.extend(at.iter().map(|&e| patch(e)));
+            patches.sort_unstable();
+            patches.dedup();
         }
-        crate::tensor::pool::give(c);
-        let mut rs: Vec<usize> = crate::tensor::pool::take_rounded(m);
-        rs.extend(0..m);
-        let rep = equal_rows(&xs, &cs, &rs, kk);
+        let m = patches.len();
+        // element `i` of listed patch `q`: `colsT[i, patches[q]]` (read along the rows of `colsT`)
+        let x = inputs[0].data();
+        let bits = |q: usize, i: usize| x[i * rows + patches[q]].to_f64().to_bits();
+        let rep = if input.constant(0) {
+            // patches of constants (an image): the same function when their values are equal
+            equal_vectors(m, kk, |_, _| CONSTANT_CLASS, bits)
+        } else {
+            let mut list: Vec<usize> = crate::tensor::pool::take_rounded(kk * m);
+            for i in 0..kk {
+                list.extend(patches.iter().map(|&j| i * rows + j));
+            }
+            let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
+            crate::tensor::pool::give(list);
+            let rep = equal_vectors(m, kk, |q, i| c[i * m + q], bits);
+            crate::tensor::pool::give(c);
+            rep
+        };
         let mut classes = crate::tensor::pool::take_rounded(at.len());
         for &e in at {
-            let i = patches.binary_search(&patch(e)).ok()?;
+            let i = match pos.is_empty() {
+                true => patches.binary_search(&patch(e)).ok()?,
+                false => pos[patch(e)] as usize,
+            };
             classes.push((patches[rep[i]] * out + (e / p) % out) as u32);
         }
-        [patches, rs].into_iter().for_each(crate::tensor::pool::give);
-        crate::tensor::pool::give(xs);
-        crate::tensor::pool::give(cs);
+        crate::tensor::pool::give(patches);
+        crate::tensor::pool::give(pos);
         Some(classes)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {

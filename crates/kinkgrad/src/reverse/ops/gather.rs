@@ -8,7 +8,7 @@
 
 use super::tangent;
 use crate::error::{Error, Result};
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::pool::{self, Buf};
 use crate::tensor::Tensor;
@@ -311,15 +311,18 @@ impl<T: Real> Op<T> for Gather {
         };
         crate::reverse::cotangents([Some(g.tape().push(op, &[g], value))])
     }
+    fn classes_in_any_order(&self) -> bool {
+        true
+    }
     fn element_classes(
         &self,
         _inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         // each output is an input element (its class) or a padding zero (constant)
         let src: Vec<usize> = at.iter().map(|&e| self.idx[e]).filter(|&j| j != PAD).map(|j| j as usize).collect();
-        let c = input(0, &src).filter(|c| c.len() == src.len())?;
+        let c = input.classes(0, &src).filter(|c| c.len() == src.len())?;
         let mut next = c.iter();
         at.iter().map(|&e| if self.idx[e] == PAD { Some(CONSTANT_CLASS) } else { next.next().copied() }).collect()
     }

@@ -5,7 +5,7 @@
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
 use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
@@ -72,16 +72,20 @@ impl<T: Real> Op<T> for Layout {
             Kind::Roll { axis, shift } => crate::reverse::cotangents([Some(ok(g.roll(*axis, -shift)))]),
         }
     }
+    fn classes_in_any_order(&self) -> bool {
+        // reshapes and permutes map each element to its own source
+        matches!(self.0, Kind::Reshape { .. } | Kind::Permute { .. })
+    }
     fn element_classes(
         &self,
         inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         // the same elements, moved: each keeps its class
         match &self.0 {
-            Kind::Reshape { .. } => input(0, at),
-            Kind::Permute { perm } => input(0, &permuted_sources(inputs[0].shape(), perm, at)?),
+            Kind::Reshape { .. } => input.classes(0, at),
+            Kind::Permute { perm } => input.classes(0, &permuted_sources(inputs[0].shape(), perm, at)?),
             _ => None,
         }
     }

@@ -9,10 +9,11 @@
 //! VJP: `dx = G W`, `dW = G^T x`, `db = sum over rows of G`.
 //! JVP: `dy = dx W^T + x dW^T + db` (the bias tangent broadcast over the rows).
 
+use super::equal::equal_vectors;
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::var::ok;
-use crate::reverse::{ElementClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
+use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
 use crate::tensor::pool::Buf;
 use crate::tensor::Tensor;
@@ -37,7 +38,7 @@ impl<T: Real> Op<T> for Linear {
         &self,
         inputs: &[&Tensor<T>],
         at: &[usize],
-        input: &mut dyn FnMut(usize, &[usize]) -> Option<ElementClasses>,
+        input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
         // rows of `x` that are the same functions element by element (equal classes, and equal
         // values: constants of one value) give outputs `x_r W^T + b` that are the same function of
@@ -51,8 +52,10 @@ impl<T: Real> Op<T> for Linear {
         let mut rs: Vec<usize> = at.iter().map(|&e| e / cols).collect();
         rs.dedup();
         let list: Vec<usize> = rs.iter().flat_map(|&r| r * len..(r + 1) * len).collect();
-        let c = input(0, &list).filter(|c| c.len() == list.len())?;
-        let row_class = equal_rows(inputs[0].data(), &c, &rs, len);
+        let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
+        let x = inputs[0].data();
+        let row_class =
+            equal_vectors(rs.len(), len, |q, i| c[q * len + i], |q, i| x[rs[q] * len + i].to_f64().to_bits());
         let mut q = 0;
         let out = at
             .iter()
@@ -79,75 +82,6 @@ impl<T: Real> Op<T> for Linear {
         let db = cx.tangents[2].map(|t| tangent::expand(t, k, &self.bias, out));
         let d = tangent::add_opt(dx, dw);
         tangent::add_opt(d, db).unwrap_or_else(|| tangent::zeros(k, out))
-    }
-}
-
-/// The class of each listed row `rs[q]` of `x` (rows of `len` elements; `c[q * len..]` the classes
-/// of row `rs[q]`): the position in `rs` of the first listed row equal to it element by element in
-/// class and value bits (rows are hashed, and equal hashes compared in full, so unequal rows never
-/// share a class).
-pub(super) fn equal_rows<T: Real>(x: &[T], c: &[u32], rs: &[usize], len: usize) -> Vec<usize> {
-    use std::collections::hash_map::{Entry, HashMap};
-    // FxHash's multiply-rotate step
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
-    // element `i` of listed row `q`
-    let key = |q: usize, i: usize| (u64::from(c[q * len + i]) << 32) ^ x[rs[q] * len + i].to_f64().to_bits();
-    // four independent lanes, so that the multiplies of a row do not wait on each other
-    let hash = |q: usize| {
-        let mut h = [0u64; 4];
-        let mut i = 0;
-        while i + 4 <= len {
-            for (l, h) in h.iter_mut().enumerate() {
-                *h = step(*h, key(q, i + l));
-            }
-            i += 4;
-        }
-        for i in i..len {
-            h[0] = step(h[0], key(q, i));
-        }
-        h.iter().fold(len as u64, |acc, &v| step(acc, v))
-    };
-    let same = |a: usize, b: usize| {
-        c[a * len..(a + 1) * len] == c[b * len..(b + 1) * len]
-            && (0..len).all(|i| x[rs[a] * len + i].to_f64().to_bits() == x[rs[b] * len + i].to_f64().to_bits())
-    };
-    let mut first: HashMap<u64, usize, BuildIdentity> = HashMap::with_capacity_and_hasher(rs.len(), BuildIdentity);
-    (0..rs.len())
-        .map(|q| match first.entry(hash(q)) {
-            // the key is already a hash: the map does not rehash it
-            Entry::Vacant(e) => *e.insert(q),
-            Entry::Occupied(e) if same(*e.get(), q) => *e.get(),
-            Entry::Occupied(_) => q, // a hash collision: a class of its own
-        })
-        .collect()
-}
-
-/// A hasher that passes a `u64` key through (the keys of [`equal_rows`] are hashes already).
-#[derive(Default, Clone, Copy)]
-struct BuildIdentity;
-
-impl std::hash::BuildHasher for BuildIdentity {
-    type Hasher = Identity;
-    fn build_hasher(&self) -> Identity {
-        Identity(0)
-    }
-}
-
-/// See [`BuildIdentity`].
-struct Identity(u64);
-
-impl std::hash::Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod arith;
 mod conv;
+mod equal;
 pub mod gather;
 mod layout;
 mod linear;
