@@ -9,7 +9,10 @@
 //! parallel calls an idle rayon worker goes to sleep after a few dozen microseconds, and waking it
 //! again costs tens of microseconds on a virtual machine (an idle virtual core halts); so for the
 //! step's duration the other workers wait for work spinning instead (checking rayon's queues, as
-//! OpenMP's workers spin between parallel regions), and stop when the step returns.
+//! OpenMP's workers spin between parallel regions), and stop when the step returns. After a few idle
+//! checks a waiting worker yields its core to the operating system at every check (`SPINS`), so
+//! that a step sharing the machine with another busy process is not starved by its own spinner
+//! (docs/nn.md: the MLP step at 12 ms instead of 5 beside one busy process, before).
 //!
 //! Measured on the 2-core virtual machine (docs/benchmarks.md, session 25): the MLP step of
 //! `kinkgrad bench` (blocks of 5 steps after a pause) took 2.3-2.6 ms called from outside the pool,
@@ -35,9 +38,16 @@ pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
     let step = Mutex::new(Some(step));
     let mut out = rayon::broadcast(|cx| {
         if cx.index() != 0 {
+            // idle checks since the last job: the first few spin, the rest give the core away
+            let mut idle = 0u32;
             while !done.load(Ordering::Acquire) {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                    idle = 0;
+                } else if idle < SPINS {
+                    idle += 1;
                     std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
                 }
             }
             return None;
@@ -50,6 +60,12 @@ pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
     // thread 0 took the step (the only taker) and returned its value, or its panic propagated
     out.swap_remove(0).expect("thread 0 of the pool runs the step")
 }
+
+/// Idle checks a waiting thread spins through after its last job before it yields its core to the
+/// operating system at every further check (`sched_yield`: at once back when nothing else wants the
+/// core, so the thread stays awake; the core goes to the step's thread or another process when one
+/// does).
+const SPINS: u32 = 64;
 
 /// Sets its flag when dropped.
 struct Stop<'a>(&'a AtomicBool);
