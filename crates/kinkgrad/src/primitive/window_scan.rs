@@ -118,6 +118,10 @@ pub(super) fn scan_fixed<T: Real, const L: usize, const MIN: bool>(d: &[T], idx:
 fn scan_grid2<T: Real, const MIN: bool>(d: &[T], g: &Grid2) -> Scan<T> {
     const NAN: u8 = 16;
     let nw = g.lead * g.oh * g.ow;
+    #[cfg(target_arch = "x86_64")]
+    if !MIN && std::mem::size_of::<T>() == 2 && crate::simd::simd_level() == crate::simd::Simd::Avx512 {
+        return max16_via_f32(d, g);
+    }
     let mut s = Scan::with_capacity(nw, 4);
     #[cfg(target_arch = "x86_64")]
     if !MIN
@@ -204,6 +208,27 @@ pub(super) fn scan_general<T: Real, const MIN: bool>(d: &[T], windows: &Windows)
     s
 }
 
+/// [`scan_grid2`]'s max for a 16-bit `T` (`f16`, `bf16`) with AVX-512: the `f32` kernel over the
+/// widened values, its outputs narrowed back. Widening is exact and keeps order, equality (`0.0 ==
+/// -0.0`) and NaNs, so the maxima, selections and ties are those of the scan over `T`; each output is
+/// a widened input (or NaN), so narrowing it is exact (tested with the grid scan's cases).
+#[cfg(target_arch = "x86_64")]
+fn max16_via_f32<T: Real>(d: &[T], g: &Grid2) -> Scan<T> {
+    let nw = g.lead * g.oh * g.ow;
+    let mut wide: Vec<f32> = crate::tensor::pool::take(d.len());
+    crate::simd::wide(|| wide.extend(d.iter().map(|x| x.to_f32())));
+    let mut s = Scan::<f32>::with_capacity(nw, 4);
+    // SAFETY: `wide` holds `f32`, and the CPU has AVX-512 F, BW, VL and DQ (the caller checked
+    // `simd_level`)
+    unsafe { super::window_scan_grid::max_f32_avx512(&wide, g, &mut s) };
+    crate::tensor::pool::give(wide);
+    let Scan { out, sel, kink_at, tied, tied_start } = s;
+    let mut narrow: Vec<T> = crate::tensor::pool::take(nw);
+    crate::simd::wide(|| narrow.extend(out.iter().map(|&x| T::from_f32(x))));
+    crate::tensor::pool::give(out);
+    Scan { out: narrow, sel, kink_at, tied, tied_start }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,15 +303,43 @@ mod tests {
         }
     }
 
-    fn grid_scan_case(lead: usize, h: usize, w: usize) {
+    /// The same cases in `f16` and `bf16` (every choice is exact in both): the grid scan (on an
+    /// AVX-512 machine the `f32` kernel over widened values) against the general loop over `T`.
+    #[test]
+    fn grid_scan_equals_the_general_scan_in_16_bit() {
+        for (lead, h, w) in [(3, 7, 9), (2, 5, 41), (2, 4, 32)] {
+            grid_scan_case_16::<half::f16>(lead, h, w);
+            grid_scan_case_16::<half::bf16>(lead, h, w);
+        }
+    }
+
+    fn grid_scan_case_16<T: Real>(lead: usize, h: usize, w: usize) {
+        let d32 = grid_data(lead, h, w);
+        let d: Vec<T> = d32.iter().map(|&x| T::from_f32(x)).collect();
+        let listed = listed_windows(lead, h, w);
+        let grid = Windows::grid2(lead, h, w);
+        let bits = |v: &[T]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+        let (a, c) = (scan(&d, &grid, false), scan_general::<T, false>(&d, &listed));
+        assert!(a.kink_at.len() > 5 && a.out.iter().any(|x| x.to_f64().is_nan()), "the data has ties and NaNs");
+        assert_eq!(bits(&a.out), bits(&c.out));
+        assert_eq!((&a.sel, &a.kink_at, &a.tied, &a.tied_start), (&c.sel, &c.kink_at, &c.tied, &c.tied_start));
+    }
+
+    /// Values from a small set, so that ties (0.0 and -0.0 among them) and NaNs are frequent.
+    fn grid_data(lead: usize, h: usize, w: usize) -> Vec<f32> {
         let choices = [0.0f32, -0.0, 1.0, 2.0, -1.0, f32::NAN, 2.0, 0.0];
         let mut state = 12345u32;
-        let d: Vec<f32> = (0..lead * h * w)
+        (0..lead * h * w)
             .map(|_| {
                 state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
                 choices[(state >> 16) as usize % choices.len()]
             })
-            .collect();
+            .collect()
+    }
+
+    /// The 2x2 stride-2 windows listed by hand: row-major windows, entries (2i, 2j), (2i, 2j + 1),
+    /// (2i + 1, 2j), (2i + 1, 2j + 1).
+    fn listed_windows(lead: usize, h: usize, w: usize) -> Windows {
         let mut idx = Vec::new();
         for l in 0..lead {
             for i in 0..h / 2 {
@@ -298,7 +351,12 @@ mod tests {
             }
         }
         let nw = idx.len() / 4;
-        let listed = Windows::new(idx, (0..=nw).map(|k| 4 * k as u32).collect());
+        Windows::new(idx, (0..=nw).map(|k| 4 * k as u32).collect())
+    }
+
+    fn grid_scan_case(lead: usize, h: usize, w: usize) {
+        let d = grid_data(lead, h, w);
+        let listed = listed_windows(lead, h, w);
         let grid = Windows::grid2(lead, h, w);
         assert_eq!(grid.idx(), listed.idx());
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
