@@ -2,6 +2,7 @@
 //! pass over the pieces the ops hold (the representation's, or the locked ones). The modes and their
 //! certificates are driven from [`crate::engine`].
 
+use super::distinct::Distinct;
 use super::op_box::OpBox;
 use super::provenance::KinkSources;
 use super::tape::Node;
@@ -297,42 +298,19 @@ fn classes_among<T: Real>(
     if op.classes_in_any_order() || at.windows(2).all(|w| w[0] < w[1]) {
         return ask(at);
     }
-    // the position map, the distinct elements and the classes of `at` are pool buffers (the
-    // callers give the classes back)
-    let mut uniq: Vec<usize>;
-    let mut pos: Vec<u32> = Vec::new();
-    if at.len() >= n / 8 {
-        // many: mark the distinct elements in a position map over the node
-        pos = pool::filled(n, u32::MAX);
-        for &e in at {
-            pos[e] = 0;
-        }
-        uniq = pool::take(n);
-        uniq.extend((0..n).filter(|&e| pos[e] == 0));
-        for (q, &e) in uniq.iter().enumerate() {
-            pos[e] = q as u32;
-        }
-    } else {
-        uniq = pool::take_rounded(at.len());
-        uniq.extend_from_slice(at);
-        uniq.sort_unstable();
-        uniq.dedup();
-    }
-    let c = ask(&uniq);
+    // the distinct elements and the classes of `at` are pool buffers (the callers give the
+    // classes back)
+    let d = Distinct::new(at.iter().copied(), at.len(), n);
+    let c = ask(&d.uniq);
     let out = c.as_ref().map(|c| {
         let mut out = pool::take_rounded(at.len());
-        if pos.is_empty() {
-            out.extend(at.iter().map(|&e| c[uniq.binary_search(&e).unwrap_or(0)]));
-        } else {
-            out.extend(at.iter().map(|&e| c[pos[e] as usize]));
-        }
+        out.extend(at.iter().map(|&e| c[d.index(e).unwrap_or(0)]));
         out
     });
     if let Some(c) = c {
         pool::give(c);
     }
-    pool::give(uniq);
-    pool::give(pos);
+    d.give();
     out
 }
 

@@ -6,6 +6,7 @@
 //! lexicographic modes in [`crate::lex`]).
 
 mod backward;
+pub(crate) mod distinct;
 mod op;
 mod op_box;
 pub mod ops;

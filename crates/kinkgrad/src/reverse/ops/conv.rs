@@ -23,6 +23,7 @@
 use super::equal::equal_vectors;
 use super::tangent;
 use crate::error::{Error, Result};
+use crate::reverse::distinct::Distinct;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
@@ -129,25 +130,10 @@ impl<T: Real> Op<T> for ConvProduct {
         }
         // output `e = (n out + o) P + q` reads patch (column) `n P + q`
         let patch = |e: usize| (e / (out * p)) * p + e % p;
-        // the distinct patches, ascending, and where each listed output's patch is among them: a
-        // position map over the patches when many are listed, else a sorted list searched (the
+        // the distinct patches, ascending, and where each listed output's patch is among them (the
         // lists and scratches from the installed pool, given back; a `None` frees them)
-        let mut patches: Vec<usize> = crate::tensor::pool::take_rounded(at.len().min(rows));
-        let mut pos: Vec<u32> = Vec::new();
-        if at.len() >= rows / 8 {
-            pos = crate::tensor::pool::filled(rows, u32::MAX);
-            for &e in at {
-                pos[patch(e)] = 0;
-            }
-            patches.extend((0..rows).filter(|&j| pos[j] == 0));
-            for (i, &j) in patches.iter().enumerate() {
-                pos[j] = i as u32;
-            }
-        } else {
-            patches.extend(at.iter().map(|&e| patch(e)));
-            patches.sort_unstable();
-            patches.dedup();
-        }
+        let d = Distinct::new(at.iter().map(|&e| patch(e)), at.len(), rows);
+        let patches = &d.uniq;
         let m = patches.len();
         // element `i` of listed patch `q`: `colsT[i, patches[q]]` (read along the rows of `colsT`)
         let x = inputs[0].data();
@@ -168,14 +154,10 @@ impl<T: Real> Op<T> for ConvProduct {
         };
         let mut classes = crate::tensor::pool::take_rounded(at.len());
         for &e in at {
-            let i = match pos.is_empty() {
-                true => patches.binary_search(&patch(e)).ok()?,
-                false => pos[patch(e)] as usize,
-            };
+            let i = d.index(patch(e))?;
             classes.push((patches[rep[i]] * out + (e / p) % out) as u32);
         }
-        crate::tensor::pool::give(patches);
-        crate::tensor::pool::give(pos);
+        d.give();
         Some(classes)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
