@@ -53,6 +53,7 @@ pub mod reverse;
 pub mod rng;
 mod round16;
 pub mod scalar;
+pub mod sgemm;
 pub mod study;
 pub mod tensor;
 

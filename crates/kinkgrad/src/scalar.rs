@@ -243,8 +243,10 @@ fn with_transposed<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
     r
 }
 
+/// `Real` for a native float; `$own`: its products take kinkgrad's kernel ([`crate::sgemm`], `f32`
+/// only) where that is in use, else the `gemm` crate ([`native_gemm`]).
 macro_rules! native_real {
-    ($t:ty, $name:expr) => {
+    ($t:ty, $name:expr, $own:expr) => {
         impl Real for $t {
             const NAME: &'static str = $name;
             const ZERO: Self = 0.0;
@@ -292,6 +294,27 @@ macro_rules! native_real {
                     c.iter_mut().for_each(|v| {
                         v.write(0.0);
                     });
+                } else if $own && crate::sgemm::in_use() {
+                    // SAFETY: as below; `Self` is `f32` here (`$own`), and the kernel writes every
+                    // value of `c` without reading any, then adds the bias
+                    unsafe {
+                        let f = |p: *const Self| p.cast::<f32>();
+                        crate::sgemm::product(crate::sgemm::Product {
+                            m,
+                            n,
+                            k,
+                            a: f(a.as_ptr()),
+                            a_rs,
+                            a_cs,
+                            b: f(b.as_ptr()),
+                            b_rs,
+                            b_cs,
+                            c: c.as_mut_ptr().cast::<f32>(),
+                            ldc: n,
+                            bias: if bias.is_empty() { std::ptr::null() } else { f(bias.as_ptr()) },
+                        });
+                    }
+                    return;
                 } else {
                     // SAFETY: the caller passes slices covering every (row, col) reached by the
                     // strides; `Tensor::matmul` checks shapes before calling. `c` is contiguous
@@ -321,8 +344,8 @@ macro_rules! native_real {
         }
     };
 }
-native_real!(f64, "f64");
-native_real!(f32, "f32");
+native_real!(f64, "f64", false);
+native_real!(f32, "f32", true);
 
 macro_rules! half_real {
     ($t:ty, $name:expr, $from32:expr, $to32:expr) => {

@@ -106,7 +106,8 @@ pub(crate) fn cpu_features() -> Value {
             v[k] = Value::Bool(on);
         }
         // the `gemm` crate (feature x86-v4, through kinkgrad's `avx512-gemm`) picks AVX-512 when the
-        // CPU has avx512f, else AVX2 with FMA; `KINKGRAD_SIMD` does not reach it
+        // CPU has avx512f, else AVX2 with FMA; `KINKGRAD_SIMD` does not reach it (it runs the f64
+        // products, and the f32 ones where `f32_products` says so)
         let gemm = if kinkgrad::simd::GEMM_AVX512 && has!("avx512f") {
             "avx512"
         } else if has!("fma") {
@@ -115,6 +116,9 @@ pub(crate) fn cpu_features() -> Value {
             "scalar"
         };
         v["gemm"] = Value::String(gemm.into());
+        // the f32 products: kinkgrad's AVX2 kernel, or the `gemm` crate as above
+        let f32_products = if kinkgrad::sgemm::in_use() { "kinkgrad-avx2-fma" } else { "gemm" };
+        v["f32_products"] = Value::String(f32_products.into());
         v["gemm_avx512_feature"] = Value::Bool(kinkgrad::simd::GEMM_AVX512);
     }
     v

@@ -15,22 +15,38 @@ use crate::simd::{simd_level, Simd};
 /// `src` is valid for reads of every `src[r * src_rs + c]` above.
 pub(crate) unsafe fn transpose32(src: *const u32, rows: usize, cols: usize, src_rs: usize, dst: &mut [u32]) {
     assert!(dst.len() >= rows * cols, "transpose32: output too small");
-    let d = dst.as_mut_ptr();
+    // SAFETY: forwarded; `dst` holds the `cols` rows of `rows` values
+    unsafe { transpose32_into(src, rows, cols, src_rs, dst.as_mut_ptr(), rows) }
+}
+
+/// [`transpose32`] into rows `dst_rs` values apart: `dst[c * dst_rs + r] = src[r * src_rs + c]`
+/// (the packing of a matrix product's operand panels, `crate::sgemm`).
+///
+/// # Safety
+/// `src` as in [`transpose32`]; `dst` is valid for writes of every `dst[c * dst_rs + r]`.
+pub(crate) unsafe fn transpose32_into(
+    src: *const u32,
+    rows: usize,
+    cols: usize,
+    src_rs: usize,
+    d: *mut u32,
+    dst_rs: usize,
+) {
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     if simd_level() >= Simd::Avx2 {
         // SAFETY: the CPU has AVX2 (checked by `simd_level`); every tile lies inside `src` and `dst`
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            tiles_avx2(src, r8, c8, src_rs, d, rows)
+            tiles_avx2(src, r8, c8, src_rs, d, dst_rs)
         };
     } else {
         // SAFETY: as below, for the tiled part
-        unsafe { scalar(src, 0..r8, 0..c8, src_rs, d, rows) };
+        unsafe { scalar(src, 0..r8, 0..c8, src_rs, d, dst_rs) };
     }
     // SAFETY: the edges (rows past `r8`, columns past `c8`) lie inside `src` and `dst` by the contract
     unsafe {
-        scalar(src, r8..rows, 0..cols, src_rs, d, rows);
-        scalar(src, 0..r8, c8..cols, src_rs, d, rows);
+        scalar(src, r8..rows, 0..cols, src_rs, d, dst_rs);
+        scalar(src, 0..r8, c8..cols, src_rs, d, dst_rs);
     }
 }
 
