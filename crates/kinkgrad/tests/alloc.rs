@@ -87,13 +87,17 @@ fn mlp<T: Real>() -> Sequential<T> {
 #[test]
 fn training_steps_reuse_their_buffers() {
     let safe = Mode::Safe { seed: 0, max_directions: 4 };
+    // with kinkgrad's own f32 products the `gemm` crate's per-product allocations are gone
+    let own = kinkgrad::sgemm::in_use();
+    let (lenet_pin, lenet_safe_pin, mlp_pin) =
+        if own { (LENET_OWN, LENET_SAFE_OWN, MLP_OWN) } else { (LENET, LENET_SAFE, MLP) };
     let runs = [
-        ("lenet f32 assoc", per_step(lenet::<f32>(), Mode::Assoc, 4), LENET),
-        ("lenet bf16 assoc", per_step(lenet::<bf16>(), Mode::Assoc, 4), LENET),
-        ("lenet f32 safe", per_step(lenet::<f32>(), safe.clone(), 4), LENET_SAFE),
-        ("mlp f32 assoc", per_step(mlp::<f32>(), Mode::Assoc, 4), MLP),
-        ("mlp f16 assoc", per_step(mlp::<f16>(), Mode::Assoc, 4), MLP),
-        ("mlp f32 safe", per_step(mlp::<f32>(), safe, 4), MLP),
+        ("lenet f32 assoc", per_step(lenet::<f32>(), Mode::Assoc, 4), lenet_pin),
+        ("lenet bf16 assoc", per_step(lenet::<bf16>(), Mode::Assoc, 4), lenet_pin),
+        ("lenet f32 safe", per_step(lenet::<f32>(), safe.clone(), 4), lenet_safe_pin),
+        ("mlp f32 assoc", per_step(mlp::<f32>(), Mode::Assoc, 4), mlp_pin),
+        ("mlp f16 assoc", per_step(mlp::<f16>(), Mode::Assoc, 4), mlp_pin),
+        ("mlp f32 safe", per_step(mlp::<f32>(), safe, 4), mlp_pin),
     ];
     for (name, s, (calls, bytes)) in runs {
         // printed past the test harness's capture, so that `cargo test --test alloc` shows the counts
@@ -158,3 +162,17 @@ const LENET: (usize, usize) = (56, 1_000_000);
 const LENET_SAFE: (usize, usize) = (57, 1_000_000);
 /// MLP 784-256-10 step (`assoc` f32 and f16, `safe` f32: 15 blocks, 0.83 MB).
 const MLP: (usize, usize) = (17, 1_200_000);
+
+// Session 27: with kinkgrad's own f32 products (`sgemm/`, in use where the products do not run on
+// AVX-512: an AVX2 machine, `KINKGRAD_SIMD=avx2` or the `--no-default-features` build), whose
+// packing buffers are allocated once per thread at their full size, measured (the test's own output,
+// `KINKGRAD_SIMD=avx2`, 2 threads): LeNet f32 and bf16 12 blocks (2480 bytes), safe 14
+// (3832 bytes), MLP 2 (2080 bytes). What remains is `on_pool`'s `rayon::broadcast` (2 blocks: its
+// job and result lists) and, for LeNet, the pooling VJP's 8 and `conv2d`'s 2 (above). Each pin
+// leaves room for 2 more, as above.
+/// LeNet step (`assoc`) with kinkgrad's products: 12 blocks.
+const LENET_OWN: (usize, usize) = (14, 8_000);
+/// LeNet step in `safe` with kinkgrad's products: 14 blocks.
+const LENET_SAFE_OWN: (usize, usize) = (16, 8_000);
+/// MLP step with kinkgrad's products: 2 blocks (`on_pool`'s broadcast).
+const MLP_OWN: (usize, usize) = (4, 8_000);

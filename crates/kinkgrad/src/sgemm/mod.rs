@@ -235,6 +235,7 @@ unsafe fn blocked<V: Lanes>(p: Job, abuf: &mut pack::Buf, bbuf: &mut pack::Buf) 
     let (blocks, kc_full) = k_blocks(p.k);
     let ap = abuf.get(MC * kc_full);
     let bp = bbuf.get(NC.min(p.n.next_multiple_of(nr)) * kc_full);
+    debug_assert!(kc_full <= KC_MAX && NC.is_multiple_of(nr) && MC.is_multiple_of(MR));
     for jc in (0..p.n).step_by(NC) {
         let nc = NC.min(p.n - jc);
         for blk in 0..blocks {

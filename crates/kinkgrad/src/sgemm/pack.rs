@@ -4,41 +4,46 @@
 
 use std::cell::Cell;
 
-/// A growable buffer of `f32` whose start is 64-byte aligned (a cache line; the panels' vector loads
-/// never straddle one).
-#[derive(Default)]
-pub(super) struct Buf(Vec<f32>);
+/// A buffer of `f32` whose start is 64-byte aligned (a cache line; the panels' vector loads never
+/// straddle one), allocated at its full size on first use, so that which products a thread happens
+/// to run (work stealing decides) never makes a later product allocate.
+pub(super) struct Buf {
+    data: Vec<f32>,
+    len: usize,
+}
 
 impl Buf {
-    /// A pointer to at least `len` values, 64-byte aligned (contents stale).
+    /// An empty buffer that will hold `len` values.
+    const fn new(len: usize) -> Buf {
+        Buf { data: Vec::new(), len }
+    }
+
+    /// A pointer to `len` values, 64-byte aligned (contents stale).
+    ///
+    /// # Panics
+    /// When `len` exceeds the size the buffer was made for (the blocking constants bound it).
     pub fn get(&mut self, len: usize) -> *mut f32 {
-        let need = len + 16;
-        if self.0.len() < need {
-            self.0 = vec![0.0; need];
+        assert!(len <= self.len, "sgemm: a packed block larger than its buffer");
+        if self.data.is_empty() {
+            self.data = vec![0.0; self.len + 16];
         }
-        let p = self.0.as_mut_ptr();
-        // SAFETY: at most 15 values in, and `len` more remain
+        let p = self.data.as_mut_ptr();
+        // SAFETY: at most 15 values in, and `self.len` more remain
         unsafe { p.add(p.align_offset(64).min(15)) }
     }
 }
 
-/// The largest buffer a thread keeps between products, in values (4 Mi: 16 MiB).
-const KEEP: usize = 1 << 22;
-
-/// Runs `f` with this thread's two packing buffers (taken out for the call and put back; one above
-/// [`KEEP`] values is freed after it).
+/// Runs `f` with this thread's two packing buffers, for a block of `a` (`MC x KC_MAX` values) and
+/// one of `b` (`NC x KC_MAX`): about 2.1 MiB per thread, allocated once (taken out for the call and
+/// put back; a nested call on the same thread would get fresh ones).
 pub(super) fn with_buffers<R>(f: impl FnOnce(&mut Buf, &mut Buf) -> R) -> R {
+    use super::{KC_MAX, MC, NC};
     thread_local! {
-        static BUFS: Cell<(Buf, Buf)> = Cell::new(Default::default());
+        static BUFS: Cell<Option<(Buf, Buf)>> = const { Cell::new(None) };
     }
-    let (mut a, mut b) = BUFS.with(|c| c.take());
+    let (mut a, mut b) = BUFS.with(|c| c.take()).unwrap_or((Buf::new(MC * KC_MAX), Buf::new(NC * KC_MAX)));
     let r = f(&mut a, &mut b);
-    for buf in [&mut a, &mut b] {
-        if buf.0.len() > KEEP {
-            *buf = Buf::default();
-        }
-    }
-    BUFS.with(|c| c.set((a, b)));
+    BUFS.with(|c| c.set(Some((a, b))));
     r
 }
 
