@@ -108,6 +108,36 @@ pub trait Real:
         bias: &[Self],
         c: &mut [MaybeUninit<Self>],
     );
+    /// [`Real::gemm_bias_uninit`] with the bias along the rows: `bias` empty or of length `m`,
+    /// `bias[i]` added to every value of row `i`. `f32`/`f64`: the product, then `c + bias` rounded;
+    /// `f16`/`bf16`: the bias joins the `f32` sums before the one rounding. Each value gets the
+    /// bits it gets in the transposed product with the bias along its columns.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_row_bias_uninit(
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[Self],
+        a_rs: isize,
+        a_cs: isize,
+        b: &[Self],
+        b_rs: isize,
+        b_cs: isize,
+        bias: &[Self],
+        c: &mut [MaybeUninit<Self>],
+    ) {
+        assert!(bias.is_empty() || bias.len() == m, "gemm: row bias of the wrong length");
+        Self::gemm_bias_uninit(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, &[], c);
+        // SAFETY: the product wrote the first m * n values
+        let c = unsafe { &mut *(&mut c[..m * n] as *mut [MaybeUninit<Self>] as *mut [Self]) };
+        if n > 0 {
+            crate::simd::wide(|| {
+                for (row, &b) in c.chunks_mut(n).zip(bias) {
+                    row.iter_mut().for_each(|v| *v = *v + b);
+                }
+            });
+        }
+    }
 }
 
 /// `row + bias` for every row of `c` (`n` columns), element by element in the type's own arithmetic.
@@ -387,27 +417,68 @@ macro_rules! half_real {
                 bias: &[Self],
                 c: &mut [MaybeUninit<Self>],
             ) {
-                // Accumulate in f32: widen both operands once (a contiguous operand keeps its
-                // strides; a strided one is gathered), one f32 product, the bias added in f32, one
-                // rounding of each result; the conversions are the inline ones of `round16.rs` in
-                // vectorised loops.
-                // The four f32 buffers are this thread's scratch, reused across calls.
-                with_scratch(|[a32, b32, bias32, c32]| {
-                    let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs, a32);
-                    let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs, b32);
-                    let (bias32, _, _) = widen(bias, 1, bias.len(), 1, 1, bias32);
-                    let c32 = grown(c32, m * n);
-                    f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
-                    crate::simd::wide(|| {
-                        for (c, &x) in c[..m * n].iter_mut().zip(c32.iter()) {
-                            c.write($from32(x));
-                        }
-                    });
-                })
+                half_gemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, false, c)
+            }
+            fn gemm_row_bias_uninit(
+                m: usize,
+                n: usize,
+                k: usize,
+                a: &[Self],
+                a_rs: isize,
+                a_cs: isize,
+                b: &[Self],
+                b_rs: isize,
+                b_cs: isize,
+                bias: &[Self],
+                c: &mut [MaybeUninit<Self>],
+            ) {
+                assert!(bias.is_empty() || bias.len() == m, "gemm: row bias of the wrong length");
+                half_gemm(m, n, k, a, a_rs, a_cs, b, b_rs, b_cs, bias, true, c)
             }
         }
     };
 }
+/// A 16-bit product accumulated in `f32`: both operands widened once (a contiguous operand keeps its
+/// strides; a strided one is gathered), one `f32` product, the bias added in `f32` (along the columns,
+/// or along the rows when `row_bias`), one rounding of each result; the conversions are the inline
+/// ones of `round16.rs` in vectorised loops. The four `f32` buffers are this thread's scratch,
+/// reused across calls.
+#[allow(clippy::too_many_arguments)]
+fn half_gemm<E: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[E],
+    a_rs: isize,
+    a_cs: isize,
+    b: &[E],
+    b_rs: isize,
+    b_cs: isize,
+    bias: &[E],
+    row_bias: bool,
+    c: &mut [MaybeUninit<E>],
+) {
+    with_scratch(|[a32, b32, bias32, c32]| {
+        let (a32, a_rs, a_cs) = widen(a, m, k, a_rs, a_cs, a32);
+        let (b32, b_rs, b_cs) = widen(b, k, n, b_rs, b_cs, b32);
+        let (bias32, _, _) = widen(bias, 1, bias.len(), 1, 1, bias32);
+        let c32 = grown(c32, m * n);
+        if row_bias {
+            let c32 = &mut *c32;
+            // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; every value is written
+            let c32u = unsafe { &mut *(c32 as *mut [f32] as *mut [MaybeUninit<f32>]) };
+            f32::gemm_row_bias_uninit(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32u);
+        } else {
+            f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
+        }
+        crate::simd::wide(|| {
+            for (c, &x) in c[..m * n].iter_mut().zip(c32.iter()) {
+                c.write(E::from_f32(x));
+            }
+        });
+    })
+}
+
 /// Runs `f` with this thread's four scratch buffers of `f32` (taken out for the call and put back,
 /// so a nested call on the same thread, e.g. a rayon task run while this one waits, gets fresh ones
 /// instead of a conflict). They keep the size of the largest product a thread has run, up to
@@ -513,5 +584,57 @@ impl std::fmt::Display for Precision {
             Self::F16 => "f16",
             Self::BF16 => "bf16",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `gemm_row_bias_uninit` gives, value for value, the bits of the transposed product with the bias
+    /// along its columns (`gemm_bias`), in every type; in 16 bits that is one rounding of the `f32`
+    /// sum plus the bias, which the second check computes from the widened operands.
+    #[test]
+    fn row_bias_is_the_transposed_column_bias() {
+        fn check<T: Real>() {
+            let (m, n, k) = (7, 40, 25);
+            let val = |i: usize, s: f64| T::from_f64(((i as f64 + 1.0) * s).sin());
+            let a: Vec<T> = (0..m * k).map(|i| val(i, 0.37)).collect();
+            let b: Vec<T> = (0..k * n).map(|i| val(i, 0.71)).collect();
+            let bias: Vec<T> = (0..m).map(|i| val(i, 1.9)).collect();
+            let mut c = vec![MaybeUninit::<T>::uninit(); m * n];
+            T::gemm_row_bias_uninit(m, n, k, &a, k as isize, 1, &b, n as isize, 1, &bias, &mut c);
+            // SAFETY: every value was written
+            let c: Vec<T> = c.into_iter().map(|v| unsafe { v.assume_init() }).collect();
+            // c^T = b^T a^T + bias along the columns, reading the same buffers through strides
+            let mut ct = vec![T::ZERO; m * n];
+            T::gemm_bias(n, m, k, &b, 1, n as isize, &a, 1, k as isize, &bias, &mut ct);
+            for i in 0..m {
+                for j in 0..n {
+                    assert_eq!(
+                        c[i * n + j].to_f64().to_bits(),
+                        ct[j * m + i].to_f64().to_bits(),
+                        "{} ({i}, {j})",
+                        T::NAME
+                    );
+                }
+            }
+            if std::mem::size_of::<T>() == 2 {
+                let a32: Vec<f32> = a.iter().map(|v| v.to_f32()).collect();
+                let b32: Vec<f32> = b.iter().map(|v| v.to_f32()).collect();
+                let mut p = vec![0f32; m * n];
+                f32::gemm(m, n, k, &a32, k as isize, 1, &b32, n as isize, 1, &mut p);
+                for i in 0..m {
+                    for j in 0..n {
+                        let want = T::from_f32(p[i * n + j] + bias[i].to_f32());
+                        assert_eq!(c[i * n + j].to_f64().to_bits(), want.to_f64().to_bits(), "{} ({i}, {j})", T::NAME);
+                    }
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
+        check::<f16>();
+        check::<bf16>();
     }
 }

@@ -10,8 +10,10 @@
 //! `cols.linear(W, b)` permuted to NCHW, accumulated in the same order (`gemm` accumulates each
 //! output along `k` in order, and `k = kk` is one depth block), so the forward values are those bits;
 //! test: `conv2d_equals_unfold_linear_permute`. In `f16`/`bf16` the bias joins the `f32` sum before
-//! the one rounding ([`Real::gemm_bias`], as `nn.Linear`), so those types take the product in the
-//! `[rows, out]` orientation with the bias and transpose each image.
+//! the one rounding (as `nn.Linear`), so those types take the product with the bias along its rows
+//! ([`Real::gemm_row_bias_uninit`]), in the same orientation (until session 27 they took the
+//! `[rows, out]` orientation with the bias along its columns, where `gemm` ran its narrow 1 x 6
+//! micro-kernel; the values are the same).
 //!
 //! VJP: the cotangent permuted to `[out, batch * P]` (`G`, a copy of runs of `P`), then
 //! `dcolsT = W^T G`, `dW = G colsT^T` (as `(colsT G^T)^T`: the same sums, but `gemm` packs `G` rather
@@ -53,41 +55,35 @@ fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: 
     // the product's own layout, written in full by `gemm_bias_uninit` (no zero fill)
     let mut scratch: Vec<T> = crate::tensor::pool::take(rows * out);
     let spare = &mut scratch.spare_capacity_mut()[..rows * out];
-    if std::mem::size_of::<T>() == 2 {
-        // 16-bit: [rows, out] = colsT^T W^T + bias, summed in f32 and rounded once
-        T::gemm_bias_uninit(rows, out, kk, cols_t, 1, rows as isize, w, 1, kk as isize, bias, spare);
-        // SAFETY: `gemm_bias_uninit` wrote all `rows * out` values
-        unsafe { scratch.set_len(rows * out) };
-        for n in 0..batch {
-            let img = &scratch[n * positions * out..(n + 1) * positions * out];
-            for o in 0..out {
-                y.extend((0..positions).map(|p| img[p * out + o]));
-            }
-        }
+    // [out, rows] = W colsT, then each image's rows of it with the bias added; 16-bit types add the
+    // bias inside the product, to the f32 sums before their one rounding (as `nn.Linear`)
+    let sixteen = std::mem::size_of::<T>() == 2;
+    if sixteen {
+        T::gemm_row_bias_uninit(out, rows, kk, w, kk as isize, 1, cols_t, rows as isize, 1, bias, spare);
     } else {
-        // [out, rows] = W colsT, then each image's rows of it with the bias added
         T::gemm_bias_uninit(out, rows, kk, w, kk as isize, 1, cols_t, rows as isize, 1, &[], spare);
-        // SAFETY: as above
-        unsafe { scratch.set_len(rows * out) };
-        let dst = &mut y.spare_capacity_mut()[..rows * out];
-        crate::simd::wide(|| {
-            for (n, img) in dst.chunks_exact_mut(out * positions).enumerate() {
-                for (o, d) in img.chunks_exact_mut(positions).enumerate() {
-                    let row = &scratch[o * rows + n * positions..o * rows + (n + 1) * positions];
-                    match bias.get(o) {
-                        Some(&b) => d.iter_mut().zip(row).for_each(|(d, &v)| {
-                            d.write(v + b);
-                        }),
-                        None => d.iter_mut().zip(row).for_each(|(d, &v)| {
-                            d.write(v);
-                        }),
-                    }
+    }
+    let bias = if sixteen { &[][..] } else { bias };
+    // SAFETY: the product wrote all `rows * out` values
+    unsafe { scratch.set_len(rows * out) };
+    let dst = &mut y.spare_capacity_mut()[..rows * out];
+    crate::simd::wide(|| {
+        for (n, img) in dst.chunks_exact_mut(out * positions).enumerate() {
+            for (o, d) in img.chunks_exact_mut(positions).enumerate() {
+                let row = &scratch[o * rows + n * positions..o * rows + (n + 1) * positions];
+                match bias.get(o) {
+                    Some(&b) => d.iter_mut().zip(row).for_each(|(d, &v)| {
+                        d.write(v + b);
+                    }),
+                    None => d.iter_mut().zip(row).for_each(|(d, &v)| {
+                        d.write(v);
+                    }),
                 }
             }
-        });
-        // SAFETY: the chunks above cover all `rows * out` values of `dst`, each written once
-        unsafe { y.set_len(rows * out) };
-    }
+        }
+    });
+    // SAFETY: the chunks above cover all `rows * out` values of `dst`, each written once
+    unsafe { y.set_len(rows * out) };
     crate::tensor::pool::give(scratch);
     y
 }
