@@ -95,28 +95,12 @@ wide_fn! {
     fn relu_back_sums(g: &mut [f64], h: &[f64], acc: &mut [f64]) = relu_back_sums_body;
 }
 
+/// The column sums of `g` after relu's VJP with `h` in blocks of columns whose sums stay in
+/// registers down the rows (one row's `acc` stored and reloaded before the next row's add was the
+/// loop's bottleneck); each column still sums row after row, so the block width changes no bit.
+/// (Without a relu, the column sums are `tensor::reduce::sums_into`'s, blocked the same way.)
 #[inline(always)]
 fn relu_back_sums_body(g: &mut [f64], h: &[f64], acc: &mut [f64]) {
-    by_blocks(g, Some(h), acc);
-}
-
-wide_fn! {
-    /// The column sums of `g` (rows of `acc.len()` values) into `acc` (zeros), each column row
-    /// after row.
-    fn col_sums(g: &mut [f64], acc: &mut [f64]) = col_sums_body;
-}
-
-#[inline(always)]
-fn col_sums_body(g: &mut [f64], acc: &mut [f64]) {
-    by_blocks(g, None, acc);
-}
-
-/// The column sums of `g` (after relu's VJP with `h`, when given) in blocks of columns whose sums
-/// stay in registers down the rows (one row's `acc` stored and reloaded before the next row's add
-/// was the loop's bottleneck); each column still sums row after row, so the block width changes
-/// no bit.
-#[inline(always)]
-fn by_blocks(g: &mut [f64], h: Option<&[f64]>, acc: &mut [f64]) {
     let w = acc.len();
     let mut c = 0;
     while c < w {
@@ -129,28 +113,19 @@ fn by_blocks(g: &mut [f64], h: Option<&[f64]>, acc: &mut [f64]) {
     }
 }
 
-/// [`by_blocks`] for the `B` columns `c..c + B`; returns `B`.
+/// [`relu_back_sums_body`] for the `B` columns `c..c + B`; returns `B`.
 #[inline(always)]
-fn block<const B: usize>(g: &mut [f64], h: Option<&[f64]>, w: usize, c: usize, acc: &mut [f64]) -> usize {
+fn block<const B: usize>(g: &mut [f64], h: &[f64], w: usize, c: usize, acc: &mut [f64]) -> usize {
     let mut a = [0.0f64; B];
     a.copy_from_slice(&acc[c..c + B]);
     let rows = g.len() / w;
     for r in 0..rows {
         let gr: &mut [f64; B] = (&mut g[r * w + c..r * w + c + B]).try_into().expect("B values");
-        match h {
-            Some(h) => {
-                let hr: &[f64; B] = (&h[r * w + c..r * w + c + B]).try_into().expect("B values");
-                for k in 0..B {
-                    let v = gr[k] * if hr[k] > 0.0 { 1.0 } else { 0.0 };
-                    gr[k] = v;
-                    a[k] += v;
-                }
-            }
-            None => {
-                for k in 0..B {
-                    a[k] += gr[k];
-                }
-            }
+        let hr: &[f64; B] = (&h[r * w + c..r * w + c + B]).try_into().expect("B values");
+        for k in 0..B {
+            let v = gr[k] * if hr[k] > 0.0 { 1.0 } else { 0.0 };
+            gr[k] = v;
+            a[k] += v;
         }
     }
     acc[c..c + B].copy_from_slice(&a);
@@ -239,7 +214,7 @@ impl Plan {
             let input = if l == 0 { x } else { &scr.acts[l - 1][..] };
             let db = bias.take().unwrap_or_else(|| {
                 let mut acc = vec![0.0; d.outputs];
-                col_sums(&mut scr.g[..rows * d.outputs], &mut acc);
+                crate::tensor::reduce::sums_into(&scr.g[..rows * d.outputs], 1, rows, d.outputs, &mut acc);
                 acc
             });
             let g = &scr.g[..rows * d.outputs];

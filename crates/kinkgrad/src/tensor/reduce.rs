@@ -91,7 +91,7 @@ impl<T: Real> Tensor<T> {
 wide_fn! {
     /// The sums of [`Tensor::sum_axis`] into `acc` (`outer * inner` zeros), compiled for the vector
     /// unit (the 16-bit values widen one at a time in the baseline): the same sums in the same order.
-    fn sums_into<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc: &mut [f64]) = sums_into_body;
+    pub(crate) fn sums_into<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc: &mut [f64]) = sums_into_body;
 }
 
 /// The body of [`sums_into`]: row sums side by side when `inner == 1`, else rows of `inner` added.
@@ -110,14 +110,37 @@ fn sums_into_body<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc:
             };
         }
     } else {
+        // each column sums row after row, in blocks of columns whose sums stay in registers down the
+        // rows (one row's sums stored and reloaded before the next row's add was the bottleneck of the
+        // hybrid model's bias gradients); the block width changes no bit
         for o in 0..outer {
-            let dst = &mut acc[o * inner..(o + 1) * inner];
-            for r in 0..len {
-                let src = &d[(o * len + r) * inner..(o * len + r + 1) * inner];
-                for (a, &v) in dst.iter_mut().zip(src) {
-                    *a += v.to_f64();
-                }
+            let rows = &d[o * len * inner..(o + 1) * len * inner];
+            let acc = &mut acc[o * inner..(o + 1) * inner];
+            let mut c = 0;
+            while c < inner {
+                c += match inner - c {
+                    32.. => column_block::<T, 32>(rows, inner, c, acc),
+                    16.. => column_block::<T, 16>(rows, inner, c, acc),
+                    8.. => column_block::<T, 8>(rows, inner, c, acc),
+                    _ => column_block::<T, 1>(rows, inner, c, acc),
+                };
             }
         }
     }
+}
+
+/// The sums of the `B` columns `c..c + B` of `rows` (rows of `w` values) added to `acc[c..c + B]`,
+/// row after row; returns `B`.
+#[inline(always)]
+fn column_block<T: Real, const B: usize>(rows: &[T], w: usize, c: usize, acc: &mut [f64]) -> usize {
+    let mut a = [0.0f64; B];
+    a.copy_from_slice(&acc[c..c + B]);
+    for r in 0..rows.len() / w {
+        let src: &[T; B] = (&rows[r * w + c..r * w + c + B]).try_into().expect("B values");
+        for k in 0..B {
+            a[k] += src[k].to_f64();
+        }
+    }
+    acc[c..c + B].copy_from_slice(&a);
+    B
 }
