@@ -38,7 +38,7 @@ impl Simd {
 /// True when this build's matrix products may use AVX-512: the feature `avx512-gemm` (default) turns
 /// on the `gemm` crate's AVX-512 kernels, which it picks at run time where the CPU has `avx512f`;
 /// without it (`--no-default-features`) the products use AVX2 + FMA on every x86-64 CPU. The level
-/// below does not reach the products.
+/// below reaches the `f32` products (at AVX2 they run on [`crate::sgemm`]), not the `f64` ones.
 pub const GEMM_AVX512: bool = cfg!(feature = "avx512-gemm");
 
 /// The level in use: the best one the CPU supports with every feature its variant enables, capped by
