@@ -149,11 +149,8 @@ unsafe fn run(p: Product) {
     let fill = |rows: usize, cols: usize| {
         (rows as f64 / rows.next_multiple_of(MR) as f64) * (cols as f64 / cols.next_multiple_of(nr) as f64)
     };
-    let bias_cols = |bias: *const f32, rs: usize, cs: usize| {
-        (bias, if bias.is_null() { 0 } else { rs }, if bias.is_null() { 0 } else { cs })
-    };
     let job = if p.n < nr && fill(p.n, p.m) > 1.25 * fill(p.m, p.n) {
-        let (bias, bias_rs, bias_cs) = bias_cols(p.bias, 1, 0);
+        // c^T = b^T a^T: `c` and the bias (one value per column of `c`, now per row) through strides
         Job {
             m: p.n,
             n: p.m,
@@ -165,9 +162,8 @@ unsafe fn run(p: Product) {
             b_cs: p.a_rs,
             c_rs: 1,
             c_cs: p.ldc,
-            bias,
-            bias_rs,
-            bias_cs,
+            bias_rs: 1,
+            bias_cs: 0,
             ..Job::of(p)
         }
     } else {
