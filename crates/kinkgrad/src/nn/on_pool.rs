@@ -18,8 +18,16 @@
 //! `kinkgrad bench` (blocks of 5 steps after a pause) took 2.3-2.6 ms called from outside the pool,
 //! 2.0-2.2 ms on the pool, 1.1-1.3 ms on thread 0 with the other worker spinning. The values are
 //! those of the step run on the caller's thread: no kernel's result depends on the thread that runs
-//! it or on the number of threads. The broadcast allocates 2 blocks per step (its job and result
-//! lists).
+//! it or on the number of threads.
+//!
+//! How the step reaches the pool's first thread without allocating: a fan of `rayon::join`s (its
+//! jobs live on the stack, unlike `rayon::broadcast`'s job and result lists, 2 blocks per step)
+//! hands one waiting part to each of the pool's threads. The part that runs on thread 0 takes the
+//! step; a part on another thread waits, first without running rayon's jobs (so that it cannot take
+//! its own siblings, which thread 0 must be able to steal; a job pushed on a deque wakes a sleeping
+//! worker), then, once the step has started, running the step's stolen work while it waits. A part
+//! that thread 0 meets after it has taken the step (popped from its own deque inside the step)
+//! returns at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -29,36 +37,76 @@ use std::sync::{Mutex, PoisonError};
 /// Always the same thread, so that what a thread keeps for later calls (`gemm`'s packing buffer, the
 /// cached pooling geometries) is built once, not again whenever another worker picks the step up.
 /// `step` must not rely on thread-local state set up by the caller (a
-/// [`crate::tensor::pool::Workspace`] is entered inside it, on the thread that runs it).
+/// [`crate::tensor::pool::Workspace`] is entered inside it, on the thread that runs it). Allocates
+/// nothing of its own.
 pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return step();
     }
-    let done = AtomicBool::new(false);
-    let step = Mutex::new(Some(step));
-    let mut out = rayon::broadcast(|cx| {
-        if cx.index() != 0 {
-            // idle checks since the last job: the first few spin, the rest give the core away
-            let mut idle = 0u32;
-            while !done.load(Ordering::Acquire) {
-                if rayon::yield_now() == Some(rayon::Yield::Executed) {
-                    idle = 0;
-                } else if idle < SPINS {
-                    idle += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            return None;
+    let shared = Shared {
+        step: Mutex::new(Some(step)),
+        out: Mutex::new(None),
+        started: AtomicBool::new(false),
+        done: AtomicBool::new(false),
+    };
+    shared.fan(rayon::current_num_threads().max(1));
+    // thread 0 took the step (the only taker) and stored its value, or its panic propagated
+    let out = shared.out.into_inner().unwrap_or_else(PoisonError::into_inner);
+    out.expect("thread 0 of the pool runs the step")
+}
+
+/// What the waiting parts share: the step (taken once), its result, and the two flags.
+struct Shared<F, R> {
+    step: Mutex<Option<F>>,
+    out: Mutex<Option<R>>,
+    /// Set when thread 0 takes the step.
+    started: AtomicBool,
+    /// Set when the step returns or unwinds.
+    done: AtomicBool,
+}
+
+impl<F: FnOnce() -> R + Send, R: Send> Shared<F, R> {
+    /// `parts` waiting parts, spread by nested `rayon::join`s (stack jobs: no allocation).
+    fn fan(&self, parts: usize) {
+        if parts <= 1 {
+            self.part();
+        } else {
+            rayon::join(|| self.fan(parts / 2), || self.fan(parts - parts / 2));
         }
-        // set when the step returns or unwinds, so that the spinning threads always stop
-        let _stop = Stop(&done);
-        let step = step.lock().unwrap_or_else(PoisonError::into_inner).take();
-        step.map(|f| f())
-    });
-    // thread 0 took the step (the only taker) and returned its value, or its panic propagated
-    out.swap_remove(0).expect("thread 0 of the pool runs the step")
+    }
+
+    /// One part: on thread 0 the step (when not yet taken), elsewhere a wait for its end.
+    fn part(&self) {
+        if rayon::current_thread_index() == Some(0) {
+            let step = self.step.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(f) = step {
+                // set when the step returns or unwinds, so that the waiting threads always stop
+                let _stop = Stop(&self.done);
+                self.started.store(true, Ordering::Release);
+                let r = f();
+                *self.out.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+            }
+            return;
+        }
+        // before the step starts, wait without taking rayon's jobs: they may be this fan's own
+        // parts, one of which thread 0 has to steal
+        while !self.started.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+        // idle checks since the last job: the first few spin, the rest give the core away
+        let mut idle = 0u32;
+        while !self.done.load(Ordering::Acquire) {
+            if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                idle = 0;
+            } else if idle < SPINS {
+                idle += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
 }
 
 /// Idle checks a waiting thread spins through after its last job before it yields its core to the
