@@ -69,18 +69,18 @@ impl TieRule {
             TieRule::Last => out.extend((0..k).map(|i| if i + 1 == k { 1.0 } else { 0.0 })),
             TieRule::Mean | TieRule::MinNorm => out.extend(std::iter::repeat_n(1.0 / k as f64, k)),
             TieRule::Weighted(w) => {
-                let raw: Vec<f64> = tied.iter().map(|&p| *w.get(p).or(w.last()).unwrap_or(&1.0)).collect();
-                let s: f64 = raw.iter().sum();
-                out.extend(raw.iter().map(|v| v / s));
+                let raw = |p: usize| *w.get(p).or(w.last()).unwrap_or(&1.0);
+                let s: f64 = tied.iter().map(|&p| raw(p)).sum();
+                out.extend(tied.iter().map(|&p| raw(p) / s));
             }
             TieRule::Beta(beta) => {
                 let even = beta / k as f64;
                 out.extend((0..k).map(|i| if i == 0 { 1.0 - beta + even } else { even }));
             }
             TieRule::Signed(w) => {
-                let raw: Vec<f64> = tied.iter().map(|&p| *w.get(p).or(w.last()).unwrap_or(&0.0)).collect();
-                let deficit = (1.0 - raw.iter().sum::<f64>()) / k as f64;
-                out.extend(raw.iter().map(|v| v + deficit));
+                let raw = |p: usize| *w.get(p).or(w.last()).unwrap_or(&0.0);
+                let deficit = (1.0 - tied.iter().map(|&p| raw(p)).sum::<f64>()) / k as f64;
+                out.extend(tied.iter().map(|&p| raw(p) + deficit));
             }
         }
     }

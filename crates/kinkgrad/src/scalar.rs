@@ -263,7 +263,7 @@ fn with_transposed<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
     }
     let mut buf = BUF.with(|b| b.take());
     if buf.len() < len {
-        buf.resize(len, 0);
+        buf.resize(len.max(SCRATCH_MIN), 0);
     }
     let r = f(&mut buf[..len]);
     if buf.capacity() > SCRATCH_KEEP {
@@ -502,11 +502,17 @@ fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
 /// The largest scratch buffer a thread keeps between products: 4 Mi values (16 MiB).
 const SCRATCH_KEEP: usize = 1 << 22;
 
+/// The least length (values) a thread's scratch buffer grows to: a training step's products then
+/// fit the buffer its thread grew for the first of them. Which thread runs which half of a split
+/// product varies from step to step, so a buffer sized to the product at hand would grow again
+/// whenever a thread first met a larger one, in any step.
+const SCRATCH_MIN: usize = 1 << 18;
+
 /// The first `len` elements of `buf`, grown (with zeros) when shorter; the contents are stale and
 /// are overwritten by the caller.
 fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
     if buf.len() < len {
-        buf.resize(len, 0.0);
+        buf.resize(len.max(SCRATCH_MIN), 0.0);
     }
     &mut buf[..len]
 }

@@ -82,7 +82,7 @@ impl<P: Piecewise> PiecewiseOp<P> {
             *z = p[..a].iter().all(|&v| v == 0.0);
         }
         // the answer in a list from the installed pool (`element_classes` gives it back)
-        let mut out = pool::take_rounded(at.len());
+        let mut out = pool::take_bounded(at.len(), n);
         if !zero.contains(&true) {
             out.resize(at.len(), false);
         } else if self.sel.is_empty() {
@@ -284,7 +284,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         // (the lists from the installed pool, given back; the classes returned are the caller's)
         let own = match (&constant, self.prim.arity() == 1) {
             (Some(k), true) => {
-                let mut open: Vec<usize> = pool::take_rounded(at.len());
+                let mut open: Vec<usize> = pool::take_bounded(at.len(), n);
                 open.extend(at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e));
                 let own = input.classes(0, &open).filter(|c| c.len() == open.len()).map(|c| {
                     let mut next = 0;
@@ -292,7 +292,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
                         next += 1;
                         c[next - 1]
                     };
-                    let mut own = pool::take_rounded(at.len());
+                    let mut own = pool::take_bounded(at.len(), n);
                     own.extend(k.iter().map(|&k| if k { CONSTANT_CLASS } else { take() }));
                     pool::give(c);
                     own
@@ -307,7 +307,7 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
             (Some(c), _) => Some(c),
             // only the constant elements are known: every other element its own class
             (None, Some(k)) if n < CONSTANT_CLASS as usize => {
-                let mut c = pool::take_rounded(at.len());
+                let mut c = pool::take_bounded(at.len(), n);
                 c.extend(at.iter().zip(k).map(|(&e, &k)| if k { CONSTANT_CLASS } else { e as u32 }));
                 Some(c)
             }

@@ -31,7 +31,7 @@ use crate::reverse::ops::tangent;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
-use crate::tensor::pool::Buf;
+use crate::tensor::pool::{Buf, SharedBuf};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -392,7 +392,7 @@ struct WindowOp {
     out_shape: Buf<usize>,
     /// Selected position (index into the window) for windows without a tie (shared with the
     /// 2x2 grid's VJP op, [`super::window_grid`]).
-    sel: Arc<Buf<u32>>,
+    sel: SharedBuf<u32>,
     /// Windows with a tie (ascending); the tied positions (indices into the window) of tie `q` are
     /// `tied[tied_start[q]..tied_start[q + 1]]` (flat, one allocation for all ties).
     kink_at: Buf<usize>,
@@ -430,7 +430,10 @@ impl WindowOp {
         // (on the stack: no allocation in a training step's steady state)
         let small = self.windows.width.is_some_and(|l| l <= 4);
         let mut table: [Option<TieEntries>; 16] = [None; 16];
-        let (mut wts, mut tied, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+        // scratch from the pool, of the windows' width (a training step's pooling: no allocation)
+        let width = self.windows.width.unwrap_or(16);
+        let (mut wts, mut tied, mut entries) =
+            (Buf::with_capacity(width), Buf::with_capacity(width), Buf::with_capacity(width));
         for q in 0..self.kink_at.len() {
             let pos = self.locked_of(q);
             let mask = if small { pos.iter().fold(0usize, |m, &i| m | 1 << i) } else { usize::MAX };
@@ -442,7 +445,7 @@ impl WindowOp {
             tied.extend(pos.iter().map(|&i| i as usize));
             rule.weights(&tied, &mut wts);
             entries.clear();
-            entries.extend(tied.iter().zip(&wts).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (i as u32, x)));
+            entries.extend(tied.iter().zip(wts.iter()).filter(|(_, &x)| x != 0.0).map(|(&i, &x)| (i as u32, x)));
             if small {
                 let mut e = [(0u32, 0.0); 4];
                 e[..entries.len()].copy_from_slice(&entries);
@@ -454,8 +457,9 @@ impl WindowOp {
     /// The weighted entries of every tie with its window, for windows of at most 4 entries (the
     /// 2x2 grid's VJP op).
     fn tie_rows(&self) -> Buf<TieRow> {
-        // capacity a power of two: steps with slightly different tie counts reuse one pooled size
-        let mut rows = Buf::with_capacity(self.kink_at.len().next_power_of_two());
+        // capacity the window count, which bounds the ties and does not depend on them (as the
+        // scan's lists, `Scan::with_capacity`): every step reuses one pooled size
+        let mut rows = Buf::with_capacity(self.windows.len());
         self.weighted_ties(|q, e| {
             let mut entries = [(0u32, 0.0); 4];
             entries[..e.len()].copy_from_slice(e);
@@ -466,7 +470,8 @@ impl WindowOp {
     fn selection(&self) -> Sparse {
         let ties = |f: TieVisitor<'_>| self.weighted_ties(|q, e| f(self.kink_at[q], e));
         let shapes = (self.in_shape.clone(), self.out_shape.clone());
-        selection_map(&self.windows, &self.sel, self.tied.len(), ties, shapes)
+        // the tied entries' capacity bounds them independently of the step's ties
+        selection_map(&self.windows, &self.sel, self.tied.capacity(), ties, shapes)
     }
 }
 
@@ -609,7 +614,8 @@ impl<T: Real> Op<T> for WindowOp {
         }
         // lists from the installed pool (the engine gives them back)
         let open = || (0..self.kink_at.len()).filter(|&q| !self.inert[q]);
-        let mut at = crate::tensor::pool::take_rounded(open().map(|q| self.tied_of(q).len()).sum());
+        let mut at =
+            crate::tensor::pool::take_bounded(open().map(|q| self.tied_of(q).len()).sum(), self.tied.capacity());
         for q in open() {
             let win = self.windows.window(self.kink_at[q]);
             at.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize));
@@ -691,7 +697,7 @@ pub fn reduce_windows<'t, T: Real>(
         windows,
         in_shape: Buf::copied(v.shape()),
         out_shape: Buf::copied(&out_shape),
-        sel: Arc::new(sel),
+        sel: SharedBuf::new(sel),
         locked: tied.clone(),
         inert,
         locked_len,

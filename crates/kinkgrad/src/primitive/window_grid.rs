@@ -12,7 +12,7 @@ use super::window::{scaled, selection_map, Grid2, SparseOp, TieRow, TieVisitor, 
 use crate::reverse::ops::tangent;
 use crate::reverse::{JvpCx, Op, OpCx, Var};
 use crate::scalar::Real;
-use crate::tensor::pool::{self, Buf};
+use crate::tensor::pool::{self, Buf, SharedBuf};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub(super) struct GridScatter {
     grid: Grid2,
     windows: Arc<Windows>,
     /// The selected entry (index into the window) of each window; a tie's is overridden by `ties`.
-    sel: Arc<Buf<u32>>,
+    sel: SharedBuf<u32>,
     /// The ties: window and weighted entries (index into the window, weight), ascending windows.
     ties: Buf<TieRow>,
     /// The pooling's input shape (this op's output) and output shape (this op's input).
@@ -35,7 +35,7 @@ impl GridScatter {
     pub(super) fn new(
         grid: Grid2,
         windows: Arc<Windows>,
-        sel: Arc<Buf<u32>>,
+        sel: SharedBuf<u32>,
         ties: Buf<TieRow>,
         shapes: (Buf<usize>, Buf<usize>),
     ) -> Self {
@@ -89,7 +89,7 @@ impl<T: Real> Op<T> for GridScatter {
                 f(win as usize, &e[..len]);
             }
         };
-        let s = selection_map(&self.windows, &self.sel, 4 * self.ties.len(), ties, self.shapes.clone());
+        let s = selection_map(&self.windows, &self.sel, 4 * self.ties.capacity(), ties, self.shapes.clone());
         crate::reverse::cotangents([Some(SparseOp::plain(s).record(g))])
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
@@ -125,7 +125,7 @@ mod tests {
         let g: Vec<f32> = (0..nw).map(|k| if k % 7 == 3 { -0.0 } else { 0.1 + k as f32 / 3.0 }).collect();
         let scan = super::super::window_scan::scan(&d, &windows, false);
         assert!(scan.kink_at.len() > 5, "the data has ties: {:?}", scan.kink_at);
-        let sel = Arc::new(scan.sel);
+        let sel = SharedBuf::new(scan.sel);
         let shapes = || (Buf::copied(&[lead, h, w]), Buf::copied(&[lead, h / 2, w / 2]));
         for rule in [TieRule::First, TieRule::Last, TieRule::MinNorm, TieRule::Beta(0.3)] {
             // the weighted entries of each tie (zero weights left out), as the window op lists them

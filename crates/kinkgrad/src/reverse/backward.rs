@@ -259,7 +259,7 @@ fn classes_of<T: Real>(
     depth: usize,
 ) -> Option<ElementClasses> {
     if !relevant.get(j).copied().unwrap_or(false) {
-        let mut c = pool::take_rounded(at.len());
+        let mut c = pool::take_bounded(at.len(), nodes[j].value.len());
         c.resize(at.len(), CONSTANT_CLASS);
         return Some(c);
     }
@@ -303,7 +303,7 @@ fn classes_among<T: Real>(
     let d = Distinct::new(at.iter().copied(), at.len(), n);
     let c = ask(&d.uniq);
     let out = c.as_ref().map(|c| {
-        let mut out = pool::take_rounded(at.len());
+        let mut out = pool::take_bounded(at.len(), n);
         out.extend(at.iter().map(|&e| c[d.index(e).unwrap_or(0)]));
         out
     });

@@ -30,7 +30,7 @@ impl Distinct {
             }
             Distinct { uniq, pos }
         } else {
-            let mut uniq = pool::take_rounded(len);
+            let mut uniq = pool::take_bounded(len, n);
             uniq.extend(keys);
             uniq.sort_unstable();
             uniq.dedup();

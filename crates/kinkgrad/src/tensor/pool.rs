@@ -200,11 +200,15 @@ pub fn take<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
     hit.flatten().unwrap_or_else(|| Vec::with_capacity(n))
 }
 
-/// An empty vector with capacity at least `n`: [`take`] of `n` rounded up to a power of two, so that
-/// lists whose length varies from step to step (a step's ties and the elements they read) share a
-/// few pooled sizes instead of missing the pool on every new length.
-pub fn take_rounded<T: Send + Sync + 'static>(n: usize) -> Vec<T> {
-    take(n.next_power_of_two())
+/// An empty vector for at most `n` values whose capacity is `bound` (or `n` when larger): [`take`] of
+/// a size that does not vary from step to step, for lists whose length does (a step's ties, the
+/// distinct elements they read), with `bound` what they are drawn from (e.g. the elements of an
+/// op's output). Every step then reuses the same pooled buffer; a size rounded from the length
+/// would miss the pool whenever a step's count first exceeded the earlier steps' (and, with batches
+/// that differ, at any step). Only the values written are touched, so a large bound reserves
+/// address space, not memory in use.
+pub fn take_bounded<T: Send + Sync + 'static>(n: usize, bound: usize) -> Vec<T> {
+    take(bound.max(n))
 }
 
 /// `n` copies of `v` in a buffer from [`take`] (the pool's `vec![v; n]`).
@@ -396,6 +400,38 @@ pub(crate) fn storage<T: Send + Sync + 'static>(v: Vec<T>) -> Arc<Vec<T>> {
             None => Arc::new(v),
         },
         None => Arc::new(v),
+    }
+}
+
+/// A read-only vector shared between ops (e.g. a pooling's selection, read by its VJP op), whose
+/// buffer and reference-counted header return to the workspace when its last handle drops ([`storage`],
+/// [`give_storage`]), like a tensor's storage.
+pub struct SharedBuf<T: Send + Sync + 'static>(std::mem::ManuallyDrop<Arc<Vec<T>>>);
+
+impl<T: Send + Sync + 'static> SharedBuf<T> {
+    /// Shares `b`, in a header from the workspace when it has one.
+    pub fn new(b: Buf<T>) -> Self {
+        Self(std::mem::ManuallyDrop::new(storage(b.into_vec())))
+    }
+}
+
+impl<T: Send + Sync + 'static> Clone for SharedBuf<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Send + Sync + 'static> std::ops::Deref for SharedBuf<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> Drop for SharedBuf<T> {
+    fn drop(&mut self) {
+        // SAFETY: the handle is taken once, here, and not used afterwards.
+        give_storage(unsafe { std::mem::ManuallyDrop::take(&mut self.0) });
     }
 }
 

@@ -29,6 +29,7 @@ use crate::reverse::distinct::Distinct;
 use crate::reverse::var::ok;
 use crate::reverse::{ElementClasses, InputClasses, JvpCx, Op, OpCx, Var, CONSTANT_CLASS};
 use crate::scalar::Real;
+use crate::tensor::pool;
 use crate::tensor::Tensor;
 
 /// The convolution product op: inputs `colsT [kk, batch * positions]`, `W [out, kk]`, `b [out]`;
@@ -136,23 +137,24 @@ impl<T: Real> Op<T> for ConvProduct {
         let bits = |q: usize, i: usize| x[i * rows + patches[q]].to_f64().to_bits();
         let rep = if input.constant(0) {
             // patches of constants (an image): the same function when their values are equal
-            equal_vectors(m, kk, |_, _| CONSTANT_CLASS, bits)
+            equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits)
         } else {
-            let mut list: Vec<usize> = crate::tensor::pool::take_rounded(kk * m);
+            let mut list: Vec<usize> = crate::tensor::pool::take_bounded(kk * m, kk * rows);
             for i in 0..kk {
                 list.extend(patches.iter().map(|&j| i * rows + j));
             }
             let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
             crate::tensor::pool::give(list);
-            let rep = equal_vectors(m, kk, |q, i| c[i * m + q], bits);
+            let rep = equal_vectors(m, rows, kk, |q, i| c[i * m + q], bits);
             crate::tensor::pool::give(c);
             rep
         };
-        let mut classes = crate::tensor::pool::take_rounded(at.len());
+        let mut classes = crate::tensor::pool::take_bounded(at.len(), rows * out);
         for &e in at {
             let i = d.index(patch(e))?;
             classes.push((patches[rep[i]] * out + (e / p) % out) as u32);
         }
+        crate::tensor::pool::give(rep);
         d.give();
         Some(classes)
     }
@@ -203,7 +205,7 @@ impl<'t, T: Real> Var<'t, T> {
         let w = w.reshape(&[out, kk])?;
         let op = ConvProduct { batch: xs[0], spatial };
         let value = product(cols_t.value().data(), w.value().data(), b.value().data(), xs[0], op.positions(), kk);
-        let value = Tensor::from_parts(vec![xs[0], out, spatial.0, spatial.1], value);
+        let value = Tensor::from_parts(pool::copied(&[xs[0], out, spatial.0, spatial.1]), value);
         Ok(self.tape().push(op, &[cols_t, w, b], value))
     }
 }

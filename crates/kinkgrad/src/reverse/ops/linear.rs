@@ -55,7 +55,7 @@ impl<T: Real> Op<T> for Linear {
         let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
         let x = inputs[0].data();
         let row_class =
-            equal_vectors(rs.len(), len, |q, i| c[q * len + i], |q, i| x[rs[q] * len + i].to_f64().to_bits());
+            equal_vectors(rs.len(), rows, len, |q, i| c[q * len + i], |q, i| x[rs[q] * len + i].to_f64().to_bits());
         let mut q = 0;
         let out = at
             .iter()
@@ -66,6 +66,7 @@ impl<T: Real> Op<T> for Linear {
                 (rs[row_class[q]] * cols + e % cols) as u32
             })
             .collect();
+        crate::tensor::pool::give(row_class);
         Some(out)
     }
     fn jvp(&mut self, cx: &JvpCx<'_, T>) -> Tensor<T> {
