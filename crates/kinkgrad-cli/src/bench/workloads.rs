@@ -11,7 +11,10 @@ use kinkgrad::pde::scheme::Transport;
 use kinkgrad::tensor::pool::Workspace as StepBuffers;
 use kinkgrad::{Mode, Real, Representation, Rng, Tape, Tensor};
 
-/// One SGD step of the MLP 784-512-512-10, batch 128, f32 (`jax_peers.py mlp`).
+/// One SGD step of the MLP 784-512-512-10, batch 128, f32 (`jax_peers.py mlp`). Each layer is
+/// kinkgrad's linear layer (`Var::linear`, as `nn::Sequential` builds it): `h W^T + b` with `W`
+/// stored `[out, in]` (PyTorch's layout) and the bias added in the product's epilogue. The peer's
+/// `h @ w + b` with `w` `[in, out]` (JAX's idiom) is the same map and the same work.
 pub fn mlp_step(mode: &Mode) -> impl FnMut() -> Result<(), String> {
     let mode = mode.clone();
     let mut rng = Rng::new(0);
@@ -20,7 +23,7 @@ pub fn mlp_step(mode: &Mode) -> impl FnMut() -> Result<(), String> {
     let mut params: Vec<(Tensor<f32>, Tensor<f32>)> = (0..3)
         .map(|i| {
             let w: Vec<f64> = (0..sizes[i] * sizes[i + 1]).map(|_| rng.normal() * 0.05).collect();
-            (Tensor::from_f64(vec![sizes[i], sizes[i + 1]], &w).expect("shape"), Tensor::zeros(&[sizes[i + 1]]))
+            (Tensor::from_f64(vec![sizes[i + 1], sizes[i]], &w).expect("shape"), Tensor::zeros(&[sizes[i + 1]]))
         })
         .collect();
     let x: Vec<f64> = (0..batch * 784).map(|_| rng.normal()).collect();
@@ -44,7 +47,7 @@ pub fn mlp_step(mode: &Mode) -> impl FnMut() -> Result<(), String> {
                     let (wv, bv) = (tape.var(w.clone()), tape.var(b.clone()));
                     vars.push(wv);
                     vars.push(bv);
-                    h = h.matmul(wv).and_then(|v| v.add(bv)).expect("shapes");
+                    h = h.linear(wv, bv).expect("shapes");
                     if i < 2 {
                         h = h.relu();
                     }
