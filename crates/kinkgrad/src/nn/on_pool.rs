@@ -49,7 +49,10 @@ pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
         started: AtomicBool::new(false),
         done: AtomicBool::new(false),
     };
-    shared.fan(rayon::current_num_threads().max(1));
+    // at least two parts, so that the fan starts with a `rayon::join` and runs in the pool: a single
+    // part would run here, on the caller's thread, and wait for a thread 0 that never comes (a pool
+    // of one thread then runs both parts, the second finding the step taken)
+    shared.fan(rayon::current_num_threads().max(2));
     // thread 0 took the step (the only taker) and stored its value, or its panic propagated
     let out = shared.out.into_inner().unwrap_or_else(PoisonError::into_inner);
     out.expect("thread 0 of the pool runs the step")
