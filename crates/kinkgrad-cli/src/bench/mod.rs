@@ -405,6 +405,7 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
     Ok(rows)
 }
 
+/// The threads of the pool the workloads run on (`RAYON_NUM_THREADS` when set).
 fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    kinkgrad::nn::pool_threads()
 }

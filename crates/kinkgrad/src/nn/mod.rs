@@ -34,7 +34,7 @@ pub mod train;
 pub use checkpoint::{load_weights, save_weights, set_weights, state_path, ResumeInfo, WeightsInfo};
 pub use layer::{Init, Layer, Sequential};
 pub use loss::{correct, cross_entropy, mse};
-pub use on_pool::on_pool;
+pub use on_pool::{on_pool, pool_threads};
 pub use optim::{Optimizer, OptimizerKind};
 pub use train::{
     evaluate, kinks_per_layer, load_split, load_split_within, BatchInfo, EpochReport, Progress, StepReport, Trainer,

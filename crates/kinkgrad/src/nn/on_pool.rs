@@ -58,6 +58,12 @@ pub fn on_pool<R: Send>(step: impl FnOnce() -> R + Send) -> R {
     out.expect("thread 0 of the pool runs the step")
 }
 
+/// The threads of rayon's current pool, which run a step's parallel work: `RAYON_NUM_THREADS` when
+/// set, else the CPUs available (what a benchmark reports as its thread count).
+pub fn pool_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 /// What the waiting parts share: the step (taken once), its result, and the two flags.
 struct Shared<F, R> {
     step: Mutex<Option<F>>,
