@@ -1,7 +1,7 @@
 //! What a training step allocates in its steady state, counted by a `#[global_allocator]` that
-//! counts every allocation on every thread (shared by `tests/alloc.rs`, the products on the paths
-//! the machine chooses, and `tests/alloc_avx2.rs`, the products forced to AVX2: each its own test
-//! binary, since the allocator is process-wide and the SIMD level is chosen once per process).
+//! counts every allocation on every thread (`tests/process.rs` runs it in child processes of its
+//! own, on the products' paths the machine chooses and with the products forced to AVX2: the
+//! allocator is process-wide and the SIMD level is chosen once per process).
 //!
 //! `nn::Trainer::step` runs inside the trainer's buffer pool (`tensor::pool::Workspace`,
 //! ARCHITECTURE.md "Buffer reuse across steps"): tensor storage (data, shape, header), the kernels'
@@ -111,7 +111,7 @@ pub fn steady_steps_allocate_nothing() {
     ];
     let mut queue_blocks = 0;
     for (name, s) in runs {
-        // printed past the test harness's capture, so that `cargo test --test alloc` shows the counts
+        // printed past the test harness's capture, so that `cargo test --test process` shows the counts
         let _ = writeln!(std::io::stderr(), "{name} ({products}): blocks, bytes per step {s:?}");
         for &(c, b) in &s[2..] {
             let queue_block = c == 1 && b <= 2048;
