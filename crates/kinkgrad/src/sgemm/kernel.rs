@@ -75,15 +75,12 @@ pub(super) struct Epilogue {
 }
 
 /// `c[i][j] (<-|+=) sum_p a[p][i] b[p][j]` for the tile's `rows x cols` values (at most `MR x 2W`),
-/// then `+ bias[i][j]` when the epilogue has one.
-///
-/// `a` is a packed panel of `kc x MR` values (`p`-major), `b` one of `kc x 2W`; rows and columns
-/// beyond `rows`, `cols` are padding whose sums are dropped. A full tile with contiguous rows is
-/// stored straight from the registers, any other through stack copies; both round the same sums.
+/// then `+ bias[i][j]` when the epilogue has one: [`tile_rows`] with the rows it needs, the full
+/// tile's `MR` or, for the last tile of a block, the fewest of 2 or 4 that cover `rows` (a 2-row
+/// tile at the foot of 128 rows then costs a third of a full one; the sums are the same).
 ///
 /// # Safety
-/// Compiled into a caller with `V`'s features; `a`, `b` hold their panels; `c` and a non-null
-/// `bias` reach every value the strides address for `rows x cols`.
+/// As [`tile_rows`].
 #[inline(always)]
 pub(super) unsafe fn tile<V: Lanes, const MR: usize>(
     kc: usize,
@@ -94,8 +91,37 @@ pub(super) unsafe fn tile<V: Lanes, const MR: usize>(
     cols: usize,
     epi: Epilogue,
 ) {
+    if rows > 4 {
+        tile_rows::<V, MR, MR>(kc, a, b, c, rows, cols, epi)
+    } else if rows > 2 {
+        tile_rows::<V, MR, 4>(kc, a, b, c, rows, cols, epi)
+    } else {
+        tile_rows::<V, MR, 2>(kc, a, b, c, rows, cols, epi)
+    }
+}
+
+/// The tile's first `R` rows (`rows <= R <= MR`): `c[i][j] (<-|+=) sum_p a[p][i] b[p][j]` for its
+/// `rows x cols` values, then `+ bias[i][j]` when the epilogue has one.
+///
+/// `a` is a packed panel of `kc x MR` values (`p`-major), `b` one of `kc x 2W`; rows and columns
+/// beyond `rows`, `cols` are padding whose sums are dropped. A full tile with contiguous rows is
+/// stored straight from the registers, any other through stack copies; both round the same sums.
+///
+/// # Safety
+/// Compiled into a caller with `V`'s features; `a`, `b` hold their panels; `c` and a non-null
+/// `bias` reach every value the strides address for `rows x cols`.
+#[inline(always)]
+unsafe fn tile_rows<V: Lanes, const MR: usize, const R: usize>(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    rows: usize,
+    cols: usize,
+    epi: Epilogue,
+) {
     let w = V::W;
-    let mut acc = [[V::zero(); 2]; MR];
+    let mut acc = [[V::zero(); 2]; R];
     let (mut a, mut b) = (a, b);
     for _ in 0..kc {
         let b0 = V::load(b);
@@ -116,7 +142,7 @@ pub(super) unsafe fn tile<V: Lanes, const MR: usize>(
         V::store(dst, v);
     };
     let row_bias = epi.bias.is_null() || (epi.bias_rs == 0 && epi.bias_cs == 1);
-    if rows == MR && cols == 2 * w && epi.c_cs == 1 && row_bias {
+    if rows == R && cols == 2 * w && epi.c_cs == 1 && row_bias {
         for (i, row) in acc.iter().enumerate() {
             let ci = c.add(i * epi.c_rs);
             for (h, &v) in row.iter().enumerate() {

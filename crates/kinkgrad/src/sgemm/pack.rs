@@ -77,6 +77,7 @@ pub(super) unsafe fn panels(
                 let to = out.add(p * width);
                 // a constant length is copied in registers, not through a call to `memmove`
                 match lines {
+                    6 => std::ptr::copy_nonoverlapping(from, to, 6),
                     16 => std::ptr::copy_nonoverlapping(from, to, 16),
                     32 => std::ptr::copy_nonoverlapping(from, to, 32),
                     _ => std::ptr::copy_nonoverlapping(from, to, lines),
@@ -85,6 +86,10 @@ pub(super) unsafe fn panels(
                     *to.add(t) = 0.0;
                 }
             }
+        } else if cfg!(target_arch = "x86_64") && s_k == 1 && s_line > 0 && width == 6 && lines == 6 {
+            // a full panel of `a` from contiguous rows
+            #[cfg(target_arch = "x86_64")]
+            six_rows_avx2(kc, src, s_line as usize, out);
         } else if s_k == 1 && s_line > 0 {
             // each line is contiguous: an 8 x 8 tiled transpose
             crate::tensor::transpose::transpose32_into(src.cast(), lines, kc, s_line as usize, out.cast(), width);
@@ -105,6 +110,57 @@ pub(super) unsafe fn panels(
                     *out.add(p * width + t) = 0.0;
                 }
             }
+        }
+    }
+}
+
+/// A full panel of `a` (6 rows) from rows whose `kc` values are contiguous (`src[i * s_line + p]`):
+/// `out[p * 6 + i]`. Each 8 values of the 6 rows are transposed in registers as an 8 x 8 block
+/// whose last two rows are zeros, and the 8 columns of 6 are stored one after the other (8 values
+/// each, the last 2 overwritten by the next column; the eighth stores 4 + 2).
+///
+/// # Safety
+/// The CPU has AVX2; `src` reaches the 6 rows of `kc` values, `out` holds `6 * kc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn six_rows_avx2(kc: usize, src: *const f32, s_line: usize, out: *mut f32) {
+    use std::arch::x86_64::*;
+    let z = _mm256_setzero_ps();
+    for p in (0..kc / 8 * 8).step_by(8) {
+        let r = |i: usize| _mm256_loadu_ps(src.add(i * s_line + p));
+        let (r0, r1, r2, r3, r4, r5) = (r(0), r(1), r(2), r(3), r(4), r(5));
+        // pairs of rows interleaved, then quadruples: s_j holds columns j (low half) and j + 4
+        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+        let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+        let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let s4 = _mm256_shuffle_ps::<0x44>(t4, z);
+        let s5 = _mm256_shuffle_ps::<0xEE>(t4, z);
+        let s6 = _mm256_shuffle_ps::<0x44>(t5, z);
+        let s7 = _mm256_shuffle_ps::<0xEE>(t5, z);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(s0, s4),
+            _mm256_permute2f128_ps::<0x20>(s1, s5),
+            _mm256_permute2f128_ps::<0x20>(s2, s6),
+            _mm256_permute2f128_ps::<0x20>(s3, s7),
+            _mm256_permute2f128_ps::<0x31>(s0, s4),
+            _mm256_permute2f128_ps::<0x31>(s1, s5),
+            _mm256_permute2f128_ps::<0x31>(s2, s6),
+            _mm256_permute2f128_ps::<0x31>(s3, s7),
+        ];
+        let o = out.add(p * 6);
+        for (j, &c) in cols.iter().enumerate().take(7) {
+            _mm256_storeu_ps(o.add(j * 6), c);
+        }
+        _mm_storeu_ps(o.add(42), _mm256_castps256_ps128(cols[7]));
+        _mm_store_sd(o.add(46).cast(), _mm_castps_pd(_mm256_extractf128_ps::<1>(cols[7])));
+    }
+    for p in kc / 8 * 8..kc {
+        for i in 0..6 {
+            *out.add(p * 6 + i) = *src.add(i * s_line + p);
         }
     }
 }

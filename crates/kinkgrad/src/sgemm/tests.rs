@@ -42,7 +42,8 @@ fn same_bits(x: &[f32], y: &[f32]) -> bool {
 
 /// The kernel gives the reference's bits: partial tiles (m, n not multiples of 6 and 16), one and several blocks of `k` (k = 257: two blocks of 129 and 128,
 /// k = 600: three of 200), transposed operands, with and without a bias, and narrow products taken
-/// in the transposed orientation (n = 6, 10, 1).
+/// in the transposed orientation (n = 6, 10, 1); last tiles of 1 to 4 rows, computed as tiles of 2 or
+/// 4 rows (m = 128: 2 rows left, with full tiles' columns; 100 and 99: 4 and 3).
 #[test]
 fn kernels_give_the_reference_bits() {
     if !available() {
@@ -59,6 +60,9 @@ fn kernels_give_the_reference_bits() {
         (150, 6, 300),
         (400, 10, 30),
         (64, 1, 9),
+        (128, 48, 40),
+        (100, 32, 300),
+        (99, 20, 5),
     ] {
         let (a, b, bias) = (randn(m * k, &mut rng), randn(k * n, &mut rng), randn(n, &mut rng));
         for bias in [&[][..], &bias[..]] {
@@ -71,24 +75,37 @@ fn kernels_give_the_reference_bits() {
     }
 }
 
-/// The split across threads changes no bit: a product large enough to split, in pools of 1, 2 and
-/// 3 threads, against the reference.
+/// The split across threads changes no bit: products large enough to split, in pools of 1, 2 and 3
+/// threads, against the reference; the first has several blocks of everything (on one thread, two
+/// of `c`'s columns, 2100 = 2048 + 52; three of `a`'s rows, 300 = 144 + 144 + 12; two of `k`, 260 =
+/// 130 + 130), a bias and partial tiles.
 #[test]
 fn thread_counts_give_the_reference_bits() {
+    if !available() {
+        return;
+    }
+    let (m, n, k) = (300, 2100, 260);
+    let mut rng = Rng::new(10);
+    let (a, b, bias) = (randn(m * k, &mut rng), randn(k * n, &mut rng), randn(n, &mut rng));
+    let want = reference(m, n, k, &a, &b, &bias);
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for (ta, tb) in [(false, false), (true, false), (false, true)] {
+            let got = pool.install(|| ours(m, n, k, &a, &b, &bias, ta, tb));
+            assert!(same_bits(&got, &want), "{m}x{n}x{k} ta {ta} tb {tb}, threads {threads}");
+        }
+    }
     let (m, n, k) = (130, 270, 300);
     let mut rng = Rng::new(8);
     let (a, b) = (randn(m * k, &mut rng), randn(k * n, &mut rng));
     let want = reference(m, n, k, &a, &b, &[]);
-    if !available() {
-        return;
-    }
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         for (ta, tb) in [(false, false), (true, true)] {
             let got = pool.install(|| ours(m, n, k, &a, &b, &[], ta, tb));
             assert!(same_bits(&got, &want), "threads {threads}");
         }
-        // a tall product splits by rows
+        // a tall product (more blocks of rows than panels of columns)
         let (bt, at) = (transpose_of(&b, k, n), transpose_of(&a, m, k));
         let got = pool.install(|| ours(n, m, k, &bt, &at, &[], false, false));
         assert!(same_bits(&got, &reference(n, m, k, &bt, &at, &[])), "rows, threads {threads}");
