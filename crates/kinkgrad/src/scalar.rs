@@ -9,6 +9,7 @@ use crate::round16::{f16_from_f32, f16_to_f32, to_f32_odd};
 use half::{bf16, f16};
 use std::fmt::Debug;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A floating-point element type of a [`crate::Tensor`].
 ///
@@ -258,10 +259,7 @@ fn transposed_copy_pays<T>(m: usize, n: usize, k: usize, b_rs: isize, b_cs: isiz
 /// Runs `f` with this thread's scratch buffer for a transposed operand, of `len` values (taken out for the call and put back, as in [`with_scratch`]; a buffer above [`SCRATCH_KEEP`]
 /// values is freed after the call).
 fn with_transposed<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
-    thread_local! {
-        static BUF: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
-    }
-    let mut buf = BUF.with(|b| b.take());
+    let mut buf = TRANSPOSED.with(|b| b.take());
     if buf.len() < len {
         buf.resize(len.max(SCRATCH_MIN), 0);
     }
@@ -269,7 +267,8 @@ fn with_transposed<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
     if buf.capacity() > SCRATCH_KEEP {
         buf = Vec::new();
     }
-    BUF.with(|b| b.set(buf));
+    HIGH_TRANSPOSED.fetch_max(buf.len(), Ordering::Relaxed);
+    TRANSPOSED.with(|b| b.set(buf));
     r
 }
 
@@ -485,18 +484,57 @@ fn half_gemm<E: Real>(
 /// [`SCRATCH_KEEP`] values each (a larger one is freed after its call): a training step's 16-bit
 /// products allocate and zero nothing once the first step has grown them.
 fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
-    thread_local! {
-        static SCRATCH: std::cell::Cell<[Vec<f32>; 4]> = std::cell::Cell::new(Default::default());
-    }
     let mut bufs = SCRATCH.with(|s| s.take());
     let r = f(&mut bufs);
-    for b in &mut bufs {
+    for (b, high) in bufs.iter_mut().zip(&HIGH_SCRATCH) {
         if b.capacity() > SCRATCH_KEEP {
             *b = Vec::new();
         }
+        high.fetch_max(b.len(), Ordering::Relaxed);
     }
     SCRATCH.with(|s| s.set(bufs));
     r
+}
+
+thread_local! {
+    /// This thread's scratch for a transposed operand ([`with_transposed`]).
+    static TRANSPOSED: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+    /// This thread's four scratch buffers of the 16-bit products ([`with_scratch`]).
+    static SCRATCH: std::cell::Cell<[Vec<f32>; 4]> = std::cell::Cell::new(Default::default());
+}
+
+/// The longest scratch of each kind any thread keeps (its high-water mark).
+static HIGH_TRANSPOSED: AtomicUsize = AtomicUsize::new(0);
+static HIGH_SCRATCH: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// Grows this thread's product buffers (the scratches above, [`crate::sgemm`]'s packing buffers and
+/// `gemm`'s, `vendor/gemm-common`) to the largest any thread keeps. A pool thread calls it when it
+/// joins a training step ([`crate::nn::on_pool`]): which thread runs which half of a split product
+/// is decided by work stealing and varies from step to step, so without it a thread would grow a
+/// buffer whenever it first met a product (or half) another thread had met before, in any step; with
+/// it, a size first needed in one step reaches every thread at the start of the next (tested:
+/// `tests/process.rs`). Allocates only what grows.
+pub(crate) fn sync_thread_buffers() {
+    let want = HIGH_TRANSPOSED.load(Ordering::Relaxed);
+    TRANSPOSED.with(|b| {
+        let mut buf = b.take();
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        b.set(buf);
+    });
+    SCRATCH.with(|s| {
+        let mut bufs = s.take();
+        for (b, high) in bufs.iter_mut().zip(&HIGH_SCRATCH) {
+            let want = high.load(Ordering::Relaxed);
+            if b.len() < want {
+                b.resize(want, 0.0);
+            }
+        }
+        s.set(bufs);
+    });
+    crate::sgemm::sync_thread_buffers();
+    gemm_common::gemm::sync_thread_buffers();
 }
 
 /// The largest scratch buffer a thread keeps between products: 4 Mi values (16 MiB).

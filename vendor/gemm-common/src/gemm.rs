@@ -1181,8 +1181,46 @@ macro_rules! gemm_cplx_def {
 /// and freed by every product. Taken out for the call (a nested product on the same thread gets
 /// fresh ones); a buffer grows when a product needs more than it has (it starts at 2 MiB). Without `std` (no thread locals), they are
 /// allocated per product as upstream does.
+/// Grows this thread's cached packing buffer and flags list to the largest any thread has made
+/// (kinkgrad: each pool thread calls it when it joins a training step, so that a size first needed
+/// in one step reaches every thread by the next, whichever thread runs which half of a product).
+#[cfg(feature = "std")]
+pub fn sync_thread_buffers() {
+    reused::sync()
+}
+
 mod reused {
+    use core::sync::atomic::{AtomicUsize, Ordering};
     use dyn_stack::{MemBuffer, StackReq};
+
+    /// The largest packing buffer (bytes, alignment) and flags list (capacity) any thread has made.
+    static HIGH_SIZE: AtomicUsize = AtomicUsize::new(0);
+    static HIGH_ALIGN: AtomicUsize = AtomicUsize::new(0);
+    static HIGH_FLAGS: AtomicUsize = AtomicUsize::new(0);
+
+    /// This thread's cache grown to the high-water marks ([`super::sync_thread_buffers`]).
+    #[cfg(feature = "std")]
+    pub(super) fn sync() {
+        let (size, align) = (HIGH_SIZE.load(Ordering::Relaxed), HIGH_ALIGN.load(Ordering::Relaxed));
+        if size > 0 {
+            MEM.with(|c| {
+                let m = match c.take() {
+                    Some(m) if m.0 >= size && m.1 >= align && m.1 % align == 0 => m,
+                    _ => (size, align, MemBuffer::new(StackReq::new_aligned::<u8>(size, align))),
+                };
+                c.set(Some(m));
+            });
+        }
+        let flags = HIGH_FLAGS.load(Ordering::Relaxed);
+        if flags > 0 {
+            FLAGS.with(|c| {
+                let mut v = c.take();
+                v.clear();
+                v.reserve(flags);
+                c.set(v);
+            });
+        }
+    }
 
     #[cfg(feature = "std")]
     std::thread_local! {
@@ -1202,6 +1240,8 @@ mod reused {
         // at least `MIN_BYTES`, so that the thread's first product of a training step sizes the
         // buffer for the others (which thread runs which half of a split product varies by step)
         let req = StackReq::new_aligned::<u8>(size.max(MIN_BYTES), align);
+        HIGH_SIZE.fetch_max(req.size_bytes(), Ordering::Relaxed);
+        HIGH_ALIGN.fetch_max(align, Ordering::Relaxed);
         (req.size_bytes(), align, MemBuffer::new(req))
     }
 
@@ -1220,6 +1260,7 @@ mod reused {
         let mut v = alloc::vec::Vec::new();
         v.clear();
         v.reserve(n.max(MIN_FLAGS));
+        HIGH_FLAGS.fetch_max(v.capacity(), Ordering::Relaxed);
         v.resize(n, false);
         v
     }

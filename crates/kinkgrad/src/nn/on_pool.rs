@@ -86,6 +86,8 @@ impl<F: FnOnce() -> R + Send, R: Send> Shared<F, R> {
 
     /// One part: on thread 0 the step (when not yet taken), elsewhere a wait for its end.
     fn part(&self) {
+        // the product buffers other threads have grown, grown here too before the step's work
+        crate::scalar::sync_thread_buffers();
         if rayon::current_thread_index() == Some(0) {
             let step = self.step.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(f) = step {

@@ -45,6 +45,12 @@ pub fn k_blocks(k: usize) -> (usize, usize) {
     (k.div_ceil(kc.max(1)), kc)
 }
 
+/// Allocates this thread's packing buffers once any thread has run a product on this kernel (see
+/// [`crate::scalar`]'s `sync_thread_buffers`).
+pub(crate) fn sync_thread_buffers() {
+    pack::sync_thread_buffers()
+}
+
 /// True when this process's `f32` products run on this kernel: the CPU has AVX2 and FMA, and the
 /// products are not on AVX-512 (the build's [`crate::simd::GEMM_AVX512`] with
 /// [`crate::simd::simd_level`] at AVX-512; `KINKGRAD_SIMD=avx2` or the `--no-default-features` build

@@ -3,6 +3,7 @@
 //! the first step has grown them).
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A buffer of `f32` whose start is 64-byte aligned (a cache line; the panels' vector loads never
 /// straddle one), allocated at its full size on first use, so that which products a thread happens
@@ -37,14 +38,38 @@ impl Buf {
 /// one of `b` (`NC x KC_MAX`): about 2.1 MiB per thread, allocated once (taken out for the call and
 /// put back; a nested call on the same thread would get fresh ones).
 pub(super) fn with_buffers<R>(f: impl FnOnce(&mut Buf, &mut Buf) -> R) -> R {
-    use super::{KC_MAX, MC, NC};
-    thread_local! {
-        static BUFS: Cell<Option<(Buf, Buf)>> = const { Cell::new(None) };
-    }
-    let (mut a, mut b) = BUFS.with(|c| c.take()).unwrap_or((Buf::new(MC * KC_MAX), Buf::new(NC * KC_MAX)));
+    let (mut a, mut b) = BUFS.with(|c| c.take()).unwrap_or_else(new_buffers);
     let r = f(&mut a, &mut b);
+    USED.store(true, Ordering::Relaxed);
     BUFS.with(|c| c.set(Some((a, b))));
     r
+}
+
+fn new_buffers() -> (Buf, Buf) {
+    use super::{KC_MAX, MC, NC};
+    (Buf::new(MC * KC_MAX), Buf::new(NC * KC_MAX))
+}
+
+thread_local! {
+    /// This thread's packing buffers ([`with_buffers`]).
+    static BUFS: Cell<Option<(Buf, Buf)>> = const { Cell::new(None) };
+}
+
+/// Set once any thread has run a product here.
+static USED: AtomicBool = AtomicBool::new(false);
+
+/// Allocates this thread's packing buffers once any thread has run a product here
+/// ([`crate::scalar::sync_thread_buffers`]).
+pub(super) fn sync_thread_buffers() {
+    if USED.load(Ordering::Relaxed) {
+        BUFS.with(|c| {
+            let (mut a, mut b) = c.take().unwrap_or_else(new_buffers);
+            let (la, lb) = (a.len, b.len);
+            a.get(la);
+            b.get(lb);
+            c.set(Some((a, b)));
+        });
+    }
 }
 
 /// Packs `len` lines of `kc` values into panels of `width` lines: the value of line `l` at depth

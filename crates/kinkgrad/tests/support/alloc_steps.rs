@@ -9,7 +9,13 @@
 //! tapes' input lists come from the previous step's buffers; the products' packing buffers are each
 //! thread's, kept between products (kinkgrad's `sgemm` and the patched `gemm-common`,
 //! vendor/README.md). The first steps fill the pool (and build the thread pool and the geometry
-//! caches); from the third step on, a step allocates nothing.
+//! caches); from the third step on, a step allocates nothing. Which thread runs which half of a
+//! split product changes with work stealing, so a pool thread grows its product buffers to the
+//! largest any thread keeps when it joins a step (`scalar::sync_thread_buffers`): the second step
+//! brings every thread up to what the first needed. Before that (session 29), a thread grew a
+//! buffer whenever it first met a product another thread had met, at any step: on a loaded machine
+//! (a busy loop on one core) 9 of 12 runs of this test failed, with 1 or 2 MiB blocks in steps 3-8;
+//! since, 0 of 12.
 //!
 //! The one exception is rayon's: its global job queue (crossbeam's `Injector`) takes a block of 63
 //! slots (1520 bytes) for every 63 jobs injected from outside the pool, and `nn::on_pool` injects
