@@ -267,7 +267,7 @@ fn with_transposed<R>(len: usize, f: impl FnOnce(&mut [u32]) -> R) -> R {
     if buf.capacity() > SCRATCH_KEEP {
         buf = Vec::new();
     }
-    HIGH_TRANSPOSED.fetch_max(buf.len(), Ordering::Relaxed);
+    raise(&HIGH_TRANSPOSED, buf.len());
     TRANSPOSED.with(|b| b.set(buf));
     r
 }
@@ -490,7 +490,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut [Vec<f32>; 4]) -> R) -> R {
         if b.capacity() > SCRATCH_KEEP {
             *b = Vec::new();
         }
-        high.fetch_max(b.len(), Ordering::Relaxed);
+        raise(high, b.len());
     }
     SCRATCH.with(|s| s.set(bufs));
     r
@@ -506,6 +506,14 @@ thread_local! {
 /// The longest scratch of each kind any thread keeps (its high-water mark).
 static HIGH_TRANSPOSED: AtomicUsize = AtomicUsize::new(0);
 static HIGH_SCRATCH: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// Raises a high-water mark to `len`, writing the shared value only when it grows (a product's
+/// steady call only reads it, so the threads do not pass its cache line back and forth).
+fn raise(high: &AtomicUsize, len: usize) {
+    if len > high.load(Ordering::Relaxed) {
+        high.fetch_max(len, Ordering::Relaxed);
+    }
+}
 
 /// Grows this thread's product buffers (the scratches above, [`crate::sgemm`]'s packing buffers and
 /// `gemm`'s, `vendor/gemm-common`) to the largest any thread keeps. A pool thread calls it when it

@@ -1260,7 +1260,10 @@ mod reused {
         let mut v = alloc::vec::Vec::new();
         v.clear();
         v.reserve(n.max(MIN_FLAGS));
-        HIGH_FLAGS.fetch_max(v.capacity(), Ordering::Relaxed);
+        // written only when it grows: a product's steady call only reads the shared mark
+        if v.capacity() > HIGH_FLAGS.load(Ordering::Relaxed) {
+            HIGH_FLAGS.fetch_max(v.capacity(), Ordering::Relaxed);
+        }
         v.resize(n, false);
         v
     }

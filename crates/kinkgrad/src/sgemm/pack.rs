@@ -38,9 +38,12 @@ impl Buf {
 /// one of `b` (`NC x KC_MAX`): about 2.1 MiB per thread, allocated once (taken out for the call and
 /// put back; a nested call on the same thread would get fresh ones).
 pub(super) fn with_buffers<R>(f: impl FnOnce(&mut Buf, &mut Buf) -> R) -> R {
-    let (mut a, mut b) = BUFS.with(|c| c.take()).unwrap_or_else(new_buffers);
+    let (mut a, mut b) = BUFS.with(|c| c.take()).unwrap_or_else(|| {
+        // this thread's first product here (the flag is written once per thread, not per product)
+        USED.store(true, Ordering::Relaxed);
+        new_buffers()
+    });
     let r = f(&mut a, &mut b);
-    USED.store(true, Ordering::Relaxed);
     BUFS.with(|c| c.set(Some((a, b))));
     r
 }
