@@ -22,7 +22,7 @@
 //! their last bits may differ from the untransposed composition's.
 //! JVP: the product applied to each tangent term (`W dcolsT`, `dW colsT`, `db` broadcast).
 
-use super::equal::equal_vectors;
+use super::equal::{column_breaks, equal_vectors};
 use super::tangent;
 use crate::error::{Error, Result};
 use crate::reverse::distinct::Distinct;
@@ -136,8 +136,19 @@ impl<T: Real> Op<T> for ConvProduct {
         let x = inputs[0].data();
         let bits = |q: usize, i: usize| x[i * rows + patches[q]].to_f64().to_bits();
         let rep = if input.constant(0) {
-            // patches of constants (an image): the same function when their values are equal
-            equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits)
+            // patches of constants (an image): the same function when their values are equal. Many
+            // patches (blank backgrounds, every tied relu of an image's empty margin): the runs of
+            // identical columns first, so that a listed patch equal to the one listed before it
+            // (no differing column between) is not hashed
+            if m * 8 >= rows {
+                let breaks = column_breaks(x, rows, kk);
+                let follows = |q: usize| breaks[patches[q]] == breaks[patches[q - 1]];
+                let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows);
+                crate::tensor::pool::give(breaks);
+                rep
+            } else {
+                equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, |_| false)
+            }
         } else {
             let mut list: Vec<usize> = crate::tensor::pool::take_bounded(kk * m, kk * rows);
             for i in 0..kk {
@@ -145,7 +156,7 @@ impl<T: Real> Op<T> for ConvProduct {
             }
             let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
             crate::tensor::pool::give(list);
-            let rep = equal_vectors(m, rows, kk, |q, i| c[i * m + q], bits);
+            let rep = equal_vectors(m, rows, kk, |q, i| c[i * m + q], bits, |_| false);
             crate::tensor::pool::give(c);
             rep
         };

@@ -2,6 +2,7 @@
 //! step the linear layer and the convolution take to tell which rows (patches) of their input are
 //! the same function of the differentiated variables ([`crate::reverse::Op::element_classes`]).
 
+use crate::scalar::Real;
 use std::collections::HashMap;
 
 /// The class of each of `m` vectors of `len` elements (element `i` of vector `q`: identity class
@@ -12,16 +13,80 @@ use std::collections::HashMap;
 /// ([`crate::tensor::pool::take_bounded`], `bound` at least `m` vectors in every call of the
 /// caller's loop): give it back when done.
 ///
-/// The hashes and the full comparisons run element by element over all vectors (`q` inner): for a
-/// strided layout, such as the columns of the convolution's transposed im2col, consecutive reads are
-/// then neighbours, and the vectors' multiply chains are independent of each other.
+/// `follows(q)` (asked for `q >= 1`) is evidence the caller has for free: true only when vector `q`
+/// equals vector `q - 1` in every element's class and bits (runs of identical columns,
+/// [`column_breaks`]). Such a vector takes its predecessor's class unhashed; equality is
+/// transitive, so the classes are those of hashing it (a vector's first occurrence is never a
+/// follower, as its predecessor would be an earlier occurrence). `|_| false` hashes every vector.
 pub(super) fn equal_vectors(
     m: usize,
     bound: usize,
     len: usize,
     class: impl Fn(usize, usize) -> u32,
     bits: impl Fn(usize, usize) -> u64,
+    follows: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
+    // the vectors that start a run (the first, and each not known equal to its predecessor). The
+    // same pooled lists are held whichever way the call goes (the step's pool sees one pattern)
+    let mut starts: Vec<usize> = crate::tensor::pool::take_bounded(m, bound);
+    starts.extend((0..m).filter(|&q| q == 0 || !follows(q)));
+    let mut rep: Vec<usize> = crate::tensor::pool::take_bounded(m, bound);
+    let n = starts.len();
+    if n == m {
+        by_hash(m, bound, len, class, bits, &mut rep);
+    } else {
+        // the starts' classes among the starts, as positions, then each spread over its run, last
+        // run first (start `s` sits at `starts[s] >= s`: the entries still to read lie below)
+        by_hash(n, bound, len, |s, i| class(starts[s], i), |s, i| bits(starts[s], i), &mut rep);
+        for r in &mut rep {
+            *r = starts[*r];
+        }
+        rep.resize(m, 0);
+        let mut end = m;
+        for s in (0..n).rev() {
+            let (a, v) = (starts[s], rep[s]);
+            rep[a..end].fill(v);
+            end = a;
+        }
+    }
+    crate::tensor::pool::give(starts);
+    rep
+}
+
+/// `out[j]`: how many columns `1..=j` of the row-major `x [len, rows]` differ from the column before
+/// them in some row (value bits), a list from the installed pool: columns `a < b` are equal element
+/// by element when `out[a] == out[b]` (every column between is equal to its neighbour). The
+/// comparisons run along the rows, contiguous, in the CPU's vector registers: for the columns of a
+/// convolution's transposed im2col, runs of identical patches (an image's blank background) cost a
+/// few operations per element instead of a hash each ([`equal_vectors`]' `follows`).
+pub(super) fn column_breaks<T: Real>(x: &[T], rows: usize, len: usize) -> Vec<u32> {
+    let mut differs: Vec<u8> = crate::tensor::pool::filled(rows, 0);
+    crate::simd::wide(|| {
+        for r in x.chunks_exact(rows.max(1)).take(len) {
+            for ((d, a), b) in differs[1..].iter_mut().zip(&r[1..]).zip(r) {
+                *d |= u8::from(a.to_f64().to_bits() != b.to_f64().to_bits());
+            }
+        }
+    });
+    let mut out: Vec<u32> = crate::tensor::pool::take(rows);
+    let mut n = 0u32;
+    out.extend(differs.iter().map(|&d| {
+        n += u32::from(d);
+        n
+    }));
+    crate::tensor::pool::give(differs);
+    out
+}
+
+/// [`equal_vectors`] with every vector hashed, written to `rep` (emptied first).
+fn by_hash(
+    m: usize,
+    bound: usize,
+    len: usize,
+    class: impl Fn(usize, usize) -> u32,
+    bits: impl Fn(usize, usize) -> u64,
+    rep: &mut Vec<usize>,
+) {
     // FxHash's multiply-rotate step
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let step = |h: u64, v: u64| (h.rotate_left(5) ^ v).wrapping_mul(K);
@@ -39,7 +104,7 @@ pub(super) fn equal_vectors(
     // element over all vectors as the hashes were (a mismatch is a hash collision: a class of its own)
     // (the map is this thread's, kept between calls: a training step's `safe` pass allocates no
     // table once the first steps have grown it; the list comes from the installed pool)
-    let mut rep: Vec<usize> = crate::tensor::pool::take_bounded(m, bound);
+    rep.clear();
     FIRST.with(|first| {
         let mut first = first.borrow_mut();
         first.clear();
@@ -64,7 +129,6 @@ pub(super) fn equal_vectors(
         }
     }
     crate::tensor::pool::give(same);
-    rep
 }
 
 thread_local! {
@@ -105,7 +169,7 @@ impl std::hash::Hasher for Identity {
 
 #[cfg(test)]
 mod tests {
-    use super::equal_vectors;
+    use super::{column_breaks, equal_vectors};
 
     /// Expected classes by hand: vectors 0 and 2 agree everywhere, vector 1 differs from 0 in one
     /// value, vector 3 from 0 in one class only.
@@ -113,10 +177,63 @@ mod tests {
     fn equal_in_class_and_bits_only() {
         let vals = [[1.0f64, 2.0, 3.0], [1.0, 2.0, 4.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]];
         let cls = [[7u32, 7, 7], [7, 7, 7], [7, 7, 7], [7, 8, 7]];
-        let got = equal_vectors(4, 4, 3, |q, i| cls[q][i], |q, i| vals[q][i].to_bits());
+        let got = equal_vectors(4, 4, 3, |q, i| cls[q][i], |q, i| vals[q][i].to_bits(), |_| false);
         assert_eq!(got, vec![0, 1, 0, 3]);
         // -0.0 and 0.0 are different bits: different constants, not merged
         let z = [0.0f64, -0.0];
-        assert_eq!(equal_vectors(2, 2, 1, |_, _| 0, |q, _| z[q].to_bits()), vec![0, 1]);
+        assert_eq!(equal_vectors(2, 2, 1, |_, _| 0, |q, _| z[q].to_bits(), |_| false), vec![0, 1]);
+    }
+
+    /// The breaks of a 2 x 6 matrix by hand: columns 0-1 equal, 2 differs from 1 in row 1, 3 equals
+    /// 2, 4 differs from 3 by the sign of a zero, 5 equals 4.
+    #[test]
+    fn column_breaks_by_hand() {
+        #[rustfmt::skip]
+        let x = [
+            0.0f32, 0.0, 0.0, 0.0, -0.0, -0.0,
+            1.0,    1.0, 2.0, 2.0,  2.0,  2.0,
+        ];
+        assert_eq!(column_breaks(&x, 6, 2), vec![0, 0, 1, 1, 2, 2]);
+    }
+
+    /// Columns of a matrix in runs of a few patterns (as the blank and inked patches of images), a
+    /// listed subset of them: the classes with the runs' evidence (`column_breaks`), and with every
+    /// vector hashed, are the brute-force ones (each listed column's first equal listed column,
+    /// compared in full: the independent reference).
+    #[test]
+    fn runs_of_equal_columns_take_the_classes_of_their_first() {
+        let (len, rows) = (5usize, 400usize);
+        let mut seed = 7u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        // patterns: 0 blank, 1..4 fixed inked columns (pattern 3 differs from 0 by a -0.0 only)
+        let pattern = |p: usize, i: usize| -> f32 {
+            match p {
+                0 => 0.0,
+                3 => -0.0,
+                _ => (p * 10 + i) as f32,
+            }
+        };
+        let mut col = Vec::with_capacity(rows);
+        while col.len() < rows {
+            let (p, run) = (next(5) as usize, 1 + next(30) as usize);
+            col.extend(std::iter::repeat_n(p, run.min(rows - col.len())));
+        }
+        let x: Vec<f32> = (0..len).flat_map(|i| col.iter().map(move |&p| pattern(p, i))).collect();
+        for keep in [1u64, 2, 5] {
+            let listed: Vec<usize> = (0..rows).filter(|_| next(keep) == 0).collect();
+            let m = listed.len();
+            let bits = |q: usize, i: usize| u64::from(x[i * rows + listed[q]].to_bits());
+            let brute: Vec<usize> =
+                (0..m).map(|q| (0..=q).find(|&r| (0..len).all(|i| bits(q, i) == bits(r, i))).unwrap()).collect();
+            let breaks = column_breaks(&x, rows, len);
+            let follows = |q: usize| breaks[listed[q]] == breaks[listed[q - 1]];
+            // the runs are real: some listed columns follow their predecessor, some do not
+            assert!((1..m).any(follows) && !(1..m).all(follows), "keep 1/{keep}");
+            assert_eq!(equal_vectors(m, rows, len, |_, _| 0, bits, follows), brute, "keep 1/{keep}");
+            assert_eq!(equal_vectors(m, rows, len, |_, _| 0, bits, |_| false), brute, "keep 1/{keep}");
+        }
     }
 }

@@ -54,8 +54,14 @@ impl<T: Real> Op<T> for Linear {
         let list: Vec<usize> = rs.iter().flat_map(|&r| r * len..(r + 1) * len).collect();
         let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
         let x = inputs[0].data();
-        let row_class =
-            equal_vectors(rs.len(), rows, len, |q, i| c[q * len + i], |q, i| x[rs[q] * len + i].to_f64().to_bits());
+        let row_class = equal_vectors(
+            rs.len(),
+            rows,
+            len,
+            |q, i| c[q * len + i],
+            |q, i| x[rs[q] * len + i].to_f64().to_bits(),
+            |_| false,
+        );
         let mut q = 0;
         let out = at
             .iter()
