@@ -15,9 +15,12 @@ use std::collections::HashMap;
 ///
 /// `follows(q)` (asked for `q >= 1`) is evidence the caller has for free: true only when vector `q`
 /// equals vector `q - 1` in every element's class and bits (runs of identical columns,
-/// [`column_breaks`]). Such a vector takes its predecessor's class unhashed; equality is
-/// transitive, so the classes are those of hashing it (a vector's first occurrence is never a
-/// follower, as its predecessor would be an earlier occurrence). `|_| false` hashes every vector.
+/// [`column_breaks`]). Such a vector takes its predecessor's class unhashed. Each other vector
+/// (a run's start) is first compared in full with one candidate, the start that last opened a class
+/// and kept it while it went on matching (an image's blank patch, between the runs its strokes
+/// break): equal, it takes the candidate's class unhashed; else it is hashed. Equality is
+/// transitive, so the classes are those of hashing every vector (a value's first occurrence is
+/// never a follower nor a match, so it is hashed). `|_| false` gives no runs.
 pub(super) fn equal_vectors(
     m: usize,
     bound: usize,
@@ -26,30 +29,49 @@ pub(super) fn equal_vectors(
     bits: impl Fn(usize, usize) -> u64,
     follows: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
-    // the vectors that start a run (the first, and each not known equal to its predecessor). The
-    // same pooled lists are held whichever way the call goes (the step's pool sees one pattern)
-    let mut starts: Vec<usize> = crate::tensor::pool::take_bounded(m, bound);
+    use crate::tensor::pool::{give, take_bounded};
+    // (the same pooled lists are taken whichever way the call goes: the step's pool sees one pattern)
+    // the vectors that start a run: the first, and each not known equal to its predecessor
+    let mut starts: Vec<usize> = take_bounded(m, bound);
     starts.extend((0..m).filter(|&q| q == 0 || !follows(q)));
-    let mut rep: Vec<usize> = crate::tensor::pool::take_bounded(m, bound);
-    let n = starts.len();
-    if n == m {
-        by_hash(m, bound, len, class, bits, &mut rep);
-    } else {
-        // the starts' classes among the starts, as positions, then each spread over its run, last
-        // run first (start `s` sits at `starts[s] >= s`: the entries still to read lie below)
-        by_hash(n, bound, len, |s, i| class(starts[s], i), |s, i| bits(starts[s], i), &mut rep);
-        for r in &mut rep {
-            *r = starts[*r];
-        }
-        rep.resize(m, 0);
-        let mut end = m;
-        for s in (0..n).rev() {
-            let (a, v) = (starts[s], rep[s]);
-            rep[a..end].fill(v);
-            end = a;
+    // each start's hashed vector (an index into `hashed`): its own, or the candidate's it matched
+    let (mut hashed, mut rep): (Vec<usize>, Vec<usize>) = (take_bounded(m, bound), take_bounded(m, bound));
+    let same = |q: usize, r: usize| (0..len).all(|i| class(q, i) == class(r, i) && bits(q, i) == bits(r, i));
+    // the candidate: (position, index in `hashed`, matched since it opened)
+    let mut cand: Option<(usize, usize, bool)> = None;
+    for &q in &starts {
+        match cand {
+            Some((r, k, _)) if same(q, r) => {
+                rep.push(k);
+                cand = Some((r, k, true));
+            }
+            _ => {
+                rep.push(hashed.len());
+                if !matches!(cand, Some((_, _, true))) {
+                    cand = Some((q, hashed.len(), false));
+                }
+                hashed.push(q);
+            }
         }
     }
-    crate::tensor::pool::give(starts);
+    let mut first: Vec<usize> = take_bounded(m, bound);
+    by_hash(hashed.len(), bound, len, |k, i| class(hashed[k], i), |k, i| bits(hashed[k], i), &mut first);
+    // the starts' classes as positions, then each spread over its run, last run first (start `s`
+    // sits at `starts[s] >= s`: the entries still to read lie below)
+    for r in &mut rep {
+        *r = hashed[first[*r]];
+    }
+    give(first);
+    give(hashed);
+    let n = starts.len();
+    rep.resize(m, 0);
+    let mut end = m;
+    for s in (0..n).rev() {
+        let (a, v) = (starts[s], rep[s]);
+        rep[a..end].fill(v);
+        end = a;
+    }
+    give(starts);
     rep
 }
 
