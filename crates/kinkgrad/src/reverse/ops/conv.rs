@@ -89,6 +89,31 @@ fn product<T: Real>(cols_t: &[T], w: &[T], bias: &[T], batch: usize, positions: 
     y
 }
 
+/// Division of values below `2^32` by a fixed divisor below `2^32` as one multiplication: with
+/// `M = floor((2^64 - 1) / d) + 1`, `floor(n / d)` is the high 64 bits of `M n` for every such `n`
+/// and `d > 1` (Lemire, Kaser and Kurz, "Faster remainder by direct computation", Software:
+/// Practice and Experience 49, 2019, Theorem 1 with N = 32, F = 64); `d = 1` is `n` itself.
+#[derive(Clone, Copy)]
+struct Div32 {
+    d: usize,
+    m: u64,
+}
+
+impl Div32 {
+    /// The divisor `d` (`1 <= d < 2^32`).
+    fn new(d: usize) -> Self {
+        debug_assert!(d >= 1 && (d as u64) < 1 << 32);
+        Div32 { d, m: if d > 1 { u64::MAX / d as u64 + 1 } else { 0 } }
+    }
+    /// `(n / d, n % d)` for `n < 2^32`.
+    #[inline]
+    fn div_rem(self, n: usize) -> (usize, usize) {
+        debug_assert!((n as u64) < 1 << 32);
+        let q = if self.d > 1 { ((u128::from(self.m) * n as u128) >> 64) as usize } else { n };
+        (q, n - q * self.d)
+    }
+}
+
 impl<T: Real> Op<T> for ConvProduct {
     fn name(&self) -> &'static str {
         "conv_product"
@@ -125,8 +150,15 @@ impl<T: Real> Op<T> for ConvProduct {
         if rows.checked_mul(out)? >= CONSTANT_CLASS as usize || out == 0 || p == 0 {
             return None;
         }
-        // output `e = (n out + o) P + q` reads patch (column) `n P + q`
-        let patch = |e: usize| (e / (out * p)) * p + e % p;
+        // output `e = (n out + o) P + q` reads patch (column) `n P + q` in channel `o` (the divisions
+        // as multiplications: every listed output is split twice, tens of thousands per step)
+        let (by_p, by_out) = (Div32::new(p), Div32::new(out));
+        let split = |e: usize| {
+            let (no, q) = by_p.div_rem(e);
+            let (n, o) = by_out.div_rem(no);
+            (n * p + q, o)
+        };
+        let patch = |e: usize| split(e).0;
         // the distinct patches, ascending, and where each listed output's patch is among them (the
         // lists and scratches from the installed pool, given back; a `None` frees them)
         let d = Distinct::new(at.iter().map(|&e| patch(e)), at.len(), rows);
@@ -162,8 +194,9 @@ impl<T: Real> Op<T> for ConvProduct {
         };
         let mut classes = crate::tensor::pool::take_bounded(at.len(), rows * out);
         for &e in at {
-            let i = d.index(patch(e))?;
-            classes.push((patches[rep[i]] * out + (e / p) % out) as u32);
+            let (j, o) = split(e);
+            let i = d.index(j)?;
+            classes.push((patches[rep[i]] * out + o) as u32);
         }
         crate::tensor::pool::give(rep);
         d.give();
@@ -218,5 +251,29 @@ impl<'t, T: Real> Var<'t, T> {
         let value = product(cols_t.value().data(), w.value().data(), b.value().data(), xs[0], op.positions(), kk);
         let value = Tensor::from_parts(pool::copied(&[xs[0], out, spatial.0, spatial.1]), value);
         Ok(self.tape().push(op, &[cols_t, w, b], value))
+    }
+}
+
+#[cfg(test)]
+mod div_tests {
+    use super::Div32;
+
+    /// The quotient and remainder of `/` and `%` for divisors 1 to 40, every `n` below 10^5, and
+    /// the ends of the range (`n`, `d` up to `2^32 - 1`).
+    #[test]
+    fn div32_is_exact_division() {
+        for d in 1..=40usize {
+            let f = Div32::new(d);
+            for n in 0..100_000usize {
+                assert_eq!(f.div_rem(n), (n / d, n % d), "{n} / {d}");
+            }
+        }
+        let top = (1usize << 32) - 1;
+        for d in [1, 2, 3, 7, 576, 3456, 65_537, top - 1, top] {
+            let f = Div32::new(d);
+            for n in [0, 1, d - 1, d, d + 1, top / 2, top - 1, top].into_iter().filter(|&n| n <= top) {
+                assert_eq!(f.div_rem(n), (n / d, n % d), "{n} / {d}");
+            }
+        }
     }
 }
