@@ -77,52 +77,48 @@ impl<T: Real> Tape<T> {
     /// rest.
     ///
     /// Lazily: classes are computed only for the elements the op's undecided kinks read
-    /// ([`super::Op::inert_candidates`]), and in two rounds. First the classes the direct producers
-    /// report alone (depth 1: a relu marks its outputs behind strictly negative inputs constant,
-    /// every other element a class of its own), which settles the ties of dead relus; then, only for
-    /// the ties left over, the classes traced [`CLASS_DEPTH`] producers back (each producer asked
-    /// only for the elements those ties depend on). The first round's classes are finer than the
-    /// second's (the same constants, the rest unmerged), so a tie it finds inert the second finds
-    /// inert too, and the locks accumulate: the result is the second round's over every tie.
+    /// ([`super::Op::inert_candidates`]), traced [`CLASS_DEPTH`] producers back, each producer asked
+    /// only for the elements those depend on; a producer that knows an element constant from its
+    /// own forward values asks its inputs nothing about it (a relu behind a strictly negative
+    /// input), so the ties of dead relus are settled without tracing further. (Until session 30 a
+    /// first round asked the direct producers alone, depth 1, and a second traced only the ties
+    /// left over: the same decisions, as the first round's classes are finer than the second's and
+    /// the relu prunes its constants either way, but the candidate lists, the relu's labels and the
+    /// locks of the ties left over were built twice.)
     pub(crate) fn inert(&self, kinked: &[bool], relevant: &[bool]) -> Buf<usize> {
         let mut out = Buf::filled(kinked.len(), 0);
         for i in 0..kinked.len() {
             if !kinked[i] {
                 continue;
             }
-            for depth in [1, CLASS_DEPTH] {
-                let candidates = match self.nodes.borrow()[i].op.as_ref() {
-                    Some(op) => op.inert_candidates(),
-                    None => break,
-                };
-                if candidates.iter().all(|c| c.is_empty()) {
-                    give_candidates(candidates);
-                    break;
-                }
-                // the lists from (and back to) the installed pool
-                let mut classes: Vec<Option<ElementClasses>> = pool::take_any(candidates.len());
-                {
-                    let nodes = self.nodes.borrow();
-                    classes.extend(
-                        nodes[i]
-                            .inputs
-                            .iter()
-                            .zip(&candidates)
-                            .map(|(&j, at)| classes_of(&nodes, relevant, j, at, depth)),
-                    );
-                }
-                let (inert, kinks) = match self.nodes.borrow_mut()[i].op.as_mut() {
-                    Some(op) => (op.lock_inert(&classes), op.kinks()),
-                    None => (0, 0),
-                };
+            let candidates = match self.nodes.borrow()[i].op.as_ref() {
+                Some(op) => op.inert_candidates(),
+                None => continue,
+            };
+            if candidates.iter().all(|c| c.is_empty()) {
                 give_candidates(candidates);
-                classes.drain(..).flatten().for_each(pool::give);
-                pool::give_any(classes);
-                out[i] = inert;
-                if inert >= kinks {
-                    break;
-                }
+                continue;
             }
+            // the lists from (and back to) the installed pool
+            let mut classes: Vec<Option<ElementClasses>> = pool::take_any(candidates.len());
+            {
+                let nodes = self.nodes.borrow();
+                classes.extend(
+                    nodes[i]
+                        .inputs
+                        .iter()
+                        .zip(&candidates)
+                        .map(|(&j, at)| classes_of(&nodes, relevant, j, at, CLASS_DEPTH)),
+                );
+            }
+            let inert = match self.nodes.borrow_mut()[i].op.as_mut() {
+                Some(op) => op.lock_inert(&classes),
+                None => 0,
+            };
+            give_candidates(candidates);
+            classes.drain(..).flatten().for_each(pool::give);
+            pool::give_any(classes);
+            out[i] = inert;
         }
         out
     }
