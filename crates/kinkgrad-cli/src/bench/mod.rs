@@ -12,7 +12,10 @@
 //! - `lenet`, `mlp-small`: one Adam training step of LeNet and of the MLP 784-256-10, batch 64, f32,
 //!   in `assoc` and `safe` mode, against PyTorch eager (`nn_peer.py`);
 //! - `lenet-16bit`, `mlp-small-16bit`: the same steps (`assoc`) in f16 and bf16 against f32, measured
-//!   in one run (no peer: the precision studies run these by the hundred).
+//!   in one run (no peer: the precision studies run these by the hundred);
+//! - `lenet-digits`: the LeNet step in `assoc` and `safe` on the built-in MNIST digits, batch after
+//!   batch (no peer: what `safe` costs on real images, whose blank backgrounds give the pooling ties
+//!   it must decide; the random images of `lenet` give few).
 //!
 //! Each workload times its sides (kinkgrad's variants, its peer serving in a separate process) in
 //! alternating blocks, and each ratio is the median of the per-pair ratios (`pairs.rs`), so that the
@@ -72,7 +75,7 @@ pub struct Args {
 }
 
 /// The names of `--only`.
-const WORKLOADS: [&str; 9] = [
+const WORKLOADS: [&str; 10] = [
     "all",
     "mlp",
     "transport",
@@ -82,6 +85,7 @@ const WORKLOADS: [&str; 9] = [
     "mlp-small",
     "lenet-16bit",
     "mlp-small-16bit",
+    "lenet-digits",
 ];
 
 /// The SIMD level of the scheme kernels, the instructions of the matrix products and the CPU's vector
@@ -399,6 +403,23 @@ pub(crate) fn measure(a: &Args, peers: &Peers, progress: &mut dyn FnMut(Step)) -
             .seconds("kinkgrad_bf16_seconds", 2)
             .ratio("f16_over_f32", 1, 0)
             .ratio("bf16_over_f32", 2, 0);
+        rows.push(row.v);
+        progress(Step::Done(rows.last().expect("pushed")));
+    }
+    if want("lenet-digits") {
+        progress(Step::Start("lenet-digits"));
+        let mut sides = [
+            Side::local(workloads::lenet_digits_step(&Mode::Assoc)?),
+            Side::local(workloads::lenet_digits_step(&Mode::safe())?),
+        ];
+        let t = rounds(&mut sides)?;
+        drop(sides);
+        let label = "lenet_digits_step (LeNet, batch 64, f32, Adam, the built-in MNIST digits)";
+        let row = Row::new(label, &t).seconds("kinkgrad_assoc_seconds", 0).seconds("kinkgrad_safe_seconds", 1).ratio(
+            "safe_over_assoc",
+            1,
+            0,
+        );
         rows.push(row.v);
         progress(Step::Done(rows.last().expect("pushed")));
     }

@@ -153,6 +153,28 @@ impl HybridBench {
     }
 }
 
+/// One LeNet training step as [`nn_step`] (f32, Adam, batch 64), each call on the next batch of the
+/// built-in training digits, in order and wrapping (`data/mnist-10k`, the first 8 000): real images,
+/// whose blank backgrounds give tens of thousands of pooling ties per step that `safe` must decide
+/// (docs/nn.md, "Which ties `safe` skips"), where [`nn_step`]'s random images give few. Sides made by
+/// this function step through the same batches in lockstep.
+pub fn lenet_digits_step(mode: &Mode) -> Result<impl FnMut() -> Result<(), String>, String> {
+    let e = |e: kinkgrad::Error| e.to_string();
+    let (d, _) = crate::train::builtin_split().map_err(e)?;
+    let n = 64;
+    let batches = (d.n / n).max(1);
+    let model = Sequential::<f32>::lenet(None, Init::PyTorch, &mut Rng::new(0)).map_err(e)?;
+    let mut t =
+        Trainer::new(model, OptimizerKind::adam(), 1e-3, n, mode.clone(), Representation::default(), 0).map_err(e)?;
+    let (mut next, mut idx) = (0, Vec::with_capacity(n));
+    Ok(move || {
+        idx.clear();
+        idx.extend((next * n..(next + 1) * n).map(|i| i % d.n));
+        next = (next + 1) % batches;
+        t.step(&d, &idx).map(|_| ()).map_err(|x| x.to_string())
+    })
+}
+
 /// The networks of `nn_peer.py`.
 #[derive(Clone, Copy)]
 pub enum Net {

@@ -163,3 +163,25 @@ fn bench_peer_isa_sets_the_peer_limits_and_requires_their_confirmation() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `bench --only lenet-digits` needs no peer: one row, the LeNet step on the built-in digits in
+/// `assoc` and `safe`, with both times, their pairs, and the ratio within its pairs' quartiles.
+#[test]
+fn bench_lenet_digits_times_safe_on_the_built_in_digits() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kinkgrad"))
+        .args(["bench", "--only", "lenet-digits", "--reps", "1", "--pairs", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = j["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{j}");
+    let row = &rows[0];
+    assert!(row["workload"].as_str().unwrap().starts_with("lenet_digits_step"), "{row}");
+    assert_eq!(row["pairs"].as_u64(), Some(2), "{row}");
+    for key in ["kinkgrad_assoc_seconds", "kinkgrad_safe_seconds"] {
+        assert!(row[key].as_f64().unwrap() > 0.0, "{key}: {row}");
+    }
+    let (r, q) = (row["safe_over_assoc"].as_f64().unwrap(), &row["safe_over_assoc_iqr"]);
+    assert!(0.0 < q[0].as_f64().unwrap() && q[0].as_f64().unwrap() <= r && r <= q[1].as_f64().unwrap(), "{row}");
+}
