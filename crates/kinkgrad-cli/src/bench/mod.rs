@@ -75,7 +75,7 @@ pub struct Args {
 }
 
 /// The names of `--only`.
-const WORKLOADS: [&str; 10] = [
+pub(crate) const WORKLOADS: [&str; 10] = [
     "all",
     "mlp",
     "transport",

@@ -172,15 +172,13 @@ impl<T: Real> Op<T> for ConvProduct {
             // patches (blank backgrounds, every tied relu of an image's empty margin): the runs of
             // identical columns first, so that a listed patch equal to the one listed before it
             // (no differing column between) is not hashed
-            if m * 8 >= rows {
-                let breaks = column_breaks(x, rows, kk);
-                let follows = |q: usize| breaks[patches[q]] == breaks[patches[q - 1]];
-                let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows);
-                crate::tensor::pool::give(breaks);
-                rep
-            } else {
-                equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, |_| false)
+            let breaks = (m * 8 >= rows).then(|| column_breaks(x, rows, kk));
+            let follows = |q: usize| breaks.as_ref().is_some_and(|b| b[patches[q]] == b[patches[q - 1]]);
+            let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows);
+            if let Some(b) = breaks {
+                crate::tensor::pool::give(b);
             }
+            rep
         } else {
             let mut list: Vec<usize> = crate::tensor::pool::take_bounded(kk * m, kk * rows);
             for i in 0..kk {

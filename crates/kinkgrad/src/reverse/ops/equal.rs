@@ -84,7 +84,8 @@ pub(super) fn equal_vectors(
 pub(super) fn column_breaks<T: Real>(x: &[T], rows: usize, len: usize) -> Vec<u32> {
     let mut differs: Vec<u8> = crate::tensor::pool::filled(rows, 0);
     crate::simd::wide(|| {
-        for r in x.chunks_exact(rows.max(1)).take(len) {
+        // (no column before the first: nothing to compare when there are fewer than two)
+        for r in x.chunks_exact(rows.max(2)).take(if rows > 1 { len } else { 0 }) {
             for ((d, a), b) in differs[1..].iter_mut().zip(&r[1..]).zip(r) {
                 *d |= u8::from(a.to_f64().to_bits() != b.to_f64().to_bits());
             }
@@ -216,6 +217,9 @@ mod tests {
             1.0,    1.0, 2.0, 2.0,  2.0,  2.0,
         ];
         assert_eq!(column_breaks(&x, 6, 2), vec![0, 0, 1, 1, 2, 2]);
+        // one column or none: no breaks
+        assert_eq!(column_breaks(&[1.0f32, 2.0], 1, 2), vec![0]);
+        assert_eq!(column_breaks::<f32>(&[], 0, 2), Vec::<u32>::new());
     }
 
     /// Columns of a matrix in runs of a few patterns (as the blank and inked patches of images), a
