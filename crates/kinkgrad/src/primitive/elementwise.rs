@@ -65,15 +65,18 @@ impl<P: Piecewise> PiecewiseOp<P> {
     }
     /// Which of the output elements `at` are constant on a neighbourhood of the point (off the
     /// kinks, on a piece with zero partials, e.g. relu's `x < 0` piece), from the forward pass only;
-    /// `None`: unknown.
-    fn constant_elements<T: Real>(&self, inputs: &[&Tensor<T>], at: &[usize]) -> Option<Vec<bool>> {
+    /// the others are pushed to `open`, in order (one pass over `at`). `None`: unknown (or an element
+    /// out of range; `open` is then partly filled).
+    fn constant_elements<T: Real>(
+        &self,
+        inputs: &[&Tensor<T>],
+        at: &[usize],
+        open: &mut Vec<usize>,
+    ) -> Option<Vec<bool>> {
         // an element off the kinks whose piece has zero partials (relu's x < 0 piece); unknown for a
         // primitive whose partials depend on the point, or broadcast arguments
         let n = self.arg_shapes[0].iter().product::<usize>();
         if !self.points.is_empty() || self.args().iter().any(|s| s.iter().product::<usize>() != n) {
-            return None;
-        }
-        if at.iter().any(|&e| e >= n) {
             return None;
         }
         let a = self.prim.arity();
@@ -81,21 +84,28 @@ impl<P: Piecewise> PiecewiseOp<P> {
         for (z, p) in zero.iter_mut().zip(self.pieces()) {
             *z = p[..a].iter().all(|&v| v == 0.0);
         }
-        // the answer in a list from the installed pool (`element_classes` gives it back)
+        // the answer in a list from the installed pool (`element_classes` gives it back); one loop
+        // per way of telling, each checking its element is in range
         let mut out = pool::take_bounded(at.len(), n);
-        if !zero.contains(&true) {
-            out.resize(at.len(), false);
+        let all = if !zero.contains(&true) {
+            split_constant(at, |e| (e < n).then_some(false), &mut out, open)
         } else if self.sel.is_empty() {
             // sign of the argument: piece 1 where x > 0, piece 0 where x < 0, a kink at 0 (NaN: unknown)
             let x = inputs.first()?.data();
-            out.extend(at.iter().map(|&e| {
-                let v = x[e].to_f64();
-                (v < 0.0 && zero[0]) || (v > 0.0 && zero[1])
-            }));
+            let (below, above) = (zero[0], zero[1]);
+            let k = move |e: usize| x.get(e).map(|v| v.to_f64()).map(|v| (v < 0.0) & below | (v > 0.0) & above);
+            split_constant(at, k, &mut out, open)
         } else {
-            out.extend(at.iter().map(|&e| self.sel[e] != KINK && zero[self.sel[e] as usize]));
+            let k = |e: usize| self.sel.get(e).map(|&s| s != KINK && zero[s as usize]);
+            split_constant(at, k, &mut out, open)
+        };
+        match all {
+            Some(()) => Some(out),
+            None => {
+                pool::give(out);
+                None
+            }
         }
-        Some(out)
     }
     /// The partials at element `e`: those of its piece, the first tied piece's when locked, or the
     /// weighted kink rule over `mask` (all read at the element's point when the primitive is not
@@ -276,33 +286,34 @@ impl<T: Real, P: Piecewise> Op<T> for PiecewiseOp<P> {
         at: &[usize],
         input: &mut dyn InputClasses,
     ) -> Option<ElementClasses> {
-        let constant = self.constant_elements(inputs, at);
         let n = self.arg_shapes.first().map(|s| s.iter().product::<usize>())?;
+        // (the lists from the installed pool, given back; the classes returned are the caller's)
+        let mut open: Vec<usize> = pool::take_bounded(at.len(), n);
+        let constant = self.constant_elements(inputs, at, &mut open);
         // a one-argument primitive maps identical functions to identical functions (g(f) = g(f)),
         // whatever its pieces: its output keeps its argument's classes; an element known constant
         // is asked no further
-        // (the lists from the installed pool, given back; the classes returned are the caller's)
         let own = match (&constant, self.prim.arity() == 1) {
-            (Some(k), true) => {
-                let mut open: Vec<usize> = pool::take_bounded(at.len(), n);
-                open.extend(at.iter().zip(k).filter(|(_, &k)| !k).map(|(&e, _)| e));
-                let own = input.classes(0, &open).filter(|c| c.len() == open.len()).map(|c| {
-                    let mut next = 0;
-                    let mut take = || {
-                        next += 1;
-                        c[next - 1]
-                    };
-                    let mut own = pool::take_bounded(at.len(), n);
-                    own.extend(k.iter().map(|&k| if k { CONSTANT_CLASS } else { take() }));
-                    pool::give(c);
-                    own
-                });
-                pool::give(open);
+            (Some(k), true) => input.classes(0, &open).filter(|c| c.len() == open.len()).map(|c| {
+                // the open elements' classes in order, without a branch on which are open
+                let mut next = 0;
+                let mut own = pool::take_bounded(at.len(), n);
+                own.extend(k.iter().map(|&k| {
+                    let v = c.get(next).copied().unwrap_or(CONSTANT_CLASS);
+                    next += usize::from(!k);
+                    if k {
+                        CONSTANT_CLASS
+                    } else {
+                        v
+                    }
+                }));
+                pool::give(c);
                 own
-            }
+            }),
             (None, true) => input.classes(0, at).filter(|c| c.len() == at.len()),
             _ => None,
         };
+        pool::give(open);
         let out = match (own, &constant) {
             (Some(c), _) => Some(c),
             // only the constant elements are known: every other element its own class
@@ -573,4 +584,33 @@ fn relu16_body<T: Real>(x: &[T], out: &mut [MaybeUninit<T>]) -> bool {
         o.write(T::from_f32(if keep { xf } else { 0.0 }));
     }
     zero
+}
+
+/// Push `constant(e)` for each `e` of `at` to `out`, and each `e` it is false for to `open` (in
+/// order, with no branch on the answer: every `e` is written after the last one kept, and kept when
+/// open); `None` as soon as `constant` does not know an element (neither list changes then). Both
+/// lists have room for `at.len()` more.
+fn split_constant(
+    at: &[usize],
+    constant: impl Fn(usize) -> Option<bool>,
+    out: &mut Vec<bool>,
+    open: &mut Vec<usize>,
+) -> Option<()> {
+    let (held, base) = (out.len(), open.len());
+    let ks = &mut out.spare_capacity_mut()[..at.len()];
+    let spare = &mut open.spare_capacity_mut()[..at.len()];
+    let mut kept = 0;
+    for (i, &e) in at.iter().enumerate() {
+        let k = constant(e)?;
+        ks[i].write(k);
+        spare[kept].write(e);
+        kept += usize::from(!k);
+    }
+    // SAFETY: the `at.len()` slots after the `held` values of `out` were written above, and the
+    // `kept` slots after the `base` values of `open` (each slot `< kept` holds the `e` kept there)
+    unsafe {
+        out.set_len(held + at.len());
+        open.set_len(base + kept);
+    }
+    Some(())
 }

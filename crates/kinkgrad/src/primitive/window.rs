@@ -612,13 +612,13 @@ impl<T: Real> Op<T> for WindowOp {
         if self.pinned {
             return vec![];
         }
-        // lists from the installed pool (the engine gives them back)
-        let open = || (0..self.kink_at.len()).filter(|&q| !self.inert[q]);
-        let mut at =
-            crate::tensor::pool::take_bounded(open().map(|q| self.tied_of(q).len()).sum(), self.tied.capacity());
-        for q in open() {
-            let win = self.windows.window(self.kink_at[q]);
-            at.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize));
+        // lists from the installed pool (the engine gives them back), for at most every tied entry
+        let mut at = crate::tensor::pool::take_bounded(self.tied.len(), self.tied.capacity());
+        for (q, &w) in self.kink_at.iter().enumerate() {
+            if !self.inert[q] {
+                let win = self.windows.window(w);
+                at.extend(self.tied_of(q).iter().map(|&i| win[i as usize] as usize));
+            }
         }
         let mut lists = crate::tensor::pool::take_any(1);
         lists.push(at);
