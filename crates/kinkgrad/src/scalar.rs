@@ -45,6 +45,11 @@ pub trait Real:
     fn to_f32(self) -> f32;
     /// True when the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// The value's own bits (its IEEE encoding in this type), zero-extended: equal bits are equal
+    /// values, and so are equal bits of [`Real::to_f64`] (the widening is a function of them). A
+    /// cheaper test than comparing widened bits where a finer one is allowed (two NaNs of one
+    /// widened encoding may differ here).
+    fn own_bits(self) -> u64;
     /// Apply a smooth scalar function computed in `f64` and rounded back to this type.
     #[inline]
     fn map_f64(self, f: impl Fn(f64) -> f64) -> Self {
@@ -300,6 +305,10 @@ macro_rules! native_real {
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
             }
+            #[inline]
+            fn own_bits(self) -> u64 {
+                u64::from(self.to_bits())
+            }
             fn gemm_bias_uninit(
                 m: usize,
                 n: usize,
@@ -402,6 +411,10 @@ macro_rules! half_real {
             #[inline]
             fn is_finite(self) -> bool {
                 <$t>::is_finite(self)
+            }
+            #[inline]
+            fn own_bits(self) -> u64 {
+                u64::from(self.to_bits())
             }
             fn gemm_bias_uninit(
                 m: usize,

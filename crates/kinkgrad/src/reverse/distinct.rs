@@ -23,11 +23,18 @@ impl Distinct {
             for k in keys {
                 pos[k] = 0;
             }
-            let mut uniq = pool::take(n);
-            uniq.extend((0..n).filter(|&k| pos[k] == 0));
-            for (q, &k) in uniq.iter().enumerate() {
-                pos[k] = q as u32;
+            // one pass, without a branch on the keys: every `k` is written at the end of `uniq` and
+            // kept (the end moves on) when marked, and a marked key's position is where it was kept
+            // (an unmarked key's entry is never read)
+            let mut uniq = pool::filled(n, 0);
+            let mut end = 0;
+            for (k, p) in pos.iter_mut().enumerate() {
+                let marked = *p == 0;
+                uniq[end] = k;
+                *p = end as u32;
+                end += usize::from(marked);
             }
+            uniq.truncate(end);
             Distinct { uniq, pos }
         } else {
             let mut uniq = pool::take_bounded(len, n);

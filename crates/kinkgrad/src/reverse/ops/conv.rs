@@ -158,10 +158,17 @@ impl<T: Real> Op<T> for ConvProduct {
             let (n, o) = by_out.div_rem(no);
             (n * p + q, o)
         };
-        let patch = |e: usize| split(e).0;
+        // each listed output's patch and channel, split once (lists from the installed pool)
+        let (mut js, mut os): (Vec<u32>, Vec<u32>) =
+            (pool::take_bounded(at.len(), rows * out), pool::take_bounded(at.len(), rows * out));
+        for &e in at {
+            let (j, o) = split(e);
+            js.push(j as u32);
+            os.push(o as u32);
+        }
         // the distinct patches, ascending, and where each listed output's patch is among them (the
         // lists and scratches from the installed pool, given back; a `None` frees them)
-        let d = Distinct::new(at.iter().map(|&e| patch(e)), at.len(), rows);
+        let d = Distinct::new(js.iter().map(|&j| j as usize), at.len(), rows);
         let patches = &d.uniq;
         let m = patches.len();
         // element `i` of listed patch `q`: `colsT[i, patches[q]]` (read along the rows of `colsT`)
@@ -170,13 +177,15 @@ impl<T: Real> Op<T> for ConvProduct {
         let rep = if input.constant(0) {
             // patches of constants (an image): the same function when their values are equal. Many
             // patches (blank backgrounds, every tied relu of an image's empty margin): the runs of
-            // identical columns first, so that a listed patch equal to the one listed before it
-            // (no differing column between) is not hashed
+            // identical columns and the blank columns first, so that a listed patch equal to the
+            // one listed before it (no differing column between), or blank after a blank one, is
+            // neither hashed nor compared
             let breaks = (m * 8 >= rows).then(|| column_breaks(x, rows, kk));
-            let follows = |q: usize| breaks.as_ref().is_some_and(|b| b[patches[q]] == b[patches[q - 1]]);
-            let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows);
-            if let Some(b) = breaks {
-                crate::tensor::pool::give(b);
+            let follows = |q: usize| breaks.as_ref().is_some_and(|c| c.breaks[patches[q]] == c.breaks[patches[q - 1]]);
+            let blank = |q: usize| breaks.as_ref().is_some_and(|c| c.blank[patches[q]]);
+            let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows, blank);
+            if let Some(c) = breaks {
+                c.give();
             }
             rep
         } else {
@@ -186,17 +195,18 @@ impl<T: Real> Op<T> for ConvProduct {
             }
             let c = input.classes(0, &list).filter(|c| c.len() == list.len())?;
             crate::tensor::pool::give(list);
-            let rep = equal_vectors(m, rows, kk, |q, i| c[i * m + q], bits, |_| false);
+            let rep = equal_vectors(m, rows, kk, |q, i| c[i * m + q], bits, |_| false, |_| false);
             crate::tensor::pool::give(c);
             rep
         };
         let mut classes = crate::tensor::pool::take_bounded(at.len(), rows * out);
-        for &e in at {
-            let (j, o) = split(e);
-            let i = d.index(j)?;
-            classes.push((patches[rep[i]] * out + o) as u32);
+        for (&j, &o) in js.iter().zip(&os) {
+            let i = d.index(j as usize)?;
+            classes.push((patches[rep[i]] * out + o as usize) as u32);
         }
-        crate::tensor::pool::give(rep);
+        pool::give(rep);
+        pool::give(js);
+        pool::give(os);
         d.give();
         Some(classes)
     }

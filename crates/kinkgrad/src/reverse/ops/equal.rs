@@ -21,6 +21,11 @@ use std::collections::HashMap;
 /// break): equal, it takes the candidate's class unhashed; else it is hashed. Equality is
 /// transitive, so the classes are those of hashing every vector (a value's first occurrence is
 /// never a follower nor a match, so it is hashed). `|_| false` gives no runs.
+///
+/// `common(q)` is evidence of the same kind: true only when vector `q` equals one fixed vector, the
+/// same for every `q` it is true for (a blank patch: every element `+0.0`, [`column_breaks`]).
+/// The first such start takes its class as any start does; every later one joins that class with
+/// no comparison (both equal the fixed vector, so each other). `|_| false` gives none.
 pub(super) fn equal_vectors(
     m: usize,
     bound: usize,
@@ -28,6 +33,7 @@ pub(super) fn equal_vectors(
     class: impl Fn(usize, usize) -> u32,
     bits: impl Fn(usize, usize) -> u64,
     follows: impl Fn(usize) -> bool,
+    common: impl Fn(usize) -> bool,
 ) -> Vec<usize> {
     use crate::tensor::pool::{give, take_bounded};
     // (the same pooled lists are taken whichever way the call goes: the step's pool sees one pattern)
@@ -36,12 +42,20 @@ pub(super) fn equal_vectors(
     starts.extend((0..m).filter(|&q| q == 0 || !follows(q)));
     // each start's hashed vector (an index into `hashed`): its own, or the candidate's it matched
     let (mut hashed, mut rep): (Vec<usize>, Vec<usize>) = (take_bounded(m, bound), take_bounded(m, bound));
-    let same = |q: usize, r: usize| (0..len).all(|i| class(q, i) == class(r, i) && bits(q, i) == bits(r, i));
-    // the candidate: (position, index in `hashed`, matched since it opened)
+    // the candidate: (position, index in `hashed`, matched since it opened), and its elements' class
+    // and bits, copied once (each comparison then reads only the start's own elements, which lie
+    // far apart in a convolution's `colsT`)
     let mut cand: Option<(usize, usize, bool)> = None;
+    let mut held: Vec<(u32, u64)> = take_bounded(len, len);
+    let same =
+        |q: usize, held: &[(u32, u64)]| held.iter().enumerate().all(|(i, &(c, b))| class(q, i) == c && bits(q, i) == b);
+    // the class (index in `hashed`) of the first start known equal to the common vector
+    let mut common_class = None;
     for &q in &starts {
+        let common = common(q);
         match cand {
-            Some((r, k, _)) if same(q, r) => {
+            _ if common && common_class.is_some() => rep.extend(common_class),
+            Some((r, k, _)) if same(q, &held) => {
                 rep.push(k);
                 cand = Some((r, k, true));
             }
@@ -49,11 +63,17 @@ pub(super) fn equal_vectors(
                 rep.push(hashed.len());
                 if !matches!(cand, Some((_, _, true))) {
                     cand = Some((q, hashed.len(), false));
+                    held.clear();
+                    held.extend((0..len).map(|i| (class(q, i), bits(q, i))));
                 }
                 hashed.push(q);
             }
         }
+        if common && common_class.is_none() {
+            common_class = rep.last().copied();
+        }
     }
+    give(held);
     let mut first: Vec<usize> = take_bounded(m, bound);
     by_hash(hashed.len(), bound, len, |k, i| class(hashed[k], i), |k, i| bits(hashed[k], i), &mut first);
     // the starts' classes as positions, then each spread over its run, last run first (start `s`
@@ -75,30 +95,56 @@ pub(super) fn equal_vectors(
     rep
 }
 
-/// `out[j]`: how many columns `1..=j` of the row-major `x [len, rows]` differ from the column before
-/// them in some row (value bits), a list from the installed pool: columns `a < b` are equal element
-/// by element when `out[a] == out[b]` (every column between is equal to its neighbour). The
-/// comparisons run along the rows, contiguous, in the CPU's vector registers: for the columns of a
-/// convolution's transposed im2col, runs of identical patches (an image's blank background) cost a
-/// few operations per element instead of a hash each ([`equal_vectors`]' `follows`).
-pub(super) fn column_breaks<T: Real>(x: &[T], rows: usize, len: usize) -> Vec<u32> {
-    let mut differs: Vec<u8> = crate::tensor::pool::filled(rows, 0);
-    crate::simd::wide(|| {
-        // (no column before the first: nothing to compare when there are fewer than two)
-        for r in x.chunks_exact(rows.max(2)).take(if rows > 1 { len } else { 0 }) {
-            for ((d, a), b) in differs[1..].iter_mut().zip(&r[1..]).zip(r) {
-                *d |= u8::from(a.to_f64().to_bits() != b.to_f64().to_bits());
+/// What one pass along the rows of a row-major `x [len, rows]` tells of its columns
+/// ([`column_breaks`]), in lists from the installed pool ([`Columns::give`]).
+pub(super) struct Columns {
+    /// `breaks[j]`: how many columns `1..=j` differ from the column before them in some row (the
+    /// values' own bits, [`Real::own_bits`], which are equal only where the widened bits the
+    /// callers' `equal_vectors` compares are): columns `a < b` are equal element by element when
+    /// `breaks[a] == breaks[b]` (every column between is equal to its neighbour).
+    pub breaks: Vec<u32>,
+    /// `blank[j]`: every value of column `j` is `+0.0` (own bits zero).
+    pub blank: Vec<bool>,
+}
+
+impl Columns {
+    /// Give the lists back to the installed pool.
+    pub fn give(self) {
+        crate::tensor::pool::give(self.breaks);
+        crate::tensor::pool::give(self.blank);
+    }
+}
+
+/// The [`Columns`] of the row-major `x [len, rows]`. The comparisons run along the rows,
+/// contiguous, in the CPU's vector registers: for the columns of a convolution's transposed
+/// im2col, runs of identical patches and blank patches (an image's background) cost a few
+/// operations per element instead of a hash or a comparison in full each ([`equal_vectors`]'
+/// `follows` and `common`).
+pub(super) fn column_breaks<T: Real>(x: &[T], rows: usize, len: usize) -> Columns {
+    // bit 0: differs from the column before; bit 1: holds a value other than +0.0
+    let mut flags: Vec<u8> = crate::tensor::pool::filled(rows, 0);
+    if let Some((first, rest)) = flags.split_first_mut() {
+        *first = u8::from((0..len).any(|i| x[i * rows].own_bits() != 0)) << 1;
+        crate::simd::wide(|| {
+            for r in x.chunks_exact(rows).take(len) {
+                for ((d, a), b) in rest.iter_mut().zip(&r[1..]).zip(r) {
+                    let (a, b) = (a.own_bits(), b.own_bits());
+                    *d |= u8::from(a != b) | u8::from(a != 0) << 1;
+                }
             }
-        }
-    });
-    let mut out: Vec<u32> = crate::tensor::pool::take(rows);
+        });
+    }
+    // (no column before the first: it differs from none)
+    let (mut breaks, mut blank): (Vec<u32>, Vec<bool>) =
+        (crate::tensor::pool::take(rows), crate::tensor::pool::take(rows));
     let mut n = 0u32;
-    out.extend(differs.iter().map(|&d| {
-        n += u32::from(d);
+    breaks.extend(flags.iter().enumerate().map(|(j, &d)| {
+        n += u32::from(j > 0 && d & 1 != 0);
         n
     }));
-    crate::tensor::pool::give(differs);
-    out
+    blank.extend(flags.iter().map(|&d| d & 2 == 0));
+    crate::tensor::pool::give(flags);
+    Columns { breaks, blank }
 }
 
 /// [`equal_vectors`] with every vector hashed, written to `rep` (emptied first).
@@ -200,11 +246,11 @@ mod tests {
     fn equal_in_class_and_bits_only() {
         let vals = [[1.0f64, 2.0, 3.0], [1.0, 2.0, 4.0], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0]];
         let cls = [[7u32, 7, 7], [7, 7, 7], [7, 7, 7], [7, 8, 7]];
-        let got = equal_vectors(4, 4, 3, |q, i| cls[q][i], |q, i| vals[q][i].to_bits(), |_| false);
+        let got = equal_vectors(4, 4, 3, |q, i| cls[q][i], |q, i| vals[q][i].to_bits(), |_| false, |_| false);
         assert_eq!(got, vec![0, 1, 0, 3]);
         // -0.0 and 0.0 are different bits: different constants, not merged
         let z = [0.0f64, -0.0];
-        assert_eq!(equal_vectors(2, 2, 1, |_, _| 0, |q, _| z[q].to_bits(), |_| false), vec![0, 1]);
+        assert_eq!(equal_vectors(2, 2, 1, |_, _| 0, |q, _| z[q].to_bits(), |_| false, |_| false), vec![0, 1]);
     }
 
     /// The breaks of a 2 x 6 matrix by hand: columns 0-1 equal, 2 differs from 1 in row 1, 3 equals
@@ -216,10 +262,21 @@ mod tests {
             0.0f32, 0.0, 0.0, 0.0, -0.0, -0.0,
             1.0,    1.0, 2.0, 2.0,  2.0,  2.0,
         ];
-        assert_eq!(column_breaks(&x, 6, 2), vec![0, 0, 1, 1, 2, 2]);
+        let c = column_breaks(&x, 6, 2);
+        assert_eq!(c.breaks, vec![0, 0, 1, 1, 2, 2]);
+        assert_eq!(c.blank, vec![false; 6]);
+        // blank columns: 0 and 3 hold +0.0 only; 1 holds a -0.0, 2 a 1.0
+        #[rustfmt::skip]
+        let y = [
+            0.0f32, -0.0, 0.0, 0.0,
+            0.0,     0.0, 1.0, 0.0,
+        ];
+        let c = column_breaks(&y, 4, 2);
+        assert_eq!((c.breaks, c.blank), (vec![0, 1, 2, 3], vec![true, false, false, true]));
         // one column or none: no breaks
-        assert_eq!(column_breaks(&[1.0f32, 2.0], 1, 2), vec![0]);
-        assert_eq!(column_breaks::<f32>(&[], 0, 2), Vec::<u32>::new());
+        let c = column_breaks(&[1.0f32, 2.0], 1, 2);
+        assert_eq!((c.breaks, c.blank), (vec![0], vec![false]));
+        assert_eq!(column_breaks::<f32>(&[], 0, 2).breaks, Vec::<u32>::new());
     }
 
     /// Columns of a matrix in runs of a few patterns (as the blank and inked patches of images), a
@@ -254,12 +311,23 @@ mod tests {
             let bits = |q: usize, i: usize| u64::from(x[i * rows + listed[q]].to_bits());
             let brute: Vec<usize> =
                 (0..m).map(|q| (0..=q).find(|&r| (0..len).all(|i| bits(q, i) == bits(r, i))).unwrap()).collect();
-            let breaks = column_breaks(&x, rows, len);
-            let follows = |q: usize| breaks[listed[q]] == breaks[listed[q - 1]];
-            // the runs are real: some listed columns follow their predecessor, some do not
+            let c = column_breaks(&x, rows, len);
+            let follows = |q: usize| c.breaks[listed[q]] == c.breaks[listed[q - 1]];
+            let blank = |q: usize| c.blank[listed[q]];
+            // the runs are real: some listed columns follow their predecessor, some do not; some
+            // are blank (pattern 0), some not (the -0.0 of pattern 3 among them)
             assert!((1..m).any(follows) && !(1..m).all(follows), "keep 1/{keep}");
-            assert_eq!(equal_vectors(m, rows, len, |_, _| 0, bits, follows), brute, "keep 1/{keep}");
-            assert_eq!(equal_vectors(m, rows, len, |_, _| 0, bits, |_| false), brute, "keep 1/{keep}");
+            assert!((0..m).any(blank) && !(0..m).all(blank), "keep 1/{keep}");
+            assert!((0..m).all(|q| blank(q) == (col[listed[q]] == 0)), "keep 1/{keep}");
+            let none = |_: usize| false;
+            for (f, b) in [
+                (&follows as &dyn Fn(usize) -> bool, &blank as &dyn Fn(usize) -> bool),
+                (&follows, &none),
+                (&none, &blank),
+                (&none, &none),
+            ] {
+                assert_eq!(equal_vectors(m, rows, len, |_, _| 0, bits, f, b), brute, "keep 1/{keep}");
+            }
         }
     }
 }

@@ -61,6 +61,7 @@ impl<T: Real> Op<T> for Linear {
             |q, i| c[q * len + i],
             |q, i| x[rs[q] * len + i].to_f64().to_bits(),
             |_| false,
+            |_| false,
         );
         let mut q = 0;
         let out = at
