@@ -119,20 +119,30 @@ impl Columns {
 /// contiguous, in the CPU's vector registers: for the columns of a convolution's transposed
 /// im2col, runs of identical patches and blank patches (an image's background) cost a few
 /// operations per element instead of a hash or a comparison in full each ([`equal_vectors`]'
-/// `follows` and `common`).
+/// `follows` and `common`). A large matrix is read by rayon's threads in blocks of columns (each
+/// column's flags depend on its own and its predecessor's values only, so the blocks give the same
+/// lists as one pass).
 pub(super) fn column_breaks<T: Real>(x: &[T], rows: usize, len: usize) -> Columns {
+    use rayon::prelude::*;
     // bit 0: differs from the column before; bit 1: holds a value other than +0.0
     let mut flags: Vec<u8> = crate::tensor::pool::filled(rows, 0);
-    if let Some((first, rest)) = flags.split_first_mut() {
-        *first = u8::from((0..len).any(|i| x[i * rows].own_bits() != 0)) << 1;
+    // the flags of columns `c0..c0 + out.len()` (`c0 >= 1`)
+    let block = |c0: usize, out: &mut [u8]| {
         crate::simd::wide(|| {
             for r in x.chunks_exact(rows).take(len) {
-                for ((d, a), b) in rest.iter_mut().zip(&r[1..]).zip(r) {
+                for ((d, a), b) in out.iter_mut().zip(&r[c0..]).zip(&r[c0 - 1..]) {
                     let (a, b) = (a.own_bits(), b.own_bits());
                     *d |= u8::from(a != b) | u8::from(a != 0) << 1;
                 }
             }
-        });
+        })
+    };
+    if let Some((first, rest)) = flags.split_first_mut() {
+        *first = u8::from((0..len).any(|i| x[i * rows].own_bits() != 0)) << 1;
+        // blocks of a multiple of 64 columns (whole cache lines of flags), two or more when the
+        // matrix is large
+        let per = if rows * len >= 1 << 18 { rest.len().div_ceil(2).next_multiple_of(64) } else { rest.len().max(1) };
+        rest.par_chunks_mut(per).enumerate().for_each(|(b, out)| block(1 + b * per, out));
     }
     // (no column before the first: it differs from none)
     let (mut breaks, mut blank): (Vec<u32>, Vec<bool>) =
@@ -277,6 +287,48 @@ mod tests {
         let c = column_breaks(&[1.0f32, 2.0], 1, 2);
         assert_eq!((c.breaks, c.blank), (vec![0], vec![false]));
         assert_eq!(column_breaks::<f32>(&[], 0, 2).breaks, Vec::<u32>::new());
+    }
+
+    /// A matrix large enough to be read in blocks by several threads (8 x 40 000): the flags of
+    /// every column as brute force finds them (each column against its predecessor, element by
+    /// element; blank when every value is +0.0), whatever the pool's thread count.
+    #[test]
+    fn column_breaks_in_blocks_match_brute_force() {
+        let (len, rows) = (8usize, 40_000usize);
+        let mut seed = 11u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        // columns in runs: blank, a -0.0 in one row, or a few values
+        let mut cols: Vec<[f32; 8]> = Vec::with_capacity(rows);
+        while cols.len() < rows {
+            let mut c = [0.0f32; 8];
+            match next(3) {
+                0 => {}
+                1 => c[next(8) as usize] = -0.0,
+                _ => c.iter_mut().for_each(|v| *v = next(3) as f32),
+            }
+            let run = 1 + next(50) as usize;
+            cols.extend(std::iter::repeat_n(c, run.min(rows - cols.len())));
+        }
+        let x: Vec<f32> = (0..len).flat_map(|i| cols.iter().map(move |c| c[i])).collect();
+        let bits = |c: &[f32; 8]| c.map(f32::to_bits);
+        let mut n = 0;
+        let breaks: Vec<u32> = (0..rows)
+            .map(|j| {
+                n += u32::from(j > 0 && bits(&cols[j]) != bits(&cols[j - 1]));
+                n
+            })
+            .collect();
+        let blank: Vec<bool> = cols.iter().map(|c| bits(c) == [0; 8]).collect();
+        assert!(blank.contains(&true) && blank.contains(&false) && n > 100);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let c = pool.install(|| column_breaks(&x, rows, len));
+            assert_eq!(c.breaks, breaks, "{threads} threads");
+            assert_eq!(c.blank, blank, "{threads} threads");
+        }
     }
 
     /// Columns of a matrix in runs of a few patterns (as the blank and inked patches of images), a
