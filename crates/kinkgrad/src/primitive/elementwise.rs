@@ -66,7 +66,7 @@ impl<P: Piecewise> PiecewiseOp<P> {
     /// Which of the output elements `at` are constant on a neighbourhood of the point (off the
     /// kinks, on a piece with zero partials, e.g. relu's `x < 0` piece), from the forward pass only;
     /// the others are pushed to `open`, in order (one pass over `at`). `None`: unknown (or an element
-    /// out of range; `open` is then partly filled).
+    /// out of range; `open` is then unchanged).
     fn constant_elements<T: Real>(
         &self,
         inputs: &[&Tensor<T>],

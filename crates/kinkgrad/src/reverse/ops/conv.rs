@@ -180,11 +180,11 @@ impl<T: Real> Op<T> for ConvProduct {
             // identical columns and the blank columns first, so that a listed patch equal to the
             // one listed before it (no differing column between), or blank after a blank one, is
             // neither hashed nor compared
-            let breaks = (m * 8 >= rows).then(|| column_breaks(x, rows, kk));
-            let follows = |q: usize| breaks.as_ref().is_some_and(|c| c.breaks[patches[q]] == c.breaks[patches[q - 1]]);
-            let blank = |q: usize| breaks.as_ref().is_some_and(|c| c.blank[patches[q]]);
+            let columns = (m * 8 >= rows).then(|| column_breaks(x, rows, kk));
+            let follows = |q: usize| columns.as_ref().is_some_and(|c| c.breaks[patches[q]] == c.breaks[patches[q - 1]]);
+            let blank = |q: usize| columns.as_ref().is_some_and(|c| c.blank[patches[q]]);
             let rep = equal_vectors(m, rows, kk, |_, _| CONSTANT_CLASS, bits, follows, blank);
-            if let Some(c) = breaks {
+            if let Some(c) = columns {
                 c.give();
             }
             rep

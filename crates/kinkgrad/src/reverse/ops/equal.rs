@@ -250,6 +250,14 @@ impl std::hash::Hasher for Identity {
 mod tests {
     use super::{column_breaks, equal_vectors};
 
+    /// Numbers below `n` from a linear congruential generator (Knuth's MMIX constants), seeded.
+    fn lcg(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        }
+    }
+
     /// Expected classes by hand: vectors 0 and 2 agree everywhere, vector 1 differs from 0 in one
     /// value, vector 3 from 0 in one class only.
     #[test]
@@ -295,11 +303,7 @@ mod tests {
     #[test]
     fn column_breaks_in_blocks_match_brute_force() {
         let (len, rows) = (8usize, 40_000usize);
-        let mut seed = 11u64;
-        let mut next = move |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = lcg(11);
         // columns in runs: blank, a -0.0 in one row, or a few values
         let mut cols: Vec<[f32; 8]> = Vec::with_capacity(rows);
         while cols.len() < rows {
@@ -338,11 +342,7 @@ mod tests {
     #[test]
     fn runs_of_equal_columns_take_the_classes_of_their_first() {
         let (len, rows) = (5usize, 400usize);
-        let mut seed = 7u64;
-        let mut next = move |n: u64| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = lcg(7);
         // patterns: 0 blank, 1..4 fixed inked columns (pattern 3 differs from 0 by a -0.0 only)
         let pattern = |p: usize, i: usize| -> f32 {
             match p {
