@@ -217,7 +217,19 @@ unsafe fn native_gemm<T: Copy + Send + Sync + 'static>(
                 )
             }
         };
-        if transposed_copy_pays::<T>(m, n, k, b_rs, b_cs) {
+        if column_major_pays::<T>(m, n, k, b_rs, b_cs) {
+            // SAFETY: `gemm` writes every value of the `m x n` column-major scratch (`read_dst`
+            // false), whose transpose then fills this part of `c` (rows `c_rs` apart); `T` has the
+            // size of `u32` (`column_major_pays`)
+            with_transposed(m * n, |ct| unsafe {
+                let d = ct.as_mut_ptr().cast::<T>();
+                gemm::gemm(
+                    m, n, k, d, m as isize, 1, false, a.0, a_cs, a_rs, b.0, b_cs, b_rs, zero, one, false, false, false,
+                    par,
+                );
+                crate::tensor::transpose::transpose32_into(ct.as_ptr(), n, m, m, c.0.cast::<u32>(), c_rs as usize)
+            })
+        } else if transposed_copy_pays::<T>(m, n, k, b_rs, b_cs) {
             // SAFETY: `b` reaches `k x n` values through its strides (row stride 1, so its columns
             // are rows of `k` values `b_cs` apart); `T` has the size of `u32` (checked above)
             with_transposed(k * n, |bt| unsafe {
@@ -246,6 +258,24 @@ unsafe fn native_gemm<T: Copy + Send + Sync + 'static>(
         let (a2, c2) = (SendPtr(a.offset(h as isize * a_rs) as *mut T), SendPtr(c.add(h * n)));
         rayon::join(|| call(h, n, ap, bp, cp, par), || call(m - h, n, a2, bp, c2, par));
     }
+}
+
+/// True when a product `c = a W^T` reads a wide right operand transposed (`b` is `W^T` of a
+/// row-major `W`: row stride 1), for 4-byte values (`f32`), with at least 32 rows and 64 columns of
+/// `c` and 64 x 64 values of `W`: the linear layer's forward product (e.g. `X W1^T` of the MLP
+/// 784-512-512-10, 128 x 512 x 784). `gemm` then computes `c` column-major into a scratch, which is
+/// transposed into `c` ([`crate::tensor::transpose`]). Asked for a row-major `c`, `gemm` computes
+/// `c^T = W a^T` and packs `W`, the large operand, into its panels at every call; asked for a
+/// column-major one, it packs `a` (the batch) and reads the rows of `W` in place, and the transpose
+/// moves only the `m x n` values of `c`. Each value of `c` is the same sum in the same order either
+/// way (`gemm` cuts `k` into blocks that depend on `k` alone), so the bits are unchanged (tested:
+/// `transposed_operand_copy_keeps_the_bits`). Measured (docs/benchmarks.md, session 32): one
+/// thread's half of `X W1^T` (128 x 256 x 784) 0.93x the time of the row-major call and a half of
+/// `H W2^T` (128 x 256 x 512) 0.80x (medians of 15 alternating rounds); the MLP step 0.98x (the
+/// median of 1000 paired steps). A narrow `c` (a convolution's 6 or 16 channels, 10 classes) keeps
+/// the row-major call, whose packed operand is then the small one.
+fn column_major_pays<T>(m: usize, n: usize, k: usize, b_rs: isize, b_cs: isize) -> bool {
+    std::mem::size_of::<T>() == 4 && b_rs == 1 && b_cs > 1 && m >= 32 && n >= 64 && n * k >= 64 * 64
 }
 
 /// True when a product's right operand is read transposed (`b` is `W^T` of a row-major `W`: row

@@ -133,11 +133,13 @@ fn split_products_equal_triple_loop_and_one_thread() {
 
 /// An f32 product with a transposed right operand (`A W^T`) large enough for the contiguous
 /// transposed copy of `W` (scalar.rs, `transposed_copy_pays`: rows of `W` a multiple of 128 values
-/// apart, at least 32 rows and 64 x 64 values)
+/// apart, at least 32 rows and 64 x 64 values) or for the column-major product transposed into `c`
+/// (`column_major_pays`: at least 32 rows and 64 columns in a part of `c`; here 40 x 300 and
+/// 33 x 129, whose column halves are 40 x 150 and 33 x 64 plus 33 x 65)
 /// equals bit for bit the product with `W^T` stored contiguously (the same `gemm` call on the copy
-/// made by hand here) and to `gemm`'s own packing of the transposed operand (16 rows: no copy),
+/// made by hand here) and to `gemm`'s own packing of the transposed operand (16 rows: neither path),
 /// in the unsplit, column-halves and row-halves cases and with edges of the
-/// 8 x 8 transposition tiles (row counts of `W` not multiples of 8); and the integer-valued case equals the
+/// 8 x 8 transposition tiles (row counts of `W` and of `c` not multiples of 8); and the integer-valued case equals the
 /// exact triple loop (entries in [-4, 4]: every partial sum is an exact small integer in f32).
 #[test]
 fn transposed_operand_copy_keeps_the_bits() {
