@@ -3,6 +3,7 @@
 use super::Tensor;
 use crate::error::{Error, Result};
 use crate::scalar::Real;
+use crate::tensor::elementwise::PAR_MIN;
 
 /// Split `shape` around `axis` into (outer, length, inner) extents.
 pub(crate) fn split_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
@@ -48,10 +49,10 @@ impl<T: Real> Tensor<T> {
             crate::round16::widen_into(d, &mut w.spare_capacity_mut()[..d.len()]);
             // SAFETY: `widen_into` wrote every one of the `d.len()` values.
             unsafe { w.set_len(d.len()) };
-            sums_into(&w, outer, len, inner, &mut acc);
+            sums(&w, outer, len, inner, &mut acc);
             super::pool::give(w);
         } else {
-            sums_into(d, outer, len, inner, &mut acc);
+            sums(d, outer, len, inner, &mut acc);
         }
         let mut shape = super::pool::take(self.ndim() - usize::from(!keepdim));
         for (a, &d) in self.shape().iter().enumerate() {
@@ -88,6 +89,28 @@ impl<T: Real> Tensor<T> {
     }
 }
 
+/// The sums of [`Tensor::sum_axis`] into `acc` ([`sums_into`]). The column sums of one large matrix
+/// (`outer == 1`, at least 64 columns and [`PAR_MIN`] values: a linear layer's bias gradient, the
+/// sum of a `[batch, features]` cotangent over the batch) run in two halves of the columns on
+/// rayon's threads, each column summed down the rows in the same order as in one pass (the same
+/// bits). The MLP 784-512-512-10's two 128 x 512 bias gradients ran on one thread while the step's
+/// other thread waited (docs/benchmarks.md, session 32).
+fn sums<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc: &mut [f64]) {
+    if outer == 1 && inner >= 64 && d.len() >= PAR_MIN {
+        let h = inner / 2;
+        let (lo, hi) = acc.split_at_mut(h);
+        rayon::join(|| column_sums_into(d, inner, 0, lo), || column_sums_into(d, inner, h, hi));
+    } else {
+        sums_into(d, outer, len, inner, acc);
+    }
+}
+
+wide_fn! {
+    /// The sums of the columns `first..first + acc.len()` of `rows` (rows of `w` values) added to
+    /// `acc`, compiled for the vector unit: [`sums_into`]'s column sums for part of the columns.
+    fn column_sums_into<T: Real>(rows: &[T], w: usize, first: usize, acc: &mut [f64]) = column_sums;
+}
+
 wide_fn! {
     /// The sums of [`Tensor::sum_axis`] into `acc` (`outer * inner` zeros), compiled for the vector
     /// unit (the 16-bit values widen one at a time in the baseline): the same sums in the same order.
@@ -115,32 +138,38 @@ fn sums_into_body<T: Real>(d: &[T], outer: usize, len: usize, inner: usize, acc:
         // hybrid model's bias gradients); the block width changes no bit
         for o in 0..outer {
             let rows = &d[o * len * inner..(o + 1) * len * inner];
-            let acc = &mut acc[o * inner..(o + 1) * inner];
-            let mut c = 0;
-            while c < inner {
-                c += match inner - c {
-                    32.. => column_block::<T, 32>(rows, inner, c, acc),
-                    16.. => column_block::<T, 16>(rows, inner, c, acc),
-                    8.. => column_block::<T, 8>(rows, inner, c, acc),
-                    _ => column_block::<T, 1>(rows, inner, c, acc),
-                };
-            }
+            column_sums(rows, inner, 0, &mut acc[o * inner..(o + 1) * inner]);
         }
     }
 }
 
-/// The sums of the `B` columns `c..c + B` of `rows` (rows of `w` values) added to `acc[c..c + B]`,
-/// row after row; returns `B`.
+/// The body of [`column_sums_into`]: in blocks of columns whose sums stay in registers down the
+/// rows (the block width changes no bit).
+#[inline(always)]
+fn column_sums<T: Real>(rows: &[T], w: usize, first: usize, acc: &mut [f64]) {
+    let mut c = 0;
+    while c < acc.len() {
+        c += match acc.len() - c {
+            32.. => column_block::<T, 32>(rows, w, first + c, &mut acc[c..]),
+            16.. => column_block::<T, 16>(rows, w, first + c, &mut acc[c..]),
+            8.. => column_block::<T, 8>(rows, w, first + c, &mut acc[c..]),
+            _ => column_block::<T, 1>(rows, w, first + c, &mut acc[c..]),
+        };
+    }
+}
+
+/// The sums of the `B` columns `c..c + B` of `rows` (rows of `w` values) added to `acc[..B]`, row
+/// after row; returns `B`.
 #[inline(always)]
 fn column_block<T: Real, const B: usize>(rows: &[T], w: usize, c: usize, acc: &mut [f64]) -> usize {
     let mut a = [0.0f64; B];
-    a.copy_from_slice(&acc[c..c + B]);
+    a.copy_from_slice(&acc[..B]);
     for r in 0..rows.len() / w {
         let src: &[T; B] = (&rows[r * w + c..r * w + c + B]).try_into().expect("B values");
         for k in 0..B {
             a[k] += src[k].to_f64();
         }
     }
-    acc[c..c + B].copy_from_slice(&a);
+    acc[..B].copy_from_slice(&a);
     B
 }

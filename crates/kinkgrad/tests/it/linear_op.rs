@@ -249,3 +249,31 @@ fn f32_linear_keeps_the_bits_of_matmul_then_add() {
     let composed = xv.matmul_t(wv, false, true).unwrap().add(bv).unwrap().value();
     assert!(fused.bit_eq(&composed));
 }
+
+/// The bias gradient's column sums (`sum_axis(0)` of a `[batch, features]` cotangent) split into two
+/// halves of the columns on rayon's threads (tensor/reduce.rs, `sums`: one matrix of at least 64
+/// columns and 65 536 values) equal bit for bit each column summed down the rows in `f64` by hand and
+/// rounded once to the type (the method of `sum_axis`), in f32 and f16 (widened first), on the pool
+/// and on one thread; an odd column count puts the halves' boundary inside a block of columns.
+#[test]
+fn bias_gradient_column_sums_split_keep_the_bits() {
+    fn check<T: kinkgrad::Real>(rows: usize, cols: usize) {
+        let mut rng = kinkgrad::Rng::new(11);
+        let v: Vec<f64> = (0..rows * cols).map(|_| rng.normal() * 3.0).collect();
+        let t = Tensor::<T>::from_f64(vec![rows, cols], &v).unwrap();
+        // the tensor's own values (rounded to T), summed in f64 in row order
+        let d = t.to_f64_vec();
+        let want: Vec<f64> =
+            (0..cols).map(|c| T::from_f64((0..rows).map(|r| d[r * cols + c]).sum::<f64>()).to_f64()).collect();
+        let pool = t.sum_axis(0, false).unwrap();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let single = one.install(|| t.sum_axis(0, false).unwrap());
+        for (c, w) in want.iter().enumerate() {
+            assert_eq!(pool.to_f64_vec()[c].to_bits(), w.to_bits(), "{} column {c}", T::NAME);
+        }
+        assert!(pool.bit_eq(&single), "{}: one thread", T::NAME);
+    }
+    check::<f32>(200, 400);
+    check::<f32>(130, 517);
+    check::<kinkgrad::f16>(200, 400);
+}
