@@ -23,8 +23,39 @@ use std::alloc::Layout;
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ptr::NonNull;
 use std::sync::Arc;
+
+/// The pool's maps: keys are capacities, layouts and type ids, looked up several times per op of a
+/// training step on the step's thread, so they hash with [`KeyHasher`] (a multiply per word) rather
+/// than the standard library's SipHash, which is built to resist chosen keys (none come from input
+/// here) and took about 0.6% of the MLP 784-512-512-10 step (docs/benchmarks.md, session 32).
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// The hasher of [`Map`]: each word rotated into the state and multiplied by an odd constant (the
+/// scheme of rustc's `FxHasher`). Deterministic, so a map's layout depends only on its keys.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
 
 /// Free buffers of one capacity, with the requests seen in this scope and the one before.
 struct Bucket<T> {
@@ -41,7 +72,7 @@ impl<T> Bucket<T> {
 
 /// Free buffers of one element type by exact capacity, and empty storage headers for tensors.
 struct Typed<T> {
-    free: HashMap<usize, Bucket<Vec<T>>>,
+    free: Map<usize, Bucket<Vec<T>>>,
     headers: Vec<Arc<Vec<T>>>,
     headers_now: usize,
     headers_prev: usize,
@@ -73,12 +104,12 @@ impl<T: Send + Sync + 'static> Pool for Typed<T> {
 /// The pools of every element type used so far, and untyped memory blocks by layout.
 #[derive(Default)]
 struct Inner {
-    pools: HashMap<TypeId, Box<dyn Pool>>,
+    pools: Map<TypeId, Box<dyn Pool>>,
     /// Blocks by exact layout (size, align): the storage of ops ([`crate::reverse`]) and of empty
     /// lists of element types the typed pools cannot hold (not `Send`, or borrowing).
-    blocks: HashMap<(usize, usize), Bucket<Block>>,
+    blocks: Map<(usize, usize), Bucket<Block>>,
     /// Growable lists by element layout (size, align), any capacity (a tape's node list).
-    lists: HashMap<(usize, usize), Bucket<Block>>,
+    lists: Map<(usize, usize), Bucket<Block>>,
     /// Shared names ([`intern`]), each with the number of scope ends since it was last asked for.
     names: Vec<(Arc<str>, u8)>,
 }
@@ -105,7 +136,7 @@ impl Drop for Block {
 }
 
 /// End of a scope for blocks: keep what the last two scopes asked for.
-fn trim_blocks(map: &mut HashMap<(usize, usize), Bucket<Block>>) {
+fn trim_blocks(map: &mut Map<(usize, usize), Bucket<Block>>) {
     map.retain(|_, b| {
         let keep = b.wanted_now.max(b.wanted_prev);
         b.bufs.truncate(keep);
@@ -117,7 +148,7 @@ fn trim_blocks(map: &mut HashMap<(usize, usize), Bucket<Block>>) {
 impl Inner {
     fn typed<T: Send + Sync + 'static>(&mut self) -> &mut Typed<T> {
         let p = self.pools.entry(TypeId::of::<T>()).or_insert_with(|| {
-            Box::new(Typed::<T> { free: HashMap::new(), headers: Vec::new(), headers_now: 0, headers_prev: 0 })
+            Box::new(Typed::<T> { free: Map::default(), headers: Vec::new(), headers_now: 0, headers_prev: 0 })
         });
         match p.as_any().downcast_mut::<Typed<T>>() {
             Some(t) => t,
