@@ -33,14 +33,17 @@ use std::sync::Arc;
 /// here) and took about 0.6% of the MLP 784-512-512-10 step (docs/benchmarks.md, session 32).
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 
-/// The hasher of [`Map`]: each word rotated into the state and multiplied by an odd constant (the
-/// scheme of rustc's `FxHasher`). Deterministic, so a map's layout depends only on its keys.
+/// The hasher of [`Map`]: each word rotated into the state and multiplied by an odd constant, the
+/// result rotated so that its well-mixed high bits become the low bits the map indexes its buckets
+/// with (the scheme of rustc's `FxHasher`, version 2: without the final rotation, keys that are
+/// multiples of a power of two, such as buffer capacities, share their low bits and pile into the
+/// same buckets). Deterministic, so a map's layout depends only on its keys.
 #[derive(Default)]
 struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
     fn write(&mut self, bytes: &[u8]) {
         for chunk in bytes.chunks(8) {

@@ -4,7 +4,9 @@
 //! The matrix products use it for a right-hand operand read transposed (`X W^T`, `G W^T`): `gemm`
 //! packs such an operand with a strided scalar gather whose 64-row panels at a power-of-two stride
 //! thrash the L1 cache, while a copy transposed here and read contiguously multiplies at the speed
-//! of the untransposed product (scalar.rs, `native_gemm`).
+//! of the untransposed product; and for a linear layer's forward product `X W^T`, which `gemm`
+//! computes column-major (reading the rows of `W` in place instead of packing them) into a scratch
+//! that is transposed here into the row-major result (scalar.rs, `native_gemm`).
 
 use crate::simd::{simd_level, Simd};
 
