@@ -513,12 +513,32 @@ fn half_gemm<E: Real>(
         } else {
             f32::gemm_bias(m, n, k, a32, a_rs, a_cs, b32, b_rs, b_cs, bias32, c32);
         }
-        crate::simd::wide(|| {
-            for (c, &x) in c[..m * n].iter_mut().zip(c32.iter()) {
-                c.write(E::from_f32(x));
-            }
+        convert(c32, &mut c[..m * n], |c, x| {
+            c.write(E::from_f32(x));
         });
     })
+}
+
+/// `f(&mut out[i], x[i])` for every `i` (`out` as long as `x`): in one vectorised loop, or from
+/// [`PAR_MIN`](crate::tensor::elementwise::PAR_MIN) values on in blocks on rayon's threads. Each value
+/// is converted on its own, so the results do not depend on the threads. The widening and rounding
+/// around a 16-bit product ([`half_gemm`]) ran on one thread while the other waited (LeNet's first
+/// convolution widens 25 x 36 864 values and rounds 6 x 36 864 per step).
+fn convert<S: Copy + Sync, D: Send>(x: &[S], out: &mut [D], f: impl Fn(&mut D, S) + Sync) {
+    use crate::tensor::elementwise::PAR_MIN;
+    use rayon::prelude::*;
+    let run = |o: &mut [D], x: &[S]| {
+        crate::simd::wide(|| {
+            for (o, &v) in o.iter_mut().zip(x) {
+                f(o, v);
+            }
+        })
+    };
+    if x.len() >= PAR_MIN {
+        out.par_chunks_mut(PAR_MIN / 8).zip(x.par_chunks(PAR_MIN / 8)).for_each(|(o, x)| run(o, x));
+    } else {
+        run(out, x);
+    }
 }
 
 /// Runs `f` with this thread's four scratch buffers of `f32` (taken out for the call and put back,
@@ -607,8 +627,9 @@ fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32` into `buf`, with the
-/// strides to read the widened copy: a contiguous block (row- or column-major) is converted in one
-/// vectorised loop and keeps its layout; anything else is gathered.
+/// strides to read the widened copy: a contiguous block (row- or column-major) is converted in
+/// vectorised loops ([`convert`]) and keeps its layout; anything else is gathered row by row (large
+/// operands in blocks of rows on rayon's threads).
 fn widen<'b, E: Real>(
     x: &[E],
     rows: usize,
@@ -622,20 +643,27 @@ fn widen<'b, E: Real>(
     let row_major = cs == 1 && (rs == cols as isize || rows == 1);
     let col_major = rs == 1 && (cs == rows as isize || cols == 1);
     if (row_major || col_major) && x.len() >= len {
-        crate::simd::wide(|| {
-            for (o, &e) in out.iter_mut().zip(&x[..len]) {
-                *o = e.to_f32();
-            }
-        });
+        convert(&x[..len], out, |o, e| *o = e.to_f32());
         return (out, rs, cs);
     }
-    crate::simd::wide(|| {
-        for i in 0..rows {
-            for p in 0..cols {
-                out[i * cols + p] = x[(i as isize * rs + p as isize * cs) as usize].to_f32();
+    let gather = |i0: usize, out: &mut [f32]| {
+        crate::simd::wide(|| {
+            for (r, row) in out.chunks_mut(cols).enumerate() {
+                let i = (i0 + r) as isize;
+                for (p, o) in row.iter_mut().enumerate() {
+                    *o = x[(i * rs + p as isize * cs) as usize].to_f32();
+                }
             }
-        }
-    });
+        })
+    };
+    if len >= crate::tensor::elementwise::PAR_MIN && cols > 0 {
+        // blocks of whole rows on rayon's threads (each value gathered on its own)
+        use rayon::prelude::*;
+        let rows_per = (crate::tensor::elementwise::PAR_MIN / 8).div_ceil(cols);
+        out.par_chunks_mut(rows_per * cols).enumerate().for_each(|(b, o)| gather(b * rows_per, o));
+    } else {
+        gather(0, out);
+    }
     (out, cols as isize, 1)
 }
 

@@ -277,3 +277,37 @@ fn bias_gradient_column_sums_split_keep_the_bits() {
     check::<f32>(130, 517);
     check::<kinkgrad::f16>(200, 400);
 }
+
+/// A 16-bit product whose operands and result are large enough to be widened and rounded in blocks on
+/// rayon's threads (scalar.rs, `convert`: from 65 536 values) equals, value for value, the exact sum
+/// rounded once to the type, on the pool and on one thread. Entries are odd integers in [-31, 33]
+/// (left) and integers in [-4, 4] (right), so each f32 partial sum is exact (|sum| <= 240 x 132 <
+/// 2^24) and the exact sum, computed here in f64, is what the product rounds; odd sums above 2048
+/// (f16) or 256 (bf16) are not representable, so the rounding itself is exercised.
+#[test]
+fn half_products_converted_on_threads_keep_the_bits() {
+    fn check<T: kinkgrad::Real>() {
+        let (m, k, n) = (300, 240, 280);
+        let mut rng = kinkgrad::Rng::new(17);
+        let x: Vec<f64> = (0..m * k).map(|_| 8.0 * (rng.below(9) as f64 - 4.0) + 1.0).collect();
+        let w: Vec<f64> = (0..n * k).map(|_| rng.below(9) as f64 - 4.0).collect();
+        let (xt, wt) = (Tensor::<T>::from_f64(vec![m, k], &x).unwrap(), Tensor::<T>::from_f64(vec![n, k], &w).unwrap());
+        let pool = xt.matmul_t(&wt, false, true).unwrap();
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let single = one.install(|| xt.matmul_t(&wt, false, true).unwrap());
+        assert!(pool.bit_eq(&single), "{}: one thread", T::NAME);
+        let got = pool.to_f64_vec();
+        let mut rounded = 0;
+        for i in 0..m {
+            for j in 0..n {
+                let exact: f64 = (0..k).map(|p| x[i * k + p] * w[j * k + p]).sum();
+                let want = T::from_f64(exact).to_f64();
+                rounded += usize::from(want != exact);
+                assert_eq!(got[i * n + j], want, "{} at {i},{j}", T::NAME);
+            }
+        }
+        assert!(rounded > 0, "{}: some sums must need rounding", T::NAME);
+    }
+    check::<kinkgrad::f16>();
+    check::<kinkgrad::bf16>();
+}
