@@ -519,26 +519,18 @@ fn half_gemm<E: Real>(
     })
 }
 
-/// `f(&mut out[i], x[i])` for every `i` (`out` as long as `x`): in one vectorised loop, or from
-/// [`PAR_MIN`](crate::tensor::elementwise::PAR_MIN) values on in blocks on rayon's threads. Each value
-/// is converted on its own, so the results do not depend on the threads. The widening and rounding
-/// around a 16-bit product ([`half_gemm`]) ran on one thread while the other waited (LeNet's first
-/// convolution widens 25 x 36 864 values and rounds 6 x 36 864 per step).
+/// `f(&mut out[i], x[i])` for every `i` (`out` as long as `x`), through
+/// [`write_chunks`](crate::tensor::elementwise::write_chunks): on rayon's threads from `PAR_MIN`
+/// values on. Each value is converted on its own, so the results do not depend on the threads. The
+/// widening and rounding around a 16-bit product ([`half_gemm`]) ran on one thread while the other
+/// waited (LeNet's first convolution widens 25 x 36 864 values and rounds 6 x 36 864 per step).
 fn convert<S: Copy + Sync, D: Send>(x: &[S], out: &mut [D], f: impl Fn(&mut D, S) + Sync) {
-    use crate::tensor::elementwise::PAR_MIN;
-    use rayon::prelude::*;
-    let run = |o: &mut [D], x: &[S]| {
-        crate::simd::wide(|| {
-            for (o, &v) in o.iter_mut().zip(x) {
-                f(o, v);
-            }
-        })
-    };
-    if x.len() >= PAR_MIN {
-        out.par_chunks_mut(PAR_MIN / 8).zip(x.par_chunks(PAR_MIN / 8)).for_each(|(o, x)| run(o, x));
-    } else {
-        run(out, x);
-    }
+    use crate::tensor::elementwise::{write_chunks, PAR_MIN};
+    write_chunks(out, PAR_MIN / 8, |o, at| {
+        for (o, &v) in o.iter_mut().zip(&x[at..]) {
+            f(o, v);
+        }
+    });
 }
 
 /// Runs `f` with this thread's four scratch buffers of `f32` (taken out for the call and put back,
@@ -628,8 +620,7 @@ fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// The `rows x cols` operand read through strides `(rs, cs)`, widened to `f32` into `buf`, with the
 /// strides to read the widened copy: a contiguous block (row- or column-major) is converted in
-/// vectorised loops ([`convert`]) and keeps its layout; anything else is gathered row by row (large
-/// operands in blocks of rows on rayon's threads).
+/// vectorised loops ([`convert`]) and keeps its layout; anything else is gathered.
 fn widen<'b, E: Real>(
     x: &[E],
     rows: usize,
@@ -646,24 +637,13 @@ fn widen<'b, E: Real>(
         convert(&x[..len], out, |o, e| *o = e.to_f32());
         return (out, rs, cs);
     }
-    let gather = |i0: usize, out: &mut [f32]| {
-        crate::simd::wide(|| {
-            for (r, row) in out.chunks_mut(cols).enumerate() {
-                let i = (i0 + r) as isize;
-                for (p, o) in row.iter_mut().enumerate() {
-                    *o = x[(i * rs + p as isize * cs) as usize].to_f32();
-                }
+    crate::simd::wide(|| {
+        for i in 0..rows {
+            for p in 0..cols {
+                out[i * cols + p] = x[(i as isize * rs + p as isize * cs) as usize].to_f32();
             }
-        })
-    };
-    if len >= crate::tensor::elementwise::PAR_MIN && cols > 0 {
-        // blocks of whole rows on rayon's threads (each value gathered on its own)
-        use rayon::prelude::*;
-        let rows_per = (crate::tensor::elementwise::PAR_MIN / 8).div_ceil(cols);
-        out.par_chunks_mut(rows_per * cols).enumerate().for_each(|(b, o)| gather(b * rows_per, o));
-    } else {
-        gather(0, out);
-    }
+        }
+    });
     (out, cols as isize, 1)
 }
 

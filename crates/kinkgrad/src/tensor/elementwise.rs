@@ -118,15 +118,22 @@ fn fill_with<T: Send + Sync + 'static>(
     write: impl Fn(&mut [MaybeUninit<T>], usize) + Sync,
 ) -> Vec<T> {
     let mut out: Vec<T> = super::pool::take(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    if n >= PAR_MIN {
-        spare.par_chunks_mut(block).enumerate().for_each(|(i, o)| wide(|| write(o, i * block)));
-    } else {
-        wide(|| write(spare, 0));
-    }
+    write_chunks(&mut out.spare_capacity_mut()[..n], block, write);
     // SAFETY: `write` wrote every element of each chunk (its contract), and the chunks cover `0..n`.
     unsafe { out.set_len(n) };
     out
+}
+
+/// `write(chunk, start)` for the chunks of `out` (its elements `start..start + chunk.len()`): in one
+/// call compiled for the vector unit ([`wide`]) below [`PAR_MIN`] elements, else in chunks of `block`
+/// elements on rayon's threads, each compiled for the vector unit too. The chunks depend on the
+/// length and `block` only ([`fill_with`] fills a new vector this way).
+pub(crate) fn write_chunks<T: Send>(out: &mut [T], block: usize, write: impl Fn(&mut [T], usize) + Sync) {
+    if out.len() >= PAR_MIN {
+        out.par_chunks_mut(block).enumerate().for_each(|(i, o)| wide(|| write(o, i * block)));
+    } else {
+        wide(|| write(out, 0));
+    }
 }
 
 /// `f(a, b)` with `b` repeated along the rows of `a` (`b.len()` divides `a.len()`): every output row in
