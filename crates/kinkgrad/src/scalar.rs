@@ -171,7 +171,7 @@ fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
     }
 }
 
-/// A raw pointer that may cross to another rayon task (the two halves of a split product write
+/// A raw pointer that may cross to another rayon task (the two parts of a split product write
 /// disjoint columns of `c` and only read `a` and `b`).
 #[derive(Clone, Copy)]
 struct SendPtr<T>(*mut T);
@@ -181,13 +181,16 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// `c (m x n, row-major) = a b` through `gemm` for `f32`/`f64`.
 ///
-/// A large product (at least 64^3 multiply-adds) is split into two halves along its longer side
-/// of `c`, each one `gemm` call on its own rayon task: column halves when it has fewer rows than
-/// columns (the batch-times-features products of a network, e.g. 128 x 512 x 784), row halves
+/// A large product (at least 64^3 multiply-adds) is split into two parts along its longer side
+/// of `c`, each one `gemm` call on its own rayon task: columns when it has fewer rows than
+/// columns (the batch-times-features products of a network, e.g. 128 x 512 x 784), rows
 /// otherwise (the weight gradients, e.g. 784 x 512 x 128, and products with a narrow output, e.g.
 /// 128 x 10 x 512). Measured faster than `gemm`'s own threads for these shapes (its split of them
-/// left a core idle part of the time; docs/benchmarks.md). The split depends only on the shape,
-/// so the bits do not depend on the number of threads. Smaller products use [`parallelism`].
+/// left a core idle part of the time; docs/benchmarks.md). The cut is the middle, or on a pool of
+/// two threads a multiple of 16 where the threads' measured speeds say both parts finish together
+/// ([`crate::tensor::balance`]). Which part holds a value never changes its sums (`gemm` cuts `k`
+/// by `k` alone), so the bits do not depend on the number of threads or on the cut (tested:
+/// `split_cuts_change_no_bit`). Smaller products use [`parallelism`].
 ///
 /// # Safety
 /// `a`, `b` cover every element their strides reach for `m x k` and `k x n`; `c` holds `m * n`.
@@ -245,18 +248,20 @@ unsafe fn native_gemm<T: Copy + Send + Sync + 'static>(
         call(m, n, ap, bp, cp, parallelism(m, n, k));
         return;
     }
-    // each half gets half of the pool's threads beyond two (none on two cores); `gemm`'s threads
+    // each part gets half of the pool's threads beyond two (none on two cores); `gemm`'s threads
     // split its work without changing any sum, so the bits depend on the shape only
     let threads = rayon::current_num_threads();
     let par = if threads > 2 { gemm::Parallelism::Rayon(threads.div_ceil(2)) } else { gemm::Parallelism::None };
+    // the parts' columns (rows) of `b` and `c` (of `a` and `c`) from `from` to `to`
+    let at = |p: SendPtr<T>, offset: isize| SendPtr(p.0.wrapping_offset(offset));
     if m < n {
-        let h = n / 2;
-        let (b2, c2) = (SendPtr(b.offset(h as isize * b_cs) as *mut T), SendPtr(c.add(h)));
-        rayon::join(|| call(m, h, ap, bp, cp, par), || call(m, n - h, ap, b2, c2, par));
+        crate::tensor::balance::join_split(n, n / 2, 16, |from, to| {
+            call(m, to - from, ap, at(bp, from as isize * b_cs), at(cp, from as isize), par)
+        });
     } else {
-        let h = m / 2;
-        let (a2, c2) = (SendPtr(a.offset(h as isize * a_rs) as *mut T), SendPtr(c.add(h * n)));
-        rayon::join(|| call(h, n, ap, bp, cp, par), || call(m - h, n, a2, bp, c2, par));
+        crate::tensor::balance::join_split(m, m / 2, 16, |from, to| {
+            call(to - from, n, at(ap, from as isize * a_rs), bp, at(cp, (from * n) as isize), par)
+        });
     }
 }
 
@@ -739,5 +744,45 @@ mod tests {
         check::<f64>();
         check::<f16>();
         check::<bf16>();
+    }
+
+    /// Where the two-thread split cuts a product ([`crate::tensor::balance`], steered by measured
+    /// speeds) changes no bit: products cut at 0.3, 0.5 and 0.7 of their split side on a pool of two
+    /// threads equal the product on one thread, bit for bit, in `f32` and `f64`: split by columns
+    /// (40 x 300), by rows (300 x 40), and `a W^T` by columns through the column-major product (parts
+    /// of 96 and 204 columns at 0.3, both at least 64: `column_major_pays`). `f64` products always
+    /// take `gemm` ([`native_gemm`]); `f32` ones take it where kinkgrad's kernel is not in use (whose
+    /// own test, `thread_counts_give_the_reference_bits`, forces the cuts too).
+    #[test]
+    fn split_cuts_change_no_bit() {
+        fn check<T: Real>() {
+            let pool = |t| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap();
+            let (one, two) = (pool(1), pool(2));
+            for &(m, n, k, wt) in &[(40, 300, 100, false), (300, 40, 100, false), (40, 300, 128, true)] {
+                let val = |i: usize, s: f64| T::from_f64(((i as f64 + 1.0) * s).sin());
+                let a: Vec<T> = (0..m * k).map(|i| val(i, 0.37)).collect();
+                let b: Vec<T> = (0..k * n).map(|i| val(i, 0.71)).collect();
+                // `wt`: `b` holds `W` ([n, k]) and the product reads `W^T`
+                let (b_rs, b_cs) = if wt { (1, k as isize) } else { (n as isize, 1) };
+                let run = |pool: &rayon::ThreadPool, share: Option<f64>| {
+                    let mut c = vec![T::ZERO; m * n];
+                    pool.install(|| {
+                        if let Some(f) = share {
+                            crate::tensor::balance::force_fraction(f);
+                        }
+                        T::gemm(m, n, k, &a, k as isize, 1, &b, b_rs, b_cs, &mut c)
+                    });
+                    c
+                };
+                let want = run(&one, None);
+                for f in [0.3, 0.5, 0.7] {
+                    let got = run(&two, Some(f));
+                    let same = got.iter().zip(&want).all(|(x, y)| x.own_bits() == y.own_bits());
+                    assert!(same, "{} {m}x{n}x{k} W^T {wt}, cut at {f}", T::NAME);
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
     }
 }

@@ -22,6 +22,7 @@ mod pack;
 #[cfg(test)]
 mod tests;
 
+use crate::tensor::balance;
 use kernel::{tile, Epilogue, Lanes};
 use std::sync::OnceLock;
 
@@ -116,9 +117,10 @@ impl Product {
 }
 
 /// Runs the product, split across rayon's threads: halves of `c` with as even tile counts as the
-/// tiles allow (`split`), recursively, while a part has at least [`SPLIT_MIN`] multiply-adds (the
-/// split never changes a value's sums, see the module doc). Writes every value of `c` without
-/// reading it.
+/// tiles allow (`split`), recursively, while a part has at least [`SPLIT_MIN`] multiply-adds; on a
+/// pool of two threads the one cut falls at a tile boundary where the threads' measured speeds say
+/// both parts finish together ([`crate::tensor::balance`]). The split never changes a value's sums
+/// (module doc). Writes every value of `c` without reading it.
 ///
 /// # Safety
 /// `a` and `b` reach every element their strides address for `m x k` and `k x n`; `c` holds `m`
@@ -138,15 +140,15 @@ unsafe fn split(p: Product, depth: u32) {
     // 43 x 49 tiles per half by rows, against 86 x 25 by columns)
     let (tiles, panels) = (p.m.div_ceil(MR), p.n.div_ceil(16));
     let (by_rows, by_columns) = (tiles.div_ceil(2) * panels, tiles * panels.div_ceil(2));
-    let (x, y) = if by_columns < by_rows || (by_columns == by_rows && p.m < p.n) {
+    // SAFETY: the parts write disjoint parts of `c` (on a pool of two threads the cut follows the
+    // threads' speeds, at tile boundaries: `tensor::balance`)
+    if by_columns < by_rows || (by_columns == by_rows && p.m < p.n) {
         let h = (panels.div_ceil(2) * 16).min(p.n);
-        (p.columns(0, h), p.columns(h, p.n - h))
+        balance::join_split(p.n, h, 16, |from, to| unsafe { split(p.columns(from, to - from), depth - 1) });
     } else {
         let h = (tiles.div_ceil(2) * MR).min(p.m);
-        (p.rows(0, h), p.rows(h, p.m - h))
-    };
-    // SAFETY: the halves write disjoint parts of `c`
-    rayon::join(|| unsafe { split(x, depth - 1) }, || unsafe { split(y, depth - 1) });
+        balance::join_split(p.m, h, MR, |from, to| unsafe { split(p.rows(from, to - from), depth - 1) });
+    }
 }
 
 /// One thread's product, in the orientation that fills the tiles better: `c` itself, or `c^T = b^T

@@ -95,6 +95,24 @@ fn thread_counts_give_the_reference_bits() {
             assert!(same_bits(&got, &want), "{m}x{n}x{k} ta {ta} tb {tb}, threads {threads}");
         }
     }
+    // on two threads the cut follows measured speeds (`tensor::balance`): forced to either end of
+    // its range, by columns (this product) and by rows (its transpose), it changes no bit
+    let two = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let (at, bt) = (transpose_of(&a, m, k), transpose_of(&b, k, n));
+    let tall = reference(n, m, k, &bt, &at, &[]);
+    for share in [0.3, 0.7] {
+        let force = || crate::tensor::balance::force_fraction(share);
+        let got = two.install(|| {
+            force();
+            ours(m, n, k, &a, &b, &bias, false, false)
+        });
+        assert!(same_bits(&got, &want), "columns cut at {share}");
+        let got = two.install(|| {
+            force();
+            ours(n, m, k, &bt, &at, &[], false, false)
+        });
+        assert!(same_bits(&got, &tall), "rows cut at {share}");
+    }
     let (m, n, k) = (130, 270, 300);
     let mut rng = Rng::new(8);
     let (a, b) = (randn(m * k, &mut rng), randn(k * n, &mut rng));

@@ -5,6 +5,7 @@
 //! maps with broadcasting ([`elementwise`]), reductions ([`reduce`]), layout changes ([`layout`]) and
 //! matrix products through the `gemm` crate ([`matmul`]).
 
+pub(crate) mod balance;
 pub mod elementwise;
 pub mod layout;
 pub mod matmul;
