@@ -209,7 +209,7 @@ unsafe fn native_gemm<T: Copy + Send + Sync + 'static>(
     zero: T,
     one: T,
 ) {
-    // the row stride of `c` is the full `n` in both halves
+    // the row stride of `c` is the full `n` in both parts
     let c_rs = n as isize;
     let call = |m: usize, n: usize, a: SendPtr<T>, b: SendPtr<T>, c: SendPtr<T>, par| {
         let product = |b: *const T, b_rs: isize, b_cs: isize| {

@@ -1,11 +1,11 @@
 //! A training step run on a thread of rayon's pool, with the pool's other threads kept awake
 //! ([`on_pool`]).
 //!
-//! A step's parallel work (the two halves of each large product, the large element-wise maps) goes
+//! A step's parallel work (the two parts of each large product, the large element-wise maps) goes
 //! to rayon. Called from a thread outside the pool, each parallel call is handed over: the caller
 //! queues it, wakes a worker and sleeps until a worker wakes it again, some 16 hand-offs per step of
-//! the MLP 784-512-512-10. Run on a worker, the step queues the second half of a split on its own
-//! deque and runs the first half itself; the caller is woken once, when the step ends. Between two
+//! the MLP 784-512-512-10. Run on a worker, the step queues the second part of a split on its own
+//! deque and runs the first part itself; the caller is woken once, when the step ends. Between two
 //! parallel calls an idle rayon worker goes to sleep after a few dozen microseconds, and waking it
 //! again costs tens of microseconds on a virtual machine (an idle virtual core halts); so for the
 //! step's duration the other workers wait for work spinning instead (checking rayon's queues, as
