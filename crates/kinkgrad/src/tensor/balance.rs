@@ -26,22 +26,22 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-/// The first part's share of the length, in units of `2^-16` (0: none measured yet, i.e. one half).
+/// The first part's share of the length, in units of `2^-16` (0: none measured yet, i.e. one half):
+/// one share for every product, since what it tracks is the two threads' speeds.
 static FRACTION: AtomicU32 = AtomicU32::new(0);
 
 /// The weight of the newest measurement in the average: a few products follow a change of the
-/// host's speeds (the MLP step runs 7 split products).
+/// host's speeds (the MLP 784-512-512-10 step runs eight split products).
 const NEWEST: f64 = 0.2;
 /// The first part's share is kept within `[LOW, 1 - LOW]`.
 const LOW: f64 = 0.3;
 
 /// Runs `part(0, h)` on this thread and `part(h, len)` on rayon's other thread (when it steals
-/// it), returning when both are done. On a pool of two threads, with `len` at least twice `align`,
-/// `h` is the measured balance ([`next_fraction`]) of `len`: a multiple of `align`, at least
-/// `align` from either end. On other pools, or a shorter `len`, it is `half`. `part` must compute
-/// its rows or columns independently of where the cut falls (module doc).
+/// it), returning when both are done. On a pool of two threads, with `len` at least twice `align`
+/// (`align >= 1`), `h` is the measured balance ([`next_fraction`]) of `len`: a multiple of `align`,
+/// at least `align` from either end. On other pools, or a shorter `len`, it is `half`. `part` must
+/// compute its rows or columns independently of where the cut falls (module doc).
 pub(crate) fn join_split(len: usize, half: usize, align: usize, part: impl Fn(usize, usize) + Sync) {
-    let align = align.max(1);
     if rayon::current_num_threads() != 2 || len < 2 * align {
         rayon::join(|| part(0, half), || part(half, len));
         return;
@@ -57,9 +57,13 @@ pub(crate) fn join_split(len: usize, half: usize, align: usize, part: impl Fn(us
     let ((t1, d1), (t2, d2)) = rayon::join(|| timed(0, h), || timed(h, len));
     // a part run by the caller itself (not stolen) says nothing about the other thread
     if t1 != t2 && !d1.is_zero() && !d2.is_zero() {
-        let next = next_fraction(f, h, len, d1.as_nanos() as f64, d2.as_nanos() as f64);
-        FRACTION.store((next * 65536.0).round() as u32, Ordering::Relaxed);
+        store(next_fraction(f, h, len, d1.as_nanos() as f64, d2.as_nanos() as f64));
     }
+}
+
+/// Keeps `f` (within `[LOW, 1 - LOW]`) as the first part's share.
+fn store(f: f64) {
+    FRACTION.store((f * 65536.0).round() as u32, Ordering::Relaxed);
 }
 
 /// The first part's current share of a split (0.5 until a split has been measured).
@@ -90,7 +94,7 @@ fn next_fraction(f: f64, h: usize, len: usize, d1: f64, d2: f64) -> f64 {
 /// bits as any other).
 #[cfg(test)]
 pub(crate) fn force_fraction(f: f64) {
-    FRACTION.store((f.clamp(LOW, 1.0 - LOW) * 65536.0).round() as u32, Ordering::Relaxed);
+    store(f.clamp(LOW, 1.0 - LOW));
 }
 
 #[cfg(test)]
